@@ -1,0 +1,1 @@
+"""The ``myoforce`` command line: a thin shell over the Qt-free core."""

@@ -1,0 +1,94 @@
+"""The in-memory view of a recording that analysis works on, whatever file it came from.
+
+A myoforce HDF5 session, an Aurora DMC ``.ddf`` file and a CSV file all load into a
+:class:`Recording`, so analysis, comparison and plotting never care about formats.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+TrialKind = Literal["twitch", "tetanus"]
+
+
+@dataclass
+class Trial:
+    """One contraction: a single pulse (twitch) or a train (tetanus) and the samples around it."""
+
+    index: int
+    kind: TrialKind
+    start_sample: int                 # first sample of the trial window (recording index)
+    stop_sample: int                  # one past the last sample of the window
+    stim_samples: np.ndarray          # int64 recording indices of each pulse (from trigger edges)
+    frequency_hz: float | None = None
+    current_mA: float | None = None
+    pulse_width_ms: float | None = None
+    status: str = "completed"         # 'completed' or 'aborted'
+    step: str = ""                    # protocol step name, when recorded by myoforce
+    length_mm: float | None = None    # muscle length during the trial, when known
+
+    @property
+    def pulses(self) -> int:
+        return int(len(self.stim_samples))
+
+    @property
+    def first_stim_sample(self) -> int:
+        return int(self.stim_samples[0]) if len(self.stim_samples) else self.start_sample
+
+
+@dataclass
+class Recording:
+    """A continuous force recording with its stimulus markers and trials.
+
+    ``force_mN`` may be a numpy array or an array-like that slices lazily (an h5py
+    dataset), so an hour-long file need not be loaded to analyse one trial.
+    """
+
+    source: str
+    format: str                       # 'myoforce-h5', 'aurora-ddf', 'csv'
+    sample_rate_hz: float
+    force_mN: Any
+    stim_samples: np.ndarray          # int64 indices of every stimulus pulse
+    trials: list[Trial] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    complete: bool = True
+
+    @property
+    def samples(self) -> int:
+        return int(self.force_mN.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples / self.sample_rate_hz
+
+
+def trials_from_pulses(stim_samples: np.ndarray, sample_rate_hz: float, n_samples: int,
+                       max_train_gap_s: float = 0.1, pre_s: float = 0.05,
+                       post_s: float = 0.5) -> list[Trial]:
+    """Group pulse markers into trials, for recordings without a trial table.
+
+    Pulses closer than ``max_train_gap_s`` belong to one train; a lone pulse is a
+    twitch, a train a tetanus. Windows span ``pre_s`` before the first pulse to
+    ``post_s`` after the last, clipped to the recording and to the next trial.
+    """
+    stim = np.asarray(stim_samples, dtype=np.int64)
+    if stim.size == 0:
+        return []
+    gap = int(round(max_train_gap_s * sample_rate_hz))
+    breaks = np.flatnonzero(np.diff(stim) > gap) + 1
+    groups = np.split(stim, breaks)
+    trials: list[Trial] = []
+    pre, post = int(round(pre_s * sample_rate_hz)), int(round(post_s * sample_rate_hz))
+    for i, g in enumerate(groups):
+        nxt = int(groups[i + 1][0]) if i + 1 < len(groups) else n_samples
+        start = max(0, int(g[0]) - pre)
+        stop = min(n_samples, int(g[-1]) + post, max(nxt - pre, int(g[-1]) + 1))
+        freq = None
+        if g.size > 1:
+            freq = float(sample_rate_hz / np.median(np.diff(g)))
+        trials.append(Trial(index=i, kind="twitch" if g.size == 1 else "tetanus",
+                            start_sample=start, stop_sample=stop, stim_samples=g,
+                            frequency_hz=freq))
+    return trials

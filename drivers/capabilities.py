@@ -1,0 +1,227 @@
+"""Capability interfaces: one small ``typing.Protocol`` per thing a device can do.
+
+Application code (recorder, protocol engine, GUI) depends on these, never on a
+concrete driver, so the simulated rig, a real rig and test doubles are
+interchangeable. The value types that cross the interfaces live here too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+# --- per-sample flag bits of the force amplifier stream (docs/wire-protocols.md) ---
+FLAG_TRIGGER_EDGE = 0x01   # a rising edge on the trigger input was latched since the previous sample
+FLAG_TRIGGER_LEVEL = 0x02  # trigger input level at the sampling instant
+FLAG_OVERRANGE = 0x04      # the ADC was at or beyond full scale
+FLAG_END_OF_STREAM = 0x80  # last frame after STOP; carries no sample
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Counts-to-force conversion: ``force_mN = (counts - offset_counts) * scale_mN_per_count``."""
+
+    scale_mN_per_count: float
+    offset_counts: float = 0.0
+
+    def to_mN(self, counts: np.ndarray) -> np.ndarray:
+        """Convert raw ADC counts to force in mN (float32), vectorized."""
+        return ((np.asarray(counts, dtype=np.float64) - self.offset_counts)
+                * self.scale_mN_per_count).astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class SampleBlock:
+    """A run of consecutive samples from the amplifier.
+
+    ``first_sample`` is the stream index (the device's sequence counter, unwrapped,
+    0 at START) of ``force_mN[0]``. A block never spans a gap: if samples were lost,
+    the next block's ``first_sample`` is larger than this block's end.
+    """
+
+    first_sample: int
+    force_mN: np.ndarray      # float32, shape (n,)
+    flags: np.ndarray         # uint8, shape (n,), FLAG_* bits
+    sample_rate_hz: float
+    host_time_s: float = 0.0  # wall clock when parsed; informative only, never used for timing
+
+    def __len__(self) -> int:
+        return int(self.force_mN.shape[0])
+
+    @property
+    def end_sample(self) -> int:
+        """Stream index one past the last sample of this block."""
+        return self.first_sample + len(self)
+
+    def trigger_samples(self) -> np.ndarray:
+        """Stream indices (int64) of the samples that carry a trigger edge: the stimulus markers."""
+        return np.flatnonzero(self.flags & FLAG_TRIGGER_EDGE).astype(np.int64) + self.first_sample
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    """Counters of everything that went wrong in a stream; nothing is ever dropped silently."""
+
+    samples: int = 0
+    blocks: int = 0
+    gaps: int = 0
+    lost_samples: int = 0
+    checksum_errors: int = 0
+    bytes_discarded: int = 0
+    sink_overflows: int = 0
+
+
+@dataclass(frozen=True)
+class StreamNotice:
+    """A stream event for status subscribers: ``kind`` is 'gap', 'checksum', 'resync',
+    'sink-overflow', 'disconnected', 'timeout' or 'stopped'."""
+
+    kind: str
+    message: str
+    sample: int | None = None
+    count: int = 0
+
+
+BlockSink = Callable[[SampleBlock], None]
+"""A subscriber to sample blocks. Called on the reader thread: must be quick and never block."""
+
+NoticeSink = Callable[[StreamNotice], None]
+
+
+@dataclass(frozen=True)
+class StimulusSpec:
+    """One stimulus: a single pulse (``pulses == 1``) or a train of ``pulses`` at ``frequency_hz``.
+
+    Pulses are monophasic, ``current_mA`` through the isolator, ``pulse_width_ms`` long.
+    """
+
+    current_mA: float
+    pulse_width_ms: float
+    pulses: int = 1
+    frequency_hz: float | None = None
+
+    @property
+    def kind(self) -> str:
+        return "twitch" if self.pulses == 1 else "tetanus"
+
+    @property
+    def duration_ms(self) -> float:
+        """Train duration: from the first pulse's start to one period after the last pulse."""
+        if self.pulses == 1 or not self.frequency_hz:
+            return self.pulse_width_ms
+        return 1000.0 * self.pulses / self.frequency_hz
+
+    @property
+    def charge_per_phase_uC(self) -> float:
+        return self.current_mA * self.pulse_width_ms
+
+    @classmethod
+    def train(cls, current_mA: float, pulse_width_ms: float, frequency_hz: float,
+              duration_ms: float) -> "StimulusSpec":
+        """A train lasting ``duration_ms`` at ``frequency_hz`` (pulse count rounded to nearest)."""
+        pulses = max(1, int(round(duration_ms * frequency_hz / 1000.0)))
+        return cls(current_mA, pulse_width_ms, pulses, frequency_hz)
+
+
+@runtime_checkable
+class Identified(Protocol):
+    @property
+    def identity(self) -> str:
+        """The device's own identification string (``*IDN?``)."""
+
+
+@runtime_checkable
+class Closable(Protocol):
+    def close(self) -> None:
+        """Release the port. For a stimulator, output is turned off first."""
+
+
+@runtime_checkable
+class Stimulator(Identified, Closable, Protocol):
+    """A nerve stimulator whose pulse timing is done by the device itself."""
+
+    def configure(self, stimulus: StimulusSpec) -> None:
+        """Check against the rig limits (raise LimitError, nothing sent), then program the device.
+        Output stays off."""
+
+    def fire(self) -> None:
+        """Turn the output on and trigger the configured stimulus; returns once the device
+        has accepted the trigger. The caller turns the output off when the stimulus is over."""
+
+    def set_output(self, on: bool) -> None:
+        """Switch the output on or off."""
+
+    def abort(self) -> None:
+        """Stop any stimulus in progress and turn the output off. Safe from any thread, any time."""
+
+    def read_errors(self) -> list[str]:
+        """Drain the instrument's error queue; an empty list when there is no error."""
+
+
+@runtime_checkable
+class ForceAmplifier(Identified, Closable, Protocol):
+    """A force transducer amplifier streaming framed samples with a trigger input."""
+
+    @property
+    def sample_rate_hz(self) -> float: ...
+
+    @property
+    def calibration(self) -> Calibration: ...
+
+    @property
+    def stats(self) -> StreamStats: ...
+
+    @property
+    def streaming(self) -> bool: ...
+
+    def configure(self, sample_rate_hz: int) -> None:
+        """Set the sample rate (only while not streaming)."""
+
+    def tare(self, samples: int = 1000) -> Calibration:
+        """Zero the force at the present load; returns the new calibration."""
+
+    def write_calibration(self, calibration: Calibration) -> None:
+        """Store a calibration in the device."""
+
+    def subscribe(self, sink: BlockSink) -> Callable[[], None]:
+        """Receive every sample block; returns a function that unsubscribes."""
+
+    def subscribe_notices(self, sink: NoticeSink) -> Callable[[], None]:
+        """Receive gap, checksum, disconnect and stop notices."""
+
+    def start(self) -> None:
+        """Start streaming; sample indices restart at 0."""
+
+    def stop(self) -> None:
+        """Stop streaming; returns once the device has sent its end-of-stream frame."""
+
+
+@runtime_checkable
+class LengthControl(Protocol):
+    """Setting the muscle length: a motor on some rigs, the simulated world in the sim rig.
+    On a manual rig the technician turns the micrometer and there is no LengthControl."""
+
+    def set_length_mm(self, length_mm: float) -> None: ...
+
+
+@dataclass
+class Rig:
+    """The devices one experiment uses, and how to release them."""
+
+    stimulator: Stimulator
+    amplifier: ForceAmplifier
+    length: LengthControl | None = None
+    description: dict = field(default_factory=dict)
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        """Output off and ports released, in that order, whatever fails on the way."""
+        errors: list[BaseException] = []
+        for step in (self.stimulator.abort, self.stimulator.close, self.amplifier.close, *self._closers):
+            try:
+                step()
+            except Exception as exc:  # keep going: the stimulator must still be released
+                errors.append(exc)
+        if errors:
+            raise errors[0]

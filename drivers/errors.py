@@ -1,0 +1,42 @@
+"""Typed device errors.
+
+Every failure that crosses a driver boundary is one of these, so callers can react
+to the kind of failure (retry a timeout, stop a protocol on a disconnect, show the
+instrument's own message for a device error) without parsing strings.
+"""
+from __future__ import annotations
+
+
+class DeviceError(Exception):
+    """Base class of every error raised by a driver or transport."""
+
+
+class DeviceNotFound(DeviceError):
+    """The port or resource does not exist or cannot be opened."""
+
+
+class DeviceTimeout(DeviceError):
+    """A read did not complete within its timeout."""
+
+
+class DeviceDisconnected(DeviceError):
+    """The device went away (port closed, socket reset, USB unplugged)."""
+
+
+class ProtocolError(DeviceError):
+    """The device sent bytes that do not follow the documented wire protocol."""
+
+
+class InstrumentError(DeviceError):
+    """The instrument reported an error of its own; ``code`` and ``message`` are its words."""
+
+    def __init__(self, code: int, message: str, command: str | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.command = command
+        where = f" (after {command!r})" if command else ""
+        super().__init__(f"instrument error {code}: {message}{where}")
+
+
+class LimitError(DeviceError):
+    """A stimulus request exceeds the rig's safety limits; nothing was sent."""

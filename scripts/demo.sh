@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The main job: set up .venv, then run Protocol 1 (demo timing) end to end on the
+# simulated rig, write the session file and print the per-trial results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-venv.sh
+mkdir -p out
+out="out/protocol1-demo-$(date +%Y%m%d-%H%M%S).h5"
+.venv/bin/myoforce run protocols/library/protocol1-demo.yaml --sim --yes --out "$out" \
+    --subject demo-rat-01 --group vehicle --muscle EDL "$@"
+.venv/bin/myoforce analyze "$out"

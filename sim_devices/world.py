@@ -1,0 +1,118 @@
+"""The simulated rig's shared physical world: one clock, the pulse schedule, the muscle.
+
+The stimulator server schedules pulses into the world; the amplifier device renders
+the world's force and trigger input at its sample times. Both share the world clock,
+so a pulse lands at the sample where it happened, exactly as on a real rig.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Protocol
+
+import numpy as np
+
+from drivers.capabilities import FLAG_TRIGGER_EDGE, FLAG_TRIGGER_LEVEL
+
+
+class Muscle(Protocol):
+    """What the world needs of a muscle model."""
+
+    def force(self, t: np.ndarray, pulse_t: np.ndarray, pulse_current_mA: np.ndarray,
+              pulse_width_ms: np.ndarray, length_mm: float) -> np.ndarray:
+        """Force in mN at the (increasing, evenly spaced) times ``t``.
+
+        Successive calls cover increasing times; ``pulse_*`` list every delivered pulse
+        up to ``t[-1]`` that can still influence the force."""
+
+
+class _PlaceholderMuscle:
+    """Linear twitch summation; stands in until the physiological model is plugged in."""
+
+    def force(self, t, pulse_t, pulse_current_mA, pulse_width_ms, length_mm):
+        out = np.zeros_like(t)
+        tp = 0.015
+        for p, i in zip(pulse_t, pulse_current_mA):
+            dt = t - p
+            m = dt > 0
+            out[m] += 100.0 * min(1.0, i / 2.0) * (dt[m] / tp) * np.exp(1 - dt[m] / tp)
+        return out
+
+
+class SimWorld:
+    """Clock, pulse schedule and muscle of the simulated rig. Thread-safe."""
+
+    #: pulses older than this no longer influence force and are forgotten
+    MEMORY_S = 5.0
+
+    def __init__(self, muscle: Muscle | None = None, *, length_mm: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.muscle: Muscle = muscle or _PlaceholderMuscle()
+        self.length_mm = float(length_mm)
+        self._clock = clock
+        self._t0 = clock()
+        self._lock = threading.RLock()
+        # columns: time s, current mA, width ms, delivered (0/1: output on, reaches the nerve)
+        self._pulses = np.zeros((0, 4))
+
+    def now(self) -> float:
+        """World time in seconds since the world was created."""
+        return self._clock() - self._t0
+
+    def set_length_mm(self, length_mm: float) -> None:
+        """The technician (or a motor) sets the muscle length."""
+        with self._lock:
+            self.length_mm = float(length_mm)
+
+    def schedule_burst(self, frequency_hz: float, pulses: int, current_mA: float,
+                       width_ms: float, *, delivered: bool = True,
+                       latency_s: float = 0.002) -> np.ndarray:
+        """Schedule ``pulses`` pulses at ``frequency_hz`` starting ``latency_s`` from now.
+
+        ``delivered`` is False when the main output is off: the Sync output still marks the
+        pulses but the nerve gets nothing. Returns the pulse times."""
+        with self._lock:
+            start = self.now() + latency_s
+            times = start + np.arange(int(pulses)) / float(frequency_hz)
+            rows = np.column_stack([times, np.full_like(times, current_mA),
+                                    np.full_like(times, width_ms),
+                                    np.full_like(times, 1.0 if delivered else 0.0)])
+            self._pulses = np.vstack([self._pulses, rows])
+            return times
+
+    def cancel_after(self, t: float | None = None) -> int:
+        """Cancel every scheduled pulse after world time ``t`` (default now): ABOR / OUTP OFF."""
+        with self._lock:
+            t = self.now() if t is None else t
+            keep = self._pulses[:, 0] <= t
+            cancelled = int((~keep).sum())
+            self._pulses = self._pulses[keep]
+            return cancelled
+
+    def pending_pulses(self) -> int:
+        """Pulses scheduled but not yet happened."""
+        with self._lock:
+            return int((self._pulses[:, 0] > self.now()).sum())
+
+    def render(self, t0: float, n: int, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
+        """Force (mN, float64) and trigger flags (uint8) at times ``t0 + k / rate_hz``.
+
+        A pulse sets the trigger-edge flag on the first sample at or after its start and
+        the trigger-level flag on the samples taken while it is high."""
+        t = t0 + np.arange(n) / rate_hz
+        with self._lock:
+            p = self._pulses
+            self._pulses = p[p[:, 0] > t0 - self.MEMORY_S]
+            p = self._pulses
+            length = self.length_mm
+        flags = np.zeros(n, dtype=np.uint8)
+        if p.shape[0]:
+            idx = np.ceil((p[:, 0] - t0) * rate_hz - 1e-9).astype(np.int64)
+            inside = (idx >= 0) & (idx < n)
+            flags[idx[inside]] |= FLAG_TRIGGER_EDGE
+            for start, width_ms in p[inside | ((idx < 0) & (p[:, 0] + p[:, 2] / 1e3 > t0))][:, [0, 2]]:
+                high = (t >= start) & (t < start + width_ms / 1e3)
+                flags[high] |= FLAG_TRIGGER_LEVEL
+        past = p[(p[:, 0] <= t[-1]) & (p[:, 3] > 0)] if n else p[:0]
+        force = self.muscle.force(t, past[:, 0], past[:, 1], past[:, 2], length)
+        return force, flags

@@ -13,10 +13,11 @@ from typing import Callable, Protocol
 import numpy as np
 
 from drivers.capabilities import FLAG_TRIGGER_EDGE, FLAG_TRIGGER_LEVEL
+from sim_devices.muscle import MuscleModel
 
 
 class Muscle(Protocol):
-    """What the world needs of a muscle model."""
+    """A stateless muscle (test doubles): force at an array of times."""
 
     def force(self, t: np.ndarray, pulse_t: np.ndarray, pulse_current_mA: np.ndarray,
               pulse_width_ms: np.ndarray, length_mm: float) -> np.ndarray:
@@ -26,32 +27,41 @@ class Muscle(Protocol):
         up to ``t[-1]`` that can still influence the force."""
 
 
-class _PlaceholderMuscle:
-    """Linear twitch summation; stands in until the physiological model is plugged in."""
+class BlockMuscle(Protocol):
+    """A muscle with state (:class:`sim_devices.muscle.MuscleModel`): rendered block by block.
 
-    def force(self, t, pulse_t, pulse_current_mA, pulse_width_ms, length_mm):
-        out = np.zeros_like(t)
-        tp = 0.015
-        for p, i in zip(pulse_t, pulse_current_mA):
-            dt = t - p
-            m = dt > 0
-            out[m] += 100.0 * min(1.0, i / 2.0) * (dt[m] / tp) * np.exp(1 - dt[m] / tp)
-        return out
+    The world prefers ``force_block`` when a muscle has it."""
+
+    def force_block(self, t0: float, n: int, rate_hz: float, pulse_t: np.ndarray,
+                    pulse_current_mA: np.ndarray, pulse_width_ms: np.ndarray,
+                    length_mm: float) -> np.ndarray:
+        """Force in mN (float64) at the times ``t0 + k / rate_hz``, k = 0..n-1.
+
+        The model keeps its own state between calls: successive calls cover increasing
+        times (a later ``t0`` than the previous block's end is a gap to fast-forward).
+        ``pulse_*`` list delivered pulses up to the last sample time, including ones the
+        model has already seen (it ignores those)."""
 
 
 class SimWorld:
     """Clock, pulse schedule and muscle of the simulated rig. Thread-safe."""
 
-    #: pulses older than this no longer influence force and are forgotten
+    #: pulses this much older than the rendered time are forgotten (the muscle model
+    #: has taken them into its state by then)
     MEMORY_S = 5.0
+    #: at most this many pulses are kept for a muscle that is never rendered
+    MAX_STORED_PULSES = 200_000
 
-    def __init__(self, muscle: Muscle | None = None, *, length_mm: float = 30.0,
+    def __init__(self, muscle: Muscle | BlockMuscle | None = None, *, length_mm: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.muscle: Muscle = muscle or _PlaceholderMuscle()
+        """``muscle`` defaults to a rat EDL (:class:`sim_devices.muscle.MuscleModel`)."""
+        self.muscle: Muscle | BlockMuscle = muscle if muscle is not None else MuscleModel("rat-edl")
         self.length_mm = float(length_mm)
         self._clock = clock
         self._t0 = clock()
         self._lock = threading.RLock()
+        self._render_lock = threading.Lock()  # the muscle's state advances one block at a time
+        self._rendered_until = 0.0  # pulses before this (minus MEMORY_S) are in the muscle's state
         # columns: time s, current mA, width ms, delivered (0/1: output on, reaches the nerve)
         self._pulses = np.zeros((0, 4))
 
@@ -78,6 +88,8 @@ class SimWorld:
                                     np.full_like(times, width_ms),
                                     np.full_like(times, 1.0 if delivered else 0.0)])
             self._pulses = np.vstack([self._pulses, rows])
+            if self._pulses.shape[0] > self.MAX_STORED_PULSES:
+                self._pulses = self._pulses[-self.MAX_STORED_PULSES:]
             return times
 
     def cancel_after(self, t: float | None = None) -> int:
@@ -102,11 +114,14 @@ class SimWorld:
         t = t0 + np.arange(n) / rate_hz
         with self._lock:
             p = self._pulses
-            self._pulses = p[p[:, 0] > t0 - self.MEMORY_S]
+            # keep pulses the muscle has not rendered through yet, even across a long gap
+            self._pulses = p[p[:, 0] > min(t0, self._rendered_until) - self.MEMORY_S]
             p = self._pulses
             length = self.length_mm
+            if n:
+                self._rendered_until = max(self._rendered_until, float(t[-1]))
         flags = np.zeros(n, dtype=np.uint8)
-        if p.shape[0]:
+        if p.shape[0] and n:
             idx = np.ceil((p[:, 0] - t0) * rate_hz - 1e-9).astype(np.int64)
             inside = (idx >= 0) & (idx < n)
             flags[idx[inside]] |= FLAG_TRIGGER_EDGE
@@ -114,5 +129,10 @@ class SimWorld:
                 high = (t >= start) & (t < start + width_ms / 1e3)
                 flags[high] |= FLAG_TRIGGER_LEVEL
         past = p[(p[:, 0] <= t[-1]) & (p[:, 3] > 0)] if n else p[:0]
-        force = self.muscle.force(t, past[:, 0], past[:, 1], past[:, 2], length)
-        return force, flags
+        with self._render_lock:
+            block = getattr(self.muscle, "force_block", None)
+            if block is not None:
+                force = block(t0, n, rate_hz, past[:, 0], past[:, 1], past[:, 2], length)
+            else:
+                force = self.muscle.force(t, past[:, 0], past[:, 1], past[:, 2], length)
+        return np.asarray(force, dtype=np.float64), flags

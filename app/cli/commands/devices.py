@@ -1,0 +1,40 @@
+"""``myoforce devices``: list the serial ports and VISA resources this computer sees."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "devices", help="list serial ports and VISA resources",
+        description="List serial ports (for the force amplifier) and VISA resources (for the "
+                    "stimulator). Raw-socket instruments such as TCPIP0::host::5025::SOCKET "
+                    "and pseudo-terminals are not discoverable; give them by name.")
+    p.add_argument("--json", action="store_true",
+                   help='print one JSON object {"serial": [...], "visa": [...]}')
+    p.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                   help="give up on VISA discovery after S seconds (default 5)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from drivers.discovery import list_serial_ports, list_visa_resources
+
+    serial_ports = list_serial_ports()
+    visa = list_visa_resources(timeout_s=max(0.1, args.timeout))
+    if args.json:
+        print(json.dumps({"serial": serial_ports, "visa": visa}), flush=True)
+        return 0
+    print("serial ports:")
+    for p in serial_ports:
+        extra = ", ".join(str(v) for v in (p["description"], p["hwid"]) if v)
+        print(f"  {p['device']}" + (f"  ({extra})" if extra else ""))
+    if not serial_ports:
+        print("  (none)")
+    print("VISA resources:")
+    for r in visa:
+        print(f"  {r}")
+    if not visa:
+        print("  (none)")
+    return 0

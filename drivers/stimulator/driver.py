@@ -1,0 +1,446 @@
+"""ScpiStimulator: the nerve stimulator driver (a 33500-series generator into an isolator).
+
+Safety is the point of this module: limits are checked before a byte is sent, any failure
+inside configure/fire switches the output off before the error propagates, abort works from
+any thread while another call is blocked, and close always sends ``OUTP OFF`` first.
+
+Concurrency model: ``self._lock`` serializes whole operations (a configure is ~15 commands);
+the transport's lock serializes single messages. ``abort`` does not take the operation lock:
+it bumps an abort counter, then sends ``ABOR``/``OUTP OFF`` between two messages of whatever
+is running (or, if a query is stuck waiting, through the transport's lock-free urgent path).
+Every command of a running operation is sent only after checking, under the transport lock,
+that no abort happened since the operation began, so nothing can switch the output back on
+after an abort.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import threading
+from typing import Callable, Protocol
+
+from drivers.capabilities import StimulusSpec
+from drivers.errors import (DeviceDisconnected, DeviceError, InstrumentError, LimitError,
+                            ProtocolError)
+from drivers.limits import StimulusLimits
+from drivers.stimulator import scpi
+
+log = logging.getLogger(__name__)
+
+
+class StimulusAborted(DeviceError):
+    """The operation was interrupted by :meth:`ScpiStimulator.abort` from another thread."""
+
+
+class CommandTransport(Protocol):
+    """What the driver needs of a transport (``VisaTransport`` or a test double)."""
+
+    @property
+    def lock(self) -> threading.RLock: ...
+
+    def write(self, command: str) -> None: ...
+
+    def query(self, command: str, timeout_s: float | None = None) -> str: ...
+
+    def write_urgent(self, command: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ScpiStimulator:
+    """A :class:`~drivers.capabilities.Stimulator` speaking docs/wire-protocols.md section 1.
+
+    Use :meth:`open` for a VISA resource, or :meth:`attach` for an already open transport.
+    """
+
+    #: how long abort waits for a message in progress before using the urgent path
+    ABORT_WAIT_S = 0.25
+
+    def __init__(self, transport: CommandTransport, *, limits: StimulusLimits,
+                 isolator_gain_mA_per_V: float = 1.0, max_output_V: float = 10.0,
+                 timeout_s: float = 2.0,
+                 on_command: Callable[[str], None] | None = None) -> None:
+        """Wrap ``transport`` without talking to it (see :meth:`attach`)."""
+        for name, value in (("isolator gain", isolator_gain_mA_per_V),
+                            ("maximum output voltage", max_output_V), ("timeout", timeout_s)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        self._t: CommandTransport | None = transport
+        self._limits = limits
+        self._gain = float(isolator_gain_mA_per_V)
+        self._max_V = float(max_output_V)
+        self._timeout_s = float(timeout_s)
+        self._on_command = on_command
+        self._lock = threading.RLock()
+        self._abort_lock = threading.Lock()
+        self._abort_count = 0
+        self._identity = ""
+        self._idn: scpi.Identity | None = None
+        self._configured: StimulusSpec | None = None
+        # (width s, period s) believed programmed; None = unknown, ask the instrument
+        self._shape: tuple[float, float] | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def open(cls, resource: str, *, limits: StimulusLimits,
+             isolator_gain_mA_per_V: float = 1.0, max_output_V: float = 10.0,
+             timeout_s: float = 2.0,
+             on_command: Callable[[str], None] | None = None) -> "ScpiStimulator":
+        """Open a VISA resource, identify it and program the safe baseline (output off)."""
+        from drivers.transports.visa import VisaTransport  # pyvisa only when really used
+
+        transport = VisaTransport.open(resource, timeout_s)
+        try:
+            return cls.attach(transport, limits=limits,
+                              isolator_gain_mA_per_V=isolator_gain_mA_per_V,
+                              max_output_V=max_output_V, timeout_s=timeout_s,
+                              on_command=on_command)
+        except BaseException:
+            transport.close()
+            raise
+
+    @classmethod
+    def attach(cls, transport: CommandTransport, **options) -> "ScpiStimulator":
+        """Initialize over an open transport: ``*IDN?``, ``OUTP OFF``, ``*RST``, ``*CLS``,
+        the baseline configuration, then the error queue must be empty.
+
+        ``*RST`` makes the instrument's state known, whatever was left on it; the driver
+        tracks it from there. If anything fails the output is switched off and the
+        transport is left to the caller to close.
+        """
+        stim = cls(transport, **options)
+        with stim._lock:
+            try:
+                stim._identity = stim._query(scpi.IDN_QUERY)
+                stim._idn = scpi.parse_identity(stim._identity)
+                if not stim._idn.is_33500_family:
+                    log.warning("stimulator %s is not a 33500-series generator; "
+                                "its SCPI may differ", stim._identity)
+                for command in (scpi.OUTPUT_OFF, "*RST", "*CLS", *scpi.baseline_commands()):
+                    stim._send(command)
+                stim._raise_queued_errors()
+                stim._shape = (scpi.BASELINE_WIDTH_S, 1.0 / scpi.TWITCH_FREQUENCY_HZ)
+            except BaseException:
+                stim._safe_off()
+                raise
+        log.info("stimulator %s ready (isolator %g mA/V)", stim._identity, stim._gain)
+        return stim
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def identity(self) -> str:
+        """The instrument's ``*IDN?`` reply."""
+        return self._identity
+
+    @property
+    def identification(self) -> scpi.Identity | None:
+        return self._idn
+
+    @property
+    def limits(self) -> StimulusLimits:
+        return self._limits
+
+    @property
+    def isolator_gain_mA_per_V(self) -> float:
+        return self._gain
+
+    @property
+    def max_output_V(self) -> float:
+        return self._max_V
+
+    @property
+    def configured(self) -> StimulusSpec | None:
+        """The stimulus the instrument holds, or None until a configure succeeds."""
+        return self._configured
+
+    @property
+    def closed(self) -> bool:
+        return self._t is None
+
+    # ------------------------------------------------------------------ checks
+    def check(self, spec: StimulusSpec) -> None:
+        """Raise :class:`LimitError` if ``spec`` may not be sent; sends nothing."""
+        if isinstance(spec.pulses, bool) or not isinstance(spec.pulses, numbers.Integral) \
+                or spec.pulses < 1:
+            raise LimitError(
+                f"pulse count must be a whole number of at least 1, got {spec.pulses!r}")
+        train = spec.pulses > 1
+        if train and spec.frequency_hz is None:
+            raise LimitError(f"a train of {spec.pulses} pulses needs a frequency")
+        self._limits.check(spec.current_mA, spec.pulse_width_ms,
+                           spec.frequency_hz if train else None,
+                           spec.duration_ms if train else None)
+        volts = scpi.output_volts(spec.current_mA, self._gain)
+        if volts > self._max_V + 1e-12:
+            raise LimitError(
+                f"output voltage {volts:g} V ({spec.current_mA:g} mA at {self._gain:g} mA/V) "
+                f"exceeds the stimulator maximum of {self._max_V:g} V")
+
+    # ------------------------------------------------------------------ Stimulator
+    def configure(self, stimulus: StimulusSpec) -> None:
+        """Check limits (nothing sent on failure), program ``stimulus`` with the output off,
+        then drain the error queue: any instrument error raises InstrumentError."""
+        self.check(stimulus)
+        with self._lock:
+            self._require_open()
+            start = self._abort_count
+            try:
+                self._configured = None
+                width_s = stimulus.pulse_width_ms / 1000.0
+                period_s = 1.0 / scpi.burst_frequency_hz(stimulus)
+                shape, self._shape = self._current_shape(start), None
+                frequency_first = width_s >= shape[1]
+                for command in scpi.stimulus_commands(stimulus, self._gain,
+                                                      frequency_first=frequency_first):
+                    self._send(command, start)
+                self._raise_queued_errors(start)
+                self._shape = (width_s, period_s)
+                self._configured = stimulus
+            except BaseException:
+                self._safe_off()
+                raise
+
+    def fire(self) -> None:
+        """``OUTP ON``, ``*TRG``, ``*OPC?``, then the error queue must be empty.
+
+        The reply to ``*OPC?`` may come only when the burst is over (a real 33500 counts a
+        triggered burst as a pending operation), so that read is allowed the stimulus'
+        duration on top of the timeout. The caller switches the output off afterwards.
+        """
+        with self._lock:
+            self._require_open()
+            spec = self._configured
+            if spec is None:
+                raise DeviceError("fire() needs a successful configure() first")
+            start = self._abort_count
+            try:
+                for command in scpi.FIRE:
+                    self._send(command, start)
+                reply = self._query(scpi.OPC, start,
+                                    timeout_s=self._timeout_s + spec.duration_ms / 1000.0)
+                if reply.strip() not in ("1", "+1"):
+                    raise ProtocolError(f"*OPC? answered {reply!r}, expected 1")
+                self._raise_queued_errors(start)
+            except BaseException:
+                self._safe_off()
+                raise
+
+    def set_output(self, on: bool) -> None:
+        """Switch the main output on or off and confirm it with ``OUTP?``.
+
+        ``OUTP?`` (not ``*OPC?``, which may wait for a burst in progress) makes the call
+        return only once the instrument has applied the change.
+        """
+        with self._lock:
+            self._require_open()
+            start = self._abort_count if on else None
+            try:
+                self._send("OUTP ON" if on else scpi.OUTPUT_OFF, start)
+                state = scpi.parse_bool(self._query(scpi.OUTPUT_QUERY, start), scpi.OUTPUT_QUERY)
+                if state != bool(on):
+                    self._raise_queued_errors(start)
+                    raise DeviceError(f"the stimulator output did not switch "
+                                      f"{'on' if on else 'off'} (OUTP? says {int(state)})")
+            except BaseException:
+                if on:
+                    self._safe_off()
+                raise
+
+    def abort(self) -> None:
+        """``ABOR``, ``OUTP OFF`` now, from any thread; never raises.
+
+        Operations in progress in other threads stop at their next command (with
+        StimulusAborted). If a message is stuck for ABORT_WAIT_S (a query waiting on a
+        silent device), the commands go out through the urgent path. With the lock, the
+        result is confirmed with ``OUTP?``.
+        """
+        with self._abort_lock:
+            self._abort_count += 1
+        t = self._t
+        if t is None:
+            return
+        got = t.lock.acquire(timeout=self.ABORT_WAIT_S)
+        try:
+            if not got:
+                log.warning("abort: the stimulator is busy; sending ABOR/OUTP OFF urgently")
+            for command in scpi.ABORT:
+                try:
+                    self._notify(command)
+                    (t.write if got else t.write_urgent)(command)
+                except DeviceDisconnected as exc:
+                    log.error("abort: the stimulator is gone: %s", exc)
+                    return
+                except Exception as exc:
+                    log.error("abort: %s failed: %s", command, exc)
+            if got:
+                self._confirm_off(t, "abort")
+        except Exception as exc:  # abort must never raise
+            log.error("abort: %s", exc)
+        finally:
+            if got:
+                t.lock.release()
+
+    def read_errors(self) -> list[str]:
+        """Drain ``SYST:ERR?``; entries as the instrument wrote them (``-113,"Undefined header"``)."""
+        with self._lock:
+            self._require_open()
+            return [str(e) for e in self._drain_errors()]
+
+    def close(self) -> None:
+        """``OUTP OFF`` first, always (then ``ABOR`` and an ``OUTP?`` check), then release.
+
+        Never raises for a device that is already gone: there is nothing left to switch off.
+        """
+        t = self._t
+        if t is None:
+            return
+        got = self._lock.acquire(timeout=self.ABORT_WAIT_S)
+        try:
+            if not got:
+                # another thread is mid-operation: output off now, stop it, then wait
+                log.warning("close: the stimulator is busy; switching off urgently")
+                try:
+                    self._notify(scpi.OUTPUT_OFF)
+                    t.write_urgent(scpi.OUTPUT_OFF)
+                except Exception as exc:
+                    log.error("close: OUTP OFF failed: %s", exc)
+                self.abort()
+                got = self._lock.acquire(timeout=self._timeout_s + 1.0)
+            if got:
+                gone = False
+                for command in (scpi.OUTPUT_OFF, "ABOR"):
+                    try:
+                        self._send(command)
+                    except DeviceDisconnected as exc:
+                        log.error("close: the stimulator is gone: %s", exc)
+                        gone = True
+                        break
+                    except Exception as exc:
+                        log.error("close: %s failed: %s", command, exc)
+                if not gone:
+                    self._confirm_off(t, "close")
+        finally:
+            self._t = None
+            try:
+                t.close()
+            except Exception as exc:
+                log.error("close: releasing the transport failed: %s", exc)
+            if got:
+                self._lock.release()
+
+    # ------------------------------------------------------------------ conveniences
+    def single_pulse(self, current_mA: float, pulse_width_ms: float) -> StimulusSpec:
+        """Configure and fire one pulse; returns the stimulus used."""
+        spec = StimulusSpec(current_mA, pulse_width_ms)
+        self.configure(spec)
+        self.fire()
+        return spec
+
+    def train(self, current_mA: float, pulse_width_ms: float, frequency_hz: float,
+              duration_ms: float) -> StimulusSpec:
+        """Configure and fire a train; returns the stimulus used (pulse count rounded).
+
+        The requested duration is checked as well as the rounded one, so a bad request
+        (e.g. a zero duration) is refused rather than turned into a single pulse.
+        """
+        self._limits.check(current_mA, pulse_width_ms, frequency_hz, duration_ms)
+        spec = StimulusSpec.train(current_mA, pulse_width_ms, frequency_hz, duration_ms)
+        self.configure(spec)
+        self.fire()
+        return spec
+
+    def __enter__(self) -> "ScpiStimulator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ScpiStimulator({self._identity!r}{', closed' if self.closed else ''})"
+
+    # ------------------------------------------------------------------ internals
+    def _require_open(self) -> CommandTransport:
+        if self._t is None:
+            raise DeviceDisconnected("the stimulator is closed")
+        return self._t
+
+    def _notify(self, command: str) -> None:
+        if self._on_command is not None:
+            try:
+                self._on_command(command)
+            except Exception as exc:  # an audit hook must not break the safety path
+                log.error("on_command hook failed for %r: %s", command, exc)
+
+    def _check_abort(self, start: int | None, command: str) -> None:
+        if start is not None and start != self._abort_count:
+            raise StimulusAborted(f"aborted before {command!r}")
+
+    def _send(self, command: str, start: int | None = None) -> None:
+        """Send one command; with ``start``, refuse if an abort happened since then."""
+        t = self._require_open()
+        with t.lock:
+            self._check_abort(start, command)
+            self._notify(command)
+            t.write(command)
+
+    def _query(self, command: str, start: int | None = None,
+               timeout_s: float | None = None) -> str:
+        t = self._require_open()
+        with t.lock:
+            self._check_abort(start, command)
+            self._notify(command)
+            return t.query(command, timeout_s) if timeout_s is not None else t.query(command)
+
+    def _drain_errors(self, start: int | None = None) -> list[scpi.ScpiError]:
+        """Read ``SYST:ERR?`` until ``+0``; bounded, so a broken device cannot loop us."""
+        errors: list[scpi.ScpiError] = []
+        for _ in range(scpi.ERROR_QUEUE_DEPTH + 5):
+            entry = scpi.parse_error(self._query(scpi.ERROR_QUERY, start))
+            if not entry.is_error:
+                return errors
+            errors.append(entry)
+        raise ProtocolError(f"the error queue did not empty after {len(errors)} reads "
+                            f"(last: {errors[-1]})")
+
+    def _raise_queued_errors(self, start: int | None = None) -> None:
+        errors = self._drain_errors(start)
+        if errors:
+            for extra in errors[1:]:
+                log.error("stimulator also reported %s", extra)
+            first = errors[0]
+            exc = InstrumentError(first.code, first.message)
+            exc.errors = [str(e) for e in errors]  # type: ignore[attr-defined]
+            raise exc
+
+    def _current_shape(self, start: int) -> tuple[float, float]:
+        """Width and period programmed now: tracked, or asked after a failed configure."""
+        if self._shape is not None:
+            return self._shape
+        width = scpi.parse_number(self._query(scpi.WIDTH_QUERY, start), scpi.WIDTH_QUERY)
+        freq = scpi.parse_number(self._query(scpi.FREQUENCY_QUERY, start), scpi.FREQUENCY_QUERY)
+        if not freq > 0:
+            raise ProtocolError(f"{scpi.FREQUENCY_QUERY} answered {freq!r}")
+        return width, 1.0 / freq
+
+    def _safe_off(self) -> None:
+        """Best effort ``OUTP OFF`` on the way out of a failure; never raises."""
+        t = self._t
+        if t is None:
+            return
+        try:
+            self._send(scpi.OUTPUT_OFF)
+        except Exception as exc:
+            log.error("could not switch the stimulator output off: %s", exc)
+
+    def _confirm_off(self, t: CommandTransport, during: str) -> None:
+        """Ask ``OUTP?`` (short timeout); log loudly if the output is not reported off."""
+        try:
+            self._notify(scpi.OUTPUT_QUERY)
+            reply = t.query(scpi.OUTPUT_QUERY, min(self._timeout_s, 1.0))
+            if scpi.parse_bool(reply, scpi.OUTPUT_QUERY):
+                log.error("%s: output still reported ON; sending OUTP OFF again", during)
+                self._notify(scpi.OUTPUT_OFF)
+                t.write(scpi.OUTPUT_OFF)
+        except Exception as exc:
+            log.warning("%s: could not confirm the output is off: %s", during, exc)

@@ -75,7 +75,7 @@ class StreamStats:
 @dataclass(frozen=True)
 class StreamNotice:
     """A stream event for status subscribers: ``kind`` is 'gap', 'checksum', 'resync',
-    'sink-overflow', 'disconnected', 'timeout' or 'stopped'."""
+    'sink-overflow', 'sink-error', 'disconnected', 'timeout' or 'stopped'."""
 
     kind: str
     message: str

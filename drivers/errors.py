@@ -40,3 +40,7 @@ class InstrumentError(DeviceError):
 
 class LimitError(DeviceError):
     """A stimulus request exceeds the rig's safety limits; nothing was sent."""
+
+
+class StimulusAborted(DeviceError):
+    """A stimulator operation was interrupted by ``abort()`` from another thread; the output is off."""

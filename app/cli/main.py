@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("myoforce: interrupted", file=sys.stderr)
         return 130
-    except (UserError, DeviceError, OSError) as exc:
+    except (UserError, DeviceError, OSError, ValueError) as exc:
         if os.environ.get("MYOFORCE_DEBUG"):
             raise
         print(f"myoforce {args.command}: {exc}", file=sys.stderr)

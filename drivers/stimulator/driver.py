@@ -22,15 +22,12 @@ from typing import Callable, Protocol
 
 from drivers.capabilities import StimulusSpec
 from drivers.errors import (DeviceDisconnected, DeviceError, InstrumentError, LimitError,
+                            StimulusAborted,
                             ProtocolError)
 from drivers.limits import StimulusLimits
 from drivers.stimulator import scpi
 
 log = logging.getLogger(__name__)
-
-
-class StimulusAborted(DeviceError):
-    """The operation was interrupted by :meth:`ScpiStimulator.abort` from another thread."""
 
 
 class CommandTransport(Protocol):

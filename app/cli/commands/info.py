@@ -1,0 +1,65 @@
+"""``myoforce info FILE [--json]``: what a session file holds, including crashed ones."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from app.recorder.reader import session_info
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "info", help="summarise a session file",
+        description="Summarise a myoforce session file: duration, trials, pulses, gaps, "
+                    "metadata. Works on files still being written and on files whose writer "
+                    "died (complete: false).")
+    p.add_argument("file", help="session file (.h5)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def _fmt_duration(s: float) -> str:
+    m, sec = divmod(s, 60.0)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{sec:06.3f}" if h else f"{m}:{sec:06.3f}"
+
+
+def run(args: argparse.Namespace) -> int:
+    info = session_info(args.file)
+    if args.json:
+        print(json.dumps(info, default=str))
+        return 0
+    state = "yes" if info["complete"] else "NO (still being written, or the writer died: " \
+                                             "see `myoforce recover`)"
+    kinds = ", ".join(f"{v} {k}" for k, v in sorted(info["trial_kinds"].items()))
+    lines = [
+        ("file", info["path"]),
+        ("format", f"{info['format']} {info['format_version']} "
+                   f"(myoforce {info['software_version']})"),
+        ("complete", f"{state}; status {info['status']}"),
+        ("started", info["start_time_utc"]),
+        ("ended", info["end_time_utc"] or "-"),
+        ("sample rate", f"{info['sample_rate_hz']:g} Hz"),
+        ("samples", f"{info['samples']} ({_fmt_duration(info['duration_s'])}, "
+                    f"{info['duration_s']:.3f} s)"),
+        ("pulses", str(info["pulses"])),
+        ("trials", f"{info['trials']}" + (f" ({kinds})" if kinds else "")
+                   + (f", {info['aborted_trials']} aborted" if info["aborted_trials"] else "")),
+        ("gaps", f"{len(info['gaps'])} ({info['gap_samples']} samples missing"
+                 + "".join(f"; {c}: {n}" for c, n in info["missing_samples_by_cause"].items())
+                 + ")"),
+        ("lost samples", f"{info['lost_samples']} (dropped by the recorder)"),
+        ("audit entries", str(info["audit_entries"])),
+    ]
+    if info["recovered_from"]:
+        lines.append(("recovered from", info["recovered_from"]))
+    for name, identity in info["devices"].items():
+        lines.append((f"device {name}", identity))
+    for key, value in info["metadata"].items():
+        lines.append((key, str(value)))
+    for w in info["warnings"]:
+        lines.append(("warning", w))
+    width = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        print(f"{k:<{width}}  {v}")
+    return 0

@@ -1,0 +1,234 @@
+"""Recovering a crashed session: its flushed content copied into a clean, closed file.
+
+A file whose writer died still opens as an HDF5 SWMR reader, but most tools (h5dump,
+HDFView, MATLAB) refuse it because its superblock still says "open for SWMR writing".
+``h5clear`` would clear that flag in place, and has been seen to truncate a crashed
+recording; so this module never modifies the input: it reads it as a SWMR reader and
+writes a new file, through a temporary name so a half-written output never appears.
+
+What is copied: the samples present in both ``/force`` and ``/flags``; every table
+row present in all of its columns; checksum rows whose data is present. Samples
+written after the last flushed checksum get a fresh checksum (noted in the audit
+log); trailing samples that are NaN with no gap row are space the writer had
+reserved but not yet filled, and are dropped. Pulse markers are recomputed from the
+flags. The output is ``complete=1``, ``status='recovered'``, with ``recovered_from``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from app.errors import UserError
+from app.recorder import layout as L
+from app.recorder.reader import open_session
+from app.recorder.verify import crc_pair
+from app.recorder.writer import RecordingExistsError
+from drivers.capabilities import FLAG_TRIGGER_EDGE
+
+_WINDOW = 1 << 22
+CAUSE_UNKNOWN = "unknown-recovered"
+
+
+@dataclass
+class RecoveryReport:
+    """What :func:`recover_session` did."""
+
+    source: str
+    output: str
+    source_complete: bool
+    samples: int = 0
+    dropped_tail_samples: int = 0
+    blocks: int = 0
+    rechecksummed_samples: int = 0
+    crc_mismatches: int = 0
+    pulses: int = 0
+    trials: int = 0
+    gaps: int = 0
+    audit_entries: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int, bool]]:
+    """Runs of equal values in a boolean array: (start, end, value)."""
+    if mask.size == 0:
+        return []
+    edges = np.flatnonzero(np.diff(mask.astype(np.int8))) + 1
+    bounds = np.concatenate(([0], edges, [mask.size]))
+    return [(int(a), int(b), bool(mask[a])) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def recover_session(source: str | os.PathLike[str], output: str | os.PathLike[str], *,
+                    overwrite: bool = False) -> RecoveryReport:
+    """Copy the readable content of ``source`` into a new, closed, complete ``output``."""
+    src, dst = Path(source), Path(output)
+    if dst.exists():
+        if src.exists() and os.path.samefile(src, dst):
+            raise UserError(f"{dst}: the output must be a new file, not the input")
+        if not overwrite:
+            raise RecordingExistsError(f"{dst}: file exists; refusing to overwrite it "
+                                       "(pass --overwrite)")
+    tmp = dst.with_name(f".{dst.name}.recovering-{os.getpid()}")
+    with open_session(src) as sf:
+        rep = RecoveryReport(str(src), str(dst), sf.complete)
+        try:
+            with h5py.File(tmp, "w", libver=L.LIBVER) as out:
+                _copy(sf, out, rep)
+            os.replace(tmp, dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return rep
+
+
+def _copy(sf, out: h5py.File, rep: RecoveryReport) -> None:
+    f = sf.h5
+    L.create_layout(out, sample_rate_hz=sf.sample_rate_hz, calibration=sf.calibration,
+                    metadata=sf.metadata, rig=sf.rig, devices=sf.devices,
+                    protocol_text=sf.protocol_text, protocol=sf.protocol,
+                    software_version=sf.software_version, start_time_utc=sf.start_time_utc,
+                    flush_interval_s=sf.flush_interval_s)
+    force_in, flags_in = f[L.FORCE], f[L.FLAGS]
+    n = min(int(force_in.shape[0]), int(flags_in.shape[0]))
+    on_disk = sf.samples_on_disk()
+    if on_disk < n:
+        rep.notes.append(f"samples {on_disk}..{n} were indexed but never reached the disk "
+                         "(writer stopped during a flush): not copied")
+        rep.dropped_tail_samples += n - on_disk
+        n = on_disk
+
+    integ = sf.table(L.INTEGRITY)
+    blocks = [(int(s), int(s) + int(c), int(cf), int(cg)) for s, c, cf, cg in
+              zip(integ["start"], integ["count"], integ["crc_force"], integ["crc_flags"])
+              if int(s) + int(c) <= n]
+    blocks.sort()
+    bad = {i for i, (a, b, cf, cg) in enumerate(blocks)
+           if crc_pair(force_in[a:b], flags_in[a:b]) != (cf, cg)}
+    if not sf.complete:
+        # the last blocks of a file whose writes failed can be indexed without their data
+        # having reached the disk: they are not what was recorded, so they are left out
+        while blocks and len(blocks) - 1 in bad:
+            a, b, _, _ = blocks.pop()
+            bad.discard(len(blocks))
+            rep.notes.append(f"samples {a}..{n} left out: their block does not match its "
+                             "checksum (the writer stopped while flushing it)")
+            rep.dropped_tail_samples += n - a
+            n = a
+    rep.crc_mismatches = len(bad)
+    if bad:
+        rep.notes.append(f"{len(bad)} blocks do not match their checksum; copied as they are "
+                         "(verify will list them)")
+    gaps = [(g.sample, min(g.end, n), g.cause) for g in sf.gaps if g.sample < n]
+
+    # regions with neither a checksum nor a gap row
+    covered = sorted([(a, b) for a, b, *_ in blocks] + [(a, b) for a, b, _ in gaps])
+    holes, pos = [], 0
+    for a, b in covered:
+        if a > pos:
+            holes.append((pos, a))
+        pos = max(pos, b)
+    if pos < n:
+        holes.append((pos, n))
+
+    new_blocks: list[tuple[int, int, int, int]] = []
+    for a, b in holes:
+        fo = np.asarray(force_in[a:b], dtype="<f4")
+        if b == n:          # trailing: NaN here is reserved space, not a logged gap
+            real = np.flatnonzero(~np.isnan(fo))
+            keep = int(real[-1]) + 1 if real.size else 0
+            if keep < fo.size:
+                rep.dropped_tail_samples += fo.size - keep
+                rep.notes.append(f"dropped {fo.size - keep} trailing samples {a + keep}..{b}: "
+                                 "NaN with no gap row (space reserved, never written)")
+            n = a + keep
+            b = n
+            fo = fo[:keep]
+        fl = np.asarray(flags_in[a:b], dtype="u1")
+        for ra, rb, is_nan in _runs(np.isnan(fo)):
+            if is_nan:
+                gaps.append((a + ra, a + rb, CAUSE_UNKNOWN))
+                rep.notes.append(f"samples {a + ra}..{a + rb} are NaN without a gap row: "
+                                 f"logged as gap '{CAUSE_UNKNOWN}'")
+            else:
+                cf, cg = crc_pair(fo[ra:rb], fl[ra:rb])
+                new_blocks.append((a + ra, a + rb, cf, cg))
+                rep.rechecksummed_samples += rb - ra
+    if rep.rechecksummed_samples:
+        rep.notes.append(f"{rep.rechecksummed_samples} samples written before the crash had no "
+                         "checksum row; checksums were computed at recovery")
+    blocks = [b for b in blocks if b[1] <= n]
+    gaps = sorted((a, min(b, n), c) for a, b, c in gaps if a < n)
+
+    # raw data, window by window; pulses recomputed from the flags
+    out_force, out_flags = out[L.FORCE], out[L.FLAGS]
+    out_force.resize((n,))
+    out_flags.resize((n,))
+    pulses = []
+    for a in range(0, n, _WINDOW):
+        b = min(n, a + _WINDOW)
+        out_force[a:b] = force_in[a:b]
+        fl = flags_in[a:b]
+        out_flags[a:b] = fl
+        pulses.append(np.flatnonzero(fl & FLAG_TRIGGER_EDGE).astype(np.int64) + a)
+    pulse_arr = np.concatenate(pulses) if pulses else np.zeros(0, np.int64)
+    out[L.PULSES].resize((pulse_arr.size,))
+    out[L.PULSES][:] = pulse_arr
+
+    all_blocks = sorted(blocks + new_blocks)
+
+    tables = {name: sf.table(name) for name in (L.TRIALS, L.AUDIT, L.ANALYSIS)}
+    tables[L.GAPS] = {"sample": np.array([g[0] for g in gaps], np.int64),
+                      "count": np.array([g[1] - g[0] for g in gaps], np.int64),
+                      "cause": np.array([g[2] for g in gaps], dtype=object)}
+    tables[L.INTEGRITY] = {"start": np.array([x[0] for x in all_blocks], np.int64),
+                           "count": np.array([x[1] - x[0] for x in all_blocks], np.int64),
+                           "crc_force": np.array([x[2] for x in all_blocks], np.uint32),
+                           "crc_flags": np.array([x[3] for x in all_blocks], np.uint32)}
+    message = (f"recovered from {Path(rep.source).resolve()} "
+               f"({'complete' if sf.complete else 'writer did not close it'}, status "
+               f"{sf.status!r}): {n} samples kept")
+    if rep.notes:
+        message += "; " + "; ".join(rep.notes)
+    audit = tables[L.AUDIT]
+    extra = {"time_utc": L.utc_now_iso(), "sample": n, "kind": "recovery", "message": message,
+             "fields": L.to_json({"source": str(Path(rep.source).resolve()),
+                                  "source_status": sf.status, "samples": n,
+                                  "dropped_tail_samples": rep.dropped_tail_samples,
+                                  "rechecksummed_samples": rep.rechecksummed_samples,
+                                  "crc_mismatches": rep.crc_mismatches})}
+    tables[L.AUDIT] = {k: np.append(v, np.array([extra[k]], dtype=v.dtype))
+                       for k, v in audit.items()}
+    for name, cols in tables.items():
+        group = out[name]
+        for col in L.TABLES[name]:
+            values = cols[col.name]
+            ds = group[col.name]
+            ds.resize((len(values),))
+            if len(values):
+                ds[:] = np.asarray(values, dtype=object if col.is_text else col.dtype)
+
+    a = out.attrs
+    a["recovered_from"] = str(Path(rep.source).resolve())
+    a.modify("status", np.asarray(L.STATUS_RECOVERED.encode(), dtype=L.STATUS_DTYPE))
+    end = sf.end_time_utc or ""
+    a.modify("end_time_utc", np.asarray(end.encode(), dtype=L.TIME_DTYPE))
+    lost = int(f.attrs.get("lost_samples", -1))
+    if lost < 0:
+        lost = int(sum(g[1] - g[0] for g in gaps if g[2] == L.CAUSE_QUEUE_FULL))
+    for name, value in (("samples", n), ("lost_samples", lost), ("pulses", pulse_arr.size),
+                        ("trials", len(tables[L.TRIALS]["index"])), ("gaps", len(gaps)),
+                        ("audit_entries", len(tables[L.AUDIT]["kind"]))):
+        a.modify(name, np.int64(value))
+    a.modify("complete", np.uint8(1))
+    rep.samples = n
+    rep.blocks = len(all_blocks)
+    rep.pulses = int(pulse_arr.size)
+    rep.trials = len(tables[L.TRIALS]["index"])
+    rep.gaps = len(gaps)
+    rep.audit_entries = len(tables[L.AUDIT]["kind"])
+
+
+__all__ = ["recover_session", "RecoveryReport"]

@@ -1,0 +1,222 @@
+"""Checking a session file: structure, and the raw data against the writer's checksums.
+
+The writer stores a zlib CRC-32 of every block of force and flags it writes
+(``/integrity``). Recomputing them proves the raw data is bit-for-bit what the writer
+wrote. Every sample must be either inside a checksummed block or inside a logged gap
+(where it must be NaN); the pulse markers must be exactly the trigger-edge flags.
+
+A file whose writer died is checked up to what was flushed: its last rows may refer to
+data that never reached the disk, and its last samples may have no checksum row yet;
+both are reported as notes, not problems. Any mismatch in what *is* there is a problem.
+"""
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.recorder import layout as L
+from app.recorder.reader import SessionFile, open_session
+from drivers.capabilities import FLAG_TRIGGER_EDGE
+
+#: read raw data in windows of this many samples
+_WINDOW = 1 << 22
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of :func:`verify_session`; ``ok`` is False if there is any problem."""
+
+    path: str
+    complete: bool = False
+    samples: int = 0
+    blocks_checked: int = 0
+    samples_checked: int = 0
+    gap_samples: int = 0
+    unverified_samples: int = 0
+    pulses: int = 0
+    trials: int = 0
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        state = "complete" if self.complete else "incomplete (writer did not close it)"
+        text = (f"{self.path}: {state}, {self.samples} samples, {self.blocks_checked} blocks "
+                f"({self.samples_checked} samples) match their CRC-32, {self.gap_samples} "
+                f"samples in logged gaps, {self.pulses} pulses, {self.trials} trials")
+        if self.unverified_samples:
+            text += f", {self.unverified_samples} samples at the end without a checksum yet"
+        return text
+
+
+def crc_pair(force: np.ndarray, flags: np.ndarray) -> tuple[int, int]:
+    """The checksums the writer stores for one block (little-endian float32, uint8)."""
+    return (zlib.crc32(np.ascontiguousarray(force, dtype="<f4")),
+            zlib.crc32(np.ascontiguousarray(flags, dtype="u1")))
+
+
+def verify_session(path: str | os.PathLike[str]) -> VerifyReport:
+    """Check ``path``; raises FileFormatError only if it cannot be opened as a session."""
+    with open_session(path) as sf:
+        report = VerifyReport(path=str(path), complete=sf.complete)
+        _check(sf, report)
+        return report
+
+
+def _check(sf: SessionFile, rep: VerifyReport) -> None:
+    f = sf.h5
+    problem = rep.problems.append
+    note = rep.notes.append
+    complete = sf.complete
+    n_force, n_flags = int(f[L.FORCE].shape[0]), int(f[L.FLAGS].shape[0])
+    n = min(n_force, n_flags)
+    for w in sf.warnings:
+        note(w)
+    n_disk = min(n, sf.samples_on_disk())
+    if n_disk < n:
+        msg = (f"samples {n_disk}..{n} are in the file's index but their data is not on disk")
+        if complete:
+            problem(msg + " (truncated file?)")
+        else:
+            note(msg + " (the writer stopped during a flush); checked up to sample "
+                 f"{n_disk}")
+        n = n_disk
+    rep.samples = n
+
+    # ---- structure: dtypes and shapes
+    for name, dtype in ((L.FORCE, np.dtype("<f4")), (L.FLAGS, np.dtype("u1")),
+                        (L.PULSES, np.dtype("<i8"))):
+        ds = f[name]
+        if ds.dtype != dtype or ds.ndim != 1:
+            problem(f"/{name} has dtype {ds.dtype} and {ds.ndim} dimensions; expected 1-D {dtype}")
+    for table, cols in L.TABLES.items():
+        lengths = {c.name: int(f[table][c.name].shape[0]) for c in cols}
+        for c in cols:
+            ds = f[table][c.name]
+            if not c.is_text and ds.dtype != c.dtype:
+                problem(f"/{table}/{c.name} has dtype {ds.dtype}; expected {c.dtype}")
+        if len(set(lengths.values())) > 1:
+            msg = f"/{table} columns differ in length: {lengths}"
+            (problem if complete else note)(msg + ("" if complete else
+                                                    " (rows of an interrupted flush)"))
+    if n_force != n_flags:
+        msg = f"/force has {n_force} samples but /flags {n_flags}"
+        (problem if complete else note)(msg)
+    datasets = [L.FORCE, L.FLAGS, L.PULSES, f"{L.PROTOCOL}/yaml", f"{L.PROTOCOL}/json"]
+    datasets += [f"{t}/{c.name}" for t, cols in L.TABLES.items() for c in cols]
+    for name in datasets:
+        if "units" not in f[name].attrs:
+            problem(f"/{name} has no 'units' attribute")
+    if complete:
+        for attr, actual in (("samples", n_force), ("pulses", int(f[L.PULSES].shape[0])),
+                             ("trials", int(f[L.TRIALS]["index"].shape[0])),
+                             ("gaps", int(f[L.GAPS]["sample"].shape[0]))):
+            stored = int(f.attrs.get(attr, -1))
+            if stored != actual:
+                problem(f"root attribute {attr} = {stored} but the file holds {actual}")
+
+    # ---- coverage: checksummed blocks and gaps tile [0, n) exactly
+    integ = sf.table(L.INTEGRITY)
+    gaps = sf.gaps
+    spans: list[tuple[int, int, str, int]] = []   # start, end, kind, row
+    for i, (s, c) in enumerate(zip(integ["start"], integ["count"])):
+        spans.append((int(s), int(s) + int(c), "block", i))
+    for i, g in enumerate(gaps):
+        spans.append((g.sample, g.end, "gap", i))
+    spans.sort()
+    pos = 0
+    beyond = 0
+    for start, end, kind, row in spans:
+        if end <= start:
+            problem(f"{kind} row {row} is empty or negative ({start}..{end})")
+            continue
+        if start < pos:
+            problem(f"{kind} row {row} (samples {start}..{end}) overlaps the previous one")
+        elif start > pos:
+            if start < n:
+                problem(f"samples {pos}..{start} are neither checksummed nor a logged gap")
+        if end > n:
+            beyond += 1
+            if complete:
+                problem(f"{kind} row {row} (samples {start}..{end}) extends past the end of "
+                        f"/force ({n})")
+        pos = max(pos, end)
+    if beyond and not complete:
+        note(f"{beyond} checksum/gap rows refer to samples past the flushed end of /force "
+             "(their data did not reach the disk before the writer stopped)")
+    if pos < n:
+        if complete:
+            problem(f"samples {pos}..{n} at the end have no checksum")
+        else:
+            rep.unverified_samples = n - pos
+            note(f"samples {pos}..{n} at the end have no checksum row yet (written after the "
+                 "last flushed checksum)")
+
+    # ---- CRCs of every block within the data, gaps all NaN
+    force_ds, flags_ds = f[L.FORCE], f[L.FLAGS]
+    last_block_end = max((e for s_, e, k, _ in spans if k == "block" and e <= n), default=0)
+    mismatches = 0
+    for start, end, kind, row in spans:
+        if end > n or end <= start:
+            continue
+        if kind == "block":
+            cf, cg = crc_pair(force_ds[start:end], flags_ds[start:end])
+            if cf != int(integ["crc_force"][row]) or cg != int(integ["crc_flags"][row]):
+                mismatches += 1
+                which = " and ".join(w for w, bad in (
+                    ("force", cf != int(integ["crc_force"][row])),
+                    ("flags", cg != int(integ["crc_flags"][row]))) if bad)
+                if mismatches <= 20:
+                    hint = ""
+                    if not complete and end >= last_block_end:
+                        hint = (" (last block of a file whose writer stopped: it was being "
+                                "flushed; `myoforce recover` leaves it out)")
+                    problem(f"CRC mismatch in {which} of block {row}, samples {start}..{end}: "
+                            "raw data differs from what was written" + hint)
+            else:
+                rep.blocks_checked += 1
+                rep.samples_checked += end - start
+        else:
+            rep.gap_samples += end - start
+            if not all(np.isnan(force_ds[a:min(end, a + _WINDOW)]).all()
+                       for a in range(start, end, _WINDOW)):
+                problem(f"gap row {row} (samples {start}..{end}) holds numbers; gaps must be NaN")
+    if mismatches > 20:
+        problem(f"... and {mismatches - 20} more CRC mismatches")
+
+    # ---- pulse markers are exactly the trigger-edge flags
+    stored = np.asarray(f[L.PULSES][()], dtype=np.int64)
+    edges = []
+    for a in range(0, n, _WINDOW):
+        fl = flags_ds[a:min(n, a + _WINDOW)]
+        edges.append(np.flatnonzero(fl & FLAG_TRIGGER_EDGE).astype(np.int64) + a)
+    expected = np.concatenate(edges) if edges else np.zeros(0, np.int64)
+    rep.pulses = int(expected.size)
+    if complete:
+        if not np.array_equal(stored, expected):
+            problem(f"/pulses ({stored.size} markers) differs from the trigger-edge flags "
+                    f"({expected.size})")
+    else:   # may lag the flags by one flush; what is there must match
+        inside = stored[stored < n]
+        if not np.array_equal(inside, expected[:inside.size]):
+            problem("/pulses does not match the trigger-edge flags")
+        elif inside.size < expected.size:
+            note(f"{expected.size - inside.size} trigger edges in the last flushed samples "
+                 "are not yet in /pulses")
+
+    # ---- trials are sane
+    t = sf.table(L.TRIALS)
+    rep.trials = len(t["index"])
+    for i in range(rep.trials):
+        start, stop = int(t["start_sample"][i]), int(t["stop_sample"][i])
+        if start < 0 or stop < start:
+            problem(f"trial row {i} has a bad window {start}..{stop}")
+        if t["kind"][i] not in ("twitch", "tetanus") or t["status"][i] not in ("completed",
+                                                                                "aborted"):
+            problem(f"trial row {i} has kind {t['kind'][i]!r} / status {t['status'][i]!r}")

@@ -1,0 +1,89 @@
+"""End-to-end acquisition benchmark: simulated amplifier -> pty -> driver -> recorder.
+
+The simulated rig runs in its own process (``myoforce sim --json``), so the CPU figure
+measured here is the host side only: the driver's reader thread (pty reads, frame
+parsing, calibration) and the recorder's writer thread (HDF5 appends, CRCs, flushes).
+
+Reports, per sample rate: samples expected vs recorded, gaps and lost samples (target 0),
+and CPU time of this process as a percentage of one core (target < 10 % at 10 kHz).
+
+    .venv/bin/python bench/bench_e2e.py [--seconds 60] [--rates 10000 100000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from app import __version__
+from app.metadata import SessionMetadata
+from app.recorder import SessionRecorder
+from app.recorder.reader import session_info
+from drivers.amplifier.driver import SerialForceAmplifier
+
+
+def start_sim() -> tuple[subprocess.Popen, dict]:
+    exe = Path(sys.executable).with_name("myoforce")
+    proc = subprocess.Popen([str(exe), "sim", "--json", "--seed", "1"], stdout=subprocess.PIPE,
+                            text=True)
+    line = proc.stdout.readline()
+    return proc, json.loads(line)
+
+
+def run_one(port: str, rate: int, seconds: float, out: Path) -> dict:
+    amp = SerialForceAmplifier.open(port)
+    notices = []
+    amp.subscribe_notices(notices.append)
+    try:
+        amp.configure(rate)
+        rec = SessionRecorder(out, overwrite=True)
+        rec.open(sample_rate_hz=rate, calibration=amp.calibration,
+                 metadata=SessionMetadata(subject_id="bench"), rig={"bench": True},
+                 devices={"amplifier": amp.identity}, software_version=__version__)
+        amp.subscribe(rec.put_block)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        amp.start()
+        time.sleep(seconds)
+        amp.stop()
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+        rec.close()
+        stats = amp.stats
+    finally:
+        amp.close()
+    info = session_info(out)
+    return {
+        "rate_hz": rate, "wall_s": round(wall, 2), "samples_streamed": stats.samples,
+        "samples_in_file": info["samples"], "expected_approx": int(rate * wall),
+        "gaps": stats.gaps, "lost_samples": stats.lost_samples,
+        "checksum_errors": stats.checksum_errors, "lost_in_recorder": info.get("lost_samples"),
+        "cpu_percent_of_one_core": round(100.0 * cpu / wall, 1),
+        "notices": sorted({n.kind for n in notices}),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--rates", type=int, nargs="+", default=[10000, 100000])
+    args = ap.parse_args()
+    proc, addresses = start_sim()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for rate in args.rates:
+                result = run_one(addresses["amplifier"], rate, args.seconds,
+                                 Path(tmp) / f"bench-{rate}.h5")
+                print(json.dumps(result))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -64,6 +64,25 @@ class Recording:
         return self.samples / self.sample_rate_hz
 
 
+def train_frequency(stim_samples: np.ndarray, sample_rate_hz: float) -> float:
+    """Pulse frequency of a train from its markers.
+
+    Markers land on whole samples, so single intervals of e.g. a 275 Hz train at 10 kHz
+    are 36 or 37 samples; the frequency comes from the first-to-last span divided by the
+    number of periods it holds (each interval counted in median intervals, so a missing
+    marker does not change the result).
+    """
+    g = np.asarray(stim_samples, dtype=np.int64)
+    if g.size < 2:
+        return float("nan")
+    d = np.diff(g)
+    med = float(np.median(d))
+    if med <= 0:
+        return float("nan")
+    periods = int(np.maximum(1, np.round(d / med)).sum())
+    return float(sample_rate_hz * periods / (g[-1] - g[0]))
+
+
 def trials_from_pulses(stim_samples: np.ndarray, sample_rate_hz: float, n_samples: int,
                        max_train_gap_s: float = 0.1, pre_s: float = 0.05,
                        post_s: float = 0.5) -> list[Trial]:
@@ -82,12 +101,11 @@ def trials_from_pulses(stim_samples: np.ndarray, sample_rate_hz: float, n_sample
     trials: list[Trial] = []
     pre, post = int(round(pre_s * sample_rate_hz)), int(round(post_s * sample_rate_hz))
     for i, g in enumerate(groups):
-        nxt = int(groups[i + 1][0]) if i + 1 < len(groups) else n_samples
         start = max(0, int(g[0]) - pre)
-        stop = min(n_samples, int(g[-1]) + post, max(nxt - pre, int(g[-1]) + 1))
-        freq = None
-        if g.size > 1:
-            freq = float(sample_rate_hz / np.median(np.diff(g)))
+        stop = min(n_samples, int(g[-1]) + post)
+        if i + 1 < len(groups):         # leave the next trial its pre-stimulus window
+            stop = min(stop, max(int(groups[i + 1][0]) - pre, int(g[-1]) + 1))
+        freq = train_frequency(g, sample_rate_hz) if g.size > 1 else None
         trials.append(Trial(index=i, kind="twitch" if g.size == 1 else "tetanus",
                             start_sample=start, stop_sample=stop, stim_samples=g,
                             frequency_hz=freq))

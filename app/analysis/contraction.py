@@ -1,0 +1,205 @@
+"""What twitches and tetani share: reading a trial's samples, checking them, the
+baseline, artifact blanking, smoothing, and the measures taken the same way on both
+(rise time, onset latency, ±dF/dt, force-time integral).
+
+Indices inside a :class:`Segment` are segment-relative; ``Segment.offset`` turns them
+into recording indices.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.analysis.config import AnalysisConfig
+from app.analysis.timing import (
+    blank, derivative, falling_crossing, fill_nan_runs, first_at_or_above, integrate,
+    refine_crossing, rising_crossing_before, runs, smooth,
+)
+from app.recording import Recording, Trial
+
+
+class TrialFailed(Exception):
+    """The trial cannot be measured; the message is shown to the user as is."""
+
+
+@dataclass
+class Segment:
+    """One trial's samples, prepared for measuring."""
+
+    fs: float
+    offset: int               # recording index of segment sample 0
+    raw: np.ndarray           # force (mN), artifacts blanked, short NaN gaps filled
+    smooth: np.ndarray        # Savitzky-Golay smoothed ``raw``
+    dfdt: np.ndarray          # mN/s, Savitzky-Golay derivative of ``raw``
+    stim: np.ndarray          # segment-relative pulse indices
+    baseline: float           # mN
+    noise_sd: float           # SD of the raw baseline window, mN
+    n_blank: int              # samples blanked after each pulse
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def first(self) -> int:
+        return int(self.stim[0])
+
+    @property
+    def last(self) -> int:
+        return int(self.stim[-1])
+
+    def ms(self, n_samples: float) -> float:
+        return float(n_samples) * 1000.0 / self.fs
+
+
+def prepare(recording: Recording, trial: Trial, cfg: AnalysisConfig) -> Segment:
+    """Read and check a trial's samples; raise :class:`TrialFailed` with the reason."""
+    fs = float(recording.sample_rate_hz)
+    stim_abs = np.asarray(trial.stim_samples, dtype=np.int64)
+    if stim_abs.size == 0:
+        raise TrialFailed("no stimulus pulse in this trial")
+    n_total = recording.samples
+    first = int(stim_abs[0])
+    if first < 0 or first >= n_total:
+        raise TrialFailed(f"stimulus at sample {first} is outside the recording "
+                          f"(0..{n_total - 1})")
+    gap = int(round(cfg.baseline_gap_ms * fs / 1000.0))
+    n_base = max(1, int(round(cfg.baseline_ms * fs / 1000.0)))
+    start = max(0, min(int(trial.start_sample), first - gap - n_base))
+    stop = min(n_total, max(int(trial.stop_sample), int(stim_abs[-1]) + 1))
+    x = np.asarray(recording.force_mN[start:stop], dtype=np.float64)
+    stim = stim_abs - start
+    stim = stim[stim < x.size]
+    notes: list[str] = []
+
+    # lost samples
+    if np.isnan(x).any():
+        max_run = int(round(cfg.fill_gaps_ms * fs / 1000.0))
+        x, n_left, first_nan = fill_nan_runs(x, max_run)
+        if n_left:
+            raise TrialFailed(
+                f"{n_left} lost sample(s) (NaN) in the trial window, the first at "
+                f"t = {(start + first_nan) / fs:.4f} s; raise fill_gaps_ms to interpolate "
+                f"short gaps")
+        notes.append("short runs of lost samples were interpolated")
+    if not np.isfinite(x).all():
+        raise TrialFailed("infinite values in the force signal")
+
+    # baseline window: [first - gap - n_base, first - gap)
+    b1 = int(stim[0]) - gap
+    b0 = max(0, b1 - n_base)
+    if b1 - b0 < max(3, n_base // 4):
+        raise TrialFailed(
+            f"only {(b1 - b0) * 1000 / fs:.1f} ms of signal before the stimulus; the "
+            f"baseline needs {cfg.baseline_ms:g} ms")
+    if b1 - b0 < n_base:
+        notes.append(f"baseline shortened to {(b1 - b0) * 1000 / fs:.1f} ms "
+                     f"(recording starts too close to the stimulus)")
+    base = x[b0:b1]
+    baseline = float(base.mean())
+    noise_sd = float(base.std(ddof=1)) if base.size > 1 else 0.0
+
+    n_blank = int(math.ceil(cfg.blank_ms * fs / 1000.0 - 1e-9))
+    xb = blank(x, stim, n_blank)
+    # after blanking, so an artifact is not taken for the maximum; a signal that never
+    # rises above baseline noise is "no contraction" (check_amplitude), not clipping
+    after = xb[int(stim[0]):]
+    if after.size and after.max() > baseline + cfg.min_snr * noise_sd and after.max() > baseline:
+        _check_clipping(after, fs, cfg, noisy=noise_sd > 0)
+    return Segment(fs=fs, offset=start, raw=xb,
+                   smooth=smooth(xb, fs, cfg.smooth_ms, cfg.smooth_polyorder),
+                   dfdt=derivative(xb, fs, cfg.smooth_ms, cfg.smooth_polyorder),
+                   stim=stim, baseline=baseline, noise_sd=noise_sd, n_blank=n_blank,
+                   notes=notes)
+
+
+def _check_clipping(x: np.ndarray, fs: float, cfg: AnalysisConfig, noisy: bool) -> None:
+    """Fail on a flat top at the maximum (saturated amplifier or ADC).
+
+    A run of identical samples at the maximum is only evidence of saturation when the
+    signal carries noise (baseline SD > 0): a noise-free signal, e.g. a simulated
+    fused tetanus stored as float32, has exactly flat plateaus without being clipped.
+    """
+    if x.size == 0:
+        return
+    top = float(x.max())
+    if cfg.clip_level_mN is not None and top >= cfg.clip_level_mN:
+        raise TrialFailed(f"force reaches the saturation level {cfg.clip_level_mN:g} mN "
+                          f"(signal clipped)")
+    if not noisy:
+        return
+    _, lengths = runs(x == top)
+    longest = int(lengths.max()) if lengths.size else 0
+    if cfg.clip_ms > 0 and longest >= max(4, int(round(cfg.clip_ms * fs / 1000.0))):
+        raise TrialFailed(
+            f"signal clipped: flat at its maximum {top:.4g} mN for "
+            f"{longest * 1000 / fs:.1f} ms (amplifier or ADC saturation?)")
+
+
+def check_amplitude(seg: Segment, amplitude: float, cfg: AnalysisConfig) -> None:
+    """Fail when there is no contraction distinguishable from baseline noise."""
+    # the absolute floor catches perfectly flat (noise-free) signals, where the filter's
+    # rounding errors (~1e-13) would otherwise pass as a contraction
+    floor = max(cfg.min_snr * seg.noise_sd, 1e-9 * max(1.0, abs(seg.baseline)))
+    if not math.isfinite(amplitude) or amplitude <= floor:
+        raise TrialFailed(
+            f"no contraction: force rises {amplitude:.3g} mN above baseline, not more than "
+            f"{cfg.min_snr:g} x baseline noise SD ({seg.noise_sd:.3g} mN); flat signal or "
+            f"stimulus not reaching the nerve?")
+
+
+def rise_measures(seg: Segment, peak_index: int, amplitude: float,
+                  cfg: AnalysisConfig) -> dict[str, float]:
+    """Onset, 10 % and 90 % rise crossings (fractional segment indices; NaN if absent).
+
+    The upper crossing is the first time the smoothed force reaches the upper level
+    after the first pulse; the lower ones are the last rises through their level
+    before it, so baseline noise before the contraction cannot trigger them.
+    """
+    y, s, b = seg.smooth, seg.first, seg.baseline
+    hi_level = b + cfg.rise_high_percent / 100.0 * amplitude
+    i_hi = first_at_or_above(y, hi_level, s, peak_index + 1)
+    out = {"rise_high": math.nan, "rise_low": math.nan, "onset": math.nan}
+    if i_hi < 0:
+        return out
+    out["rise_high"] = refined(seg, rising_crossing_before(y, hi_level, s, i_hi + 1),
+                               cfg.rise_high_percent, amplitude, cfg)
+    lo_level = b + cfg.rise_low_percent / 100.0 * amplitude
+    out["rise_low"] = refined(seg, rising_crossing_before(y, lo_level, s, i_hi + 1),
+                              cfg.rise_low_percent, amplitude, cfg)
+    thr = max(cfg.onset_sd * seg.noise_sd, cfg.onset_percent / 100.0 * amplitude)
+    out["onset"] = rising_crossing_before(y, b + thr, s, i_hi + 1)
+    return out
+
+
+def refined(seg: Segment, estimate: float, percent: float, amplitude: float,
+            cfg: AnalysisConfig) -> float:
+    """A crossing of baseline + ``percent`` % of ``amplitude``, refined by a local fit
+    over ± ``crossing_fit_percent`` (at most half the way to 0 % and to 100 %)."""
+    band = min(cfg.crossing_fit_percent, 0.5 * percent, 0.5 * (100.0 - percent))
+    level = seg.baseline + percent / 100.0 * amplitude
+    return refine_crossing(seg.raw, seg.smooth, estimate, level, band / 100.0 * amplitude)
+
+
+def dfdt_measures(seg: Segment, peak_index: int, relax_from: int) -> tuple[float, float]:
+    """(max dF/dt on the rise, min dF/dt during relaxation), mN/s."""
+    lo = seg.first + seg.n_blank
+    rise = seg.dfdt[lo:peak_index + 1]
+    fall = seg.dfdt[relax_from:]
+    return (float(rise.max()) if rise.size else math.nan,
+            float(fall.min()) if fall.size else math.nan)
+
+
+def force_time_integral(seg: Segment, relax_from: int, amplitude: float,
+                        cfg: AnalysisConfig) -> tuple[float, float]:
+    """∫(F - baseline) dt from the first pulse to relaxation to ``fti_end_percent``.
+
+    Returns (integral in mN·s, fractional end index). When force never relaxes that far
+    inside the window the integral runs to the window end and a note is added.
+    """
+    level = seg.baseline + cfg.fti_end_percent / 100.0 * amplitude
+    end = falling_crossing(seg.smooth, level, relax_from)
+    if not math.isfinite(end):
+        end = float(seg.raw.size - 1)
+        seg.notes.append(f"force did not relax to {cfg.fti_end_percent:g} % within the "
+                         f"window; force-time integral runs to the window end")
+    return integrate(seg.raw - seg.baseline, seg.fs, float(seg.first), end), end

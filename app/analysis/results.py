@@ -1,0 +1,112 @@
+"""Result records of the analysis, and their plain-dict (JSON/CSV) form.
+
+Missing values are NaN in the dataclasses (so arithmetic and numpy work on them) and
+``None`` in :meth:`to_dict` output (so JSON stays standard: no ``NaN`` tokens).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+NAN = float("nan")
+
+#: keys of :meth:`TrialResult.to_dict`, in the order used for tables and CSV files
+TRIAL_KEYS = (
+    "index", "kind", "step", "status", "stim_time_s", "frequency_hz", "pulses",
+    "current_mA", "length_mm", "baseline_mN", "peak_force_mN", "time_to_peak_ms",
+    "half_relaxation_ms", "rise_time_10_90_ms", "latency_ms", "max_dfdt_mN_per_s",
+    "min_dfdt_mN_per_s", "force_time_integral_mN_s", "fusion_index", "error",
+)
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy types made plain and NaN/inf turned into None, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    return obj
+
+
+@dataclass
+class TrialResult:
+    """Measures of one contraction. Times in ms from the (first) pulse unless stated.
+
+    ``peak_force_mN`` is Pt for a twitch and Po for a tetanus, always above baseline.
+    ``markers`` holds recording-relative fractional sample indices of the points the
+    measures were taken at (stimulus, onset, 10/90 % rise, peak, relaxation level, end
+    of the force-time integral, analysed window), for plots and audits.
+    """
+
+    index: int
+    kind: str
+    step: str = ""
+    status: str = "completed"
+    stim_time_s: float = NAN
+    frequency_hz: float = NAN
+    pulses: int = 0
+    current_mA: float = NAN
+    length_mm: float = NAN
+    baseline_mN: float = NAN
+    peak_force_mN: float = NAN
+    time_to_peak_ms: float = NAN
+    half_relaxation_ms: float = NAN
+    rise_time_10_90_ms: float = NAN
+    latency_ms: float = NAN
+    max_dfdt_mN_per_s: float = NAN
+    min_dfdt_mN_per_s: float = NAN
+    force_time_integral_mN_s: float = NAN
+    fusion_index: float = NAN
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    markers: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the contraction was measured (individual measures may still be NaN)."""
+        return self.error is None and math.isfinite(self.peak_force_mN)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in TRIAL_KEYS}
+        d["notes"] = list(self.notes)
+        d["markers"] = dict(self.markers)
+        return jsonable(d)
+
+
+@dataclass
+class SessionResult:
+    """All trials of one file plus the per-session summary (see ``app.analysis.session``)."""
+
+    file: str
+    format: str | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    trials: list[TrialResult] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error(self) -> str | None:
+        """Why the file as a whole could not be analysed, or None."""
+        return self.summary.get("error")
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable({"file": self.file, "format": self.format,
+                         "metadata": self.metadata,
+                         "trials": [t.to_dict() for t in self.trials],
+                         "summary": self.summary})
+
+    @classmethod
+    def failed(cls, file: str, message: str, format: str | None = None) -> "SessionResult":
+        """The result for a file that could not be loaded or analysed at all."""
+        return cls(file=file, format=format, summary={"error": message})

@@ -1,0 +1,111 @@
+"""Tetanus measures: Po, time to Po, relaxation, ±dF/dt, force-time integral, fusion index.
+
+Definitions (formulas in docs/analysis.md):
+
+* Po = maximum of the smoothed force − baseline. By default the smoothing is the same
+  light Savitzky-Golay filter as for twitches, so Po is the peak force that Aurora's
+  DMA and LabChart report; ``po_average_ms`` > 0 takes instead the maximum of a centred
+  moving average (e.g. 5-10 ms), which removes the ripple of unfused tetani.
+* time to Po from the first pulse;
+* ½RT from the *last* pulse to the fall to baseline + 50 % of the end-of-train force
+  (the highest force from one period before the last pulse to 30 ms after it; this
+  is Po unless force faded during the train, e.g. in fatigue);
+* fusion index = 1 − mean ripple / Po, the ripple being max − min of the force within
+  each of the last ``fusion_intervals`` inter-pulse intervals of the train.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from app.analysis.config import AnalysisConfig
+from app.analysis.contraction import (
+    Segment, TrialFailed, check_amplitude, dfdt_measures, force_time_integral, refined,
+    rise_measures,
+)
+from app.analysis.timing import falling_crossing, moving_average, smooth
+
+#: how long after the last pulse the end-of-train force is looked for
+END_WINDOW_S = 0.030
+
+
+def measure_tetanus(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
+    """Measures of a pulse-train contraction; fractional indices are segment-relative."""
+    lo = seg.first + seg.n_blank
+    if seg.smooth.size - lo < 3:
+        raise TrialFailed("the trial window ends at the stimulus; nothing to measure")
+    if cfg.po_average_ms > 0:
+        y = moving_average(seg.raw, max(1, int(round(cfg.po_average_ms * seg.fs / 1000.0))))
+    else:
+        y = seg.smooth
+    end = min(y.size, max(lo + 1, seg.last + int(round(cfg.peak_window_ms * seg.fs / 1000.0))
+                          + 1))
+    k = lo + int(np.argmax(y[lo:end]))
+    check_amplitude(seg, float(y[k]) - seg.baseline, cfg)
+    if k >= end - 1:
+        if end >= y.size:
+            raise TrialFailed("force still rising at the end of the trial window "
+                              "(window too short, or drift)")
+        raise TrialFailed(f"force still rising {cfg.peak_window_ms:g} ms after the last pulse "
+                          f"(drift? see peak_window_ms)")
+    # the highest sample itself: a tetanus top is a plateau, where a parabola through
+    # three samples would extrapolate above the data at the end of the plateau
+    peak_idx, peak = float(k), float(y[k])
+    amplitude = peak - seg.baseline
+
+    last = seg.last
+    # force at the end of stimulation: the highest smoothed force from one pulse period
+    # before the last pulse to END_WINDOW_S after it (the last pulses' twitches peak after
+    # the train). Equals Po unless force faded during the train.
+    period = int(round(float(np.median(np.diff(seg.stim))))) if seg.stim.size > 1 else 0
+    w0 = max(lo, last - period)
+    w1 = min(seg.smooth.size, last + max(period, int(round(END_WINDOW_S * seg.fs))) + 1)
+    relax_from = w0 + int(np.argmax(seg.smooth[w0:w1]))
+    end_amp = float(seg.smooth[relax_from]) - seg.baseline
+    if end_amp < 0.9 * amplitude:
+        seg.notes.append(f"force faded during the train (end-of-train force "
+                         f"{100 * end_amp / amplitude:.0f} % of Po); ½RT is relative to the "
+                         f"end-of-train force")
+    level = seg.baseline + cfg.relaxation_percent / 100.0 * end_amp
+    half = falling_crossing(seg.smooth, level, relax_from)
+    half = refined(seg, half, cfg.relaxation_percent, end_amp, cfg)
+    if not math.isfinite(half):
+        seg.notes.append(f"force did not fall to {cfg.relaxation_percent:g} % within the "
+                         f"trial window; ½RT not measured")
+    rise = rise_measures(seg, k, amplitude, cfg)
+    dmax, dmin = dfdt_measures(seg, k, relax_from)
+    fti, fti_end = force_time_integral(seg, relax_from, amplitude, cfg)
+    return {
+        "amplitude": amplitude, "peak": peak_idx, "relax_ref": float(last), "relax": half,
+        "relax_level": level, "fti": fti, "fti_end": fti_end,
+        "dfdt_max": dmax, "dfdt_min": dmin,
+        "fusion_index": fusion_index(seg, amplitude, cfg), **rise,
+    }
+
+
+def fusion_index(seg: Segment, amplitude: float, cfg: AnalysisConfig) -> float:
+    """1 − mean(max − min within each of the last inter-pulse intervals) / Po.
+
+    1 is a perfectly fused (smooth) tetanus; values fall towards 0 as the train
+    resolves into separate twitches. The ripple is read on a signal smoothed with a
+    window no longer than a quarter of the pulse period, so the filter does not
+    remove the ripple it is meant to measure.
+    """
+    stim = seg.stim
+    if stim.size < 2:
+        return math.nan
+    period = float(np.median(np.diff(stim)))
+    window_ms = min(cfg.smooth_ms, 0.25 * period * 1000.0 / seg.fs)
+    y = smooth(seg.raw, seg.fs, window_ms, cfg.smooth_polyorder)
+    m = min(cfg.fusion_intervals, stim.size - 1)
+    edges = stim[-(m + 1):]
+    if np.any(np.diff(edges) < 2):
+        return math.nan
+    starts = edges[:-1]
+    stops = edges[1:]
+    # max/min per interval with reduceat over the concatenated index ranges
+    highs = np.maximum.reduceat(y[starts[0]:stops[-1]], starts - starts[0])
+    lows = np.minimum.reduceat(y[starts[0]:stops[-1]], starts - starts[0])
+    ripple = float(np.mean(highs - lows))
+    return 1.0 - ripple / amplitude

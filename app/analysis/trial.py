@@ -1,0 +1,89 @@
+"""``analyze_trial``: one contraction in, one :class:`TrialResult` out, never an exception.
+
+A bad signal (no pulse, lost samples, clipping, no contraction) is a normal outcome of
+an experiment, so it is reported in ``TrialResult.error`` with NaN measures instead of
+being raised: one bad trial must not stop the analysis of a session.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from app.analysis.config import AnalysisConfig
+from app.analysis.contraction import TrialFailed, prepare
+from app.analysis.results import TrialResult
+from app.analysis.tetanus import measure_tetanus
+from app.analysis.twitch import measure_twitch
+from app.recording import Recording, Trial, train_frequency
+
+
+def _num(v: float | None) -> float:
+    return math.nan if v is None else float(v)
+
+
+def trial_frequency(trial: Trial, fs: float) -> float:
+    """Pulse frequency: the recorded/protocol value, else from the pulse spacing."""
+    if trial.frequency_hz:
+        return float(trial.frequency_hz)
+    return train_frequency(np.asarray(trial.stim_samples), fs)
+
+
+def analyze_trial(recording: Recording, trial: Trial,
+                  config: AnalysisConfig | None = None) -> TrialResult:
+    """Measure one twitch or tetanus (see docs/analysis.md for the definitions).
+
+    The trial is analysed as a twitch when it has one pulse and as a tetanus when it
+    has several. Marker indices in the result are recording-relative.
+    """
+    cfg = config or AnalysisConfig()
+    fs = float(recording.sample_rate_hz)
+    stim = np.asarray(trial.stim_samples, dtype=np.int64)
+    pulses = int(stim.size)
+    kind = trial.kind if pulses == 0 else ("twitch" if pulses == 1 else "tetanus")
+    res = TrialResult(
+        index=int(trial.index), kind=kind, step=trial.step or "", status=trial.status,
+        stim_time_s=float(stim[0]) / fs if pulses else math.nan,
+        frequency_hz=trial_frequency(trial, fs) if kind == "tetanus" else math.nan,
+        pulses=pulses, current_mA=_num(trial.current_mA), length_mm=_num(trial.length_mm))
+    if pulses and kind != trial.kind:
+        res.notes.append(f"recorded as {trial.kind} but has {pulses} pulse(s); "
+                         f"analysed as {kind}")
+    if trial.status != "completed":
+        res.notes.append(f"trial status: {trial.status}")
+    try:
+        seg = prepare(recording, trial, cfg)
+        m = measure_twitch(seg, cfg) if kind == "twitch" else measure_tetanus(seg, cfg)
+    except TrialFailed as exc:
+        res.error = str(exc)
+        return res
+    except Exception as exc:            # a bad signal must never abort a session
+        res.error = f"analysis failed ({type(exc).__name__}: {exc})"
+        return res
+
+    ms = seg.ms
+    s = float(seg.first)
+    res.baseline_mN = seg.baseline
+    res.peak_force_mN = m["amplitude"]
+    res.time_to_peak_ms = ms(m["peak"] - s)
+    res.half_relaxation_ms = ms(m["relax"] - m["relax_ref"])
+    res.rise_time_10_90_ms = ms(m["rise_high"] - m["rise_low"])
+    res.latency_ms = ms(m["onset"] - s)
+    res.max_dfdt_mN_per_s = m["dfdt_max"]
+    res.min_dfdt_mN_per_s = m["dfdt_min"]
+    res.force_time_integral_mN_s = m["fti"]
+    res.fusion_index = m["fusion_index"]
+    res.notes.extend(seg.notes)
+    if not math.isfinite(res.rise_time_10_90_ms) or not math.isfinite(res.latency_ms):
+        res.notes.append("force was not at baseline before the rise; rise time/latency "
+                         "not measured")
+    off = seg.offset
+    res.markers = {
+        "window_start": float(off), "window_stop": float(off + seg.raw.size),
+        "stim": off + s, "last_stim": float(off + seg.last),
+        "onset": off + m["onset"], "rise_low": off + m["rise_low"],
+        "rise_high": off + m["rise_high"], "peak": off + m["peak"],
+        "relax_ref": off + m["relax_ref"], "relax": off + m["relax"],
+        "relax_level_mN": m["relax_level"], "fti_end": off + m["fti_end"],
+    }
+    return res

@@ -1,0 +1,69 @@
+"""Twitch measures: Pt, TPT, ½RT, 10-90 % rise time, latency, ±dF/dt, force-time integral.
+
+Definitions (see docs/analysis.md for the formulas):
+
+* Pt = peak − baseline, the peak (time and height) from a least-squares quartic
+  through the samples within 15 % of Pt of the top (``peak_fit_percent``), located on
+  the Savitzky-Golay-smoothed force;
+* TPT = peak time − stimulus time;
+* ½RT = time of the first fall to baseline + 50 % Pt after the peak − peak time
+  (measured from the peak, not from the stimulus).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from app.analysis.config import AnalysisConfig
+from app.analysis.contraction import (
+    Segment, TrialFailed, check_amplitude, dfdt_measures, force_time_integral, refined,
+    rise_measures,
+)
+from app.analysis.timing import falling_crossing, parabolic_peak, polynomial_peak
+
+
+def measure_twitch(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
+    """Measures of a single-pulse contraction; fractional indices are segment-relative."""
+    y = seg.smooth
+    lo = seg.first + seg.n_blank
+    if y.size - lo < 3:
+        raise TrialFailed("the trial window ends at the stimulus; nothing to measure")
+    end = min(y.size, max(lo + 1, seg.last + int(round(cfg.peak_window_ms * seg.fs / 1000.0))
+                          + 1))
+    k = lo + int(np.argmax(y[lo:end]))
+    check_amplitude(seg, float(y[k]) - seg.baseline, cfg)
+    if k >= end - 1:
+        if end >= y.size:
+            raise TrialFailed("force still rising at the end of the trial window "
+                              "(window too short, or drift)")
+        raise TrialFailed(f"force still rising {cfg.peak_window_ms:g} ms after the last pulse "
+                          f"(drift? see peak_window_ms)")
+    if k == lo:
+        raise TrialFailed("force is highest right at the stimulus and only falls after it "
+                          "(still relaxing from an earlier contraction?)")
+    peak_idx, peak = parabolic_peak(y, k)
+    if cfg.peak_fit_percent > 0:
+        level = peak - cfg.peak_fit_percent / 100.0 * (peak - seg.baseline)
+        fitted = polynomial_peak(seg.raw, y, k, level, cfg.peak_fit_degree)
+        if fitted is not None:
+            peak_idx, peak = fitted
+        else:
+            seg.notes.append("peak polynomial fit failed; peak from the smoothed maximum")
+    amplitude = peak - seg.baseline
+    check_amplitude(seg, amplitude, cfg)
+
+    level = seg.baseline + cfg.relaxation_percent / 100.0 * amplitude
+    half = falling_crossing(y, level, k)
+    half = refined(seg, half, cfg.relaxation_percent, amplitude, cfg)
+    if not math.isfinite(half):
+        seg.notes.append(f"force did not fall to {cfg.relaxation_percent:g} % of Pt within "
+                         f"the trial window; ½RT not measured")
+    rise = rise_measures(seg, k, amplitude, cfg)
+    dmax, dmin = dfdt_measures(seg, k, k)
+    fti, fti_end = force_time_integral(seg, k, amplitude, cfg)
+    return {
+        "amplitude": amplitude, "peak": peak_idx, "relax_ref": peak_idx, "relax": half,
+        "relax_level": level, "fti": fti, "fti_end": fti_end,
+        "dfdt_max": dmax, "dfdt_min": dmin, "fusion_index": math.nan, **rise,
+    }

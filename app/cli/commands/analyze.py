@@ -1,0 +1,227 @@
+"""``myoforce analyze FILE... [--json] [--csv OUT.csv] [analysis options]``.
+
+Analyses myoforce ``.h5`` sessions, Aurora ``.ddf`` and ``.csv`` recordings. Prints a
+table per file (or, with ``--json``, exactly one JSON object per input file per line:
+``SessionResult.to_dict()`` with NaN as null; a file that could not be read gives an
+object whose ``summary.error`` says why). A failing file gets one line on stderr and
+the other files are still analysed; the exit code is 1 if any file failed.
+
+The analysis options are generated from :class:`app.analysis.AnalysisConfig`, and
+shared with ``compare`` and ``plot`` through :func:`add_analysis_options` and
+:func:`config_from_args`.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shutil
+import sys
+from typing import Any, Iterator
+
+from app.analysis.config import AnalysisConfig
+from app.errors import UserError
+
+NAME = "analyze"
+
+
+# ----------------------------------------------------------------- shared helpers
+def add_analysis_options(parser: argparse.ArgumentParser) -> None:
+    """One ``--option`` per AnalysisConfig field (``baseline_ms`` -> ``--baseline-ms``)."""
+    grp = parser.add_argument_group("analysis options (definitions: docs/analysis.md)")
+    for name, typ, default, help_text, unit in AnalysisConfig.option_fields():
+        flag = "--" + name.replace("_", "-").replace("-mN", "-mn")
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        text = f"{help_text} [{shown}{(' ' + unit) if unit and default is not None else ''}]"
+        text = text.replace("%", "%%")
+        if isinstance(default, bool):
+            grp.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                             default=None, help=text)
+        elif "Literal" in str(typ):
+            choices = [c.strip(" '\"") for c in str(typ).split("[", 1)[1].rstrip("]").split(",")]
+            grp.add_argument(flag, dest=name, choices=choices, default=None, help=text)
+        else:
+            kind = int if isinstance(default, int) else float
+            grp.add_argument(flag, dest=name, type=kind, default=None, metavar="X", help=text)
+
+
+def config_from_args(args: argparse.Namespace) -> AnalysisConfig:
+    """AnalysisConfig with the options given on the command line; UserError if invalid."""
+    given = {name: getattr(args, name) for name, *_ in AnalysisConfig.option_fields()
+             if getattr(args, name, None) is not None}
+    try:
+        return AnalysisConfig(**given)
+    except ValueError as exc:
+        raise UserError(f"invalid analysis option: {exc}") from exc
+
+
+def analyze_files(paths: list[str], cfg: AnalysisConfig
+                  ) -> Iterator[tuple[str, Any, Any, str | None]]:
+    """Yield (path, recording or None, SessionResult, error message or None) per file.
+
+    Never raises for a bad file: reading and analysis errors become the message.
+    """
+    from app.analysis.results import SessionResult
+    from app.analysis.session import analyze_recording
+    from app.importers import load_recording
+
+    for p in paths:
+        try:
+            rec = load_recording(p)
+        except UserError as exc:
+            yield p, None, SessionResult.failed(p, str(exc)), str(exc)
+            continue
+        except Exception as exc:        # a damaged file must not stop the batch
+            msg = f"{p}: cannot read ({type(exc).__name__}: {exc})"
+            yield p, None, SessionResult.failed(p, msg), msg
+            continue
+        try:
+            res = analyze_recording(rec, cfg)
+        except Exception as exc:
+            msg = f"{p}: analysis failed ({type(exc).__name__}: {exc})"
+            yield p, rec, SessionResult.failed(p, msg, rec.format), msg
+            continue
+        err = res.error
+        yield p, rec, res, (f"{p}: {err}" if err else None)
+
+
+def fmt(v: Any, digits: int = 4) -> str:
+    """Number for tables: NaN/None as '–'."""
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return "–" if not math.isfinite(v) else f"{v:.{digits}g}"
+    return str(v)
+
+
+def console():
+    from rich.console import Console
+    return Console(width=shutil.get_terminal_size((180, 24)).columns, highlight=False)
+
+
+# ----------------------------------------------------------------- output
+def print_session(con, res) -> None:
+    from rich.table import Table
+
+    md = res.metadata
+    who = ", ".join(f"{k} {md[k]}" for k in ("group", "subject_id", "muscle") if md.get(k))
+    table = Table(title=f"{res.file} ({res.format}{'; ' + who if who else ''})",
+                  title_justify="left", show_lines=False, pad_edge=False)
+    cols = [("#", "index"), ("kind", "kind"), ("step", "step"), ("f Hz", "frequency_hz"),
+            ("n", "pulses"), ("Pt/Po mN", "peak_force_mN"), ("TPT ms", "time_to_peak_ms"),
+            ("½RT ms", "half_relaxation_ms"), ("10-90 ms", "rise_time_10_90_ms"),
+            ("lat ms", "latency_ms"), ("+dF/dt N/s", "max_dfdt_mN_per_s"),
+            ("-dF/dt N/s", "min_dfdt_mN_per_s"), ("FTI mN·s", "force_time_integral_mN_s"),
+            ("fusion", "fusion_index")]
+    for head, _ in cols:
+        table.add_column(head, justify="right" if head not in ("kind", "step") else "left")
+    table.add_column("error / notes", overflow="fold")
+    for t in res.trials:
+        row = []
+        for _, key in cols:
+            v = getattr(t, key)
+            if key in ("max_dfdt_mN_per_s", "min_dfdt_mN_per_s") and isinstance(v, float):
+                v = v / 1000.0
+            row.append(fmt(v))
+        row.append(f"[red]{t.error}[/red]" if t.error else "; ".join(t.notes))
+        table.add_row(*row)
+    con.print(table)
+    s = res.summary
+    if s.get("error"):
+        con.print(f"[red]error: {s['error']}[/red]")
+        return
+    parts = [f"Pt {fmt(s['pt_mN'])} mN", f"TPT {fmt(s['tpt_ms'])} ms",
+             f"½RT {fmt(s['half_relaxation_ms'])} ms", f"Po {fmt(s['po_mN'])} mN",
+             f"Pt/Po {fmt(s['pt_po_ratio'], 3)}", f"f50 {fmt(s['f50_hz'])} Hz",
+             f"Hill {fmt(s['hill_slope'], 3)}", f"fatigue index {fmt(s['fatigue_index'], 3)}",
+             f"specific force {fmt(s['specific_force_N_per_cm2'])} N/cm²"]
+    con.print("summary: " + " · ".join(parts))
+    for note in s.get("notes", []):
+        con.print(f"  note: {note}")
+    con.print()
+
+
+def trial_rows(res) -> Iterator[dict[str, Any]]:
+    from app.analysis.results import TRIAL_KEYS
+    md = res.metadata
+    for t in res.trials:
+        d = t.to_dict()
+        row = {"file": res.file, "format": res.format, "group": md.get("group", ""),
+               "subject_id": md.get("subject_id", ""), "muscle": md.get("muscle", "")}
+        row.update({k: "" if d[k] is None else d[k] for k in TRIAL_KEYS})
+        row["notes"] = "; ".join(t.notes)
+        yield row
+
+
+SUMMARY_KEYS = ("n_trials", "n_twitches", "n_tetani", "n_failed", "pt_mN", "tpt_ms",
+                "half_relaxation_ms", "po_mN", "po_frequency_hz", "pt_po_ratio", "fmin_mN",
+                "fmax_mN", "f50_hz", "hill_slope", "fatigue_index", "fatigue_time_to_50pct_s",
+                "specific_force_N_per_cm2", "csa_mm2", "error")
+
+
+def summary_row(res) -> dict[str, Any]:
+    from app.analysis.results import jsonable
+    md, s = res.metadata, jsonable(res.summary)
+    row = {"file": res.file, "format": res.format or "", "group": md.get("group", ""),
+           "subject_id": md.get("subject_id", ""), "muscle": md.get("muscle", "")}
+    row.update({k: "" if s.get(k) is None else s.get(k) for k in SUMMARY_KEYS})
+    return row
+
+
+def write_rows(path: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        rows = []
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            fields = list(rows[0]) if rows else ["file"]
+            w = csv.DictWriter(fh, fieldnames=fields)
+            w.writeheader()
+            w.writerows(rows)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+# ----------------------------------------------------------------- command
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    con = None if args.json else console()
+    failed = 0
+    trials: list[dict[str, Any]] = []
+    summaries: list[dict[str, Any]] = []
+    for path, _rec, res, err in analyze_files(args.files, cfg):
+        if err:
+            failed += 1
+            print(f"myoforce {NAME}: {err}", file=sys.stderr)
+        if args.json:
+            sys.stdout.write(json.dumps(res.to_dict(), allow_nan=False) + "\n")
+            sys.stdout.flush()
+        elif res.trials or not err:
+            print_session(con, res)
+        if res.trials:
+            bad = sum(1 for t in res.trials if t.error)
+            if bad and not err:
+                print(f"myoforce {NAME}: {path}: {bad} of {len(res.trials)} trial(s) could not "
+                      f"be measured (see the error column)", file=sys.stderr)
+        trials.extend(trial_rows(res))
+        summaries.append(summary_row(res))
+    if args.csv:
+        write_rows(args.csv, trials)
+    if args.summary_csv:
+        write_rows(args.summary_csv, summaries)
+    return 1 if failed else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        NAME, help="analyse twitches and tetani (Pt, TPT, ½RT, Po, force-frequency...)",
+        description="Analyse recordings (.h5 myoforce sessions, .ddf Aurora DMC, .csv "
+                    "time_s,force_mN,stim). Definitions: docs/analysis.md.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="recording files")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per input file per line (NaN as null)")
+    p.add_argument("--csv", metavar="OUT.csv", help="write every trial's measures to a CSV file")
+    p.add_argument("--summary-csv", metavar="OUT.csv",
+                   help="write one summary row per file to a CSV file")
+    add_analysis_options(p)
+    p.set_defaults(func=run)

@@ -1,0 +1,140 @@
+"""``myoforce compare FILE... --by group [--group FILE=NAME ...] [--csv OUT.csv]``.
+
+Analyses each file, assigns it to a group (the session metadata value named by
+``--by``, default ``group``; ``--group FILE=NAME`` overrides or supplies it), prints
+per group n and mean ± SEM of Pt, TPT, ½RT, Po, Pt/Po, f50, fatigue index and specific
+force, the Welch and Mann-Whitney p-values between every pair of groups, and the
+mean normalised force-frequency curve per group. Statistics: ``app.compare``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.cli.commands.analyze import (
+    add_analysis_options, analyze_files, config_from_args, console, fmt,
+)
+from app.errors import UserError
+
+NAME = "compare"
+
+
+def parse_group_overrides(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        file, sep, name = item.rpartition("=")
+        if not sep or not file or not name:
+            raise UserError(f"--group expects FILE=NAME, got {item!r}")
+        out[file] = name
+    return out
+
+
+def group_for(path: str, metadata: dict, by: str, overrides: dict[str, str]) -> str | None:
+    """Command-line assignment (by the path as given, its resolved path or its name),
+    else the metadata value."""
+    p = Path(path)
+    for key, name in overrides.items():
+        k = Path(key)
+        if key == path or k.name == key and k.name == p.name or (
+                k.exists() and p.exists() and k.resolve() == p.resolve()):
+            return name
+    v = metadata.get(by)
+    return None if v in (None, "") else str(v)
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.compare import compare_sessions, write_csv
+
+    cfg = config_from_args(args)
+    overrides = parse_group_overrides(args.group)
+    failed = 0
+    results, groups = [], []
+    for path, _rec, res, err in analyze_files(args.files, cfg):
+        if err:
+            failed += 1
+            print(f"myoforce {NAME}: {err}", file=sys.stderr)
+            continue
+        g = group_for(path, res.metadata, args.by, overrides)
+        if g is None:
+            failed += 1
+            print(f"myoforce {NAME}: {path}: no {args.by!r} in the session metadata; assign "
+                  f"one with --group {path}=NAME", file=sys.stderr)
+            continue
+        results.append(res)
+        groups.append(g)
+    if not results:
+        raise UserError("no file could be analysed and grouped; nothing to compare")
+    comp = compare_sessions(results, groups)
+    print_comparison(comp, args.by)
+    if len(comp.groups) < 2:
+        print(f"myoforce {NAME}: only one group ({comp.groups[0]}); no tests computed",
+              file=sys.stderr)
+    if args.csv:
+        try:
+            write_csv(comp, args.csv)
+        except OSError as exc:
+            raise UserError(f"cannot write {args.csv}: {exc.strerror or exc}") from exc
+    if args.plot:
+        from app.plots import plot_group_force_frequency
+        if plot_group_force_frequency(comp, args.plot) is None:
+            print(f"myoforce {NAME}: no force-frequency data to plot", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def print_comparison(comp, by: str) -> None:
+    from rich.table import Table
+
+    from app.compare import PARAMETERS
+
+    con = console()
+    t = Table(title=f"by {by}: mean ± SEM (n)", title_justify="left")
+    t.add_column("parameter")
+    for g in comp.groups:
+        t.add_column(f"{g} (N={len(comp.members[g])})", justify="right")
+    pairs = [(a.group_a, a.group_b) for a in comp.tests if a.parameter is PARAMETERS[0]]
+    for a, b in pairs:
+        t.add_column(f"p {a}/{b} Welch | MWU", justify="right")
+    for p in PARAMETERS:
+        row = [f"{p.label}{' (' + p.unit + ')' if p.unit else ''}"]
+        for g in comp.groups:
+            s = comp.stat(p.key, g)
+            row.append(f"{fmt(s.mean)} ± {fmt(s.sem, 2)} ({s.n})" if s.n else "– (0)")
+        for a, b in pairs:
+            test = next(x for x in comp.tests if x.parameter is p and x.group_a == a
+                        and x.group_b == b)
+            row.append(f"{fmt(test.p_welch, 3)} | {fmt(test.p_mann_whitney, 3)}")
+        t.add_row(*row)
+    con.print(t)
+    if comp.force_frequency:
+        ff = Table(title="force-frequency (force / session maximum): mean ± SEM (n)",
+                   title_justify="left")
+        ff.add_column("Hz", justify="right")
+        for g in comp.groups:
+            ff.add_column(g, justify="right")
+        freqs = sorted({p.frequency_hz for p in comp.force_frequency})
+        for f in freqs:
+            row = [fmt(f)]
+            for g in comp.groups:
+                pt = next((p for p in comp.force_frequency
+                           if p.group == g and p.frequency_hz == f), None)
+                row.append(f"{pt.mean:.3f} ± {fmt(pt.sem, 2)} ({pt.n})" if pt else "–")
+            ff.add_row(*row)
+        con.print(ff)
+    con.print("p-values are two-sided and not corrected for multiple comparisons.")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        NAME, help="compare groups: mean ± SEM, Welch t and Mann-Whitney U p-values",
+        description="Analyse sessions and compare groups (treatment vs vehicle...).")
+    p.add_argument("files", nargs="+", metavar="FILE", help="recording files")
+    p.add_argument("--by", default="group", metavar="KEY",
+                   help="session metadata key that names the group [group]")
+    p.add_argument("--group", action="append", default=[], metavar="FILE=NAME",
+                   help="assign FILE to group NAME (overrides its metadata); repeatable")
+    p.add_argument("--csv", metavar="OUT.csv", help="write the comparison to a CSV file")
+    p.add_argument("--plot", metavar="OUT.png",
+                   help="write the force-frequency curves per group as a PNG")
+    add_analysis_options(p)
+    p.set_defaults(func=run)

@@ -1,0 +1,99 @@
+"""Group comparison: n, mean ± SEM, Welch t and Mann-Whitney U, force-frequency by group."""
+import csv
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from app.analysis.results import SessionResult
+from app.compare import (
+    CSV_COLUMNS, PARAMETERS, compare_sessions, mann_whitney_p, welch_p, write_csv,
+)
+
+
+def session(name, **summary):
+    ff = summary.pop("ff", None)
+    s = {p.key: summary.get(p.key, math.nan) for p in PARAMETERS}
+    if ff:
+        s["force_frequency"] = {"frequency_hz": list(ff), "force_normalized": list(ff.values())}
+    return SessionResult(file=name, format="synthetic", summary=s)
+
+
+def welch_by_hand(a, b):
+    """Welch's t-test from its formula (independent of scipy.stats.ttest_ind)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    t = (a.mean() - b.mean()) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    return 2 * stats.t.sf(abs(t), df)
+
+
+def test_group_statistics_and_tests():
+    rng = np.random.default_rng(5)
+    veh = rng.normal(200, 15, 7)
+    mg = rng.normal(240, 25, 6)
+    results = [session(f"v{i}", pt_mN=v, po_mN=10 * v) for i, v in enumerate(veh)] + \
+              [session(f"m{i}", pt_mN=v) for i, v in enumerate(mg)]
+    groups = ["vehicle"] * 7 + ["Mg"] * 6
+    comp = compare_sessions(results, groups)
+    assert comp.groups == ["vehicle", "Mg"]
+    s = comp.stat("pt_mN", "Mg")
+    assert s.n == 6 and s.mean == pytest.approx(mg.mean())
+    assert s.sem == pytest.approx(mg.std(ddof=1) / math.sqrt(6))
+    assert comp.stat("po_mN", "Mg").n == 0 and math.isnan(comp.stat("po_mN", "Mg").mean)
+    (t,) = [x for x in comp.tests if x.parameter.key == "pt_mN"]
+    assert (t.group_a, t.group_b, t.n_a, t.n_b) == ("vehicle", "Mg", 7, 6)
+    assert t.p_welch == pytest.approx(welch_by_hand(veh, mg), rel=1e-9)
+    # Mann-Whitney U from its definition: U = number of pairs with a > b
+    u = sum(1 for x in veh for y in mg if x > y)
+    assert t.p_mann_whitney == pytest.approx(
+        stats.mannwhitneyu(veh, mg, alternative="two-sided").pvalue)
+    assert 0 <= u <= 42
+    assert math.isnan(next(x for x in comp.tests if x.parameter.key == "po_mN").p_welch)
+
+
+def test_tests_detect_a_real_difference_and_not_a_null_one():
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(100, 5, 10), rng.normal(130, 5, 10)
+    c = rng.permutation(a) + 0.01 * rng.normal(size=10)      # the same values, shuffled
+    assert welch_p(a, b) < 0.001 and mann_whitney_p(a, b) < 0.001
+    assert welch_p(a, c) > 0.9 and mann_whitney_p(a, c) > 0.9
+
+
+def test_small_samples():
+    assert math.isnan(welch_p([1.0], [2.0, 3.0]))
+    assert math.isnan(welch_p([1.0, 1.0], [2.0, 2.0]))        # no variance: t undefined
+    assert math.isnan(mann_whitney_p([], [1.0]))
+    assert 0 < mann_whitney_p([1.0], [2.0, 3.0]) <= 1
+
+
+def test_pairwise_for_three_groups_and_ff_curves(tmp_path):
+    results = [session("a1", pt_mN=1.0, ff={1: 0.1, 50: 0.5, 100: 1.0}),
+               session("a2", pt_mN=2.0, ff={1: 0.2, 50: 0.7, 100: 1.0}),
+               session("b1", pt_mN=3.0, ff={1: 0.3, 100: 1.0}),
+               session("c1", pt_mN=4.0)]
+    comp = compare_sessions(results, ["A", "A", "B", "C"])
+    pairs = {(t.group_a, t.group_b) for t in comp.tests}
+    assert pairs == {("A", "B"), ("A", "C"), ("B", "C")}
+    assert len(comp.tests) == 3 * len(PARAMETERS)
+    pts = {(p.group, p.frequency_hz): p for p in comp.force_frequency}
+    assert pts[("A", 50.0)].mean == pytest.approx(0.6)
+    assert pts[("A", 50.0)].sem == pytest.approx(np.std([0.5, 0.7], ddof=1) / math.sqrt(2))
+    assert pts[("B", 1.0)].n == 1 and math.isnan(pts[("B", 1.0)].sem)
+    out = tmp_path / "cmp.csv"
+    write_csv(comp, out)
+    rows = list(csv.DictReader(out.open()))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    kinds = {r["kind"] for r in rows}
+    assert kinds == {"summary", "test", "force_frequency"}
+    a_pt = next(r for r in rows if r["kind"] == "summary" and r["parameter"] == "pt_mN"
+                and r["group"] == "A")
+    assert float(a_pt["mean"]) == pytest.approx(1.5) and a_pt["n"] == "2"
+    assert next(r for r in rows if r["kind"] == "summary" and r["group"] == "C"
+                and r["parameter"] == "pt_mN")["sem"] == ""
+
+
+def test_groups_and_results_must_align():
+    with pytest.raises(ValueError):
+        compare_sessions([session("a")], [])

@@ -68,3 +68,31 @@ def test_time_to_po_and_rise_on_a_fused_tetanus():
     assert r.rise_time_10_90_ms == pytest.approx(10.0 * math.log(9.0), abs=0.3)
     assert 0 < r.time_to_peak_ms <= 100.0 + 5.0
     assert r.max_dfdt_mN_per_s > 0 > r.min_dfdt_mN_per_s
+
+
+def test_unfused_low_frequency_train_has_positive_half_relaxation():
+    """At 10 Hz each pulse's twitch relaxes before the next: ½RT is measured after the
+    last pulse, never from an earlier twitch (which once gave a negative ½RT)."""
+    import numpy as np
+
+    from app.analysis import analyze_trial
+    from app.recording import Recording, Trial
+
+    fs = 10000.0
+    t = np.arange(int(1.5 * fs)) / fs
+    tp = 0.014
+    stim = (0.2 + np.arange(3) * 0.1) * fs
+    force = np.zeros_like(t)
+    for s in stim:
+        dt = t - s / fs
+        m = dt > 0
+        force[m] += 500.0 * (dt[m] / tp) * np.exp(1 - dt[m] / tp)
+    stim_samples = stim.astype(np.int64)
+    trial = Trial(index=0, kind="tetanus", start_sample=int(0.1 * fs), stop_sample=int(1.2 * fs),
+                  stim_samples=stim_samples, frequency_hz=10.0)
+    rec = Recording(source="synthetic", format="test", sample_rate_hz=fs, force_mN=force,
+                    stim_samples=stim_samples, trials=[trial])
+    result = analyze_trial(rec, trial).to_dict()
+    # the last twitch peaks tp after the last pulse and halves ~1.68 tp later (alpha function)
+    assert result["half_relaxation_ms"] > tp * 1000.0
+    assert result["half_relaxation_ms"] < 5 * tp * 1000.0

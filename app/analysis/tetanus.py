@@ -8,7 +8,7 @@ Definitions (formulas in docs/analysis.md):
   moving average (e.g. 5-10 ms), which removes the ripple of unfused tetani.
 * time to Po from the first pulse;
 * ½RT from the *last* pulse to the fall to baseline + 50 % of the end-of-train force
-  (the highest force from one period before the last pulse to 30 ms after it; this
+  (the highest force from the last pulse to one period or 30 ms after it; this
   is Po unless force faded during the train, e.g. in fatigue);
 * fusion index = 1 − mean ripple / Po, the ripple being max − min of the force within
   each of the last ``fusion_intervals`` inter-pulse intervals of the train.
@@ -55,11 +55,13 @@ def measure_tetanus(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
     amplitude = peak - seg.baseline
 
     last = seg.last
-    # force at the end of stimulation: the highest smoothed force from one pulse period
-    # before the last pulse to END_WINDOW_S after it (the last pulses' twitches peak after
-    # the train). Equals Po unless force faded during the train.
+    # force at the end of stimulation: the highest smoothed force from the last pulse to
+    # one period or END_WINDOW_S after it (the last pulse's twitch peaks after the train).
+    # Equals Po unless force faded during the train. The window starts AT the last pulse:
+    # in an unfused train the previous pulse's twitch peak would otherwise be taken and
+    # relaxation found before the last pulse (a negative ½RT at 10 Hz).
     period = int(round(float(np.median(np.diff(seg.stim))))) if seg.stim.size > 1 else 0
-    w0 = max(lo, last - period)
+    w0 = max(lo, last)
     w1 = min(seg.smooth.size, last + max(period, int(round(END_WINDOW_S * seg.fs))) + 1)
     relax_from = w0 + int(np.argmax(seg.smooth[w0:w1]))
     end_amp = float(seg.smooth[relax_from]) - seg.baseline

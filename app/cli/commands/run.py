@@ -1,0 +1,538 @@
+"""``myoforce run PROTOCOL``: run a protocol on a rig into a session file.
+
+Everything that can be checked is checked before a device is touched: the protocol
+file against the rig's limits, the rig file, the metadata, the output path, and
+whether the protocol needs answers that nobody can give (no terminal, no ``--yes``).
+Then the :class:`~app.session.ExperimentSession` connects, records and runs; this
+module only shows its events, answers prompts from the terminal and prints the
+per-trial results at the end.
+
+``--muscle`` names the muscle in the metadata and, on a simulated rig, picks the
+muscle model: ``EDL`` (or ``edl``, ``rat-edl``) -> ``rat-edl``, ``soleus`` ->
+``rat-soleus``, ``quadriceps`` -> ``rat-quadriceps``.
+
+Exit codes: 0 completed; 1 failed (one line on stderr says why; the data recorded so
+far are kept); 130 aborted with Ctrl-C (output off, file closed with status aborted).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import queue
+import signal
+import sys
+import threading
+import time
+import typing
+from pathlib import Path
+from typing import Any
+
+from app.errors import UserError
+
+_EXAMPLE = """\
+examples:
+  myoforce run protocols/library/protocol1-demo.yaml --sim --yes --out s.h5 --subject rat-01
+  myoforce run protocol1.yaml --rig rigs/rig1.toml --out rat-07-edl.h5 --subject rat-07 \\
+      --group treated --compound "magnesium aspartate" --dose-mg-per-kg 400 --muscle EDL --side left
+  myoforce run protocol1.yaml --amplifier /dev/ttyACM0 \\
+      --stimulator TCPIP0::192.168.1.20::5025::SOCKET --out s.h5
+"""
+
+#: metadata fields with their own, shorter options
+_META_SPECIAL = {"subject_id": "--subject", "muscle": "--muscle"}
+
+
+def _meta_option(name: str) -> str:
+    return _META_SPECIAL.get(name) or "--" + name.replace("_", "-")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from app.metadata import SessionMetadata
+
+    p = subparsers.add_parser(
+        "run", help="run a protocol on a rig and record it",
+        description="Run a protocol (YAML) on the simulated rig, a rig file's rig, or devices "
+                    "given by address; record everything into a session file; print the "
+                    "per-trial results (Pt/Po, TPT, 1/2RT). Ctrl-C aborts safely.",
+        epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("protocol", help="protocol file (.yaml), e.g. protocols/library/protocol1.yaml")
+    rig = p.add_argument_group("rig (choose one)")
+    rig.add_argument("--sim", action="store_true", help="use the simulated rig")
+    rig.add_argument("--rig", metavar="RIG.toml", help="rig file: device addresses, isolator, limits")
+    rig.add_argument("--amplifier", metavar="PORT", help="force amplifier serial port (with --stimulator)")
+    rig.add_argument("--stimulator", metavar="RESOURCE", help="stimulator VISA resource (with --amplifier)")
+    rig.add_argument("--isolator-gain", type=float, metavar="MA_PER_V",
+                     help="isolator gain for --amplifier/--stimulator or --sim (default 1 mA/V)")
+    rig.add_argument("--sample-rate", type=int, metavar="HZ",
+                     help="amplifier sample rate for --amplifier/--stimulator or --sim (default 10000)")
+    sim = p.add_argument_group("simulated rig")
+    sim.add_argument("--seed", type=int, help="seed of the simulated muscle's noise (reproducible runs)")
+    sim.add_argument("--treatment", type=float, metavar="FACTOR",
+                     help="simulated treatment effect: scales the muscle's active force")
+    out = p.add_argument_group("output")
+    out.add_argument("--out", required=True, metavar="FILE.h5", help="session file to write")
+    out.add_argument("--overwrite", action="store_true", help="replace FILE.h5 if it exists")
+    run = p.add_argument_group("running")
+    run.add_argument("-y", "--yes", action="store_true",
+                     help="auto-continue: answer every operator prompt with its default; the "
+                          "optimal length is found with the rig's length control")
+    meta = p.add_argument_group(
+        "session metadata", "--muscle also picks the simulated muscle: EDL, soleus, quadriceps "
+                            "(or rat-edl, rat-soleus, rat-quadriceps)")
+    for name, field in SessionMetadata.model_fields.items():
+        choices = _literal_choices(field.annotation)
+        suffix, unit = _unit(name)
+        label = name.removesuffix(suffix).replace("_", " ")
+        numeric = float in typing.get_args(field.annotation)
+        metavar = None if choices else {"subject_id": "ID", "muscle": "NAME", "group": "NAME"}.get(
+            name, "N" if numeric else "TEXT")
+        meta.add_argument(_meta_option(name), dest=f"meta_{name}", metavar=metavar, choices=choices,
+                          help=f"{label.removesuffix(' id')}{f' in {unit}' if unit else ''}")
+    p.set_defaults(func=run_command)
+
+
+def _literal_choices(annotation: Any) -> list[str] | None:
+    for arg in typing.get_args(annotation) or (annotation,):
+        if typing.get_origin(arg) is typing.Literal:
+            return [str(a) for a in typing.get_args(arg)]
+    return None
+
+
+def _unit(name: str) -> tuple[str, str]:
+    """(suffix, unit) of a metadata field name such as ``body_mass_g``."""
+    for suffix, unit in (("_mg_per_kg", "mg/kg"), ("_mm", "mm"), ("_mg", "mg"), ("_g", "g"),
+                         ("_weeks", "weeks"), ("_days", "days"), ("_C", "degC")):
+        if name.endswith(suffix):
+            return suffix, unit
+    return "", ""
+
+
+# ============================================================================ checks
+
+class _Plan:
+    """Everything decided before connecting."""
+
+    def __init__(self) -> None:
+        self.protocol = None
+        self.protocol_text = ""
+        self.source = ""
+        self.rig_factory = None
+        self.metadata = None
+        self.tare_samples = 1000
+        self.preset: str | None = None
+
+
+def _plan(args: argparse.Namespace) -> _Plan:
+    from app.rig import load_rig_file, resolve_muscle
+    from drivers.limits import StimulusLimits
+    from protocols.loader import parse_protocol, read_protocol_text, validate_protocol
+
+    plan = _Plan()
+    sources = [s for s, given in (("--sim", args.sim), ("--rig", args.rig is not None),
+                                  ("--amplifier/--stimulator",
+                                   args.amplifier is not None or args.stimulator is not None))
+               if given]
+    if len(sources) != 1:
+        what = "no rig was given" if not sources else f"{' and '.join(sources)} were both given"
+        raise UserError(f"{what}: choose one of --sim, --rig RIG.toml, or --amplifier PORT "
+                        f"with --stimulator RESOURCE")
+    direct = sources[0] == "--amplifier/--stimulator"
+    if direct and (args.amplifier is None or args.stimulator is None):
+        missing = "--stimulator RESOURCE" if args.stimulator is None else "--amplifier PORT"
+        raise UserError(f"{missing} is needed as well (devices given by address need both)")
+    if args.rig is not None and (args.isolator_gain is not None or args.sample_rate is not None):
+        raise UserError("--isolator-gain and --sample-rate come from the rig file with --rig")
+    if args.isolator_gain is not None and not (math.isfinite(args.isolator_gain) and args.isolator_gain > 0):
+        raise UserError(f"--isolator-gain must be a positive number of mA/V, got {args.isolator_gain:g}")
+    if args.sample_rate is not None:
+        from app.rig.config import SAMPLE_RATES_HZ
+        if args.sample_rate not in SAMPLE_RATES_HZ:
+            raise UserError(f"--sample-rate {args.sample_rate} is not a rate the amplifier supports "
+                            f"({', '.join(map(str, SAMPLE_RATES_HZ))})")
+    if args.treatment is not None and not (math.isfinite(args.treatment) and args.treatment > 0):
+        raise UserError(f"--treatment must be a positive factor, got {args.treatment:g}")
+
+    config = load_rig_file(args.rig) if args.rig is not None else None
+    simulated = bool(args.sim or (config is not None and config.simulated))
+    if not simulated and (args.seed is not None or args.treatment is not None):
+        raise UserError("--seed and --treatment apply to a simulated rig only")
+    limits = config.limits.to_limits() if config is not None else StimulusLimits()
+
+    # the protocol, against this rig's limits: before anything is connected
+    path = Path(args.protocol)
+    plan.protocol_text = read_protocol_text(path)
+    plan.protocol = parse_protocol(plan.protocol_text, source=path.name)
+    validate_protocol(plan.protocol, limits, source=path.name)
+
+    muscle = args.meta_muscle
+    if muscle is None and config is not None and config.sim is not None:
+        muscle = config.sim.muscle        # the rig file's simulated muscle, unless --muscle says
+    preset, muscle_name = resolve_muscle(muscle, simulated=simulated)
+    plan.preset = preset
+    plan.metadata = _metadata(args, muscle_name)
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise UserError(f"{out}: file exists; refusing to overwrite a recording "
+                        f"(choose another name, or pass --overwrite)")
+    if out.exists() and out.is_dir():
+        raise UserError(f"{out}: is a directory")
+    if not out.parent.exists():
+        raise UserError(f"{out.parent}: no such directory for the output file")
+
+    if not args.yes and not _interactive():
+        needs = _first_interactive_step(plan.protocol)
+        if needs is not None:
+            raise UserError(f"{path.name}: {needs} needs the operator's answers, but stdin is not "
+                            f"a terminal; run with --yes to auto-continue with the defaults")
+
+    gain = args.isolator_gain or 1.0
+    rate = args.sample_rate or 10000
+    if config is not None:
+        from app.rig import connect_rig
+        plan.tare_samples = config.amplifier.tare_samples
+        plan.source = f"rig file {args.rig}" + (f" (simulated {preset})" if simulated else "")
+        plan.rig_factory = lambda hook: connect_rig(config, on_command=hook, muscle=preset,
+                                                    seed=args.seed)
+    elif simulated:
+        from app.rig import start_sim_rig
+        plan.source = f"simulated rig ({preset})"
+        plan.rig_factory = lambda hook: start_sim_rig(
+            preset, seed=args.seed, treatment_effect=args.treatment, isolator_gain_mA_per_V=gain,
+            limits=limits, sample_rate_hz=rate, on_command=hook)
+    else:
+        from app.rig import connect_devices
+        plan.source = f"amplifier {args.amplifier}, stimulator {args.stimulator}"
+        plan.rig_factory = lambda hook: connect_devices(
+            args.amplifier, args.stimulator, limits=limits, isolator_gain_mA_per_V=gain,
+            sample_rate_hz=rate, on_command=hook)
+    return plan
+
+
+def _metadata(args: argparse.Namespace, muscle_name: str | None):
+    from pydantic import ValidationError
+
+    from app.metadata import SessionMetadata
+
+    values: dict[str, Any] = {}
+    for name in SessionMetadata.model_fields:
+        value = getattr(args, f"meta_{name}", None)
+        if value is not None:
+            values[name] = value
+    if muscle_name is not None:
+        values["muscle"] = muscle_name
+    try:
+        return SessionMetadata(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err.get("loc") else "metadata"
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        raise UserError(f"{_meta_option(name)}: {msg[0].lower() + msg[1:]}, "
+                        f"got {err.get('input')!r}") from None
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def _first_interactive_step(protocol) -> str | None:
+    """The first step that waits for the technician (without --yes)."""
+    for i, step in enumerate(protocol.steps):
+        if step.kind in ("prompt", "optimal_length"):
+            return f"steps[{i}] ({step.kind})"
+    return None
+
+
+# ============================================================================ display
+
+class _Display:
+    """Prints the runner's events: colour and a progress bar on a terminal, plain lines
+    otherwise (logs, CI, pipes)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.tty = sys.stdout.isatty()
+        self.console = Console(highlight=False, soft_wrap=not self.tty,
+                               width=None if self.tty else 120)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.progress = None
+        self.task = None
+        if self.tty:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                                     console=self.console, transient=True)
+            self.task = self.progress.add_task("starting", total=None, info="")
+
+    def start(self) -> None:
+        if self.progress is not None:
+            self.progress.start()
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def line(self, text: str, style: str | None = None) -> None:
+        self.console.print(text, style=style if self.tty else None, markup=False)
+
+    def handle(self, ev) -> None:
+        from protocols import events as E
+
+        if isinstance(ev, E.StepStarted):
+            self.line(f"[{ev.index + 1}/{ev.count}] {ev.name} ({ev.kind})", "bold")
+            if ev.note:
+                self.line(f"      {ev.note}", "dim")
+            self._bar(f"{ev.index + 1}/{ev.count} {ev.name}", None, 0, "")
+        elif isinstance(ev, E.TrialAnalysed):
+            self.line("      " + _trial_line(ev), "red" if ev.status != "completed" else None)
+        elif isinstance(ev, E.StepCompleted):
+            summary = _step_summary(ev)
+            if summary:
+                self.line(f"      {summary}", "green")
+        elif isinstance(ev, E.Progress):
+            self._bar(None, ev.total, ev.done, ev.message)
+            if not self.tty and ev.rest_s is not None and ev.rest_s >= 10:
+                self.line(f"      {ev.message}")     # long rests show up in plain logs too
+        elif isinstance(ev, E.Warning):
+            self.line(f"warning: {ev.message}", "yellow")
+        elif isinstance(ev, E.StateChanged):
+            if ev.new.value in ("paused", "aborting"):
+                self.line(f"{ev.new.value}: {ev.reason}", "yellow")
+        elif isinstance(ev, E.OperatorPrompt) and ev.auto:
+            shown = "" if ev.default is None else f" -> {ev.default}"
+            self.line(f"      prompt (auto-continue{shown}): {ev.text}", "dim")
+
+    def _bar(self, description, total, done, info) -> None:
+        if self.progress is None:
+            return
+        kwargs = {"completed": done, "info": info or ""}
+        if description is not None:
+            kwargs["description"] = description
+        if total is not None or description is not None:
+            kwargs["total"] = total
+        self.progress.update(self.task, **kwargs)
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    return f"{v:.{digits}f}" if math.isfinite(v) else "-"
+
+
+def _trial_line(ev) -> str:
+    what = (f"#{ev.trial_index:<3d} {ev.kind:7s} {ev.current_mA:5.2f} mA"
+            + (f" {ev.frequency_hz:g} Hz x{ev.pulses}" if ev.frequency_hz else ""))
+    if ev.length_mm is not None:
+        what += f" @{ev.length_mm:g} mm"
+    r = ev.result
+    force = "Pt" if ev.kind == "twitch" else "Po"
+    text = f"{what}  {force} {_fmt(r.get('peak_force_mN'), 0)} mN"
+    if ev.kind == "twitch":
+        text += f"  TPT {_fmt(r.get('time_to_peak_ms'))} ms  1/2RT {_fmt(r.get('half_relaxation_ms'))} ms"
+    if r.get("error"):
+        text += f"  ({r['error']})"
+    if ev.status != "completed":
+        text += f"  [{ev.status}]"
+    return text
+
+
+def _step_summary(ev) -> str:
+    r = ev.result
+    if ev.kind == "supramaximal" and "working_current_mA" in r:
+        how = "plateau" if r.get("plateau_found") else "no plateau; largest twitch"
+        return (f"{how} at {r['plateau_current_mA']:g} mA -> working current "
+                f"{r['working_current_mA']:.3g} mA ({r['factor']:g} x)")
+    if ev.kind == "optimal_length" and "lo_mm" in r:
+        return f"Lo {r['lo_mm']:g} mm (suggested {r['suggested_lo_mm']:g} mm, {r['fit']})"
+    if ev.kind == "fatigue" and "fatigue_index" in r:
+        return f"fatigue index (last/first) {_fmt(r['fatigue_index'], 3)} over {r['trains']} trains"
+    return ""
+
+
+def _results_table(console, trials, tty: bool):
+    """Kind, frequency, current, Pt/Po, TPT, 1/2RT per trial; analysis problems below it.
+
+    On a terminal narrower than 100 columns the pulse count and length columns are left
+    out (the per-trial lines printed during the run show them) so numbers never wrap."""
+    from rich import box
+    from rich.table import Table
+
+    narrow = tty and console.width < 100
+    columns = [("#", "right"), ("step", "left"), ("kind", "left"), ("f Hz", "right"),
+               ("pulses", "right"), ("I mA", "right"), ("L mm", "right"), ("Pt/Po mN", "right"),
+               ("TPT ms", "right"), ("1/2RT ms", "right"), ("status", "left")]
+    if narrow:
+        columns = [c for c in columns if c[0] not in ("pulses", "L mm")]
+    table = Table(title="Results", box=box.SIMPLE_HEAD if tty else box.ASCII2,
+                  title_justify="left", collapse_padding=tty, pad_edge=not tty)
+    for name, justify in columns:
+        table.add_column(name, justify=justify, no_wrap=name != "step",
+                         overflow="fold" if name == "step" else "ellipsis")
+    problems = []
+    for ev in trials:
+        r = ev.result
+        status = "ok" if ev.status == "completed" else ev.status
+        if r.get("error"):
+            status += " (!)"
+            problems.append(f"trial {ev.trial_index}: {r['error']}")
+        cells = {"#": str(ev.trial_index), "step": ev.step, "kind": ev.kind,
+                 "f Hz": f"{ev.frequency_hz:g}" if ev.frequency_hz else "-",
+                 "pulses": str(ev.pulses), "I mA": f"{ev.current_mA:.2f}",
+                 "L mm": _fmt(ev.length_mm, 2) if ev.length_mm is not None else "-",
+                 "Pt/Po mN": _fmt(r.get("peak_force_mN")), "TPT ms": _fmt(r.get("time_to_peak_ms")),
+                 "1/2RT ms": _fmt(r.get("half_relaxation_ms")), "status": status}
+        table.add_row(*(cells[name] for name, _ in columns))
+    console.print(table)
+    for line in problems:
+        console.print(f"(!) {line}", markup=False, highlight=False)
+
+
+# ============================================================================ running
+
+def _stdin_reader(lines: "queue.Queue[tuple[str, Any]]") -> None:
+    """Terminal input on its own thread, so events keep printing while a prompt is open."""
+    while True:
+        try:
+            line = sys.stdin.readline()
+        except (ValueError, OSError):
+            line = ""
+        if not line:
+            lines.put(("eof", None))
+            return
+        lines.put(("line", line.rstrip("\n")))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from app.session import ExperimentSession
+    from protocols import events as E
+
+    plan = _plan(args)
+    display = _Display()
+    inbox: "queue.Queue[tuple[str, Any]]" = queue.Queue()
+    session = ExperimentSession(plan.protocol, plan.rig_factory, args.out, plan.metadata,
+                                overwrite=args.overwrite, auto_continue=args.yes,
+                                protocol_text=plan.protocol_text, tare_samples=plan.tare_samples)
+    session.subscribe(lambda ev: inbox.put(("event", ev)))
+    interactive = _interactive() and not args.yes
+
+    display.line(f"myoforce run: {plan.protocol.name} on the {plan.source} -> {args.out}")
+    started = time.monotonic()
+    previous_term = signal.getsignal(signal.SIGTERM)
+    interrupted = False
+
+    how = {"signal": "Ctrl-C"}
+
+    def on_term(signum, frame):  # SIGTERM behaves like Ctrl-C: abort safely
+        how["signal"] = "SIGTERM"
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    open_prompts: list = []
+    finished = None
+    try:
+        session.start()
+        display.start()
+        if interactive:
+            threading.Thread(target=_stdin_reader, args=(inbox,), name="stdin", daemon=True).start()
+        while finished is None:
+            try:
+                kind, item = inbox.get(timeout=0.2)
+            except queue.Empty:
+                if session.finished is not None and inbox.empty():
+                    finished = session.finished
+                continue
+            if kind == "event":
+                display.handle(item)
+                if isinstance(item, E.OperatorPrompt) and not item.auto:
+                    if not interactive:
+                        session.abort(f"prompt {item.id!r} needs an answer but stdin is not a "
+                                      f"terminal; run with --yes")
+                        continue
+                    open_prompts.append(item)
+                    _show_prompt(display, item)
+                elif isinstance(item, E.PromptAnswered):
+                    open_prompts = [p for p in open_prompts if p.id != item.id]
+                    if not open_prompts:
+                        display.start()
+                elif isinstance(item, E.Finished):
+                    finished = item
+            elif kind == "line" and open_prompts:
+                prompt = open_prompts[0]
+                value = _parse_answer(prompt, item)
+                try:
+                    session.answer(prompt.id, value)
+                except (KeyError, ValueError) as exc:
+                    display.line(f"  {exc}", "red")
+                    _show_prompt(display, prompt)
+            elif kind == "eof" and open_prompts:
+                session.abort("stdin closed while a prompt was open")
+    except KeyboardInterrupt:
+        interrupted = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # let the safe teardown finish
+        display.stop()
+        display.err.print(f"{how['signal']}: aborting - stimulator output off, closing the "
+                          f"recording ...", markup=False)
+        session.abort(f"aborted with {how['signal']}")
+        session.wait(10.0)
+    finally:
+        # nothing may interrupt the teardown: output off, recorder closed, devices released
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            display.stop()
+            status = session.close()
+        finally:
+            signal.signal(signal.SIGTERM, previous_term)
+            signal.signal(signal.SIGINT, signal.default_int_handler if interrupted else previous_int)
+    elapsed = time.monotonic() - started
+    finished = finished or session.finished
+    if session.results:
+        _results_table(display.console, session.results, display.tty)
+    kept = f"data kept in {args.out} (status {status})" if status else "no recording was written"
+    if finished is not None and finished.status == "completed" and not interrupted:
+        display.line(f"completed: {finished.trials} trials in {elapsed:.1f} s -> {args.out}", "green")
+        return 0
+    if interrupted:
+        print(f"myoforce run: aborted with {how['signal']} after {elapsed:.1f} s; stimulator "
+              f"output off; {kept}", file=sys.stderr)
+        return 130
+    why = finished.message if finished is not None else "the run did not finish"
+    state = finished.status if finished is not None else "failed"
+    print(f"myoforce run: {state}: {why}; stimulator output off; {kept}", file=sys.stderr)
+    return 1
+
+
+def _show_prompt(display: _Display, prompt) -> None:
+    display.stop()
+    default = "" if prompt.default is None else f" [{prompt.default}]"
+    if prompt.requested == "length_mm":
+        hint = " (mm"
+        if prompt.default is not None:
+            hint += "; Enter = the default"
+        if not prompt.blocking:
+            hint += "; 'done' when finished"
+        hint += ")"
+    else:
+        hint = " (Enter to continue)"
+    display.console.print(f"? {prompt.text}{hint}{default}", style="bold cyan" if display.tty else None,
+                          markup=False)
+
+
+def _parse_answer(prompt, line: str) -> Any:
+    text = line.strip()
+    if prompt.requested == "length_mm":
+        if text == "":
+            return prompt.default
+        if text.lower() == "done":
+            return None
+        return text          # the runner parses (and rejects) it
+    if prompt.requested == "text":
+        return text or prompt.default
+    return text or prompt.default
+

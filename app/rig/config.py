@@ -1,0 +1,225 @@
+"""The rig file: where a rig's devices are, its isolator, its safety limits (TOML).
+
+One file per physical rig, written once by whoever sets the rig up and checked into the
+lab's records; see ``docs/rig-file.md``. The limits in it are the hard limits every
+protocol is checked against before anything is connected, and that the stimulator
+driver checks again before every stimulus. A ``[sim]`` table makes it a simulated rig
+(for training and tests) with the same limits.
+
+A mistake in the file is a :class:`RigFileError`: one line naming the file, the field and
+the value, e.g. ``rig.toml: limits.max_current_mA: must be > 0, got -1``.
+"""
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app.errors import UserError
+from drivers.limits import StimulusLimits
+
+#: sample rates the amplifier supports (docs/wire-protocols.md, RATE)
+SAMPLE_RATES_HZ = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
+
+
+class RigFileError(UserError):
+    """The rig file is missing, not TOML, or has a wrong or missing field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class AmplifierSection(_Section):
+    port: str | None = Field(None, min_length=1)
+    """Serial port of the force amplifier (``/dev/ttyACM0``, ``COM3``, a pyserial URL)."""
+    sample_rate_hz: int = 10000
+    timeout_s: float = Field(1.0, gt=0, le=60)
+    tare_samples: int = Field(1000, ge=1, le=100000)
+
+    @field_validator("sample_rate_hz")
+    @classmethod
+    def _rate(cls, value: int) -> int:
+        if value not in SAMPLE_RATES_HZ:
+            raise ValueError(f"{value} is not a rate the amplifier supports "
+                             f"({', '.join(map(str, SAMPLE_RATES_HZ))})")
+        return value
+
+
+class StimulatorSection(_Section):
+    resource: str | None = Field(None, min_length=1)
+    """VISA resource of the stimulator (``TCPIP0::192.168.1.20::5025::SOCKET``, ``USB0::...``)."""
+    isolator_gain_mA_per_V: float = Field(1.0, gt=0, le=100)
+    max_output_V: float = Field(10.0, gt=0, le=20)
+    timeout_s: float = Field(2.0, gt=0, le=60)
+
+
+class LimitsSection(_Section):
+    """The rig's hard stimulation limits (:class:`drivers.limits.StimulusLimits`)."""
+
+    max_current_mA: float = Field(10.0, gt=0, le=100)
+    max_pulse_width_ms: float = Field(1.0, gt=0, le=10)
+    max_frequency_hz: float = Field(250.0, gt=0, le=1000)
+    max_train_duration_ms: float = Field(2000.0, gt=0, le=60000)
+    max_charge_per_phase_uC: float = Field(5.0, gt=0, le=100)
+    min_rest_after_tetanus_s: float = Field(1.0, ge=0, le=3600)
+
+    def to_limits(self) -> StimulusLimits:
+        return StimulusLimits(**self.model_dump())
+
+
+class SimSection(_Section):
+    """Use the simulated rig (``sim_devices``) instead of the devices named above."""
+
+    muscle: str = "rat-edl"
+    seed: int | None = None
+    treatment_effect: float | None = Field(None, gt=0, le=10)
+    """Force factor of a simulated treatment (1 = none)."""
+    length_mm: float | None = Field(None, gt=0)
+    """Starting muscle length; default: the preset's optimal length."""
+
+    @field_validator("muscle")
+    @classmethod
+    def _muscle(cls, value: str) -> str:
+        from sim_devices.muscle import UnknownMuscleError, get_preset
+        try:
+            return get_preset(value).name
+        except UnknownMuscleError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class RigConfig(_Section):
+    """A whole rig file."""
+
+    name: str = Field("rig", min_length=1, max_length=200)
+    description: str | None = None
+    kind: Literal["hardware", "sim"] | None = None
+    """Optional: 'sim' is implied by a [sim] table, 'hardware' by its absence."""
+    amplifier: AmplifierSection = AmplifierSection()
+    stimulator: StimulatorSection = StimulatorSection()
+    limits: LimitsSection = LimitsSection()
+    sim: SimSection | None = None
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if self.kind == "sim" and self.sim is None:
+            object.__setattr__(self, "sim", SimSection())
+        if self.kind == "hardware" and self.sim is not None:
+            raise ValueError("kind is 'hardware' but there is a [sim] table")
+        if self.sim is None:
+            if self.amplifier.port is None:
+                raise _FieldProblem("amplifier.port", "is required (or add a [sim] table for the "
+                                                      "simulated rig)")
+            if self.stimulator.resource is None:
+                raise _FieldProblem("stimulator.resource", "is required (or add a [sim] table for "
+                                                            "the simulated rig)")
+        return self
+
+    @property
+    def simulated(self) -> bool:
+        return self.sim is not None
+
+    def describe(self) -> dict[str, Any]:
+        """What the recording stores about the rig (no secrets in a rig file)."""
+        d: dict[str, Any] = {"name": self.name, "kind": "sim" if self.simulated else "hardware",
+                             "sample_rate_hz": self.amplifier.sample_rate_hz,
+                             "isolator_gain_mA_per_V": self.stimulator.isolator_gain_mA_per_V,
+                             "limits": self.limits.model_dump()}
+        if self.description:
+            d["description"] = self.description
+        if self.simulated:
+            d["sim"] = {k: v for k, v in self.sim.model_dump().items() if v is not None}
+        else:
+            d["amplifier_port"] = self.amplifier.port
+            d["stimulator_resource"] = self.stimulator.resource
+        return d
+
+
+class _FieldProblem(ValueError):
+    """A cross-field problem that still names one field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def load_rig_file(path: str | Path) -> RigConfig:
+    """Read and validate a rig file; RigFileError (one line) on any problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RigFileError(f"{path}: no such rig file") from None
+    except IsADirectoryError:
+        raise RigFileError(f"{path}: is a directory, not a rig file") from None
+    except PermissionError:
+        raise RigFileError(f"{path}: permission denied") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RigFileError(f"{path.name}: not UTF-8 text (byte {exc.start})") from None
+    return parse_rig(text, source=path.name)
+
+
+def parse_rig(text: str, *, source: str = "rig file") -> RigConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RigFileError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return RigConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _format(errors[0])
+        more = len(errors) - 1
+        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise RigFileError(f"{source}: {first}{tail}") from None
+
+
+_SECTIONS = {"amplifier": AmplifierSection, "stimulator": StimulatorSection,
+             "limits": LimitsSection, "sim": SimSection}
+
+
+def _format(err: dict) -> str:
+    loc = [str(p) for p in err.get("loc", ())]
+    etype = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    exc = ctx.get("error")
+    if isinstance(exc, _FieldProblem):
+        return f"{exc.field}: {exc.message}"
+    field = ".".join(loc) or "rig file"
+    if etype == "missing":
+        return f"{field}: is required"
+    if etype == "extra_forbidden":
+        model = _SECTIONS.get(loc[0]) if len(loc) == 2 else (RigConfig if len(loc) == 1 else None)
+        allowed = sorted(model.model_fields) if model else []
+        close = difflib.get_close_matches(loc[-1], allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{field}: unknown field{hint}"
+    bounds = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"),
+              "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}
+    if etype in bounds:
+        op, key = bounds[etype]
+        return f"{field}: must be {op} {ctx.get(key)}, got {value!r}"
+    if etype in ("float_type", "int_type", "int_from_float", "float_parsing", "int_parsing"):
+        what = "a whole number" if etype.startswith("int") else "a number"
+        return f"{field}: must be {what}, got {value!r}"
+    if etype == "string_type":
+        return f"{field}: must be text in quotes, got {value!r}"
+    if etype in ("model_type", "dict_type"):
+        return f"{field}: must be a [table], got {value!r}"
+    if etype == "literal_error":
+        return f"{field}: must be {ctx.get('expected')}, got {value!r}"
+    if etype == "finite_number":
+        return f"{field}: must be a finite number, got {value!r}"
+    if etype == "string_too_short":
+        return f"{field}: must not be empty"
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    if etype == "value_error" or value is None or isinstance(value, dict):
+        return f"{field}: {msg}"
+    return f"{field}: {msg}, got {value!r}"

@@ -1,0 +1,324 @@
+"""One experiment session: protocol + rig + output file + metadata, started and torn down right.
+
+:class:`ExperimentSession` is the facade the CLI and the GUI both use, so the order of
+things that keeps an animal and a recording safe lives in one place:
+
+start
+    connect the rig (stimulator commands go to the audit log from the first ``*IDN?``),
+    tare the amplifier, open the recorder (file layout, metadata, rig, devices,
+    protocol text), subscribe the recorder to the amplifier's blocks, start streaming,
+    start the protocol runner.
+teardown (always, whatever happened, each stage even if an earlier one failed)
+    stimulator output off -> runner stopped -> amplifier stopped -> recorder closed
+    (status 'complete' or 'aborted') -> devices closed.
+
+A recorder that cannot write ('write-failed') fails the run at once (stimulation
+stops); amplifier trouble reaches the runner through its own notice subscription.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from app import __version__
+from app.metadata import SessionMetadata
+from drivers.capabilities import Rig
+from protocols.engine import ProtocolRunner, RecordedTrial
+from protocols.events import Event, Finished, RunnerState, StepCompleted, TrialAnalysed
+from protocols.schema import ProtocolSpec
+
+log = logging.getLogger(__name__)
+
+CommandHook = Callable[[str], None]
+RigFactory = Callable[[CommandHook], Rig]
+
+
+class _CommandAudit:
+    """The stimulator's ``on_command`` hook: every command into the audit log.
+
+    Commands sent before the recorder exists (while connecting) are kept and written
+    first when it opens, so the log holds the instrument's whole conversation."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._early: list[str] = []
+        self._recorder: Any = None
+
+    def __call__(self, command: str) -> None:
+        with self._lock:
+            recorder = self._recorder
+            if recorder is None:
+                self._early.append(command)
+                return
+        recorder.log("stimulator-command", command)
+
+    def attach(self, recorder: Any) -> None:
+        with self._lock:
+            for command in self._early:
+                recorder.log("stimulator-command", command, before_recording=True)
+            self._early.clear()
+            self._recorder = recorder
+
+    def detach(self) -> None:
+        with self._lock:
+            self._recorder = None
+
+
+class _RecorderStore:
+    """Adapts the HDF5 recorder to the runner's :class:`~protocols.engine.TrialStore`."""
+
+    def __init__(self, recorder: Any) -> None:
+        self.recorder = recorder
+
+    def add_trial(self, trial: RecordedTrial) -> None:
+        from app.recorder.records import TrialRecord
+
+        nan = math.nan
+        self.recorder.add_trial(TrialRecord(
+            index=trial.index, kind=trial.kind, start_sample=trial.start_sample,
+            stop_sample=trial.stop_sample, step=trial.step,
+            first_pulse_sample=-1 if trial.first_pulse_sample is None else trial.first_pulse_sample,
+            pulses=trial.pulses, current_mA=trial.current_mA, pulse_width_ms=trial.pulse_width_ms,
+            frequency_hz=nan if trial.frequency_hz is None else trial.frequency_hz,
+            status=trial.status, length_mm=nan if trial.length_mm is None else trial.length_mm))
+
+    def log(self, kind: str, message: str, **fields: Any) -> None:
+        self.recorder.log(kind, message, **fields)
+
+
+class ExperimentSession:
+    """Runs one protocol on one rig into one file. See the module docstring.
+
+    ``rig`` is a connected :class:`Rig` or a factory ``f(on_command) -> Rig`` (preferred:
+    then the stimulator's commands are audited from the very first one). The session
+    owns the rig and closes it in :meth:`close`.
+    """
+
+    JOIN_TIMEOUT_S = 15.0
+
+    def __init__(self, protocol: ProtocolSpec, rig: Rig | RigFactory, out_path: str | Path,
+                 metadata: SessionMetadata | None = None, *, overwrite: bool = False,
+                 auto_continue: bool = False, protocol_text: str | None = None,
+                 tare_samples: int = 1000, analyzer: Any = "default",
+                 recorder_factory: Callable[..., Any] | None = None,
+                 flush_interval_s: float = 0.5) -> None:
+        self.protocol = protocol
+        self.out_path = Path(out_path)
+        self.metadata = metadata or SessionMetadata()
+        self.overwrite = overwrite
+        self.auto_continue = auto_continue
+        self.protocol_text = protocol_text
+        self.tare_samples = int(tare_samples)
+        self._analyzer = analyzer
+        self._rig_source = rig
+        self._recorder_factory = recorder_factory
+        self._flush_interval_s = flush_interval_s
+        self._audit = _CommandAudit()
+        self._lock = threading.RLock()
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+        self.rig: Rig | None = None
+        self.recorder: Any = None
+        self.runner: ProtocolRunner | None = None
+        self.recorder_status: str | None = None
+        self.teardown_errors: list[str] = []
+        self._closed = False
+        self._streaming = False
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def command_hook(self) -> CommandHook:
+        """Pass as ``on_command`` when connecting a rig yourself."""
+        return self._audit
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Receive every runner event (on the runner's thread; must not block)."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+        return unsubscribe
+
+    def start(self) -> None:
+        """Connect, tare, open the recording, start streaming and the runner.
+
+        On any failure everything already set up is torn down before the error propagates."""
+        from app.recorder.writer import RecordingExistsError, SessionRecorder
+
+        if self.out_path.exists() and not self.overwrite:
+            raise RecordingExistsError(f"{self.out_path}: file exists; refusing to overwrite a "
+                                       f"recording (choose another name, or pass --overwrite)")
+        try:
+            rig = self._rig_source(self._audit) if callable(self._rig_source) else self._rig_source
+            self.rig = rig
+            calibration = rig.amplifier.tare(self.tare_samples)
+            factory = self._recorder_factory or SessionRecorder
+            self.recorder = factory(self.out_path, overwrite=self.overwrite,
+                                    flush_interval_s=self._flush_interval_s,
+                                    on_notice=self._on_recorder_notice)
+            self.recorder.open(
+                sample_rate_hz=rig.amplifier.sample_rate_hz, calibration=calibration,
+                metadata=self.metadata, rig=rig.description,
+                devices={"stimulator": rig.stimulator.identity, "amplifier": rig.amplifier.identity},
+                protocol_text=self.protocol_text, protocol=self.protocol.model_dump(mode="json"),
+                software_version=__version__)
+            self._audit.attach(self.recorder)
+            self.recorder.log("tare", f"amplifier tared over {self.tare_samples} samples",
+                              offset_counts=calibration.offset_counts,
+                              scale_mN_per_count=calibration.scale_mN_per_count)
+            self._unsubscribe.append(rig.amplifier.subscribe(self.recorder.put_block))
+            self.runner = ProtocolRunner(
+                self.protocol, rig, store=_RecorderStore(self.recorder), analyzer=self._analyzer,
+                auto_continue=self.auto_continue, initial_length_mm=self.metadata.muscle_length_mm
+                if rig.length is None else None)
+            self.runner.subscribe(self._dispatch)
+            rig.amplifier.start()
+            self._streaming = True
+            self.runner.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def wait(self, timeout: float | None = None) -> Finished | None:
+        """Block until the runner has finished (None on timeout or if it never started)."""
+        if self.runner is None:
+            return None
+        return self.runner.wait(timeout)
+
+    def abort(self, reason: str = "aborted by the operator") -> None:
+        if self.runner is not None:
+            self.runner.abort(reason)
+        elif self.rig is not None:
+            self._safe(self.rig.stimulator.abort, "stimulator off")
+
+    def pause(self) -> None:
+        if self.runner is not None:
+            self.runner.pause()
+
+    def resume(self) -> None:
+        if self.runner is not None:
+            self.runner.resume()
+
+    def answer(self, prompt_id: str, value: Any = None) -> Any:
+        if self.runner is None:
+            raise KeyError(f"no open prompt {prompt_id!r}")
+        return self.runner.answer(prompt_id, value)
+
+    @property
+    def finished(self) -> Finished | None:
+        return self.runner.finished if self.runner is not None else None
+
+    @property
+    def results(self) -> list[TrialAnalysed]:
+        return list(self.runner.trials) if self.runner is not None else []
+
+    def run(self) -> Finished:
+        """start(), wait, close(); Ctrl-C (KeyboardInterrupt) aborts safely and re-raises."""
+        self.start()
+        try:
+            while True:
+                finished = self.wait(0.2)
+                if finished is not None:
+                    return finished
+        except BaseException:
+            self.abort("interrupted")
+            raise
+        finally:
+            self.close()
+
+    def close(self) -> str | None:
+        """Tear down in the safe order (see the module docstring). Idempotent.
+
+        Returns the recorder's final status ('complete' or 'aborted'), or None if no
+        recording was opened. Problems on the way are logged and kept in
+        ``teardown_errors``; they never stop the later stages."""
+        with self._lock:
+            if self._closed:
+                return self.recorder_status
+            self._closed = True
+        rig, runner, recorder = self.rig, self.runner, self.recorder
+        # 1. stimulator output off
+        if rig is not None:
+            self._safe(rig.stimulator.abort, "stimulator off")
+        # 2. runner stopped
+        if runner is not None:
+            if runner.finished is None:
+                runner.abort("session closed")
+            runner.join(self.JOIN_TIMEOUT_S)
+            if runner.finished is None and runner.state != RunnerState.IDLE:
+                self.teardown_errors.append("the protocol runner did not stop in time")
+                log.error("the protocol runner did not stop within %.0f s", self.JOIN_TIMEOUT_S)
+        # 3. amplifier stopped
+        if rig is not None and self._streaming:
+            self._safe(rig.amplifier.stop, "amplifier stop")
+        for unsubscribe in self._unsubscribe:
+            self._safe(unsubscribe, "unsubscribe")
+        self._unsubscribe.clear()
+        # 4. recorder closed
+        if recorder is not None:
+            finished = runner.finished if runner is not None else None
+            status = "complete" if finished is not None and finished.status == "completed" else "aborted"
+            if finished is not None:
+                self._safe(lambda: recorder.log("run-status", finished.message or finished.status,
+                                                status=finished.status, trials=finished.trials),
+                           "final log entry")
+            self._audit.detach()
+            if self._safe(lambda: recorder.close(status), "recorder close"):
+                self.recorder_status = status
+        # 5. devices closed
+        if rig is not None:
+            self._safe(rig.close, "rig close")
+        return self.recorder_status
+
+    def __enter__(self) -> "ExperimentSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _safe(self, action: Callable[[], Any], what: str) -> bool:
+        try:
+            action()
+            return True
+        except Exception as exc:
+            log.exception("%s failed", what)
+            self.teardown_errors.append(f"{what}: {exc}")
+            return False
+
+    def _dispatch(self, event: Event) -> None:
+        """Runner events: keep step results in the recording, then pass them on."""
+        recorder = self.recorder
+        if recorder is not None:
+            try:
+                if isinstance(event, StepCompleted) and event.result:
+                    recorder.add_analysis(f"step {event.index} {event.kind} {event.name}",
+                                          {"step": event.name, "kind": event.kind, **event.result})
+                elif isinstance(event, TrialAnalysed):
+                    recorder.add_analysis(f"trial {event.trial_index}", event.result)
+            except Exception:
+                log.exception("storing a live analysis result failed")
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("session subscriber %r failed", callback)
+
+    def _on_recorder_notice(self, notice: Any) -> None:
+        """Recorder trouble (writer thread): a write failure stops stimulation now."""
+        runner = self.runner
+        if notice.kind == "write-failed":
+            if runner is not None:
+                runner.fail(f"the recording cannot be written: {notice.message}")
+            elif self.rig is not None:
+                self._safe(self.rig.stimulator.abort, "stimulator off")
+        elif notice.kind in ("data-loss", "stream-error") and runner is not None:
+            runner.warn_later(f"recorder {notice.kind}: {notice.message}")

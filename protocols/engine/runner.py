@@ -1,0 +1,507 @@
+"""The protocol runner: one worker thread, an explicit state machine, typed events.
+
+States (:class:`~protocols.events.RunnerState`)::
+
+    IDLE --start--> RUNNING --pause--> PAUSED --resume--> RUNNING
+                    RUNNING --prompt--> WAITING_OPERATOR --answer--> RUNNING
+    RUNNING/PAUSED/WAITING_OPERATOR --abort or failure--> ABORTING --> ABORTED | FAILED
+    RUNNING --last step done--> COMPLETED
+
+Control calls (``pause``, ``resume``, ``abort``, ``answer``, ``fail``) are safe from any
+thread. ``abort`` switches the stimulator off *from the calling thread, at once* (the
+driver's abort is safe while the worker is inside another stimulator call); the worker
+notices within ~50 ms wherever it is waiting, stores the interrupted trial as
+``aborted`` and ends. Pause takes effect between trials and during rests.
+
+Whatever ends the run, the worker's last act before ``Finished`` is switching the
+stimulator output off. Events go to every subscriber; a subscriber that raises is
+logged and skipped, never allowed to stop the run.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import threading
+import time
+from typing import Any, Callable
+
+from app.recording import Recording, Trial
+from drivers.capabilities import Rig, StreamNotice
+from drivers.errors import DeviceError, LimitError
+from drivers.limits import StimulusLimits
+from protocols.engine.context import StepContext
+from protocols.engine.interrupts import RunAborted, RunFailed, RunInterrupted
+from protocols.engine.steps import STEP_RUNNERS
+from protocols.engine.stream import StreamBuffer
+from protocols.engine.trial import NullStore, TrialStore
+from protocols.events import (Error, Event, Finished, OperatorPrompt, PromptAnswered, RunnerState,
+                              StateChanged, StepCompleted, StepStarted, TrialAnalysed)
+from protocols.events import Warning as RunWarning
+from protocols.schema import ProtocolSpec
+
+log = logging.getLogger(__name__)
+
+S = RunnerState
+_ALLOWED = {
+    S.IDLE: {S.RUNNING, S.ABORTING},
+    S.RUNNING: {S.PAUSED, S.WAITING_OPERATOR, S.ABORTING, S.COMPLETED},
+    S.PAUSED: {S.RUNNING, S.ABORTING},
+    S.WAITING_OPERATOR: {S.RUNNING, S.ABORTING},
+    S.ABORTING: {S.ABORTED, S.FAILED},
+    S.ABORTED: set(), S.COMPLETED: set(), S.FAILED: set(),
+}
+
+Analyzer = Callable[[Recording, Trial], Any]
+
+
+def default_analyzer() -> Analyzer | None:
+    """``app.analysis.analyze_trial`` when available (the engine works without it)."""
+    try:
+        from app.analysis import analyze_trial
+    except ImportError:  # pragma: no cover - analysis is part of the application
+        log.warning("app.analysis.analyze_trial is not available; trials are not analysed")
+        return None
+    return analyze_trial
+
+
+class ProtocolRunner:
+    """Runs a validated protocol on a rig whose amplifier is already streaming."""
+
+    #: how often waits check for abort/pause (s); abort latency is at most this
+    POLL_S = 0.05
+
+    def __init__(self, protocol: ProtocolSpec, rig: Rig, *, store: TrialStore | None = None,
+                 analyzer: Analyzer | None | str = "default", auto_continue: bool = False,
+                 limits: StimulusLimits | None = None, initial_length_mm: float | None = None,
+                 stream_timeout_s: float = 3.0, retain_s: float = 30.0) -> None:
+        self.protocol = protocol
+        self.rig = rig
+        self.store: TrialStore = store if store is not None else NullStore()
+        self.analyzer: Analyzer | None = default_analyzer() if analyzer == "default" else analyzer
+        self.auto_continue = bool(auto_continue)
+        self.limits = limits or getattr(rig.stimulator, "limits", None) or StimulusLimits()
+        self.stream_timeout_s = float(stream_timeout_s)
+        self.buffer = StreamBuffer(retain_s)
+
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._emit_lock = threading.RLock()   # keeps state changes and their events in order
+        self._state = S.IDLE
+        self._abort_reason: str | None = None
+        self._failure: str | None = None
+        self._pause_requested = False
+        self._prompts: dict[str, OperatorPrompt] = {}
+        self._answers: dict[str, Any] = {}
+        self._prompt_ids = itertools.count(1)
+        self._trial_ids = itertools.count(0)
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._notices: dict[str, int] = {}
+        self._later: list[str] = []
+        self._thread: threading.Thread | None = None
+        self._done = threading.Event()
+        self._current_step: int | None = None
+
+        self.working_current_mA: float | None = protocol.current_mA
+        length = getattr(rig.length, "length_mm", None) if rig.length is not None else None
+        self.length_mm: float | None = initial_length_mm if initial_length_mm is not None else (
+            float(length) if isinstance(length, (int, float)) else None)
+        self.trials: list[TrialAnalysed] = []
+        self.step_results: dict[int, StepCompleted] = {}
+        self.finished: Finished | None = None
+
+    # ================================================================== public API
+    @property
+    def state(self) -> RunnerState:
+        with self._lock:
+            return self._state
+
+    @property
+    def trials_done(self) -> int:
+        return len(self.trials)
+
+    @property
+    def sample_rate_hz(self) -> float:
+        return float(self.buffer.sample_rate_hz or self.rig.amplifier.sample_rate_hz)
+
+    @property
+    def open_prompts(self) -> list[OperatorPrompt]:
+        with self._lock:
+            return list(self._prompts.values())
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Receive every event; returns a function that unsubscribes."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+        return unsubscribe
+
+    def start(self) -> None:
+        """Subscribe to the amplifier and start the worker thread."""
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError("the runner was already started")
+            self._thread = threading.Thread(target=self._run, name="protocol-runner", daemon=True)
+        amp = self.rig.amplifier
+        self._unsubscribe.append(amp.subscribe(self.buffer.put))
+        self._unsubscribe.append(amp.subscribe_notices(self._on_notice))
+        self._thread.start()
+
+    def pause(self) -> None:
+        """Pause before the next trial (or now, during a rest)."""
+        with self._lock:
+            if not self._state.terminal:
+                self._pause_requested = True
+                self._wake.notify_all()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._pause_requested = False
+            self._wake.notify_all()
+
+    def abort(self, reason: str = "aborted by the operator") -> None:
+        """Stop now: the stimulator is switched off from this thread before returning."""
+        with self._lock:
+            first = self._abort_reason is None and self._failure is None and not self._state.terminal
+            if first:
+                self._abort_reason = reason
+                self._wake.notify_all()
+            started = self._thread is not None
+        self.emergency_off()
+        if first:
+            self._transition(S.ABORTING, reason)
+            if not started:
+                self._finish("aborted", reason)
+
+    def fail(self, message: str) -> None:
+        """End the run as FAILED (device or recorder trouble reported by a callback).
+
+        Safe from reader/writer threads: the stimulator is switched off on a helper thread
+        so the caller never blocks on stimulator I/O."""
+        with self._lock:
+            if self._failure is not None or self._state.terminal:
+                return
+            self._failure = message
+            self._wake.notify_all()
+            started = self._thread is not None
+        threading.Thread(target=self.emergency_off, name="stimulator-off", daemon=True).start()
+        self._transition(S.ABORTING, message)
+        if not started:
+            self._finish("failed", message)
+
+    def warn_later(self, message: str) -> None:
+        """Queue a warning from another thread; the worker emits it at its next check."""
+        with self._lock:
+            self._later.append(message)
+
+    def answer(self, prompt_id: str, value: Any = None) -> Any:
+        """Answer an open prompt; returns the value as understood (e.g. a length as float).
+
+        Raises KeyError for a prompt that is not open and ValueError for an answer of the
+        wrong kind (the prompt stays open)."""
+        with self._lock:
+            prompt = self._prompts.get(prompt_id)
+            if prompt is None:
+                raise KeyError(f"no open prompt {prompt_id!r}")
+            value = _coerce_answer(prompt, value)
+            del self._prompts[prompt_id]
+            self._answers[prompt_id] = value
+            self._wake.notify_all()
+        self.emit(PromptAnswered(id=prompt_id, value=value))
+        self.audit("operator-answer", f"{prompt.text} -> {value!r}", prompt_id=prompt_id,
+                   value=value if isinstance(value, (int, float, str)) else repr(value))
+        return value
+
+    def wait(self, timeout: float | None = None) -> Finished | None:
+        """Block until the run has finished; returns its Finished event (None on timeout)."""
+        self._done.wait(timeout)
+        return self.finished
+
+    def join(self, timeout: float | None = None) -> None:
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout)
+
+    # ================================================================== for steps
+    def emit(self, event: Event) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        with self._emit_lock:
+            for callback in subscribers:
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("event subscriber %r failed on %s", callback, type(event).__name__)
+
+    def audit(self, kind: str, message: str, **fields: Any) -> None:
+        try:
+            self.store.log(kind, message, **fields)
+        except Exception:
+            log.exception("audit log entry %r failed", kind)
+
+    def interrupted(self) -> bool:
+        with self._lock:
+            return self._abort_reason is not None or self._failure is not None
+
+    def check(self) -> None:
+        """Raise RunAborted/RunFailed if the run must stop; report stream trouble."""
+        with self._lock:
+            failure, reason = self._failure, self._abort_reason
+            notices, self._notices = self._notices, {}
+            later, self._later = self._later, []
+        if failure is not None:
+            raise RunFailed(failure)
+        if reason is not None:
+            raise RunAborted(reason)
+        for message in later:
+            self.emit(RunWarning(message=message, step_index=self._current_step))
+            self.audit("warning", message)
+        if notices:
+            text = ", ".join(f"{n} {kind}" for kind, n in sorted(notices.items()))
+            self.emit(RunWarning(message=f"amplifier stream: {text}", step_index=self._current_step))
+            self.audit("stream-warning", f"amplifier stream: {text}", **notices)
+
+    def checkpoint(self) -> None:
+        """Between trials: stop if asked, wait here while paused."""
+        self.check()
+        with self._lock:
+            paused = self._pause_requested
+        if paused:
+            self._pause_here()
+
+    def sleep_until(self, deadline: float) -> None:
+        """Rest until ``time.monotonic() >= deadline``, responsive to abort and pause."""
+        while True:
+            self.checkpoint()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            with self._lock:
+                if self._abort_reason is None and self._failure is None and not self._pause_requested:
+                    self._wake.wait(min(left, 0.25))
+
+    def next_trial_index(self) -> int:
+        return next(self._trial_ids)
+
+    def record_analysis(self, event: TrialAnalysed) -> None:
+        self.trials.append(event)
+        self.emit(event)
+
+    def cap_current(self, current_mA: float, pulse_width_ms: float) -> float:
+        """``current_mA`` limited to the rig's maximum current and charge per phase."""
+        return min(current_mA, self.limits.max_current_mA,
+                   self.limits.max_charge_per_phase_uC / pulse_width_ms)
+
+    def device_failure(self, device: str, exc: BaseException) -> RunInterrupted:
+        """The interruption a device error means: an abort's side effect, or a failure."""
+        with self._lock:
+            failure, reason = self._failure, self._abort_reason
+        if failure is not None:
+            return RunFailed(failure)
+        if reason is not None:
+            return RunAborted(reason)
+        return RunFailed(f"{device}: {exc}")
+
+    def emergency_off(self) -> None:
+        """``stimulator.abort()``: output off now, from any thread; never raises."""
+        try:
+            self.rig.stimulator.abort()
+        except Exception:
+            log.exception("stimulator abort failed")
+
+    def ask(self, text: str, *, requested: str | None = None, default: Any = None,
+            prompt_id: str | None = None) -> Any:
+        """Emit an OperatorPrompt and wait for its answer (WAITING_OPERATOR meanwhile)."""
+        self.check()
+        pid = prompt_id or f"prompt-{next(self._prompt_ids)}"
+        if self.auto_continue:
+            self.emit(OperatorPrompt(id=pid, text=text, requested=requested, default=default, auto=True))
+            self.emit(PromptAnswered(id=pid, value=default, auto=True))
+            self.audit("operator-prompt", text, prompt_id=pid, auto=True,
+                       answer=default if isinstance(default, (int, float, str)) else repr(default))
+            return default
+        prompt = OperatorPrompt(id=pid, text=text, requested=requested, default=default)
+        with self._lock:
+            self._prompts[pid] = prompt
+        self.audit("operator-prompt", text, prompt_id=pid)
+        self._transition(S.WAITING_OPERATOR, text)
+        self.emit(prompt)
+        try:
+            while True:
+                with self._lock:
+                    if pid in self._answers:
+                        value = self._answers.pop(pid)
+                        break
+                    if self._abort_reason is None and self._failure is None:
+                        self._wake.wait(0.25)
+                self.check()
+        finally:
+            with self._lock:
+                self._prompts.pop(pid, None)
+        self._transition(S.RUNNING, "answered")
+        return value
+
+    def ask_nowait(self, text: str, *, requested: str | None = None, default: Any = None) -> str:
+        """Emit a non-blocking OperatorPrompt; the step polls :meth:`poll_answer`."""
+        pid = f"prompt-{next(self._prompt_ids)}"
+        prompt = OperatorPrompt(id=pid, text=text, requested=requested, default=default, blocking=False)
+        with self._lock:
+            self._prompts[pid] = prompt
+        self.audit("operator-prompt", text, prompt_id=pid)
+        self.emit(prompt)
+        return pid
+
+    def poll_answer(self, prompt_id: str) -> tuple[bool, Any]:
+        with self._lock:
+            if prompt_id in self._answers:
+                return True, self._answers.pop(prompt_id)
+            return False, None
+
+    def cancel_prompt(self, prompt_id: str) -> None:
+        with self._lock:
+            self._prompts.pop(prompt_id, None)
+            self._answers.pop(prompt_id, None)
+
+    # ================================================================== internals
+    def _transition(self, new: RunnerState, reason: str = "") -> bool:
+        with self._emit_lock:
+            with self._lock:
+                old = self._state
+                if new == old or new not in _ALLOWED[old]:
+                    return False
+                self._state = new
+            self.emit(StateChanged(old=old, new=new, reason=reason))
+            return True
+
+    def _pause_here(self) -> None:
+        if not self._transition(S.PAUSED, "paused by the operator"):
+            return
+        self.audit("paused", "paused by the operator")
+        while True:
+            with self._lock:
+                if not self._pause_requested or self._abort_reason or self._failure:
+                    break
+                self._wake.wait(0.25)
+        self.check()
+        self._transition(S.RUNNING, "resumed")
+        self.audit("resumed", "resumed by the operator")
+
+    def _on_notice(self, notice: StreamNotice) -> None:
+        """Amplifier notices (reader thread): a lost stream fails the run; the rest are counted."""
+        if notice.kind in ("disconnected", "timeout"):
+            self.fail(f"amplifier {notice.kind}: {notice.message}")
+        elif notice.kind == "stopped":
+            if not self.state.terminal:
+                self.fail(f"the amplifier stopped streaming: {notice.message}")
+        else:
+            with self._lock:
+                self._notices[notice.kind] = self._notices.get(notice.kind, 0) + max(1, notice.count)
+
+    def _run(self) -> None:
+        status, message = "completed", ""
+        self._transition(S.RUNNING, "started")
+        self.audit("run-started", f"protocol {self.protocol.name!r}", auto_continue=self.auto_continue)
+        try:
+            for index in range(len(self.protocol.steps)):
+                self.checkpoint()
+                self._run_step(index)
+            self.check()
+        except RunAborted as exc:
+            status, message = "aborted", str(exc)
+        except RunFailed as exc:
+            status, message = "failed", self._where(str(exc))
+        except LimitError as exc:
+            status, message = "failed", self._where(f"stimulus refused: {exc}")
+        except DeviceError as exc:
+            interruption = self.device_failure("device", exc)
+            status = "aborted" if isinstance(interruption, RunAborted) else "failed"
+            message = self._where(str(interruption))
+        except Exception as exc:  # a bug: still end safely, and say so
+            log.exception("protocol runner crashed")
+            status, message = "failed", self._where(f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            # the last act before Finished: output off, whatever happened
+            if status == "completed" and not self.interrupted():
+                try:
+                    self.rig.stimulator.set_output(False)
+                except Exception as exc:
+                    self.emergency_off()
+                    status, message = "failed", f"could not switch the stimulator off at the end: {exc}"
+            else:
+                self.emergency_off()
+            for unsubscribe in self._unsubscribe:
+                try:
+                    unsubscribe()
+                except Exception:
+                    log.exception("unsubscribing from the amplifier failed")
+            self._unsubscribe.clear()
+        with self._lock:
+            # an abort or failure that came in during the last moments wins over "completed"
+            if status == "completed" and self._failure is not None:
+                status, message = "failed", self._failure
+            elif status == "completed" and self._abort_reason is not None:
+                status, message = "aborted", self._abort_reason
+        self._finish(status, message)
+
+    def _run_step(self, index: int) -> None:
+        ctx = StepContext(self, index)
+        step = ctx.step
+        self._current_step = index
+        note = getattr(step, "note", None)
+        if step.kind == "note":
+            note = step.text  # type: ignore[attr-defined]
+        self.emit(StepStarted(index=index, count=len(self.protocol.steps), name=ctx.name,
+                              kind=step.kind, note=note))
+        self.audit("step-started", f"{ctx.where} {ctx.name}", step_kind=step.kind)
+        STEP_RUNNERS[step.kind](ctx, step)
+        event = StepCompleted(index=index, name=ctx.name, kind=step.kind, result=dict(ctx.result))
+        self.step_results[index] = event
+        self.emit(event)
+        self.audit("step-completed", f"{ctx.where} {ctx.name}", step_kind=step.kind)
+
+    def _where(self, message: str) -> str:
+        index = self._current_step
+        if index is None:
+            return message
+        return f"{message} (during steps[{index}] {self.protocol.steps[index].kind} " \
+               f"'{self.protocol.step_name(index)}')"
+
+    def _finish(self, status: str, message: str) -> None:
+        with self._lock:
+            if self.finished is not None:
+                return
+            self._prompts.clear()
+        target = {"completed": S.COMPLETED, "aborted": S.ABORTED, "failed": S.FAILED}[status]
+        if target != S.COMPLETED:
+            self._transition(S.ABORTING, message)
+            if status == "failed":
+                self.emit(Error(message=message, step_index=self._current_step))
+        self._transition(target, message)
+        self.audit("run-finished", message or status, status=status, trials=len(self.trials))
+        finished = Finished(status=status, message=message, trials=len(self.trials))
+        with self._lock:
+            self.finished = finished
+        self.emit(finished)
+        self._done.set()
+
+
+def _coerce_answer(prompt: OperatorPrompt, value: Any) -> Any:
+    """Check an answer fits what the prompt asked for."""
+    if prompt.requested == "length_mm":
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "done")):
+            return None
+        try:
+            length = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"a length in mm is needed, got {value!r}") from None
+        if not (math.isfinite(length) and 0 < length < 1000):
+            raise ValueError(f"a length in mm between 0 and 1000 is needed, got {value!r}")
+        return length
+    if prompt.requested == "text":
+        return "" if value is None else str(value)
+    return value

@@ -1,0 +1,20 @@
+"""Force-frequency: one train per frequency, in the order given, each followed by ``rest_s``.
+
+The curve (frequency, peak force) is the step's result and goes into the audit log."""
+from __future__ import annotations
+
+from protocols.engine.context import StepContext
+from protocols.schema import ForceFrequencyStep
+
+
+def run(ctx: StepContext, step: ForceFrequencyStep) -> None:
+    curve: list[tuple[float, float]] = []
+    n = len(step.frequencies_hz)
+    for k, frequency in enumerate(step.frequencies_hz):
+        out = ctx.deliver(ctx.train_spec(frequency, step.duration_ms))
+        curve.append((frequency, out.peak_force_mN))
+        ctx.progress(k + 1, n, f"{frequency:g} Hz: {out.peak_force_mN:.0f} mN")
+        ctx.rest(step.rest_s, f"rest {step.rest_s:g} s")
+    ctx.result.update(frequencies_hz=[f for f, _ in curve], forces_mN=[p for _, p in curve])
+    ctx.log("force-frequency", "force-frequency curve", frequencies_hz=[f for f, _ in curve],
+            forces_mN=[round(p, 3) for _, p in curve])

@@ -1,0 +1,124 @@
+"""Optimal length (Lo): the length at which the twitch force is largest.
+
+Operator-guided (the default): a twitch every ``interval_s`` while the technician
+adjusts the length; each length they enter (the configured lengths are offered as
+suggestions) is applied through the rig's length control if there is one and tagged
+on the following twitches. Answering "done" ends the search. With auto-continue the
+runner steps through the configured lengths itself with the rig's length control
+(a rig without one skips the step with a warning).
+
+Lo is the length of the largest mean twitch, or, with ``fit: parabola``, the vertex of
+a parabola through the maximum and its neighbours when that vertex lies between them.
+The technician confirms (or corrects) Lo; the muscle is then set to Lo.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from protocols.engine.context import StepContext
+from protocols.schema import OptimalLengthStep
+
+
+def suggest_lo(lengths_mm: list[float], forces_mN: list[float], fit: str = "parabola") -> float:
+    """Lo from a force-length curve: the maximum, or a parabola's vertex around it."""
+    pts = sorted((l, f) for l, f in zip(lengths_mm, forces_mN) if math.isfinite(f))
+    if not pts:
+        raise ValueError("no twitch force measured")
+    xs = np.array([p[0] for p in pts])
+    ys = np.array([p[1] for p in pts])
+    k = int(np.argmax(ys))
+    best = float(xs[k])
+    if fit != "parabola" or k == 0 or k == len(xs) - 1:
+        return best
+    lo, hi = max(0, k - 2), min(len(xs), k + 3)
+    a, b, _ = np.polyfit(xs[lo:hi], ys[lo:hi], 2)
+    if not a < 0:
+        return best
+    vertex = float(-b / (2 * a))
+    return vertex if xs[k - 1] <= vertex <= xs[k + 1] else best
+
+
+def _curve(forces: dict[float, list[float]]) -> tuple[list[float], list[float]]:
+    lengths = sorted(forces)
+    return lengths, [float(np.mean(forces[l])) for l in lengths]
+
+
+def run(ctx: StepContext, step: OptimalLengthStep) -> None:
+    planned = step.planned_lengths_mm()
+    forces: dict[float, list[float]] = {}
+    if ctx.auto_continue:
+        if ctx.length_control is None:
+            ctx.warn("auto-continue needs a rig with length control to find Lo; the muscle "
+                     "length was not changed and this step was skipped")
+            ctx.result.update(skipped=True)
+            return
+        _automatic(ctx, step, planned, forces)
+    else:
+        _guided(ctx, step, planned, forces)
+    lengths, means = _curve(forces)
+    if not lengths:
+        ctx.warn("no twitch at a known length; Lo not determined, length unchanged")
+        ctx.result.update(skipped=True)
+        return
+    suggested = round(suggest_lo(lengths, means, step.fit), 2)
+    lo = ctx.ask(f"Optimal length: Lo = {suggested:g} mm suggested ({step.fit}). Confirm or "
+                 f"enter Lo in mm.", requested="length_mm", default=suggested)
+    lo = suggested if lo is None else float(lo)
+    ctx.set_length(lo, source="Lo")
+    result = dict(lengths_mm=lengths, forces_mN=[round(f, 3) for f in means],
+                  suggested_lo_mm=suggested, lo_mm=lo, fit=step.fit)
+    ctx.result.update(result)
+    ctx.log("optimal-length", f"Lo {lo:g} mm (suggested {suggested:g} mm)", **result)
+
+
+def _twitch_at(ctx: StepContext, step: OptimalLengthStep, forces: dict[float, list[float]],
+               started: float) -> float:
+    out = ctx.deliver(ctx.twitch_spec())
+    if ctx.length_mm is not None and math.isfinite(out.peak_force_mN):
+        forces.setdefault(ctx.length_mm, []).append(out.peak_force_mN)
+    ctx.rest_until(started + step.interval_s)
+    return out.peak_force_mN
+
+
+def _automatic(ctx, step, planned, forces) -> None:
+    n = len(planned)
+    for k, length in enumerate(planned):
+        ctx.set_length(length, source="auto")
+        for _ in range(step.twitches_per_length):
+            force = _twitch_at(ctx, step, forces, time.monotonic())
+        ctx.progress(k + 1, n, f"{length:g} mm: Pt {force:.0f} mN")
+
+
+def _guided(ctx, step, planned, forces) -> None:
+    suggestions = iter(planned)
+
+    def prompt() -> str:
+        nxt = next(suggestions, None)
+        hint = f" (suggested next: {nxt:g} mm)" if nxt is not None else ""
+        return ctx.ask_nowait(f"Adjust the muscle length and enter it{hint}.",
+                              requested="length_mm", default=nxt)
+
+    pid = prompt()
+    at_length = 0
+    try:
+        while True:
+            force = _twitch_at(ctx, step, forces, time.monotonic())
+            at_length += 1
+            where = f"{ctx.length_mm:g} mm" if ctx.length_mm is not None else "length not entered"
+            ctx.progress(len(forces), len(planned), f"{where}: Pt {force:.0f} mN")
+            answered, value = ctx.poll_answer(pid)
+            if not answered:
+                continue
+            if value is None:
+                if at_length < step.twitches_per_length and ctx.length_mm is not None:
+                    for _ in range(step.twitches_per_length - at_length):
+                        _twitch_at(ctx, step, forces, time.monotonic())
+                break
+            ctx.set_length(float(value), source="operator")
+            at_length = 0
+            pid = prompt()
+    finally:
+        ctx.cancel_prompt(pid)

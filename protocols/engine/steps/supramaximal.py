@@ -1,0 +1,75 @@
+"""Supramaximal search: single pulses at rising current until the twitch force plateaus.
+
+Each current gets one twitch, ``interval_s`` apart (start to start). The search stops
+when ``plateau_steps`` consecutive current steps each change the force by less than
+``plateau_tolerance`` of the larger force, all forces above ``min_force_mN`` (so a flat
+run of sub-threshold twitches is never taken for a plateau). The plateau force is the
+largest twitch of that run, and the plateau current the lowest current whose twitch
+reached ``plateau_fraction`` of it: the lowest current that recruits (practically)
+every motor axon. Taking the largest twitch as the level errs towards a higher current,
+the safe side for a supramaximal stimulus. The working current, used by every later step
+that does not give its own, is ``factor`` times the plateau current, capped by the rig
+limits. The recruitment curve and the chosen currents are the step's result and go
+into the recording's audit log and analysis table.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+from protocols.engine.context import StepContext
+from protocols.schema import SupramaximalStep
+
+
+def find_plateau(curve: list[tuple[float, float]], *, tolerance: float, steps: int,
+                 min_force_mN: float, fraction: float = 0.995) -> float | None:
+    """The plateau current of a recruitment curve so far, or None if not reached yet."""
+    if len(curve) < steps + 1:
+        return None
+    run = curve[-(steps + 1):]
+    forces = [f for _, f in run]
+    if not all(math.isfinite(f) and f >= min_force_mN for f in forces):
+        return None
+    for a, b in zip(forces, forces[1:]):
+        if abs(b - a) > tolerance * max(a, b):
+            return None
+    level = max(forces)
+    return min(c for c, f in curve if math.isfinite(f) and f >= fraction * level)
+
+
+def run(ctx: StepContext, step: SupramaximalStep) -> None:
+    pw = ctx.pulse_width_ms()
+    currents = step.currents_mA()
+    curve: list[tuple[float, float]] = []
+    plateau: float | None = None
+    for k, current in enumerate(currents):
+        started = time.monotonic()
+        out = ctx.deliver(ctx.twitch_spec(current))
+        force = out.peak_force_mN if math.isfinite(out.peak_force_mN) else 0.0
+        curve.append((current, force))
+        ctx.progress(k + 1, None, f"{current:g} mA: Pt {force:.0f} mN")
+        plateau = find_plateau(curve, tolerance=step.plateau_tolerance, steps=step.plateau_steps,
+                               min_force_mN=step.min_force_mN, fraction=step.plateau_fraction)
+        ctx.rest_until(started + step.interval_s)
+        if plateau is not None:
+            break
+    found = plateau is not None
+    if not found:
+        best = max(curve, key=lambda p: p[1])
+        plateau = best[0]
+        ctx.warn(f"no plateau of the twitch force up to {currents[-1]:g} mA; using "
+                 f"{plateau:g} mA (largest twitch, {best[1]:.0f} mN) as the plateau current")
+    wanted = step.factor * plateau
+    working = ctx.runner.cap_current(wanted, pw)
+    if working < wanted:
+        ctx.warn(f"working current {wanted:g} mA capped to {working:g} mA by the rig limits")
+    ctx.runner.working_current_mA = working
+    result = dict(recruitment_currents_mA=[c for c, _ in curve],
+                  recruitment_forces_mN=[round(f, 3) for _, f in curve],
+                  plateau_found=found, plateau_current_mA=plateau,
+                  plateau_force_mN=round(max(f for _, f in curve), 3), factor=step.factor,
+                  working_current_mA=working, pulse_width_ms=pw)
+    ctx.result.update(result)
+    ctx.log("supramaximal",
+            f"plateau at {plateau:g} mA; working current {working:g} mA ({step.factor:g} x)",
+            **result)

@@ -1,0 +1,247 @@
+"""Reading protocol files: YAML in, a validated :class:`ProtocolSpec` out, or one clear line.
+
+Every way a file can be wrong (not found, not YAML, a duplicated key, an unknown step
+kind, a missing or mistyped field, a value beyond the rig's limits) ends in a
+:class:`ProtocolFileError` whose message names the file, the step and the field, e.g.
+``protocol1.yaml: steps[3] (tetanus) frequency_hz: 500 exceeds the rig limit of 250 Hz``.
+The technician reads it at the rig; a traceback would help nobody there.
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from app.errors import UserError
+from drivers.limits import StimulusLimits
+from protocols.schema import STEP_MODELS, ProtocolSpec, Windows
+from protocols.validation import Problem, check_limits, check_structure
+
+MAX_FILE_BYTES = 1_000_000
+
+
+class ProtocolFileError(UserError):
+    """A protocol file is unreadable, malformed, or asks for something the rig must not do.
+
+    ``problems`` lists every problem found; the message shows the first."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping: silently keeping
+    the last of two ``frequency_hz`` values is not acceptable for a stimulation protocol."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_protocol(path: str | Path, *, limits: StimulusLimits | None = None) -> ProtocolSpec:
+    """Read and validate a protocol file; with ``limits``, also check it against the rig."""
+    path = Path(path)
+    return parse_protocol(read_protocol_text(path), source=path.name, limits=limits)
+
+
+def read_protocol_text(path: str | Path) -> str:
+    """The file's text (stored verbatim in the recording), or a ProtocolFileError."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise ProtocolFileError(f"{path.name}: is a directory, not a protocol file")
+        if size > MAX_FILE_BYTES:
+            raise ProtocolFileError(f"{path.name}: {size} bytes is too large for a protocol file")
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ProtocolFileError(f"{path}: no such protocol file") from None
+    except UnicodeDecodeError as exc:
+        raise ProtocolFileError(f"{path.name}: not UTF-8 text (byte {exc.start})") from None
+    except PermissionError:
+        raise ProtocolFileError(f"{path}: permission denied") from None
+
+
+def parse_protocol(text: str, *, source: str = "protocol",
+                   limits: StimulusLimits | None = None) -> ProtocolSpec:
+    """Validate protocol YAML ``text``; ``source`` names it in messages."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ProtocolFileError(f"{source}: not valid YAML{where}: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ProtocolFileError(f"{source}: not valid YAML: {exc}") from None
+    if data is None:
+        raise ProtocolFileError(f"{source}: the file is empty")
+    if not isinstance(data, dict):
+        raise ProtocolFileError(
+            f"{source}: expected a mapping with 'name' and 'steps' at the top level, "
+            f"got {_type_name(data)}")
+    try:
+        protocol = ProtocolSpec.model_validate(data)
+    except ValidationError as exc:
+        # an unknown field first: it usually explains a "missing" one (duration_s vs duration_ms)
+        errors = sorted(exc.errors(), key=lambda e: e.get("type") != "extra_forbidden")
+        messages = [_format_error(err, data) for err in errors]
+        raise _error(source, messages) from None
+    problems = check_structure(protocol)
+    if limits is not None:
+        problems += check_limits(protocol, limits)
+    if problems:
+        raise _error(source, [str(p) for p in problems])
+    return protocol
+
+
+def validate_protocol(protocol: ProtocolSpec, limits: StimulusLimits, *,
+                      source: str = "protocol") -> None:
+    """Raise ProtocolFileError if ``protocol`` is not runnable on a rig with ``limits``."""
+    problems: list[Problem] = check_structure(protocol) + check_limits(protocol, limits)
+    if problems:
+        raise _error(source, [str(p) for p in problems])
+
+
+def _error(source: str, messages: list[str]) -> ProtocolFileError:
+    more = len(messages) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return ProtocolFileError(f"{source}: {messages[0]}{tail}",
+                             problems=[f"{source}: {m}" for m in messages])
+
+
+# --- turning pydantic's errors into one readable line each ----------------------------
+
+_TYPE_WORDS = {
+    "float_type": "must be a number", "float_parsing": "must be a number",
+    "int_type": "must be a whole number", "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "string_type": "must be text", "bool_type": "must be true or false",
+    "list_type": "must be a list", "model_type": "must be a mapping of fields",
+    "dict_type": "must be a mapping of fields", "model_attributes_type": "must be a mapping of fields",
+    "finite_number": "must be a finite number",
+}
+
+_UNION_MEMBER_TAGS = {"float", "str", "int", "bool", "none", "list", "dict"}
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"{value!r} (a boolean)"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, str):
+        return f"text {value!r}"
+    return repr(value)
+
+
+def _step_kind(data: Any, index: int) -> str | None:
+    try:
+        kind = data["steps"][index].get("kind")
+        return kind if isinstance(kind, str) else None
+    except Exception:
+        return None
+
+
+def _split_loc(loc: tuple, data: Any) -> tuple[str, list[str], str | None]:
+    """(step prefix like ``steps[3] (tetanus)``, field path parts, step kind)."""
+    prefix = ""
+    kind: str | None = None
+    rest = list(loc)
+    if len(rest) >= 2 and rest[0] == "steps" and isinstance(rest[1], int):
+        index = rest[1]
+        rest = rest[2:]
+        if rest and rest[0] in STEP_MODELS:
+            kind = rest.pop(0)
+        else:
+            kind = _step_kind(data, index)
+        prefix = f"steps[{index}]" + (f" ({kind})" if kind else "")
+    parts: list[str] = []
+    for item in rest:
+        if isinstance(item, int):
+            if parts:
+                parts[-1] += f"[{item}]"
+            else:
+                parts.append(f"[{item}]")
+        elif item in _UNION_MEMBER_TAGS or "[" in str(item):
+            continue  # pydantic's name of a union member, not a field
+        else:
+            parts.append(str(item))
+    return prefix, parts, kind
+
+
+def _allowed_fields(prefix: str, parts: list[str], kind: str | None) -> list[str]:
+    if prefix:
+        model = STEP_MODELS.get(kind or "")
+        return sorted(model.model_fields) if model and len(parts) == 1 else []
+    if len(parts) == 1:
+        return sorted(ProtocolSpec.model_fields)
+    if len(parts) == 2 and parts[0] == "windows":
+        return sorted(Windows.model_fields)
+    return []
+
+
+def _format_error(err: dict, data: Any) -> str:
+    prefix, parts, kind = _split_loc(tuple(err.get("loc", ())), data)
+    etype = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+
+    if etype in ("union_tag_invalid", "union_tag_not_found"):
+        kinds = ", ".join(STEP_MODELS)
+        prefix = prefix.split(" (")[0]
+        if etype == "union_tag_not_found":
+            return f"{prefix} kind: missing (one of: {kinds})"
+        tag = ctx.get("tag")
+        close = difflib.get_close_matches(str(tag), list(STEP_MODELS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{prefix} kind: {tag!r} is not a step kind (one of: {kinds}){hint}"
+
+    field = ".".join(parts)
+    where = " ".join(p for p in (prefix, field) if p) or "protocol"
+    if etype == "missing":
+        return f"{where}: is required"
+    if etype == "extra_forbidden":
+        allowed = _allowed_fields(prefix, parts, kind)
+        close = difflib.get_close_matches(parts[-1] if parts else "", allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        owner = f"a {kind} step" if prefix else "the protocol"
+        return f"{where}: is not a field of {owner}{hint}"
+    if etype in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        op, bound = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"),
+                     "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}[etype]
+        limit = ctx.get(bound)
+        limit = f"{limit:g}" if isinstance(limit, (int, float)) else limit
+        return f"{where}: must be {op} {limit}, got {value!r}"
+    if etype in ("too_short", "string_too_short"):
+        n = ctx.get("min_length")
+        if etype == "string_too_short":
+            return f"{where}: must not be empty" if n == 1 else f"{where}: needs at least {n} characters"
+        return f"{where}: needs at least {n} item{'s' if n != 1 else ''}"
+    if etype in ("too_long", "string_too_long"):
+        return f"{where}: at most {ctx.get('max_length')} {'characters' if etype == 'string_too_long' else 'items'}"
+    if etype == "literal_error":
+        return f"{where}: must be {ctx.get('expected')}, got {value!r}"
+    if etype == "string_pattern_mismatch":
+        return f"{where}: {value!r} may only use letters, digits, '.', '_' and '-'"
+    if etype in _TYPE_WORDS:
+        return f"{where}: {_TYPE_WORDS[etype]}, got {_type_name(value)}"
+    if etype == "value_error":
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        return f"{where}: {msg}"
+    return f"{where}: {err.get('msg', 'invalid')}"

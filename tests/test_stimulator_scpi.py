@@ -347,7 +347,10 @@ def test_abort_between_output_on_and_trigger_prevents_the_trigger():
     assert isinstance(errors[0], StimulusAborted)
     assert "*TRG" not in fake.sent
     assert fake.urgent == ["ABOR", "OUTP OFF"] and fake.sent[-1] == "OUTP OFF"
-    # a later stimulus is allowed again
+    # after an abort the stimulus is disarmed; a new configure() re-arms it
+    with pytest.raises(StimulusAborted):
+        stim.fire()
+    stim.configure(StimulusSpec(2.0, 0.2))
     stim.fire()
     assert fake.sent[-len(FIRE_SEQUENCE):] == FIRE_SEQUENCE
 
@@ -468,3 +471,19 @@ def test_bytes_on_a_real_socket_through_visa_transport():
     expected = OPEN_SEQUENCE + configure_block("0.0002", "150", "1.8", 45) + FIRE_SEQUENCE + [
         "OUTP OFF", "ABOR", "OUTP?"]
     assert bytes(peer.received) == b"".join(c.encode() + b"\n" for c in expected)
+
+
+def test_abort_between_configure_and_fire_disarms_fire():
+    """The runner checks for abort, then fires: an abort landing in between must still
+    stop the stimulus. fire() refuses after any abort since configure(), sending nothing."""
+    stim, fake = open_fake()
+    stim.configure(StimulusSpec(2.0, 0.2, 45, 150.0))
+    stim.abort()
+    n = len(fake.sent)
+    with pytest.raises(StimulusAborted):
+        stim.fire()
+    assert "OUTP ON" not in fake.sent[n:] and "*TRG" not in fake.sent[n:]
+    stim.configure(StimulusSpec(2.0, 0.2, 45, 150.0))   # re-arming needs a new configure
+    n = len(fake.sent)
+    stim.fire()
+    assert fake.sent[n:] == FIRE_SEQUENCE

@@ -72,6 +72,7 @@ class ScpiStimulator:
         self._lock = threading.RLock()
         self._abort_lock = threading.Lock()
         self._abort_count = 0
+        self._armed_at = 0              # abort count when configure() last succeeded
         self._identity = ""
         self._idn: scpi.Identity | None = None
         self._configured: StimulusSpec | None = None
@@ -194,6 +195,7 @@ class ScpiStimulator:
                 self._raise_queued_errors(start)
                 self._shape = (width_s, period_s)
                 self._configured = stimulus
+                self._armed_at = start
             except BaseException:
                 self._safe_off()
                 raise
@@ -210,7 +212,9 @@ class ScpiStimulator:
             spec = self._configured
             if spec is None:
                 raise DeviceError("fire() needs a successful configure() first")
-            start = self._abort_count
+            # an abort since configure() disarms: fire() refuses even if the abort came
+            # between the caller's last check and this call (no race window for pulses)
+            start = self._armed_at
             try:
                 for command in scpi.FIRE:
                     self._send(command, start)

@@ -140,8 +140,8 @@ def deliver(ctx: "StepContext", spec: StimulusSpec, *, post_ms: float | None = N
     duration_samples = int(math.ceil(spec.duration_ms * rate / 1000.0))
     try:
         stim.fire()
-        # an abort that raced with fire() (after its OUTP OFF, before our OUTP ON) is
-        # caught here, and the output goes off in `finally` at once
+        # an abort since configure() makes fire() refuse (StimulusAborted, nothing sent);
+        # this check catches an abort during fire() itself; `finally` turns the output off
         runner.check()
         first = _wait_first_edge(runner, mark, rate)            # 3. poll
         ref = first if first is not None else mark + int(MARKER_WAIT_S * rate)

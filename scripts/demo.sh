@@ -7,5 +7,7 @@ bash scripts/setup-venv.sh
 mkdir -p out
 out="out/protocol1-demo-$(date +%Y%m%d-%H%M%S).h5"
 .venv/bin/myoforce run protocols/library/protocol1-demo.yaml --sim --yes --out "$out" \
-    --subject demo-rat-01 --group vehicle --muscle EDL "$@"
+    --subject demo-rat-01 --group vehicle --vehicle saline --species rat --sex male \
+    --body-mass-g 310 --muscle EDL --side left --muscle-length-mm 32 --muscle-mass-mg 175 \
+    --anesthesia isoflurane --temperature-C 37 --operator demo "$@"
 .venv/bin/myoforce analyze "$out"

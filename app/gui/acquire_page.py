@@ -1,0 +1,385 @@
+"""Acquire mode: rig, subject, protocol and run controls on the left; the live trace,
+the latest contraction, force–frequency and the results table on the right.
+
+This module wires widgets to the Qt-free :class:`~app.live.experiment.Experiment`:
+clicks become model calls (device I/O on worker threads), and the model's events (the
+protocol runner's, delivered on its worker thread) come back through ONE queued signal
+per event (:class:`~app.gui.bridge.EventBridge`), never one per sample.
+"""
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QGroupBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout,
+                               QWidget)
+
+from app.gui.bridge import EventBridge, run_in_thread
+from app.gui.event_log import EventLog
+from app.gui.force_frequency_plot import ForceFrequencyPlot
+from app.gui.live_view import LiveView
+from app.gui.metadata_form import MetadataForm
+from app.gui.prompt_panel import PromptPanel
+from app.gui.protocol_panel import ProtocolPanel, default_protocol_path
+from app.gui.results_table import ResultsTable
+from app.gui.rig_panel import RigPanel
+from app.gui.run_controls import RunControls
+from app.gui.trial_overlay import TrialOverlay
+from app.live.experiment import Experiment, Status, event_name
+
+LEFT_WIDTH = 400
+
+
+class AcquirePage(QWidget):
+    """Everything a technician needs to run a protocol."""
+
+    message = Signal(str)          # for the status bar
+    running_changed = Signal(bool)
+
+    def __init__(self, experiment: Experiment | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.experiment = experiment or Experiment()
+        self.bridge = EventBridge(self)
+        self.bridge.event.connect(self.on_event)
+        self.experiment.subscribe(self.bridge.post)
+        self.session_factory = None      # tests may inject one
+        self.last_output: Path | None = None
+        self.finished_status: str | None = None
+        self._trials: dict[int, Any] = {}
+        self._step_kinds: dict[int, str] = {}
+        self._running = False
+        self._deferred: deque = deque()
+        self._deferred_timer = QTimer(self)
+        self._deferred_timer.setInterval(20)
+        self._deferred_timer.timeout.connect(self._run_deferred)
+
+        # left column
+        self.rig_panel = RigPanel()
+        self.metadata_form = MetadataForm()
+        self.protocol_panel = ProtocolPanel()
+        self.run_controls = RunControls()
+        self.setup_tabs = QTabWidget()
+        self.setup_tabs.addTab(self.rig_panel, "Rig")
+        self.setup_tabs.addTab(_scroll(self.metadata_form), "Subject")
+        self.setup_tabs.addTab(self.protocol_panel, "Protocol")
+        run_box = QGroupBox("Run")
+        QVBoxLayout(run_box).addWidget(self.run_controls)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.setup_tabs, 1)
+        ll.addWidget(run_box)
+        left.setMinimumWidth(LEFT_WIDTH - 60)
+        left.setMaximumWidth(LEFT_WIDTH + 160)
+
+        # right column
+        self.prompt_panel = PromptPanel()
+        self.live_view = LiveView(self.experiment.ring)
+        self.trial_overlay = TrialOverlay()
+        self.ff_plot = ForceFrequencyPlot()
+        self.results_table = ResultsTable()
+        self.log = EventLog()
+        self.bottom_tabs = QTabWidget()
+        self.bottom_tabs.addTab(self.results_table, "Results")
+        self.bottom_tabs.addTab(self.log, "Log")
+        plots = QSplitter(Qt.Horizontal)
+        plots.addWidget(self.trial_overlay)
+        plots.addWidget(self.ff_plot)
+        plots.setSizes([600, 400])
+        vsplit = QSplitter(Qt.Vertical)
+        vsplit.addWidget(self.live_view)
+        vsplit.addWidget(plots)
+        vsplit.addWidget(self.bottom_tabs)
+        vsplit.setSizes([320, 260, 200])
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.prompt_panel)
+        rl.addWidget(vsplit, 1)
+
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([LEFT_WIDTH, 1000])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+
+        # wiring
+        self.rig_panel.connect_requested.connect(self.connect_rig)
+        self.rig_panel.disconnect_requested.connect(self.disconnect_rig)
+        self.rig_panel.tare_requested.connect(self.tare)
+        self.rig_panel.calibrate_requested.connect(self.calibrate)
+        self.rig_panel.monitor_requested.connect(self.set_monitor)
+        self.run_controls.run_requested.connect(self.run_protocol)
+        self.run_controls.pause_requested.connect(self.experiment.pause)
+        self.run_controls.resume_requested.connect(self.experiment.resume)
+        self.run_controls.abort_requested.connect(self.stop)
+        self.run_controls.auto_continue.toggled.connect(self.experiment.set_auto_continue)
+        self.prompt_panel.answered.connect(self.experiment.answer)
+        default = default_protocol_path()
+        if default.exists():
+            self.protocol_panel.load(default)
+
+    @property
+    def running(self) -> bool:
+        """True from Run until the GUI has handled the end of the session."""
+        return self._running
+
+    # --- rig ---
+    def connect_rig(self, spec: dict) -> None:
+        exp = self.experiment
+        source = spec.get("source")
+        if source == "sim":
+            job = lambda: exp.connect_sim(spec.get("muscle") or "rat-edl")  # noqa: E731
+        elif source == "file":
+            if not spec.get("path"):
+                self._rig_failed(ValueError("choose a rig file"))
+                return
+            job = lambda: exp.connect_rig_file(spec["path"])  # noqa: E731
+        else:
+            job = lambda: exp.connect_ports(spec.get("amplifier", ""), spec.get("stimulator", ""))  # noqa: E731
+        self.log.log(f"connecting: {spec}")
+        run_in_thread(job, lambda _rig: self._after_connect(), self._rig_failed, name="myoforce-connect")
+
+    def _after_connect(self) -> None:
+        # show the force at once: stream while idle
+        self.rig_panel.live_button.setChecked(True)
+
+    def _rig_failed(self, exc: BaseException) -> None:
+        self.rig_panel.set_connected(self.experiment.connected, f"Connection failed: {exc}")
+        self.log.log(f"connection failed: {exc}", "error")
+        self.message.emit(f"Connection failed: {exc}")
+
+    def disconnect_rig(self) -> None:
+        self.rig_panel.status.setText("Disconnecting…")
+        run_in_thread(self.experiment.disconnect, on_error=self._device_error)
+
+    def set_monitor(self, on: bool) -> None:
+        exp = self.experiment
+        if not exp.connected or exp.running:
+            return
+        run_in_thread(exp.start_monitor if on else exp.stop_monitor, on_error=self._device_error)
+
+    def tare(self) -> None:
+        run_in_thread(self.experiment.tare, lambda cal: self.log.log(f"tared: offset {cal.offset_counts:g} counts"),
+                      self._device_error)
+
+    def calibrate(self, mass_g: float) -> None:
+        self.log.log(f"calibrating with {mass_g:g} g …")
+        run_in_thread(lambda: self.experiment.calibrate_with_mass(mass_g),
+                      lambda cal: self.log.log(f"calibrated: {cal.scale_mN_per_count:.6g} mN/count"),
+                      self._device_error)
+
+    def _device_error(self, exc: BaseException) -> None:
+        self.log.log(str(exc), "error")
+        self.message.emit(str(exc))
+
+    # --- run ---
+    def run_protocol(self) -> bool:
+        """Validate everything, then start; False (with the reason shown) if anything is missing."""
+        exp = self.experiment
+        if not exp.connected:
+            return self._refuse("Connect a rig first (Rig tab).", tab=0)
+        try:
+            metadata = self.metadata_form.metadata()
+        except ValidationError:
+            return self._refuse("Fix the subject metadata: " + "; ".join(self.metadata_form.validate()), tab=1)
+        protocol = self.protocol_panel.protocol
+        if protocol is None:
+            return self._refuse("Open a protocol first (Protocol tab).", tab=2)
+        out = self.run_controls.output.checked_path(getattr(metadata, "subject_id", None))
+        if out is None:
+            return self._refuse("Choose another output file.")
+        self._clear_results()
+        try:
+            exp.start(protocol, out, metadata, auto_continue=self.run_controls.auto_continue.isChecked(),
+                      session_factory=self.session_factory,
+                      protocol_text=self.protocol_panel.protocol_text)
+        except Exception as exc:  # UserError, DeviceError, limits: one line
+            self.log.log(f"could not start: {exc}", "error")
+            self.message.emit(f"Could not start: {exc}")
+            return False
+        self.last_output = out
+        self.finished_status = None
+        self._set_running(True)
+        self.setup_tabs.setCurrentWidget(self.protocol_panel)   # follow the steps
+        self.log.log(f"running {getattr(protocol, 'name', 'protocol')} → {out}")
+        return True
+
+    def _refuse(self, text: str, tab: int | None = None) -> bool:
+        if tab is not None:
+            self.setup_tabs.setCurrentIndex(tab)
+        self.log.log(text, "warning")
+        self.message.emit(text)
+        return False
+
+    def stop(self) -> None:
+        """STOP / Esc / Abort: stimulator off at once, protocol aborted, file kept."""
+        self.experiment.stop()
+        self.prompt_panel.dismiss()
+
+    def _set_running(self, running: bool) -> None:
+        self._running = running
+        self.run_controls.set_running(running)
+        self.protocol_panel.set_running(running)
+        self.rig_panel.set_busy(running)
+        self.running_changed.emit(running)
+
+    def _clear_results(self) -> None:
+        self._deferred.clear()
+        self._trials.clear()
+        self._step_kinds.clear()
+        self.results_table.clear()
+        self.trial_overlay.clear()
+        self.ff_plot.clear()
+        self.run_controls.set_progress(0.0, "starting")
+
+    # --- events (GUI thread) ---
+    def on_event(self, ev: Any) -> None:
+        handler = getattr(self, f"_on_{event_name(ev)}", None)
+        if handler is not None:
+            handler(ev)
+
+    def _on_Status(self, ev: Status) -> None:  # noqa: N802 - dispatched on class names
+        kind = ev.kind
+        if kind == "connected":
+            self.rig_panel.set_connected(True, ev.message)
+            self.live_view.set_ring(self.experiment.ring)
+            self.log.log(f"connected: {ev.message}")
+            self.message.emit("Rig connected")
+        elif kind == "disconnected":
+            self.rig_panel.set_connected(False, "Not connected")
+            self.log.log("rig disconnected")
+        elif kind == "session-ended":
+            self.flush_deferred()
+            self._set_running(False)
+            self.prompt_panel.dismiss()
+            status = self.finished_status or ev.message or "ended"
+            self.run_controls.set_progress(None, f"{status}")
+            self.log.log(f"session ended ({status}); file: {ev.detail}")
+            self.message.emit(f"Protocol {status}. Saved {ev.detail}")
+            if self.rig_panel.live_button.isChecked() and self.experiment.connected:
+                run_in_thread(self.experiment.start_monitor, on_error=self._device_error)
+        elif kind == "stop":
+            self.log.log("STOP: stimulator output off", "warning")
+            self.message.emit("STOPPED — stimulator output off")
+        elif kind == "error":
+            self.log.log(ev.message, "error")
+            self.message.emit(ev.message)
+
+    def _on_StateChanged(self, ev: Any) -> None:  # noqa: N802
+        new = getattr(ev.new, "value", ev.new)
+        self.run_controls.set_paused(new == "paused")
+        self.log.log(f"state: {getattr(ev.old, 'value', ev.old)} → {new}"
+                     + (f" ({ev.reason})" if getattr(ev, "reason", "") else ""))
+
+    def _on_StepStarted(self, ev: Any) -> None:  # noqa: N802
+        self._step_kinds[ev.index] = ev.kind
+        self.protocol_panel.highlight_step(ev.index)
+        self.run_controls.step_label.setText(f"Step {ev.index + 1}/{ev.count}: {ev.name} ({ev.kind})"
+                                             + (f"\n{ev.note}" if ev.note else ""))
+        self.run_controls.set_progress(ev.index / max(1, ev.count), f"step {ev.index + 1}/{ev.count} {ev.name}")
+        if ev.kind == "force_frequency":
+            self.ff_plot.clear()
+        self.experiment.ring.add_marker(ev.name, kind="step")
+        self.log.log(f"step {ev.index + 1}/{ev.count}: {ev.name} ({ev.kind})")
+
+    def _on_StepCompleted(self, ev: Any) -> None:  # noqa: N802
+        summary = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in (ev.result or {}).items() if not isinstance(v, (list, dict)))
+        self.log.log(f"step done: {ev.name}" + (f" — {summary}" if summary else ""))
+
+    def _on_Progress(self, ev: Any) -> None:  # noqa: N802
+        within = (ev.done / ev.total) if ev.total else 0.0
+        frac = (ev.step_index + min(1.0, within)) / max(1, ev.step_count)
+        count = f"{ev.done}/{ev.total}" if ev.total else f"{ev.done}"
+        self.run_controls.set_progress(frac, f"step {ev.step_index + 1}/{ev.step_count} {ev.step}: {count}")
+
+    def _on_TrialRecorded(self, ev: Any) -> None:  # noqa: N802
+        self._trials[ev.trial_index] = ev
+
+    def _on_TrialAnalysed(self, ev: Any) -> None:  # noqa: N802
+        result = dict(ev.result or {})
+        row = {"index": ev.trial_index, "step": ev.step, "kind": ev.kind,
+               "frequency_hz": ev.frequency_hz, "pulses": ev.pulses, "current_mA": ev.current_mA,
+               "length_mm": ev.length_mm, "status": ev.status}
+        row.update({k: v for k, v in result.items() if v is not None or k not in row})
+        row["index"], row["step"] = ev.trial_index, ev.step
+        self.results_table.add_result(row)
+        rec = self._trials.get(ev.trial_index)
+        if rec is not None:
+            ring = self.experiment.ring
+            snap = ring.read(rec.start_sample, rec.stop_sample)   # now, before the ring moves on
+            if len(snap):
+                zero = rec.first_pulse_sample if rec.first_pulse_sample is not None else rec.start_sample
+                t_ms = (np.arange(len(snap)) + snap.first_sample - zero) * 1000.0 / snap.sample_rate_hz
+                label = f"{ev.kind} {ev.trial_index}" + (f" {ev.frequency_hz:g} Hz" if ev.frequency_hz else "")
+                self._later(lambda: self.trial_overlay.add_trial(t_ms, snap.force_mN, row, label,
+                                                                 snap.sample_rate_hz))
+        if self._step_kinds.get(ev.step_index) == "force_frequency" and ev.frequency_hz:
+            freq, peak = ev.frequency_hz, row.get("peak_force_mN")
+            self._later(lambda: self.ff_plot.add_point(freq, peak))
+
+    def _later(self, job) -> None:
+        """Run ``job`` a frame or two later, one job per frame: each plot then repaints in a
+        paint pass of its own instead of all of them in one long pass after every trial."""
+        self._deferred.append(job)
+        if not self._deferred_timer.isActive():
+            self._deferred_timer.start()
+
+    def _run_deferred(self) -> None:
+        if self._deferred:
+            self._deferred.popleft()()
+        if not self._deferred:
+            self._deferred_timer.stop()
+
+    def flush_deferred(self) -> None:
+        """Run all pending plot updates now (tests, screenshots)."""
+        while self._deferred:
+            self._deferred.popleft()()
+
+    def _on_OperatorPrompt(self, ev: Any) -> None:  # noqa: N802
+        self.log.log(f"prompt: {ev.text}" + (" (auto)" if ev.auto else ""))
+        if ev.auto or self.run_controls.auto_continue.isChecked():
+            return
+        self.prompt_panel.show_prompt(ev.id, ev.text, ev.requested, ev.default, ev.blocking)
+
+    def _on_PromptAnswered(self, ev: Any) -> None:  # noqa: N802
+        if self.prompt_panel.prompt_id == ev.id:
+            self.prompt_panel.dismiss()
+        self.log.log(f"answered {ev.id}: {ev.value!r}" + (" (auto)" if ev.auto else ""))
+
+    def _on_Warning(self, ev: Any) -> None:  # noqa: N802
+        self.log.log(ev.message, "warning")
+        self.message.emit(f"Warning: {ev.message}")
+
+    def _on_Error(self, ev: Any) -> None:  # noqa: N802
+        self.log.log(ev.message, "error")
+        self.message.emit(f"Error: {ev.message}")
+
+    def _on_Finished(self, ev: Any) -> None:  # noqa: N802
+        self.finished_status = ev.status
+        done = ev.status == "completed"
+        if done:
+            self.run_controls.set_progress(1.0, "completed")
+        self.log.log(f"finished: {ev.status}" + (f" — {ev.message}" if ev.message else "")
+                     + f" ({ev.trials} trials)", "info" if done else "warning")
+
+    # --- teardown ---
+    def shutdown(self) -> None:
+        """Abort, wait for the file to be closed, release the rig."""
+        self.live_view.timer.stop()
+        self.experiment.close()
+
+
+def _scroll(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(widget)
+    return area

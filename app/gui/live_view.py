@@ -1,0 +1,162 @@
+"""The scrolling force trace: the last N seconds of the ring buffer, redrawn by ONE timer.
+
+The amplifier's reader thread writes the Qt-free ring buffer; this widget never receives
+samples through Qt. A single QTimer (50 Hz) reads the last window, decimates it to about
+two points per pixel with min/max bins (peaks survive) and redraws the curve and the
+stimulus markers (from the trigger-edge flags). ``before_redraw`` lets a playback feeder
+advance on the same timer.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from app.gui.style import STIM, fast_curve, pen
+from app.live.decimate import minmax_bins
+from app.live.ring_buffer import RingBuffer, Snapshot
+
+REDRAW_HZ = 50
+
+
+class LiveView(QWidget):
+    """Last ``window_s`` seconds of a ring buffer, with stimulus markers."""
+
+    def __init__(self, ring: RingBuffer, window_s: float = 10.0, parent: QWidget | None = None,
+                 title: str = "Force (live)") -> None:
+        super().__init__(parent)
+        self.ring = ring
+        self.before_redraw: Callable[[], None] | None = None
+        self.redraws = 0           # completed timer callbacks (bench reads this)
+        self.draws = 0             # callbacks that had new data and redrew the curve
+        self._last_key: tuple | None = None
+        self._x_window: float | None = None
+        self.last_end_sample = 0
+        self._readout_t = 0.0
+
+        self.plot = pg.PlotWidget(title=title)
+        self.plot.setLabel("left", "force (mN)")
+        # time relative to the newest sample: the axis never moves, so its ticks are drawn
+        # once instead of every frame (they cost more than the trace)
+        self.plot.setLabel("bottom", "time (s, 0 = now)")
+        # no grid: pyqtgraph's grid costs ~7 ms per frame, more than the trace itself
+        self.plot.setMouseEnabled(x=False, y=True)
+        self.curve = fast_curve(self.plot.getPlotItem())
+        self.stim = self.plot.plot(pen=pen(STIM, 1), connect="pairs")
+        self.stim.setZValue(5)
+
+        self.window = QDoubleSpinBox(suffix=" s", decimals=1, minimum=0.5, maximum=600.0)
+        self.window.setValue(window_s)
+        self.window.setToolTip("Length of the scrolling window")
+        self.window.setAccessibleName("window length")
+        self.freeze = QCheckBox("Freeze")
+        self.freeze.setToolTip("Stop scrolling to look at the trace (acquisition goes on)")
+        self.autoscale = QCheckBox("Auto Y")
+        self.autoscale.setChecked(True)
+        self.autoscale.setToolTip("Fit the force axis to the trace (otherwise drag/zoom it yourself)")
+        self._y_range: tuple[float, float] | None = None
+        self.plot.enableAutoRange(x=False, y=False)   # ranges are set here, cheaply
+        self.plot.getPlotItem().hideButtons()
+        self.readout = QLabel("—")
+        self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
+
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Window"))
+        bar.addWidget(self.window)
+        bar.addWidget(self.freeze)
+        bar.addWidget(self.autoscale)
+        bar.addStretch(1)
+        bar.addWidget(self.readout)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(bar)
+        lay.addWidget(self.plot, 1)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(int(1000 / REDRAW_HZ))
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start()
+
+    @property
+    def window_s(self) -> float:
+        return float(self.window.value())
+
+    def set_ring(self, ring: RingBuffer) -> None:
+        self.ring = ring
+        self._last_key = None
+
+    def redraw(self) -> None:
+        """One timer tick: advance a feeder if any, then redraw if anything changed."""
+        try:
+            if self.before_redraw is not None:
+                self.before_redraw()
+            if self.freeze.isChecked() or not self.isVisible():
+                return
+            ring = self.ring
+            key = (ring.generation, ring.end_sample, self.window_s, self.plot.width())
+            if key == self._last_key:
+                return
+            self._last_key = key
+            self.draw(ring.read_last(self.window_s))
+            self.draws += 1
+        finally:
+            self.redraws += 1
+
+    def draw(self, snap: Snapshot) -> None:
+        n = len(snap)
+        window = self.window_s
+        if self._x_window != window:
+            self._x_window = window
+            self.plot.setXRange(-window, 0.0, padding=0)
+        if n == 0:
+            self.curve.setData([], [])
+            self.stim.setData([], [])
+            self.readout.setText("no data")
+            return
+        rate = snap.sample_rate_hz
+        end = self.last_end_sample = snap.end_sample   # x = 0 is this sample
+        width = max(200, self.plot.width())
+        bin_size = max(1, n // width)
+        if bin_size > 2:
+            lo, hi = minmax_bins(snap.force_mN, bin_size)
+            t = (snap.first_sample - end + (np.arange(len(lo)) + 0.5) * bin_size) / rate
+            x = np.repeat(t, 2)
+            y = np.empty(2 * len(lo), dtype=np.float32)
+            y[0::2], y[1::2] = lo, hi
+        else:
+            x, y = (np.arange(n, dtype=np.float64) + snap.first_sample - end) / rate, snap.force_mN
+        self.curve.setData(x, y, connect="finite")
+        finite = snap.force_mN[np.isfinite(snap.force_mN)]
+        if finite.size:
+            lo_v, hi_v = float(finite.min()), float(finite.max())
+            span = max(hi_v - lo_v, 1.0)
+            ts = (snap.stim_samples - end) / rate
+            xs = np.repeat(ts, 2)
+            ys = np.tile([lo_v - 0.10 * span, lo_v - 0.02 * span], len(ts))
+            self.stim.setData(xs, ys, connect="pairs")
+            if self.autoscale.isChecked():
+                self._fit_y(lo_v - 0.10 * span, hi_v)
+            now = time.monotonic()
+            if now - self._readout_t > 0.2:        # a readable rate, and cheap
+                self._readout_t = now
+                lost = self.ring.lost_samples
+                self.readout.setText(f"t = {end / rate:8.1f} s   {float(finite[-1]):8.1f} mN   "
+                                     f"{rate / 1000:g} kHz" + (f"   lost {lost}" if lost else ""))
+
+    def _fit_y(self, lo: float, hi: float) -> None:
+        """Follow the data with hysteresis: the axis (and its tick labels, costly to
+        regenerate) changes only when the trace leaves the range or uses little of it."""
+        pad = 0.05 * max(hi - lo, 1.0)
+        cur = self._y_range
+        if cur is not None:
+            c_lo, c_hi = cur
+            inside = c_lo <= lo and hi <= c_hi
+            used = (hi - lo) / max(c_hi - c_lo, 1e-9)
+            if inside and used > 0.4:
+                return
+        self._y_range = (lo - pad, hi + pad)
+        self.plot.setYRange(lo - pad, hi + pad, padding=0)

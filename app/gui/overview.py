@@ -1,0 +1,120 @@
+"""The whole recording: a decimated overview with a region that drives a detail plot.
+
+The overview is drawn from a min/max pyramid (``app.live.decimate``) built once on a
+worker thread, so an hour at 10 kHz (36 M samples) costs a few thousand points per
+redraw. Dragging or resizing the region (or zooming the detail plot) re-queries the
+pyramid for just that span; close enough in, the detail shows every raw sample.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+
+from app.gui.bridge import run_in_thread
+from app.gui.style import STIM, fast_curve, pen
+from app.live.decimate import MinMaxPyramid
+
+
+class OverviewPlot(QWidget):
+    ready = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.pyramid: MinMaxPyramid | None = None
+        self.rate = 1.0
+        self.stim = np.zeros(0, dtype=np.int64)
+        self.queries = 0
+        self._updating = False
+
+        self.overview = pg.PlotWidget(title="Whole recording (drag the region)")
+        self.overview.setMouseEnabled(x=False, y=False)
+        self.overview.setLabel("bottom", "time (s)")
+        self.overview.setLabel("left", "mN")
+        self.over_curve = fast_curve(self.overview.getPlotItem())
+        self.region = pg.LinearRegionItem(brush=(31, 78, 156, 40))
+        self.region.setZValue(10)
+        self.overview.addItem(self.region)
+        self.detail = pg.PlotWidget(title="Detail")
+        self.detail.setLabel("bottom", "time (s)")
+        self.detail.setLabel("left", "force (mN)")
+        self.detail.showGrid(x=True, y=True, alpha=0.25)
+        self.detail.setMouseEnabled(x=True, y=False)
+        self.detail_curve = fast_curve(self.detail.getPlotItem())
+        self.detail_stim = self.detail.plot(pen=pen(STIM), connect="pairs")
+        self.info = QLabel("")
+
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(self.overview)
+        split.addWidget(self.detail)
+        split.setSizes([160, 440])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(split, 1)
+        lay.addWidget(self.info)
+        self.region.sigRegionChanged.connect(self._region_changed)
+        self.detail.getPlotItem().sigXRangeChanged.connect(self._detail_zoomed)
+
+    def set_data(self, force, sample_rate_hz: float, stim_samples=None, *, background: bool = True) -> None:
+        """Build the pyramid (on a worker thread by default), then draw."""
+        self.rate = float(sample_rate_hz)
+        self.stim = np.asarray(stim_samples if stim_samples is not None else [], dtype=np.int64)
+        self.info.setText("building overview…")
+        if background:
+            run_in_thread(lambda: MinMaxPyramid(force), self._pyramid_ready,
+                          lambda exc: self.info.setText(f"overview failed: {exc}"), name="myoforce-pyramid")
+        else:
+            self._pyramid_ready(MinMaxPyramid(force))
+
+    def _pyramid_ready(self, pyramid: MinMaxPyramid) -> None:
+        self.pyramid = pyramid
+        n = pyramid.n
+        x, y = pyramid.query(0, n, 4000)
+        self.over_curve.setData(x / self.rate, y)
+        self.overview.setXRange(0, n / self.rate, padding=0.01)
+        dur = n / self.rate
+        self._updating = True
+        self.region.setBounds((0, dur))
+        self.region.setRegion((0, min(dur, 10.0)))
+        self._updating = False
+        self.info.setText(f"{n:,} samples, {dur:.1f} s at {self.rate:g} Hz; "
+                          f"overview {pyramid.nbytes / 1e6:.1f} MB in {len(pyramid.levels)} levels")
+        self.show_span(0.0, min(dur, 10.0))
+        self.ready.emit()
+
+    def show_span(self, t0: float, t1: float) -> None:
+        """Draw ``[t0, t1]`` seconds in the detail plot (decimated or raw)."""
+        if self.pyramid is None:
+            return
+        s0, s1 = int(t0 * self.rate), int(np.ceil(t1 * self.rate)) + 1
+        width = max(400, self.detail.width())
+        x, y = self.pyramid.query(s0, s1, 2 * width)
+        self.queries += 1
+        self.detail_curve.setData(x / self.rate, y)
+        st = self.stim[(self.stim >= s0) & (self.stim < s1)]
+        if len(y) and st.size:
+            lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
+            span = max(hi - lo, 1.0)
+            self.detail_stim.setData(np.repeat(st / self.rate, 2),
+                                     np.tile([lo - 0.08 * span, lo - 0.01 * span], st.size))
+        else:
+            self.detail_stim.setData([], [])
+        self._updating = True
+        self.detail.setXRange(t0, t1, padding=0)
+        self._updating = False
+
+    def _region_changed(self) -> None:
+        if self._updating:
+            return
+        t0, t1 = self.region.getRegion()
+        self.show_span(t0, t1)
+
+    def _detail_zoomed(self, _vb, rng) -> None:
+        if self._updating or self.pyramid is None:
+            return
+        t0, t1 = max(0.0, rng[0]), min(self.pyramid.n / self.rate, rng[1])
+        self._updating = True
+        self.region.setRegion((t0, t1))
+        self._updating = False
+        self.show_span(t0, t1)

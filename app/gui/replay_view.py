@@ -1,0 +1,372 @@
+"""Replay mode: a recorded session opened again to look at, re-analyse and export.
+
+Session information and metadata, the trial list, each trial's plot and results, the
+whole recording (overview + detail), playback of the continuous stream through the same
+live view at 1x–50x, re-analysis with changed settings, export to CSV and PNG. Loading,
+analysis and overview building run on worker threads; the window stays responsive.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QPushButton, QScrollArea, QSplitter, QTabWidget, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from app.gui.analysis_form import AnalysisForm
+from app.gui.bridge import run_in_thread
+from app.gui.force_frequency_plot import ForceFrequencyPlot
+from app.gui.live_view import LiveView
+from app.gui.overview import OverviewPlot
+from app.gui.playback_controls import PlaybackControls
+from app.gui.results_table import ResultsTable
+from app.gui.trial_overlay import TrialOverlay
+from app.live.playback import Playback
+from app.live.ring_buffer import RingBuffer
+from app.recording import Recording
+
+PLAYBACK_RING_S = 120.0
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+class ReplayView(QWidget):
+    message = Signal(str)
+    loaded = Signal()
+    analysed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path: Path | None = None
+        self.recording: Recording | None = None
+        self.info: dict[str, Any] = {}
+        self.session_result: Any = None
+        self.config: Any = None
+        self.analysis_count = 0
+        self.playback: Playback | None = None
+        self.load_error: str | None = None
+
+        # left: session information and the trial list
+        self.info_tree = QTreeWidget()
+        self.info_tree.setHeaderLabels(["session", ""])
+        self.info_tree.setColumnCount(2)
+        self.trial_list = QListWidget()
+        self.trial_list.currentRowChanged.connect(self.select_trial)
+        self.reload_button = QPushButton("Reload file")
+        self.reload_button.setToolTip("Read the file again (a session still being written grows)")
+        self.reload_button.clicked.connect(lambda: self.path and self.open(self.path))
+        left = QSplitter(Qt.Vertical)
+        left.addWidget(self.info_tree)
+        tl = QWidget()
+        tll = QVBoxLayout(tl)
+        tll.setContentsMargins(0, 0, 0, 0)
+        tll.addWidget(QLabel("Trials"))
+        tll.addWidget(self.trial_list, 1)
+        tll.addWidget(self.reload_button)
+        left.addWidget(tl)
+        left.setSizes([300, 400])
+
+        # trial tab
+        self.trial_plot = TrialOverlay(title="Trial")
+        self.trial_text = QLabel()
+        self.trial_text.setWordWrap(True)
+        self.trial_text.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        trial_tab = QWidget()
+        tt = QVBoxLayout(trial_tab)
+        tt.addWidget(self.trial_plot, 1)
+        tt.addWidget(self.trial_text)
+
+        # recording tab
+        self.overview = OverviewPlot()
+
+        # playback tab
+        self.ring = RingBuffer(1, 1.0)
+        self.live_view = LiveView(self.ring, title="Playback")
+        self.live_view.before_redraw = self._tick
+        self.controls = PlaybackControls()
+        pb_tab = QWidget()
+        pl = QVBoxLayout(pb_tab)
+        pl.addWidget(self.controls)
+        pl.addWidget(self.live_view, 1)
+
+        # results tab
+        self.results_table = ResultsTable()
+        self.ff_plot = ForceFrequencyPlot()
+        self.analysis_form = AnalysisForm()
+        self.reanalyse_button = QPushButton("Re-analyse")
+        self.reanalyse_button.clicked.connect(lambda: self.reanalyse())
+        self.csv_button = QPushButton("Export CSV…")
+        self.csv_button.clicked.connect(self._export_csv_dialog)
+        self.png_button = QPushButton("Export PNG…")
+        self.png_button.clicked.connect(self._export_png_dialog)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        form_box = QWidget()
+        fb = QVBoxLayout(form_box)
+        fb.setContentsMargins(0, 0, 0, 0)
+        fb.addWidget(QLabel("<b>Analysis settings</b>"))
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.analysis_form)
+        fb.addWidget(scroll, 1)
+        fb.addWidget(self.reanalyse_button)
+        res_right = QSplitter(Qt.Vertical)
+        res_right.addWidget(self.results_table)
+        res_right.addWidget(self.ff_plot)
+        res_right.setSizes([480, 320])
+        res_split = QSplitter(Qt.Horizontal)
+        res_split.addWidget(form_box)
+        res_split.addWidget(res_right)
+        res_split.setSizes([330, 900])
+        res_tab = QWidget()
+        rl = QVBoxLayout(res_tab)
+        rl.addWidget(res_split, 1)
+        rl.addWidget(self.summary)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.csv_button)
+        row.addWidget(self.png_button)
+        rl.addLayout(row)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(trial_tab, "Trial")
+        self.tabs.addTab(self.overview, "Recording")
+        self.tabs.addTab(pb_tab, "Playback")
+        self.tabs.addTab(res_tab, "Results")
+        self.tabs.currentChanged.connect(lambda i: i != 2 and self.pause_playback())
+
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.tabs)
+        split.setSizes([320, 1100])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+
+    # --- loading ---
+    def open(self, path: str | Path, background: bool = True) -> None:
+        from app.live.sources import load_for_replay
+        self.path = Path(path)
+        self.message.emit(f"Opening {self.path} …")
+        if background:
+            run_in_thread(lambda: load_for_replay(self.path), self._loaded, self._load_failed,
+                          name="myoforce-load")
+        else:
+            try:
+                loaded = load_for_replay(self.path)
+            except Exception as exc:
+                self._load_failed(exc)
+                return
+            self._loaded(loaded, background=False)
+
+    def _loaded(self, value: tuple[Recording, dict], background: bool = True) -> None:
+        recording, info = value
+        self.show_recording(recording, info, background=background)
+
+    def _load_failed(self, exc: BaseException) -> None:
+        self.load_error = str(exc)
+        self.info_tree.clear()
+        QTreeWidgetItem(self.info_tree, ["error", str(exc)])
+        self.message.emit(f"Could not open {self.path}: {exc}")
+
+    def show_recording(self, recording: Recording, info: dict[str, Any] | None = None,
+                       background: bool = True) -> None:
+        self.pause_playback()
+        self.recording = recording
+        self.info = dict(info or {})
+        self.load_error = None
+        self._fill_info()
+        self._fill_trials()
+        self.ring = RingBuffer.for_duration(PLAYBACK_RING_S, recording.sample_rate_hz)
+        self.live_view.set_ring(self.ring)
+        self.playback = Playback(recording, self.ring, prefill_s=2.0)
+        self.controls.set_playback(self.playback)
+        self.overview.set_data(recording.force_mN, recording.sample_rate_hz, recording.stim_samples,
+                               background=background)
+        self.loaded.emit()
+        if recording.trials:
+            self.trial_list.setCurrentRow(0)
+        self.reanalyse(background=background)
+        state = "" if recording.complete else " (incomplete: still being written or interrupted)"
+        self.message.emit(f"Opened {recording.source}{state}")
+
+    def _fill_info(self) -> None:
+        self.info_tree.clear()
+        rec = self.recording
+        root = QTreeWidgetItem(self.info_tree, ["file", ""])
+        for k, v in self.info.items():
+            if isinstance(v, dict):
+                node = QTreeWidgetItem(self.info_tree, [k, ""])
+                for k2, v2 in v.items():
+                    QTreeWidgetItem(node, [str(k2), _fmt(v2)])
+            elif not isinstance(v, (list, tuple)):
+                QTreeWidgetItem(root, [k, _fmt(v)])
+        if rec is not None and rec.metadata and "metadata" not in self.info:
+            meta = QTreeWidgetItem(self.info_tree, ["metadata", ""])
+            for k, v in rec.metadata.items():
+                QTreeWidgetItem(meta, [str(k), _fmt(v)])
+        self.info_tree.expandAll()
+        self.info_tree.resizeColumnToContents(0)
+
+    def _fill_trials(self, rows: list[dict] | None = None) -> None:
+        rec = self.recording
+        current = self.trial_list.currentRow()
+        self.trial_list.blockSignals(True)
+        self.trial_list.clear()
+        by_index = {r.get("index"): r for r in rows or []}
+        for t in rec.trials if rec else []:
+            label = f"{t.index:3d}  {t.kind}"
+            if t.frequency_hz:
+                label += f" {t.frequency_hz:g} Hz"
+            if t.step:
+                label += f"  [{t.step}]"
+            r = by_index.get(t.index)
+            if r and r.get("peak_force_mN") is not None:
+                label += f"  {r['peak_force_mN']:.0f} mN"
+            elif r and r.get("error"):
+                label += "  (failed)"
+            if t.status != "completed":
+                label += f"  ({t.status})"
+            QListWidgetItem(label, self.trial_list)
+        self.trial_list.blockSignals(False)
+        if 0 <= current < self.trial_list.count():
+            self.trial_list.setCurrentRow(current)
+
+    # --- trials ---
+    def result_for(self, index: int) -> dict[str, Any] | None:
+        for r in self.results_table.rows:
+            if r.get("index") == index:
+                return r
+        return None
+
+    def select_trial(self, row: int) -> None:
+        rec = self.recording
+        if rec is None or not 0 <= row < len(rec.trials):
+            return
+        t = rec.trials[row]
+        force = np.asarray(rec.force_mN[t.start_sample:t.stop_sample], dtype=np.float32)
+        zero = t.first_stim_sample
+        t_ms = (np.arange(force.size) + t.start_sample - zero) * 1000.0 / rec.sample_rate_hz
+        r = self.result_for(t.index) or {"kind": t.kind}
+        self.trial_plot.clear()
+        self.trial_plot.add_trial(t_ms, force, r, f"trial {t.index}", rec.sample_rate_hz)
+        keys = ["kind", "step", "frequency_hz", "pulses", "current_mA", "length_mm", "peak_force_mN",
+                "time_to_peak_ms", "half_relaxation_ms", "rise_time_10_90_ms", "max_dfdt_mN_per_s",
+                "baseline_mN", "error"]
+        parts = [f"<b>trial {t.index}</b>"]
+        for k in keys:
+            v = r.get(k, getattr(t, k, None))
+            if v is not None and v != "":
+                parts.append(f"{k} = {_fmt(v)}")
+        self.trial_text.setText("  ·  ".join(parts))
+
+    # --- analysis ---
+    def reanalyse(self, config: Any = None, background: bool = True) -> bool:
+        """Analyse the recording with ``config`` (default: the settings form)."""
+        rec = self.recording
+        if rec is None:
+            return False
+        if config is None:
+            try:
+                config = self.analysis_form.config()
+            except ValueError as exc:
+                self.message.emit(f"Analysis settings: {exc}")
+                return False
+        self.config = config
+        self.reanalyse_button.setEnabled(False)
+        self.summary.setText("analysing…")
+
+        def job():
+            from app.analysis import analyze_recording
+            return analyze_recording(rec, config)
+
+        if background:
+            run_in_thread(job, self._analysed, self._analysis_failed, name="myoforce-analysis")
+        else:
+            try:
+                self._analysed(job())
+            except Exception as exc:
+                self._analysis_failed(exc)
+        return True
+
+    def _analysed(self, result: Any) -> None:
+        self.session_result = result
+        self.analysis_count += 1
+        rows = [t.to_dict() for t in result.trials]
+        self.results_table.set_results(rows)
+        self._fill_trials(rows)
+        s = result.summary or {}
+        ff = s.get("force_frequency") or {}
+        self.ff_plot.set_points(ff.get("frequency_hz", []), ff.get("force_mN", []))
+        bits = []
+        for k, label in (("pt_mN", "Pt"), ("tpt_ms", "TPT"), ("half_relaxation_ms", "½RT"),
+                         ("po_mN", "Po"), ("pt_po_ratio", "Pt/Po")):
+            v = s.get(k)
+            if isinstance(v, (int, float)) and np.isfinite(v):
+                bits.append(f"{label} {v:.4g}")
+        if s.get("error"):
+            bits.append(f"<span style='color:#b00020'>{s['error']}</span>")
+        self.summary.setText(f"<b>Session (analysis #{self.analysis_count}):</b> " + ", ".join(bits))
+        self.reanalyse_button.setEnabled(True)
+        self.select_trial(max(0, self.trial_list.currentRow()))
+        self.analysed.emit()
+
+    def _analysis_failed(self, exc: BaseException) -> None:
+        self.reanalyse_button.setEnabled(True)
+        self.summary.setText(f"analysis failed: {exc}")
+        self.message.emit(f"Analysis failed: {exc}")
+
+    # --- export ---
+    def export_csv(self, path: str | Path) -> Path:
+        out = self.results_table.to_csv(path)
+        self.message.emit(f"Results written to {out}")
+        return out
+
+    def export_png(self, path: str | Path) -> list[Path]:
+        """``<stem>-trial.png``, ``<stem>-recording.png``, ``<stem>-force-frequency.png``."""
+        path = Path(path)
+        stem = path.with_suffix("")
+        written = []
+        for suffix, widget in (("trial", self.trial_plot.plot), ("recording", self.overview),
+                               ("force-frequency", self.ff_plot.plot)):
+            out = Path(f"{stem}-{suffix}.png")
+            if widget.width() < 50 or widget.height() < 50:
+                widget.resize(900, 500)
+            if not widget.grab().save(str(out)):
+                raise OSError(f"could not write {out}")
+            written.append(out)
+        self.message.emit(f"Plots written to {', '.join(str(w) for w in written)}")
+        return written
+
+    def _export_csv_dialog(self) -> None:
+        start = str(self.path.with_suffix(".results.csv")) if self.path else ""
+        path, _ = QFileDialog.getSaveFileName(self, "Export results", start, "CSV (*.csv)")
+        if path:
+            self.export_csv(path)
+
+    def _export_png_dialog(self) -> None:
+        start = str(self.path.with_suffix(".png")) if self.path else ""
+        path, _ = QFileDialog.getSaveFileName(self, "Export plots", start, "PNG (*.png)")
+        if path:
+            self.export_png(path)
+
+    # --- playback ---
+    def _tick(self) -> None:
+        if self.playback is not None:
+            self.playback.tick()
+            self.controls.update_position()
+
+    def pause_playback(self) -> None:
+        self.controls.pause()
+
+    def close_view(self) -> None:
+        self.pause_playback()
+        self.live_view.timer.stop()

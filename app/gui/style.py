@@ -1,0 +1,38 @@
+"""Colours and pyqtgraph settings shared by the plots."""
+from __future__ import annotations
+
+import pyqtgraph as pg
+
+TRACE = "#1f4e9c"
+STIM = "#d62728"
+LATEST = "#d62728"
+OLDER = "#b4b4b4"   # opaque: no alpha blending when painting
+PT = "#2ca02c"
+HALF = "#9467bd"
+FF = "#ff7f0e"
+
+STOP_STYLE = """
+QPushButton#stopButton {
+    background: #c62828; color: white; font-weight: bold; font-size: 18px;
+    border: 2px solid #7f0000; border-radius: 6px; padding: 6px 28px; min-height: 34px;
+}
+QPushButton#stopButton:hover { background: #e53935; }
+QPushButton#stopButton:pressed { background: #8e0000; }
+"""
+
+
+def configure_pyqtgraph() -> None:
+    """White plots (legible on screen and on paper), no antialiasing (fast)."""
+    pg.setConfigOptions(background="w", foreground="k", antialias=False)
+
+
+def pen(color, width: int = 1):
+    return pg.mkPen(color, width=width)
+
+
+def fast_curve(plot_item: pg.PlotItem, color=TRACE, **kw) -> pg.PlotDataItem:
+    """A curve set up for many points: peak-preserving auto downsampling, clip to view."""
+    curve = plot_item.plot(pen=pen(color), **kw)
+    curve.setDownsampling(auto=True, method="peak")
+    curve.setClipToView(True)
+    return curve

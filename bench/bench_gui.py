@@ -1,0 +1,188 @@
+"""GUI responsiveness while a protocol runs on the simulated rig at 10 kHz.
+
+Measures, with the main window shown (offscreen works) and Protocol 1 (demo timing)
+running with auto-continue:
+
+* redraw rate: live-view timer callbacks completed per second, and how many of them
+  had new samples and redrew the trace (target: >= 30/s);
+* event-loop stalls: a 5 ms QTimer records how late each of its ticks is; the longest
+  lateness is the longest time the GUI thread was not answering (target: <= 50 ms);
+* the overview pyramid for one hour at 10 kHz (36 M samples): build time, memory, and
+  the time of one region query (what a drag of the overview region costs).
+
+Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_gui.py [--seconds 30]``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def start_external_sim() -> tuple[object, dict]:
+    """``myoforce sim --json`` in its own process: the simulated devices then cost this
+    process nothing, as real devices would."""
+    import json
+    import subprocess
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli.main", "sim", "--json"],
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    return proc, json.loads(line)
+
+
+def bench_live(seconds: float, protocol: str | None, external_sim: bool = False) -> dict:
+    import numpy as np
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
+    from app.gui.app import build_window, ensure_app
+
+    app = ensure_app()
+    sim_proc = None
+    if external_sim:
+        sim_proc, addr = start_external_sim()
+        win = build_window(protocol=protocol)
+        win.acquire.connect_rig({"source": "ports", "amplifier": addr["amplifier"],
+                                 "stimulator": addr["stimulator"]})
+    else:
+        win = build_window(sim=True, protocol=protocol)
+    win.confirm_quit = lambda: True       # closed while the protocol still runs
+    win.resize(1600, 1000)
+    win.show()
+    page = win.acquire
+    tmp = Path(tempfile.mkdtemp(prefix="myoforce-bench-"))
+    page.run_controls.output.set_path(tmp / "bench.h5")
+    page.run_controls.auto_continue.setChecked(True)
+
+    t_connect = time.monotonic()
+    while not page.experiment.connected:
+        app.processEvents()
+        time.sleep(0.01)
+        if time.monotonic() - t_connect > 60:
+            raise SystemExit("the simulated rig did not connect")
+    assert page.run_protocol(), "protocol did not start"
+
+    lateness: list[float] = []
+    stalls: list[tuple[float, float]] = []        # (perf_counter at the end, lateness ms)
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.nsecsElapsed()]
+    probe = QTimer()
+    probe.setInterval(5)
+
+    def tick() -> None:
+        now = clock.nsecsElapsed()
+        late = max(0.0, (now - last[0]) / 1e6 - 5.0)
+        lateness.append(late)
+        if late > 50:
+            stalls.append((time.perf_counter(), late))
+        last[0] = now
+
+    probe.timeout.connect(tick)
+    # measure from the moment streaming has started
+    while page.experiment.ring.end_sample < 10_000:
+        app.processEvents()
+        time.sleep(0.005)
+    redraws0, draws0 = page.live_view.redraws, page.live_view.draws
+    samples0 = page.experiment.ring.end_sample
+    t0 = time.monotonic()
+    cpu_gui0, cpu_proc0 = time.thread_time(), time.process_time()
+    probe.start()
+    last[0] = clock.nsecsElapsed()
+    stop = QTimer()
+    stop.setSingleShot(True)
+    stop.timeout.connect(app.quit)
+    stop.start(int(seconds * 1000))
+    app.exec()
+    probe.stop()
+    elapsed = time.monotonic() - t0
+    cpu_gui, cpu_proc = time.thread_time() - cpu_gui0, time.process_time() - cpu_proc0
+    redraws = page.live_view.redraws - redraws0
+    draws = page.live_view.draws - draws0
+    samples = page.experiment.ring.end_sample - samples0
+    trials = page.results_table.results.rowCount()
+    win.close()
+    if sim_proc is not None:
+        sim_proc.terminate()
+        sim_proc.wait(10)
+    lat = np.asarray(lateness)
+    return {
+        "seconds": elapsed,
+        "redraws_per_s": redraws / elapsed,
+        "draws_per_s": draws / elapsed,
+        "samples_per_s": samples / elapsed,
+        "trials_analysed": trials,
+        "max_stall_ms": float(lat.max()) if lat.size else float("nan"),
+        "p99_stall_ms": float(np.percentile(lat, 99)) if lat.size else float("nan"),
+        "stalls_over_50ms": int((lat > 50).sum()),
+        "probe_ticks": int(lat.size),
+        "gui_thread_cpu": cpu_gui / elapsed,
+        "process_cpu": cpu_proc / elapsed,
+        "load_avg": os.getloadavg()[0],
+        "stalls": stalls,
+    }
+
+
+def bench_overview(hours: float = 1.0, rate: float = 10_000.0) -> dict:
+    import numpy as np
+
+    from app.live.decimate import MinMaxPyramid
+
+    n = int(hours * 3600 * rate)
+    rng = np.random.default_rng(0)
+    data = rng.normal(0, 1, n).astype(np.float32)
+    t = time.perf_counter()
+    pyr = MinMaxPyramid(data)
+    build = time.perf_counter() - t
+    queries = []
+    for start in rng.integers(0, n - 60 * int(rate), 20):
+        t = time.perf_counter()
+        pyr.query(int(start), int(start) + 60 * int(rate), 3000)
+        queries.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    pyr.query(0, n, 3000)
+    whole = time.perf_counter() - t
+    return {"samples": n, "build_s": build, "pyramid_MB": pyr.nbytes / 1e6,
+            "data_MB": data.nbytes / 1e6, "query_60s_ms": 1000 * max(queries),
+            "query_whole_ms": 1000 * whole}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=30.0, help="how long to measure (default 30)")
+    ap.add_argument("--protocol", help="protocol file (default Protocol 1 demo timing)")
+    ap.add_argument("--skip-overview", action="store_true")
+    ap.add_argument("--external-sim", action="store_true",
+                    help="run the simulated devices in their own process (myoforce sim), as real "
+                         "devices would be, instead of inside the GUI process")
+    args = ap.parse_args()
+    live = bench_live(args.seconds, args.protocol, args.external_sim)
+    where = "in its own process" if args.external_sim else "in the GUI process"
+    print(f"live view, simulated rig ({where}) at 10 kHz, protocol running, {live['seconds']:.1f} s:")
+    print(f"  redraw timer callbacks completed: {live['redraws_per_s']:6.1f} /s   (target >= 30)")
+    print(f"  of which redrew new samples:      {live['draws_per_s']:6.1f} /s")
+    print(f"  samples streamed:                 {live['samples_per_s']:8.0f} /s")
+    print(f"  trials analysed meanwhile:        {live['trials_analysed']:6d}")
+    print(f"  longest event-loop stall:         {live['max_stall_ms']:6.1f} ms  (target <= 50)")
+    print(f"  99th percentile stall:            {live['p99_stall_ms']:6.1f} ms   "
+          f"({live['stalls_over_50ms']} of {live['probe_ticks']} probe ticks late > 50 ms)")
+    print(f"  GUI thread CPU:                   {100 * live['gui_thread_cpu']:6.1f} % of a core "
+          f"(whole process {100 * live['process_cpu']:.0f} %)")
+    print(f"  machine load average meanwhile:   {live['load_avg']:6.2f} on {os.cpu_count()} cores")
+    ok = live["redraws_per_s"] >= 30 and live["max_stall_ms"] <= 50
+    if not args.skip_overview:
+        ov = bench_overview()
+        print(f"overview of 1 h at 10 kHz ({ov['samples']:,} samples, {ov['data_MB']:.0f} MB):")
+        print(f"  pyramid build {ov['build_s']:.2f} s, {ov['pyramid_MB']:.1f} MB; "
+              f"query 60 s span {ov['query_60s_ms']:.2f} ms, whole hour {ov['query_whole_ms']:.2f} ms")
+    print("PASS" if ok else "BELOW TARGET")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

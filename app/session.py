@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from app import __version__
 from app.metadata import SessionMetadata
+from app.rig.connect import CommandHook
 from drivers.capabilities import Rig
 from protocols.engine import ProtocolRunner, RecordedTrial
 from protocols.events import Event, Finished, RunnerState, StepCompleted, TrialAnalysed
@@ -32,33 +33,33 @@ from protocols.schema import ProtocolSpec
 
 log = logging.getLogger(__name__)
 
-CommandHook = Callable[[str], None]
 RigFactory = Callable[[CommandHook], Rig]
 
 
 class _CommandAudit:
-    """The stimulator's ``on_command`` hook: every command into the audit log.
+    """The devices' ``on_command`` hook: every command into the audit log, as
+    ``stimulator-command`` or ``amplifier-command``.
 
     Commands sent before the recorder exists (while connecting) are kept and written
     first when it opens, so the log holds the instrument's whole conversation."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._early: list[str] = []
+        self._early: list[tuple[str, str]] = []
         self._recorder: Any = None
 
-    def __call__(self, command: str) -> None:
+    def __call__(self, command: str, device: str = "stimulator") -> None:
         with self._lock:
             recorder = self._recorder
             if recorder is None:
-                self._early.append(command)
+                self._early.append((device, command))
                 return
-        recorder.log("stimulator-command", command)
+        recorder.log(f"{device}-command", command)
 
     def attach(self, recorder: Any) -> None:
         with self._lock:
-            for command in self._early:
-                recorder.log("stimulator-command", command, before_recording=True)
+            for device, command in self._early:
+                recorder.log(f"{device}-command", command, before_recording=True)
             self._early.clear()
             self._recorder = recorder
 

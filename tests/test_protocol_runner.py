@@ -554,6 +554,8 @@ def test_supramaximal_search_finds_the_plateau_of_the_sim_muscle(tmp_path, muscl
         assert entries and "working current" in entries[0].message
         assert any(a.get("name", "").startswith("step 0 supramaximal") for a in sf.analysis)
         assert any(e.kind == "stimulator-command" and e.message == "*TRG" for e in sf.audit)
+        amplifier = [e.message for e in sf.audit if e.kind == "amplifier-command"]
+        assert any(m.startswith("TARE") for m in amplifier) and "START" in amplifier
 
 
 ABORT_PROTOCOL = """\

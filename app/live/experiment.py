@@ -66,13 +66,13 @@ class Experiment:
         self._session_thread: threading.Thread | None = None
         self._auto_continue = False
 
-    def command_hook(self, command: str) -> None:
-        """The stimulator's ``on_command`` hook: commands sent during a session go to that
+    def command_hook(self, command: str, device: str = "stimulator") -> None:
+        """The devices' ``on_command`` hook: commands sent during a session go to that
         session's audit log."""
         session = self.session
         hook = getattr(session, "command_hook", None)
         if hook is not None:
-            hook(command)
+            hook(command, device=device)
 
     # --- listeners ---
     def subscribe(self, listener: Listener) -> Callable[[], None]:

@@ -8,6 +8,7 @@ closing the rig also stops the simulated devices.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -19,7 +20,9 @@ from drivers.limits import StimulusLimits
 
 log = logging.getLogger(__name__)
 
-CommandHook = Callable[[str], None]
+CommandHook = Callable[..., None]
+"""The audit hook: ``hook(command, device="stimulator")``; called with every command line
+sent to a device, ``device`` naming which ("stimulator" or "amplifier")."""
 
 
 @dataclass
@@ -64,7 +67,9 @@ def connect_devices(amplifier_port: str, stimulator_resource: str, *,
     from drivers.stimulator.driver import ScpiStimulator
 
     limits = limits or StimulusLimits()
-    amplifier = SerialForceAmplifier.open(amplifier_port, timeout_s=amplifier_timeout_s)
+    amplifier_hook = functools.partial(on_command, device="amplifier") if on_command else None
+    amplifier = SerialForceAmplifier.open(amplifier_port, timeout_s=amplifier_timeout_s,
+                                          on_command=amplifier_hook)
     try:
         amplifier.configure(sample_rate_hz)
         stimulator = ScpiStimulator.open(stimulator_resource, limits=limits,

@@ -1,0 +1,62 @@
+"""A session file can be summarised and analysed while `myoforce run` is still writing it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MYOFORCE = [sys.executable, "-m", "app.cli.main"]
+
+PROTOCOL = """\
+format_version: 1
+name: live-read
+pulse_width_ms: 0.2
+steps:
+  - kind: twitch
+    name: twitches
+    count: 12
+    interval_s: 0.6
+    current_mA: 3.0
+"""
+
+
+def _json(args: list[str]) -> dict | None:
+    out = subprocess.run(MYOFORCE + args, cwd=REPO, capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        return None          # e.g. the file does not exist yet
+    return json.loads(out.stdout.splitlines()[0])
+
+
+def test_info_and_analysis_of_a_file_still_being_written(tmp_path):
+    protocol = tmp_path / "live.yaml"
+    protocol.write_text(PROTOCOL)
+    out = tmp_path / "live.h5"
+    run = subprocess.Popen(MYOFORCE + ["run", str(protocol), "--sim", "--yes", "--seed", "3",
+                                       "--out", str(out), "--subject", "live-01"],
+                           cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    live_views: list[tuple[dict, dict]] = []
+    try:
+        deadline = time.monotonic() + 90
+        while run.poll() is None and time.monotonic() < deadline and len(live_views) < 2:
+            info = _json(["info", str(out), "--json"]) if out.exists() else None
+            if info and not info["complete"] and info["trials"] >= 2:
+                analysis = _json(["analyze", str(out), "--json"])
+                if analysis and not _json(["info", str(out), "--json"])["complete"]:
+                    live_views.append((info, analysis))
+            time.sleep(0.3)
+    finally:
+        run.wait(120)
+    assert run.returncode == 0, run.stderr[-2000:] if run.stderr else ""
+    assert live_views, "never caught the file while it was being written"
+    for info, analysis in live_views:
+        twitches = [t for t in analysis["trials"] if t["kind"] == "twitch" and not t["error"]]
+        assert len(twitches) >= 2
+        for t in twitches:       # rat EDL preset at a supramaximal 3 mA
+            assert 300 < t["peak_force_mN"] < 1000
+            assert 8 < t["time_to_peak_ms"] < 25
+    final = _json(["info", str(out), "--json"])
+    assert final["complete"] and final["trials"] == 12
+    assert final["trials"] > live_views[0][0]["trials"]

@@ -13,7 +13,7 @@ class SessionMetadata(BaseModel):
     and are stored as absent, never as made-up defaults.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     subject_id: str = Field("unnamed", min_length=1)
     species: str | None = "rat"

@@ -9,6 +9,7 @@ The technician reads it at the rig; a traceback would help nobody there.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,12 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:           # '? [a, b]' or '{a: 1}: x': a list or mapping as a key
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a key must be a name, not {_type_name(key)}",
+                key_node.start_mark) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"key {key!r} appears twice", key_node.start_mark)
@@ -50,6 +57,12 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# YAML 1.1 (PyYAML) reads 1e-3, 5E2 and 1.5e3 as text; they are numbers in YAML 1.2 and to
+# whoever writes them, so they are read as numbers here (and then checked like any other)
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
 
 
 def load_protocol(path: str | Path, *, limits: StimulusLimits | None = None) -> ProtocolSpec:
@@ -65,6 +78,9 @@ def read_protocol_text(path: str | Path) -> str:
         size = path.stat().st_size
         if path.is_dir():
             raise ProtocolFileError(f"{path.name}: is a directory, not a protocol file")
+        if not path.is_file():      # reading a serial port or a pipe would never end
+            raise ProtocolFileError(f"{path}: not a regular file (a device or a pipe?), "
+                                    f"not a protocol file")
         if size > MAX_FILE_BYTES:
             raise ProtocolFileError(f"{path.name}: {size} bytes is too large for a protocol file")
         return path.read_bytes().decode("utf-8")
@@ -136,6 +152,15 @@ _TYPE_WORDS = {
 }
 
 _UNION_MEMBER_TAGS = {"float", "str", "int", "bool", "none", "list", "dict"}
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` for a message, bounded: YAML aliases can make a small file hold a
+    list of a billion items, whose repr would never finish."""
+    if isinstance(value, (list, tuple, dict, set)):
+        return _type_name(value)
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _type_name(value: Any) -> str:
@@ -227,7 +252,7 @@ def _format_error(err: dict, data: Any) -> str:
                      "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}[etype]
         limit = ctx.get(bound)
         limit = f"{limit:g}" if isinstance(limit, (int, float)) else limit
-        return f"{where}: must be {op} {limit}, got {value!r}"
+        return f"{where}: must be {op} {limit}, got {_shown(value)}"
     if etype in ("too_short", "string_too_short"):
         n = ctx.get("min_length")
         if etype == "string_too_short":
@@ -236,9 +261,9 @@ def _format_error(err: dict, data: Any) -> str:
     if etype in ("too_long", "string_too_long"):
         return f"{where}: at most {ctx.get('max_length')} {'characters' if etype == 'string_too_long' else 'items'}"
     if etype == "literal_error":
-        return f"{where}: must be {ctx.get('expected')}, got {value!r}"
+        return f"{where}: must be {ctx.get('expected')}, got {_shown(value)}"
     if etype == "string_pattern_mismatch":
-        return f"{where}: {value!r} may only use letters, digits, '.', '_' and '-'"
+        return f"{where}: {_shown(value)} may only use letters, digits, '.', '_' and '-'"
     if etype in _TYPE_WORDS:
         return f"{where}: {_TYPE_WORDS[etype]}, got {_type_name(value)}"
     if etype == "value_error":

@@ -12,6 +12,7 @@ import importlib
 import os
 import pkgutil
 import sys
+from typing import NoReturn
 
 from app import __version__
 from app.cli import commands
@@ -19,8 +20,17 @@ from app.errors import UserError
 from drivers.errors import DeviceError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a usage mistake as one line (the full usage is one ``--help`` away).
+
+    Subcommand parsers are made with the class of their parent, so this covers them all."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="myoforce",
         description="In-vivo muscle force experiments: run protocols, record, analyse, compare.")
     parser.add_argument("--version", action="version", version=f"myoforce {__version__}")
@@ -42,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("myoforce: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # whoever read our output stopped reading (`myoforce info x.h5 | head`): nothing
+        # to report; point stdout at /dev/null so the final flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (UserError, DeviceError, OSError, ValueError) as exc:
         if os.environ.get("MYOFORCE_DEBUG"):
             raise

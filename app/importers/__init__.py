@@ -26,6 +26,9 @@ def detect_format(path: str | Path) -> str:
         raise FileFormatError(f"{path}: no such file")
     if path.is_dir():
         raise FileFormatError(f"{path}: is a directory, not a recording file")
+    if not path.is_file():      # a serial port or a pipe: reading it may never end
+        raise FileFormatError(f"{path}: not a regular file (a device or a pipe?), "
+                              f"not a recording file")
     try:
         with path.open("rb") as fh:
             head = fh.read(512)
@@ -33,6 +36,8 @@ def detect_format(path: str | Path) -> str:
         raise FileFormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     from app.importers.ddf import is_ddf
     ext = path.suffix.lower()
+    if not head and ext != ".csv":      # (the CSV reader says what an empty CSV lacks)
+        raise FileFormatError(f"{path}: empty file (0 bytes), not a recording")
     if head.startswith(HDF5_SIGNATURE):
         return "myoforce-h5"
     if is_ddf(head):

@@ -95,8 +95,11 @@ def load_csv(path: str | Path) -> Recording:
             where = (f"line {line(int(m.group(2)))}, column "
                      f"{header[col] if col < len(header) else col + 1}: "
                      f"{m.group(1)!r}")
-        else:
-            where = str(exc)
+        else:       # a row with too few cells: numpy names neither the line nor the column
+            short = next((k for k, r in enumerate(rows[1:]) if len(r.split(",")) <= max(idx)),
+                         None)
+            where = (f"line {line(short)} ({len(rows[short + 1].split(','))} columns, the "
+                     f"header has {len(header)})") if short is not None else str(exc)
         raise FileFormatError(f"{path}: non-numeric or missing value at {where}; every row "
                               f"needs numbers in {', '.join(REQUIRED)} (write nan for a lost "
                               f"force sample)") from exc

@@ -75,11 +75,17 @@ def _find(lines: list[str], prefix: str, start: int, path: Path) -> int:
     raise FileFormatError(f"{path}: not a complete DMC .ddf file (no '{prefix}' section)")
 
 
-def parse_protocol(rows: list[str]) -> list[dict[str, Any]]:
-    """Protocol Array rows -> [{'time_s', 'wait_s', 'action', 'port', 'params', ...}]."""
+def parse_protocol(rows: list[str], *, path: Path | str = "protocol",
+                   first_line: int = 1) -> list[dict[str, Any]]:
+    """Protocol Array rows -> [{'time_s', 'wait_s', 'action', 'port', 'params', ...}].
+
+    ``rows[0]`` is line ``first_line`` of ``path`` (for messages). A parameter of a
+    stimulus action, or a wait time at or before one, that is not a number is a
+    FileFormatError: the trials' timing, frequency and pulse width come from them."""
     out: list[dict[str, Any]] = []
     t = 0.0
-    for row in rows:
+    bad_wait: str | None = None
+    for k, row in enumerate(rows):
         cells = row.split("\t")
         if not cells or not cells[0].strip():
             continue
@@ -88,6 +94,15 @@ def parse_protocol(rows: list[str]) -> list[dict[str, Any]]:
         port = cells[2].strip() if len(cells) > 2 else ""
         raw = cells[3].strip() if len(cells) > 3 else ""
         params = [_number(p) for p in raw.split(",")] if raw else []
+        where = f"{path}: Protocol Array line {first_line + k} ({action or 'no action'})"
+        if math.isnan(wait) and bad_wait is None:
+            bad_wait = f"{where}: wait time {cells[0].strip()!r} is not a number"
+        if action in _STIM_PARAMS:
+            if bad_wait:        # this stimulus' start time depends on it
+                raise FileFormatError(bad_wait)
+            if any(math.isnan(v) for v in params):
+                bad = next(c.strip() for c, v in zip(raw.split(","), params) if math.isnan(v))
+                raise FileFormatError(f"{where}: parameter {bad!r} is not a number")
         t += 0.0 if math.isnan(wait) else wait
         item: dict[str, Any] = {"time_s": t, "wait_s": wait, "action": action, "port": port,
                                 "params": params}
@@ -138,7 +153,7 @@ def load_ddf(path: str | Path) -> Recording:
     i_prot = _find(lines, "Protocol Array", i_com + 1, path)
     comments = "\n".join(l for l in lines[i_com + 1:i_prot] if l.strip()).strip()
     i_data = _find(lines, "Test Data", i_prot + 1, path)
-    protocol = parse_protocol(lines[i_prot + 1:i_data])
+    protocol = parse_protocol(lines[i_prot + 1:i_data], path=path, first_line=i_prot + 2)
 
     i_head = next((k for k in range(i_data + 1, len(lines)) if lines[k].strip()), None)
     if i_head is None:
@@ -147,14 +162,20 @@ def load_ddf(path: str | Path) -> Recording:
     if FORCE_CHANNEL not in columns or "Stim" not in columns:
         raise FileFormatError(f"{path}: data table lacks the {FORCE_CHANNEL} (force) or Stim "
                               f"column (has: {', '.join(c for c in columns if c)})")
-    body = [l for l in lines[i_head + 1:] if l.strip()]
+    named = len([c for c in columns if c])
+    if any(not c for c in columns[:named]):    # only trailing tabs may leave a name empty
+        raise FileFormatError(f"{path}: line {i_head + 1}: the data table header has an empty "
+                              f"column name (column {columns.index('') + 1})")
+    numbers = [k + 1 for k in range(i_head + 1, len(lines)) if lines[k].strip()]
+    body = [lines[k - 1] for k in numbers]
     if not body:
         raise FileFormatError(f"{path}: the data table is empty")
     try:
-        data = np.loadtxt(body, delimiter="\t", ndmin=2,
-                          usecols=range(len([c for c in columns if c])))
+        data = np.loadtxt(body, delimiter="\t", ndmin=2, usecols=range(named))
     except ValueError as exc:
-        raise FileFormatError(f"{path}: non-numeric data in the data table ({exc})") from exc
+        raise FileFormatError(f"{path}: non-numeric or missing data in the data table "
+                              f"({_first_bad_row(body, numbers, columns[:named]) or exc})"
+                              ) from exc
     col = {c: k for k, c in enumerate(columns) if c}
     if data.shape[0] > 1 and not np.any(data[-1, 1:]):
         data = data[:-1]                # DMC's trailing all-zero row
@@ -201,6 +222,20 @@ def load_ddf(path: str | Path) -> Recording:
         metadata["experiment"] = "workloop"
     return Recording(source=str(path), format="aurora-ddf", sample_rate_hz=fs,
                      force_mN=force, stim_samples=edges, trials=trials, metadata=metadata)
+
+
+def _first_bad_row(body: list[str], numbers: list[int], names: list[str]) -> str | None:
+    """Where the data table first stops being numbers: 'line L, column NAME: 'x''."""
+    for line_no, row in zip(numbers, body):
+        cells = row.split("\t")
+        if len(cells) < len(names):
+            return f"line {line_no} has {len(cells)} columns, the header {len(names)}"
+        for name, cell in zip(names, cells):
+            try:
+                float(cell)
+            except ValueError:
+                return f"line {line_no}, column {name}: {cell.strip()!r}"
+    return None
 
 
 def _trials(edges: np.ndarray, fs: float, n: int, protocol: list[dict[str, Any]],

@@ -54,7 +54,8 @@ def _py(value: Any) -> Any:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    # a KeyError's str() is the repr of its argument: show h5py's message without quotes
+    text = (str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
@@ -81,12 +82,47 @@ def _superblock_eof(path: Path) -> int | None:
     return None
 
 
+#: metadata read attempts of a SWMR reader. HDF5's default (100) re-reads a block whose
+#: checksum does not match with an exponential back-off from 1 ns; for damaged metadata (a
+#: truncated copy, a flipped bit) that never matches, that is hours of sleeping. 29 attempts
+#: wait about 0.5 s in all: ample for a block the writer is flushing right now.
+SWMR_READ_ATTEMPTS = 29
+_SWMR_DRIVER = "myoforce-swmr-reader"
+
+
+def _register_swmr_driver() -> str | None:
+    """Register an h5py driver (sec2, with :data:`SWMR_READ_ATTEMPTS`); its name, or
+    ``None`` where HDF5's ``H5Pset_metadata_read_attempts`` cannot be reached."""
+    import ctypes
+    try:
+        # h5py's own libhdf5 (a wheel bundles a private copy): dlsym on an extension
+        # module's handle also searches the libraries it was linked against
+        fn = ctypes.CDLL(h5py.defs.__file__).H5Pset_metadata_read_attempts
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+
+    def set_fapl(plist: h5py.h5p.PropFAID, **_kwargs: Any) -> None:
+        plist.set_fapl_sec2()
+        fn(plist.id, SWMR_READ_ATTEMPTS)
+
+    h5py.register_driver(_SWMR_DRIVER, set_fapl)
+    return _SWMR_DRIVER
+
+
+_swmr_driver = _register_swmr_driver()
+
+
 def _open_h5(path: Path) -> h5py.File:
     """Open ``path`` as a SWMR reader, or raise FileFormatError saying why not."""
     if not path.exists():
         raise FileFormatError(f"{path}: no such file")
     if path.is_dir():
         raise FileFormatError(f"{path}: is a directory, not a session file")
+    if not path.is_file():
+        raise FileFormatError(f"{path}: not a regular file (a device or a pipe?), "
+                              f"not a session file")
     size = path.stat().st_size
     if size == 0:
         raise FileFormatError(f"{path}: empty file (0 bytes), not a myoforce session file")
@@ -100,7 +136,7 @@ def _open_h5(path: Path) -> h5py.File:
     last: Exception | None = None
     for _ in range(20):        # the writer briefly holds an exclusive lock while creating
         try:
-            return h5py.File(str(path), "r", swmr=True)
+            return h5py.File(str(path), "r", swmr=True, driver=_swmr_driver)
         except Exception as exc:
             last = exc
             if _busy(exc):
@@ -334,7 +370,8 @@ class SessionFile:
 
 def _validate(sf: SessionFile) -> None:
     f, path = sf.h5, sf.path
-    fmt = f.attrs.get("format")
+    # attrs.get() would take damaged attribute storage for a missing attribute
+    fmt = f.attrs["format"] if h5py.h5a.exists(f.id, b"format") else None
     if fmt is None or _text(fmt) != L.FORMAT_NAME:
         raise FileFormatError(f"{path}: not a myoforce session file (HDF5 without the "
                               f"'format = {L.FORMAT_NAME}' attribute)")
@@ -348,9 +385,16 @@ def _validate(sf: SessionFile) -> None:
                               f"myoforce reads ({L.SUPPORTED_MAJOR}.x); update myoforce")
     required = [L.FORCE, L.FLAGS, L.PULSES, L.SESSION, L.RIG, L.DEVICES, L.PROTOCOL]
     required += [f"{t}/{c.name}" for t, cols in L.TABLES.items() for c in cols]
+    groups = (L.SESSION, L.RIG, L.DEVICES, L.PROTOCOL)
     for name in required:
         if name not in f:
             raise FileFormatError(f"{path}: damaged: /{name} is missing")
+        obj = f[name]
+        if name in groups:
+            if not isinstance(obj, h5py.Group):
+                raise FileFormatError(f"{path}: damaged: /{name} is not a group")
+        elif not isinstance(obj, h5py.Dataset) or obj.ndim != 1:
+            raise FileFormatError(f"{path}: damaged: /{name} is not a 1-D dataset")
     for name in ("sample_rate_hz", "complete", "start_time_utc"):
         if name not in f.attrs:
             raise FileFormatError(f"{path}: damaged: root attribute '{name}' is missing")
@@ -363,22 +407,27 @@ def open_session(path: str | os.PathLike[str], *, live: bool = False) -> Session
     p = Path(path)
     f = _open_h5(p)
     sf = SessionFile(p, f, live)
+    missing, msg = 0, ""
     try:
-        _validate(sf)
         eof = _superblock_eof(p)
         size = p.stat().st_size
         if eof is not None and size < eof:
             missing = eof - size
             msg = f"file is {missing} bytes shorter than its HDF5 superblock records"
+        _validate(sf)
+        if missing:
             if sf.complete or missing > _CRASH_EOF_SLACK:
                 raise FileFormatError(f"{p}: damaged: truncated ({msg})")
             sf.warnings.append(msg + " (crash during a flush?)")
-    except FileFormatError:
+    except FileFormatError as exc:
         f.close()
+        if missing and "truncated" not in str(exc):   # what is missing may be beyond the end
+            raise FileFormatError(f"{exc}; {msg}: truncated?") from None
         raise
     except H5_ERRORS as exc:
         f.close()
-        raise FileFormatError(f"{p}: damaged: {_one_line(exc)}") from None
+        why = f"; {msg}: truncated?" if missing else ""
+        raise FileFormatError(f"{p}: damaged: {_one_line(exc)}{why}") from None
     return sf
 
 

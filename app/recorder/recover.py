@@ -22,9 +22,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from app.errors import UserError
+from app.errors import FileFormatError, UserError
+from app.paths import check_output_file, same_file
 from app.recorder import layout as L
-from app.recorder.reader import open_session
+from app.recorder.reader import H5_ERRORS, _one_line, open_session
 from app.recorder.verify import crc_pair
 from app.recorder.writer import RecordingExistsError
 from drivers.capabilities import FLAG_TRIGGER_EDGE
@@ -65,19 +66,29 @@ def recover_session(source: str | os.PathLike[str], output: str | os.PathLike[st
                     overwrite: bool = False) -> RecoveryReport:
     """Copy the readable content of ``source`` into a new, closed, complete ``output``."""
     src, dst = Path(source), Path(output)
-    if dst.exists():
-        if src.exists() and os.path.samefile(src, dst):
-            raise UserError(f"{dst}: the output must be a new file, not the input")
-        if not overwrite:
-            raise RecordingExistsError(f"{dst}: file exists; refusing to overwrite it "
-                                       "(pass --overwrite)")
+    if same_file(src, dst):
+        raise UserError(f"{dst}: the output must be a new file, not the input")
+    check_output_file(output, what="recovered file")
+    if dst.exists() and not overwrite:
+        raise RecordingExistsError(f"{dst}: file exists; refusing to overwrite it "
+                                   "(pass --overwrite)")
     tmp = dst.with_name(f".{dst.name}.recovering-{os.getpid()}")
     with open_session(src) as sf:
         rep = RecoveryReport(str(src), str(dst), sf.complete)
         try:
-            with h5py.File(tmp, "w", libver=L.LIBVER) as out:
+            try:
+                out = h5py.File(tmp, "w", libver=L.LIBVER)
+            except OSError as exc:
+                raise UserError(f"{dst}: cannot write "
+                                f"({os.strerror(exc.errno) if exc.errno else _one_line(exc)})"
+                                ) from None
+            with out:
                 _copy(sf, out, rep)
             os.replace(tmp, dst)
+        except H5_ERRORS as exc:      # damaged metadata below the root, or the output failed
+            tmp.unlink(missing_ok=True)
+            raise FileFormatError(f"{src}: cannot recover into {dst}: "
+                                  f"{_one_line(exc)}") from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.recorder import layout as L
-from app.recorder.reader import SessionFile, open_session
+from app.recorder.reader import H5_ERRORS, SessionFile, _one_line, open_session
 from drivers.capabilities import FLAG_TRIGGER_EDGE
 
 #: read raw data in windows of this many samples
@@ -65,7 +65,10 @@ def verify_session(path: str | os.PathLike[str]) -> VerifyReport:
     """Check ``path``; raises FileFormatError only if it cannot be opened as a session."""
     with open_session(path) as sf:
         report = VerifyReport(path=str(path), complete=sf.complete)
-        _check(sf, report)
+        try:
+            _check(sf, report)
+        except H5_ERRORS as exc:        # damaged metadata below the root: HDF5 refuses it
+            report.problems.append(f"damaged: {_one_line(exc)}")
         return report
 
 

@@ -196,6 +196,9 @@ class SessionRecorder:
         except FileExistsError as exc:       # created by someone else since the check
             raise RecordingExistsError(f"{self._path}: file exists; refusing to overwrite "
                                        "a recording") from exc
+        except OSError as exc:               # no such directory, permission, read-only disk
+            why = os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
+            raise UserError(f"{self._path}: cannot create the recording ({why})") from exc
         try:
             L.create_layout(f, sample_rate_hz=sample_rate_hz, calibration=calibration,
                             metadata=meta, rig=rig, devices=devices,

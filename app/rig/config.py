@@ -56,6 +56,15 @@ class StimulatorSection(_Section):
     max_output_V: float = Field(10.0, gt=0, le=20)
     timeout_s: float = Field(2.0, gt=0, le=60)
 
+    @field_validator("resource")
+    @classmethod
+    def _resource(cls, value: str | None) -> str | None:
+        from drivers.transports.visa import resource_name_problem
+        problem = None if value is None else resource_name_problem(value)
+        if problem:
+            raise ValueError(f"{value!r}: {problem}")
+        return value
+
 
 class LimitsSection(_Section):
     """The rig's hard stimulation limits (:class:`drivers.limits.StimulusLimits`)."""
@@ -75,7 +84,7 @@ class SimSection(_Section):
     """Use the simulated rig (``sim_devices``) instead of the devices named above."""
 
     muscle: str = "rat-edl"
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
     treatment_effect: float | None = Field(None, gt=0, le=10)
     """Force factor of a simulated treatment (1 = none)."""
     length_mm: float | None = Field(None, gt=0)
@@ -150,6 +159,9 @@ class _FieldProblem(ValueError):
 def load_rig_file(path: str | Path) -> RigConfig:
     """Read and validate a rig file; RigFileError (one line) on any problem."""
     path = Path(path)
+    if path.exists() and not path.is_dir() and not path.is_file():
+        # a serial port (--rig /dev/ttyACM0) or a pipe: reading it would never end
+        raise RigFileError(f"{path}: not a regular file (a device or a pipe?), not a rig file")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -21,8 +21,8 @@ import threading
 from typing import Callable, Protocol
 
 from drivers.capabilities import StimulusSpec
-from drivers.errors import (DeviceDisconnected, DeviceError, InstrumentError, LimitError,
-                            StimulusAborted,
+from drivers.errors import (DeviceDisconnected, DeviceError, DeviceNotFound, InstrumentError,
+                            LimitError, StimulusAborted,
                             ProtocolError)
 from drivers.limits import StimulusLimits
 from drivers.stimulator import scpi
@@ -112,12 +112,22 @@ class ScpiStimulator:
             try:
                 stim._identity = stim._query(scpi.IDN_QUERY)
                 stim._idn = scpi.parse_identity(stim._identity)
+                try:
+                    for command in (scpi.OUTPUT_OFF, "*RST", "*CLS", *scpi.baseline_commands()):
+                        stim._send(command)
+                    stim._raise_queued_errors()
+                except DeviceError as exc:
+                    if stim._idn.is_33500_family:
+                        raise
+                    # most likely not a generator at all (a wrong address, the amplifier)
+                    name = getattr(transport, "resource_name", "the stimulator")
+                    raise DeviceNotFound(
+                        f"{name} answers *IDN? with {stim._identity!r}, not a 33500-series "
+                        f"generator, and its setup failed ({exc}): is this the stimulator?"
+                    ) from exc
                 if not stim._idn.is_33500_family:
                     log.warning("stimulator %s is not a 33500-series generator; "
                                 "its SCPI may differ", stim._identity)
-                for command in (scpi.OUTPUT_OFF, "*RST", "*CLS", *scpi.baseline_commands()):
-                    stim._send(command)
-                stim._raise_queued_errors()
                 stim._shape = (scpi.BASELINE_WIDTH_S, 1.0 / scpi.TWITCH_FREQUENCY_HZ)
             except BaseException:
                 stim._safe_off()

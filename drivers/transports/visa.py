@@ -42,6 +42,28 @@ _DISCONNECTED = {
 }
 
 
+RESOURCE_EXAMPLE = "TCPIP0::192.168.1.20::5025::SOCKET"
+
+
+def resource_name_problem(resource: str) -> str | None:
+    """Why ``resource`` is not a VISA resource name that can be opened, or ``None``
+    (the reason without the name: the caller says where the name came from).
+
+    Only the syntax is checked (nothing is opened), so a typo is reported as such and
+    not as whatever the VISA backend makes of it."""
+    from pyvisa import rname
+
+    try:
+        parsed = rname.parse_resource_name(resource)
+    except rname.InvalidResourceName:
+        return f"not a VISA resource name (e.g. {RESOURCE_EXAMPLE})"
+    if parsed.resource_class == "SOCKET":
+        port = str(getattr(parsed, "port", ""))
+        if not (port.isdigit() and 0 < int(port) < 65536):
+            return f"port {port!r} is not a TCP port number (1-65535)"
+    return None
+
+
 class VisaTransport:
     """A line-oriented (LF-terminated) VISA session with typed errors and a lock.
 
@@ -69,6 +91,9 @@ class VisaTransport:
         """
         if not timeout_s > 0:
             raise ValueError(f"timeout must be positive, got {timeout_s!r}")
+        problem = resource_name_problem(resource)
+        if problem:
+            raise DeviceNotFound(f"cannot open {resource!r}: {problem}")
         try:
             rm = (resource_manager if isinstance(resource_manager, pyvisa.ResourceManager)
                   else pyvisa.ResourceManager(resource_manager or "@py"))

@@ -22,6 +22,7 @@ from typing import Any, Iterator
 
 from app.analysis.config import AnalysisConfig
 from app.errors import UserError
+from app.paths import check_output_file, same_file
 
 NAME = "analyze"
 
@@ -185,6 +186,14 @@ def write_rows(path: str, rows: list[dict[str, Any]]) -> None:
 # ----------------------------------------------------------------- command
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    for option in ("csv", "summary_csv"):
+        name = getattr(args, option)
+        if name:
+            check_output_file(name, what=f"--{option.replace('_', '-')} file", inputs=args.files,
+                              devices=True)
+    if args.csv and args.summary_csv and (args.csv == args.summary_csv
+                                          or same_file(args.csv, args.summary_csv)):
+        raise UserError(f"--csv and --summary-csv both name {args.csv}; give two files")
     con = None if args.json else console()
     failed = 0
     trials: list[dict[str, Any]] = []

@@ -16,6 +16,7 @@ from app.cli.commands.analyze import (
     add_analysis_options, analyze_files, config_from_args, console, fmt,
 )
 from app.errors import UserError
+from app.paths import check_output_file
 
 NAME = "compare"
 
@@ -30,17 +31,43 @@ def parse_group_overrides(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _names(key: str, path: str) -> bool:
+    """Does the --group FILE ``key`` name ``path`` (as given, by its file name, or as
+    the same file)?"""
+    k, p = Path(key), Path(path)
+    return key == path or k.name == key and k.name == p.name or (
+        k.exists() and p.exists() and k.resolve() == p.resolve())
+
+
 def group_for(path: str, metadata: dict, by: str, overrides: dict[str, str]) -> str | None:
     """Command-line assignment (by the path as given, its resolved path or its name),
     else the metadata value."""
-    p = Path(path)
     for key, name in overrides.items():
-        k = Path(key)
-        if key == path or k.name == key and k.name == p.name or (
-                k.exists() and p.exists() and k.resolve() == p.resolve()):
+        if _names(key, path):
             return name
     v = metadata.get(by)
     return None if v in (None, "") else str(v)
+
+
+def check_outputs(args: argparse.Namespace, overrides: dict[str, str]) -> None:
+    """--by is a key; --group names given files; --csv and --plot are writable and not
+    inputs."""
+    if not args.by.strip():
+        raise UserError("--by: the metadata key is empty (e.g. --by group)")
+    for key, name in overrides.items():
+        if not any(_names(key, f) for f in args.files):
+            raise UserError(f"--group {key}={name}: {key} is not one of the files given")
+    if args.csv:
+        check_output_file(args.csv, what="comparison CSV", inputs=args.files, devices=True)
+    if args.plot:
+        check_output_file(args.plot, what="force-frequency plot", inputs=args.files)
+        from matplotlib.backend_bases import FigureCanvasBase
+        kinds = FigureCanvasBase.get_supported_filetypes()
+        ext = Path(args.plot).suffix.lower().lstrip(".")
+        if ext not in kinds:
+            raise UserError(f"--plot {args.plot}: " + (f"'.{ext}' is not an image type" if ext
+                                                       else "the name has no extension")
+                            + " (use .png, .pdf or .svg)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     overrides = parse_group_overrides(args.group)
+    check_outputs(args, overrides)
     failed = 0
     results, groups = [], []
     for path, _rec, res, err in analyze_files(args.files, cfg):
@@ -68,8 +96,10 @@ def run(args: argparse.Namespace) -> int:
     comp = compare_sessions(results, groups)
     print_comparison(comp, args.by)
     if len(comp.groups) < 2:
-        print(f"myoforce {NAME}: only one group ({comp.groups[0]}); no tests computed",
-              file=sys.stderr)
+        unwritten = " and ".join(o for o in (args.csv, args.plot) if o)
+        raise UserError(f"only one group ({comp.groups[0]}, {len(results)} file(s)): nothing "
+                        f"to compare; give files of two or more groups (--by KEY, --group "
+                        f"FILE=NAME)" + (f"; {unwritten} not written" if unwritten else ""))
     if args.csv:
         try:
             write_csv(comp, args.csv)

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+
+from app.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,8 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from drivers.discovery import list_serial_ports, list_visa_resources
 
+    if not (math.isfinite(args.timeout) and 0.1 <= args.timeout <= 3600):
+        raise UserError(f"--timeout must be a number of seconds from 0.1 to 3600, "
+                        f"got {args.timeout:g}")
     serial_ports = list_serial_ports()
-    visa = list_visa_resources(timeout_s=max(0.1, args.timeout))
+    visa = list_visa_resources(timeout_s=args.timeout)
     if args.json:
         print(json.dumps({"serial": serial_ports, "visa": visa}), flush=True)
         return 0

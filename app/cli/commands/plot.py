@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from app.cli.commands.analyze import add_analysis_options, analyze_files, config_from_args
 from app.errors import UserError
@@ -16,6 +17,11 @@ def run(args: argparse.Namespace) -> int:
     from app.plots import plot_session
 
     cfg = config_from_args(args)
+    out = Path(args.out)
+    if str(args.out).strip() == "":
+        raise UserError("--out: the directory name is empty")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file; --out takes a directory for the figures")
     failed = 0
     for path, rec, res, err in analyze_files(args.files, cfg):
         if err:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from app.recorder.recover import recover_session
 
@@ -26,4 +27,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {n}")
     print(f"recovered {rep.samples} samples, {rep.pulses} pulses, {rep.trials} trials, "
           f"{rep.gaps} gaps, {rep.audit_entries} audit entries into {args.out}")
-    return 0 if rep.crc_mismatches == 0 else 1
+    if rep.crc_mismatches:
+        print(f"myoforce recover: {args.file}: {rep.crc_mismatches} block(s) of raw data do not "
+              f"match their CRC-32; copied as they are into {args.out} (`myoforce verify "
+              f"{args.out}` lists them)", file=sys.stderr)
+        return 1
+    return 0

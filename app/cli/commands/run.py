@@ -28,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import UserError
+from app.paths import check_output_file
+
+#: largest --seed (the recording stores it as a 64-bit integer)
+SEED_MAX = 2**63 - 1
 
 _EXAMPLE = """\
 examples:
@@ -151,11 +155,20 @@ def _plan(args: argparse.Namespace) -> _Plan:
                             f"({', '.join(map(str, SAMPLE_RATES_HZ))})")
     if args.treatment is not None and not (math.isfinite(args.treatment) and args.treatment > 0):
         raise UserError(f"--treatment must be a positive factor, got {args.treatment:g}")
+    if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
+        raise UserError(f"--seed must be a whole number from 0 to {SEED_MAX}, got {args.seed}")
 
     config = load_rig_file(args.rig) if args.rig is not None else None
     simulated = bool(args.sim or (config is not None and config.simulated))
     if not simulated and (args.seed is not None or args.treatment is not None):
         raise UserError("--seed and --treatment apply to a simulated rig only")
+    if direct:
+        from drivers.transports.visa import resource_name_problem
+        if not args.amplifier.strip():
+            raise UserError("--amplifier: the serial port name is empty")
+        problem = resource_name_problem(args.stimulator)
+        if problem:
+            raise UserError(f"--stimulator {args.stimulator!r}: {problem}")
     limits = config.limits.to_limits() if config is not None else StimulusLimits()
 
     # the protocol, against this rig's limits: before anything is connected
@@ -171,14 +184,12 @@ def _plan(args: argparse.Namespace) -> _Plan:
     plan.preset = preset
     plan.metadata = _metadata(args, muscle_name)
 
-    out = Path(args.out)
+    # never the protocol or the rig file itself, even with --overwrite
+    out = check_output_file(args.out, what="recording",
+                            inputs=[path] + ([args.rig] if args.rig is not None else []))
     if out.exists() and not args.overwrite:
         raise UserError(f"{out}: file exists; refusing to overwrite a recording "
                         f"(choose another name, or pass --overwrite)")
-    if out.exists() and out.is_dir():
-        raise UserError(f"{out}: is a directory")
-    if not out.parent.exists():
-        raise UserError(f"{out.parent}: no such directory for the output file")
 
     if not args.yes and not _interactive():
         needs = _first_interactive_step(plan.protocol)

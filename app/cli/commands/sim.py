@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import threading
 
 from app.errors import UserError
+from app.cli.commands.run import SEED_MAX
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,10 +44,13 @@ def run(args: argparse.Namespace) -> int:
         preset = get_preset(args.muscle)
     except UnknownMuscleError as exc:
         raise UserError(str(exc)) from None
-    if args.treatment is not None and not args.treatment > 0:
+    if args.treatment is not None and not (math.isfinite(args.treatment) and args.treatment > 0):
         raise UserError(f"--treatment must be a positive factor, got {args.treatment:g}")
-    if not args.isolator_gain > 0:
-        raise UserError(f"--isolator-gain must be positive, got {args.isolator_gain:g}")
+    if not (math.isfinite(args.isolator_gain) and args.isolator_gain > 0):
+        raise UserError(f"--isolator-gain must be a positive number of mA/V, "
+                        f"got {args.isolator_gain:g}")
+    if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
+        raise UserError(f"--seed must be a whole number from 0 to {SEED_MAX}, got {args.seed}")
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())

@@ -8,7 +8,7 @@ import pytest
 from app.errors import UserError
 from app.live.experiment import BorrowedRig, Experiment, Status
 from app.metadata import SessionMetadata
-from tests.test_gui_support import FakeSession, fake_rig
+from tests.gui_fakes import FakeSession, fake_rig
 
 
 def wait_for(cond, timeout=10.0):

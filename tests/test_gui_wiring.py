@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from app.gui.app import ensure_app
 from app.gui.main_window import MainWindow
 from app.live.experiment import Experiment
-from tests.test_gui_support import FakeSession, fake_rig
+from tests.gui_fakes import FakeSession, fake_rig
 
 pytestmark = pytest.mark.gui
 

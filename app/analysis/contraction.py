@@ -203,3 +203,20 @@ def force_time_integral(seg: Segment, relax_from: int, amplitude: float,
         seg.notes.append(f"force did not relax to {cfg.fti_end_percent:g} % within the "
                          f"window; force-time integral runs to the window end")
     return integrate(seg.raw - seg.baseline, seg.fs, float(seg.first), end), end
+
+
+def peak_sample(seg: Segment, y: np.ndarray, lo: int, cfg: AnalysisConfig) -> int:
+    """Index of the highest sample of ``y`` from ``lo`` to ``peak_window_ms`` after the last
+    pulse. Raises TrialFailed when the contraction is too small, or when the maximum sits
+    at the end of the search (force still rising: window too short, or drift)."""
+    end = min(y.size, max(lo + 1, seg.last + int(round(cfg.peak_window_ms * seg.fs / 1000.0))
+                          + 1))
+    k = lo + int(np.argmax(y[lo:end]))
+    check_amplitude(seg, float(y[k]) - seg.baseline, cfg)
+    if k >= end - 1:
+        if end >= y.size:
+            raise TrialFailed("force still rising at the end of the trial window "
+                              "(window too short, or drift)")
+        raise TrialFailed(f"force still rising {cfg.peak_window_ms:g} ms after the last pulse "
+                          f"(drift? see peak_window_ms)")
+    return k

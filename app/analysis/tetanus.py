@@ -21,8 +21,8 @@ import numpy as np
 
 from app.analysis.config import AnalysisConfig
 from app.analysis.contraction import (
-    Segment, TrialFailed, check_amplitude, dfdt_measures, force_time_integral, refined,
-    rise_measures,
+    Segment, TrialFailed, check_amplitude, dfdt_measures, force_time_integral, peak_sample,
+    refined, rise_measures,
 )
 from app.analysis.timing import falling_crossing, moving_average, smooth
 
@@ -39,16 +39,7 @@ def measure_tetanus(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
         y = moving_average(seg.raw, max(1, int(round(cfg.po_average_ms * seg.fs / 1000.0))))
     else:
         y = seg.smooth
-    end = min(y.size, max(lo + 1, seg.last + int(round(cfg.peak_window_ms * seg.fs / 1000.0))
-                          + 1))
-    k = lo + int(np.argmax(y[lo:end]))
-    check_amplitude(seg, float(y[k]) - seg.baseline, cfg)
-    if k >= end - 1:
-        if end >= y.size:
-            raise TrialFailed("force still rising at the end of the trial window "
-                              "(window too short, or drift)")
-        raise TrialFailed(f"force still rising {cfg.peak_window_ms:g} ms after the last pulse "
-                          f"(drift? see peak_window_ms)")
+    k = peak_sample(seg, y, lo, cfg)
     # the highest sample itself: a tetanus top is a plateau, where a parabola through
     # three samples would extrapolate above the data at the end of the plateau
     peak_idx, peak = float(k), float(y[k])

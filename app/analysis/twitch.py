@@ -17,8 +17,8 @@ import numpy as np
 
 from app.analysis.config import AnalysisConfig
 from app.analysis.contraction import (
-    Segment, TrialFailed, check_amplitude, dfdt_measures, force_time_integral, refined,
-    rise_measures,
+    Segment, TrialFailed, check_amplitude, dfdt_measures, force_time_integral, peak_sample,
+    refined, rise_measures,
 )
 from app.analysis.timing import falling_crossing, parabolic_peak, polynomial_peak
 
@@ -29,16 +29,7 @@ def measure_twitch(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
     lo = seg.first + seg.n_blank
     if y.size - lo < 3:
         raise TrialFailed("the trial window ends at the stimulus; nothing to measure")
-    end = min(y.size, max(lo + 1, seg.last + int(round(cfg.peak_window_ms * seg.fs / 1000.0))
-                          + 1))
-    k = lo + int(np.argmax(y[lo:end]))
-    check_amplitude(seg, float(y[k]) - seg.baseline, cfg)
-    if k >= end - 1:
-        if end >= y.size:
-            raise TrialFailed("force still rising at the end of the trial window "
-                              "(window too short, or drift)")
-        raise TrialFailed(f"force still rising {cfg.peak_window_ms:g} ms after the last pulse "
-                          f"(drift? see peak_window_ms)")
+    k = peak_sample(seg, y, lo, cfg)
     if k == lo:
         raise TrialFailed("force is highest right at the stimulus and only falls after it "
                           "(still relaxing from an earlier contraction?)")

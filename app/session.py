@@ -28,7 +28,8 @@ from app.metadata import SessionMetadata
 from app.rig.connect import CommandHook
 from drivers.capabilities import Rig
 from protocols.engine import ProtocolRunner, RecordedTrial
-from protocols.events import Event, Finished, RunnerState, StepCompleted, TrialAnalysed
+from protocols.events import (Event, Finished, RunnerState, StepCompleted, Subscribers,
+                              TrialAnalysed)
 from protocols.schema import ProtocolSpec
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class ExperimentSession:
         self._flush_interval_s = flush_interval_s
         self._audit = _CommandAudit()
         self._lock = threading.RLock()
-        self._subscribers: list[Callable[[Event], None]] = []
+        self._subscribers = Subscribers("session")
         self._unsubscribe: list[Callable[[], None]] = []
         self.rig: Rig | None = None
         self.recorder: Any = None
@@ -137,14 +138,7 @@ class ExperimentSession:
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Receive every runner event (on the runner's thread; must not block)."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     def start(self) -> None:
         """Connect, tare, open the recording, start streaming and the runner.
@@ -305,13 +299,7 @@ class ExperimentSession:
                     recorder.add_analysis(f"trial {event.trial_index}", event.result)
             except Exception:
                 log.exception("storing a live analysis result failed")
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(event)
-            except Exception:
-                log.exception("session subscriber %r failed", callback)
+        self._subscribers.emit(event)
 
     def _on_recorder_notice(self, notice: Any) -> None:
         """Recorder trouble (writer thread): a write failure stops stimulation now."""

@@ -36,7 +36,8 @@ from protocols.engine.steps import STEP_RUNNERS
 from protocols.engine.stream import StreamBuffer
 from protocols.engine.trial import NullStore, TrialStore
 from protocols.events import (Error, Event, Finished, OperatorPrompt, PromptAnswered, RunnerState,
-                              StateChanged, StepCompleted, StepStarted, TrialAnalysed)
+                              StateChanged, StepCompleted, StepStarted, Subscribers,
+                              TrialAnalysed)
 from protocols.events import Warning as RunWarning
 from protocols.schema import ProtocolSpec
 
@@ -95,7 +96,7 @@ class ProtocolRunner:
         self._answers: dict[str, Any] = {}
         self._prompt_ids = itertools.count(1)
         self._trial_ids = itertools.count(0)
-        self._subscribers: list[Callable[[Event], None]] = []
+        self._subscribers = Subscribers("runner")
         self._unsubscribe: list[Callable[[], None]] = []
         self._notices: dict[str, int] = {}
         self._later: list[str] = []
@@ -132,14 +133,7 @@ class ProtocolRunner:
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Receive every event; returns a function that unsubscribes."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     def start(self) -> None:
         """Subscribe to the amplifier and start the worker thread."""
@@ -229,14 +223,8 @@ class ProtocolRunner:
 
     # ================================================================== for steps
     def emit(self, event: Event) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
         with self._emit_lock:
-            for callback in subscribers:
-                try:
-                    callback(event)
-                except Exception:
-                    log.exception("event subscriber %r failed on %s", callback, type(event).__name__)
+            self._subscribers.emit(event)
 
     def audit(self, kind: str, message: str, **fields: Any) -> None:
         try:

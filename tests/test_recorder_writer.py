@@ -289,7 +289,14 @@ def test_space_guard_stops_before_the_disk_is_full_and_closes_cleanly(tmp_path):
     assert "closed cleanly" in stdout
     with open_session(path) as sf:
         assert sf.complete and sf.status == "failed" and sf.samples > 0
-        np.testing.assert_array_equal(sf.force[:], ramp_force(0, sf.samples))
+        # the producer runs flat out: on a busy machine the queue may overflow before the
+        # guard trips. Such samples are NaN and logged as gaps; every other one is exact.
+        force, expected = sf.force[:], ramp_force(0, sf.samples)
+        logged = np.zeros(sf.samples, dtype=bool)
+        for gap in sf.gaps:
+            logged[gap.sample:gap.sample + gap.count] = True
+        np.testing.assert_array_equal(np.isnan(force), logged)
+        np.testing.assert_array_equal(force[~logged], expected[~logged])
         assert any(a.kind == "write-failed" for a in sf.audit)
     assert verify_session(path).ok
 

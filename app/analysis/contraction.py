@@ -220,3 +220,16 @@ def peak_sample(seg: Segment, y: np.ndarray, lo: int, cfg: AnalysisConfig) -> in
         raise TrialFailed(f"force still rising {cfg.peak_window_ms:g} ms after the last pulse "
                           f"(drift? see peak_window_ms)")
     return k
+
+
+def half_relaxation(seg: Segment, y: np.ndarray, start: int, amplitude: float,
+                    cfg: AnalysisConfig, of: str) -> tuple[float, float]:
+    """The falling crossing of baseline + ``relaxation_percent`` % of ``amplitude`` after
+    ``start`` (interpolated, then refined); returns ``(index, level)``. A trial that does
+    not relax that far gets a note naming ``of`` (what the percentage is of) and NaN."""
+    level = seg.baseline + cfg.relaxation_percent / 100.0 * amplitude
+    half = refined(seg, falling_crossing(y, level, start), cfg.relaxation_percent, amplitude, cfg)
+    if not math.isfinite(half):
+        seg.notes.append(f"force did not fall to {cfg.relaxation_percent:g} %{of} within "
+                         f"the trial window; ½RT not measured")
+    return half, level

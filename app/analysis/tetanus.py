@@ -21,10 +21,10 @@ import numpy as np
 
 from app.analysis.config import AnalysisConfig
 from app.analysis.contraction import (
-    Segment, TrialFailed, check_amplitude, dfdt_measures, force_time_integral, peak_sample,
-    refined, rise_measures,
+    Segment, TrialFailed, dfdt_measures, force_time_integral, half_relaxation,
+    peak_sample, rise_measures,
 )
-from app.analysis.timing import falling_crossing, moving_average, smooth
+from app.analysis.timing import moving_average, smooth
 
 #: how long after the last pulse the end-of-train force is looked for
 END_WINDOW_S = 0.030
@@ -60,12 +60,7 @@ def measure_tetanus(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
         seg.notes.append(f"force faded during the train (end-of-train force "
                          f"{100 * end_amp / amplitude:.0f} % of Po); ½RT is relative to the "
                          f"end-of-train force")
-    level = seg.baseline + cfg.relaxation_percent / 100.0 * end_amp
-    half = falling_crossing(seg.smooth, level, relax_from)
-    half = refined(seg, half, cfg.relaxation_percent, end_amp, cfg)
-    if not math.isfinite(half):
-        seg.notes.append(f"force did not fall to {cfg.relaxation_percent:g} % within the "
-                         f"trial window; ½RT not measured")
+    half, level = half_relaxation(seg, seg.smooth, relax_from, end_amp, cfg, of="")
     rise = rise_measures(seg, k, amplitude, cfg)
     dmax, dmin = dfdt_measures(seg, k, relax_from)
     fti, fti_end = force_time_integral(seg, relax_from, amplitude, cfg)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from app.analysis.config import AnalysisConfig
 from app.analysis.contraction import (
-    Segment, TrialFailed, check_amplitude, dfdt_measures, force_time_integral, peak_sample,
-    refined, rise_measures,
+    Segment, TrialFailed, check_amplitude, dfdt_measures, force_time_integral, half_relaxation,
+    peak_sample, rise_measures,
 )
-from app.analysis.timing import falling_crossing, parabolic_peak, polynomial_peak
+from app.analysis.timing import parabolic_peak, polynomial_peak
 
 
 def measure_twitch(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
@@ -44,12 +43,7 @@ def measure_twitch(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
     amplitude = peak - seg.baseline
     check_amplitude(seg, amplitude, cfg)
 
-    level = seg.baseline + cfg.relaxation_percent / 100.0 * amplitude
-    half = falling_crossing(y, level, k)
-    half = refined(seg, half, cfg.relaxation_percent, amplitude, cfg)
-    if not math.isfinite(half):
-        seg.notes.append(f"force did not fall to {cfg.relaxation_percent:g} % of Pt within "
-                         f"the trial window; ½RT not measured")
+    half, level = half_relaxation(seg, y, k, amplitude, cfg, of=" of Pt")
     rise = rise_measures(seg, k, amplitude, cfg)
     dmax, dmin = dfdt_measures(seg, k, k)
     fti, fti_end = force_time_integral(seg, k, amplitude, cfg)

@@ -114,7 +114,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("time_utc", STR, "none", "ISO 8601 UTC wall time of the entry"),
         Column("sample", I8, "sample",
                "stream index reached by the recorder when the entry was made (approximate)"),
-        Column("kind", STR, "none", "entry kind, e.g. operator, stimulator-command, recorder"),
+        Column("kind", STR, "none", "entry kind, e.g. operator, stimulator-command, amplifier-command, recorder"),
         Column("message", STR, "none", "human-readable message"),
         Column("fields", STR, "none", "JSON object of extra fields ('{}' if none)"),
     ),

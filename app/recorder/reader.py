@@ -26,9 +26,6 @@ from app.recorder.records import AuditEntry, Gap, TrialRecord, nan_to_none
 from app.recording import Recording, Trial, trials_from_pulses
 from drivers.capabilities import Calibration
 
-#: a crashed file may end a little before its recorded end-of-allocation (HDF5 reserves
-#: space in blocks); more than this is a truncated copy, not a crash
-_CRASH_EOF_SLACK = 1 << 20
 #: what h5py raises for damaged files (it uses RuntimeError for some HDF5 errors)
 H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
 
@@ -416,9 +413,14 @@ def open_session(path: str | os.PathLike[str], *, live: bool = False) -> Session
             msg = f"file is {missing} bytes shorter than its HDF5 superblock records"
         _validate(sf)
         if missing:
-            if sf.complete or missing > _CRASH_EOF_SLACK:
+            # a complete file that is short was truncated after the fact. A file whose
+            # writer died is short by whatever HDF5 had allocated for the write that
+            # failed (a whole flush's worth after EFBIG/ENOSPC, not a fixed amount): it
+            # stays readable, and verify/recover tell the intact blocks from the rest
+            if sf.complete:
                 raise FileFormatError(f"{p}: damaged: truncated ({msg})")
-            sf.warnings.append(msg + " (crash during a flush?)")
+            sf.warnings.append(msg + " (the writer died during a write: samples past the "
+                               "end read as 0; 'myoforce verify' shows the intact blocks)")
     except FileFormatError as exc:
         f.close()
         if missing and "truncated" not in str(exc):   # what is missing may be beyond the end

@@ -11,7 +11,8 @@ import pytest
 from app.analysis import analyze_recording
 from app.importers import load_recording
 
-DATA = Path("/work/shared/data/aurora-ddf")
+#: ../shared/data/aurora-ddf beside the project root (CI checks it out there)
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "aurora-ddf"
 pytestmark = pytest.mark.skipif(not (DATA / "twitch.ddf").exists(),
                                 reason="real DMC example files not available")
 
@@ -31,6 +32,28 @@ def test_real_twitch():
     assert t.baseline_mN + t.peak_force_mN == pytest.approx(412.45, abs=1.5)
     assert t.time_to_peak_ms == pytest.approx(13.9, abs=0.6)
     assert t.half_relaxation_ms == pytest.approx(17.0, abs=0.6)
+
+
+#: values given by the analysis when flags were introduced (issue 10); every later
+#: change must reproduce them within 0.5 %
+TODAY = {
+    "twitch": {"baseline_mN": 223.3565, "peak_force_mN": 187.9960, "time_to_peak_ms": 14.2731,
+               "half_relaxation_ms": 16.8352, "rise_time_10_90_ms": 5.81495,
+               "latency_ms": 3.54666, "max_dfdt_mN_per_s": 36373.26,
+               "min_dfdt_mN_per_s": -7414.948, "force_time_integral_mN_s": 5.43851},
+    "tetanus": {"baseline_mN": 141.2100, "peak_force_mN": 2484.573, "time_to_peak_ms": 36.2,
+                "half_relaxation_ms": 21.72036, "rise_time_10_90_ms": 18.48543,
+                "latency_ms": 5.761216, "max_dfdt_mN_per_s": 133060.36,
+                "min_dfdt_mN_per_s": -31191.16, "force_time_integral_mN_s": 119.3743,
+                "fusion_index": 0.967365},
+}
+
+
+@pytest.mark.parametrize("name", sorted(TODAY))
+def test_real_files_keep_their_values(name):
+    t = analyze_recording(load_recording(DATA / f"{name}.ddf")).trials[0]
+    for key, value in TODAY[name].items():
+        assert getattr(t, key) == pytest.approx(value, rel=0.005), key
 
 
 def test_real_tetanus():

@@ -24,7 +24,8 @@ from app.analysis.contraction import (
     Segment, TrialFailed, dfdt_measures, force_time_integral, half_relaxation,
     peak_sample, rise_measures,
 )
-from app.analysis.timing import moving_average, smooth
+from app.analysis.savgol import moving_average
+from app.analysis.timing import smooth
 
 #: how long after the last pulse the end-of-train force is looked for
 END_WINDOW_S = 0.030

@@ -9,8 +9,7 @@ its two neighbours.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
-from scipy.signal import savgol_filter
+from app.analysis.savgol import moving_average, savgol  # noqa: F401  (moving_average: one home for signal primitives)
 
 
 def odd_window(duration_ms: float, fs: float) -> int:
@@ -30,7 +29,7 @@ def smooth(x: np.ndarray, fs: float, window_ms: float, polyorder: int = 2) -> np
     n = odd_window(window_ms, fs)
     if n <= polyorder + 1 or n > x.size:
         return np.array(x, dtype=np.float64, copy=True)
-    return savgol_filter(x, n, polyorder, mode="interp")
+    return savgol(x, n, polyorder)
 
 
 def derivative(x: np.ndarray, fs: float, window_ms: float, polyorder: int = 2) -> np.ndarray:
@@ -42,14 +41,7 @@ def derivative(x: np.ndarray, fs: float, window_ms: float, polyorder: int = 2) -
     n = odd_window(window_ms, fs)
     if n <= polyorder + 1 or n > x.size:
         return np.gradient(np.asarray(x, dtype=np.float64)) * fs
-    return savgol_filter(x, n, polyorder, deriv=1, delta=1.0 / fs, mode="interp")
-
-
-def moving_average(x: np.ndarray, n: int) -> np.ndarray:
-    """Centred (zero-phase) moving average over ``n`` samples; edges use nearest values."""
-    if n <= 1:
-        return np.array(x, dtype=np.float64, copy=True)
-    return uniform_filter1d(np.asarray(x, dtype=np.float64), size=int(n), mode="nearest")
+    return savgol(x, n, polyorder, deriv=1, fs=fs)
 
 
 def blank(x: np.ndarray, starts: np.ndarray, n_blank: int) -> np.ndarray:

@@ -8,16 +8,32 @@ from scipy import stats
 
 from app.analysis.results import SessionResult
 from app.compare import (
-    CSV_COLUMNS, PARAMETERS, compare_sessions, mann_whitney_p, welch_p, write_csv,
+    CSV_COLUMNS, PARAMETERS, compare_sessions, comparison_to_dict, write_csv,
 )
+from app.errors import UserError
+from app.statistics import holm
 
 
-def session(name, **summary):
+def welch_p(a, b):
+    return compare_sessions([session(f"a{i}", pt_mN=v) for i, v in enumerate(a)]
+                            + [session(f"b{i}", pt_mN=v) for i, v in enumerate(b)],
+                            ["A"] * len(a) + ["B"] * len(b)).test("pt_mN", "A", "B").p_welch
+
+
+def mann_whitney_p(a, b):
+    return compare_sessions([session(f"a{i}", pt_mN=v) for i, v in enumerate(a)]
+                            + [session(f"b{i}", pt_mN=v) for i, v in enumerate(b)],
+                            ["A"] * len(a) + ["B"] * len(b)).test("pt_mN", "A", "B"
+                                                                  ).p_mann_whitney
+
+
+def session(name, subject=None, **summary):
     ff = summary.pop("ff", None)
     s = {p.key: summary.get(p.key, math.nan) for p in PARAMETERS}
     if ff:
         s["force_frequency"] = {"frequency_hz": list(ff), "force_normalized": list(ff.values())}
-    return SessionResult(file=name, format="synthetic", summary=s)
+    return SessionResult(file=name + ".h5", format="synthetic", summary=s,
+                         metadata={"subject_id": subject or name})
 
 
 def welch_by_hand(a, b):
@@ -51,6 +67,12 @@ def test_group_statistics_and_tests():
         stats.mannwhitneyu(veh, mg, alternative="two-sided").pvalue)
     assert 0 <= u <= 42
     assert math.isnan(next(x for x in comp.tests if x.parameter.key == "po_mN").p_welch)
+    ref = stats.ttest_ind(mg, veh, equal_var=False)
+    assert t.t == pytest.approx(ref.statistic) and t.df == pytest.approx(ref.df)
+    assert t.difference == pytest.approx(mg.mean() - veh.mean())
+    assert t.difference_ci == pytest.approx(tuple(ref.confidence_interval()))
+    assert s.sd == pytest.approx(mg.std(ddof=1))
+    assert t.p_welch_holm == pytest.approx(t.p_welch)         # the only finite p of the pair
 
 
 def test_tests_detect_a_real_difference_and_not_a_null_one():
@@ -64,8 +86,7 @@ def test_tests_detect_a_real_difference_and_not_a_null_one():
 def test_small_samples():
     assert math.isnan(welch_p([1.0], [2.0, 3.0]))
     assert math.isnan(welch_p([1.0, 1.0], [2.0, 2.0]))        # no variance: t undefined
-    assert math.isnan(mann_whitney_p([], [1.0]))
-    assert 0 < mann_whitney_p([1.0], [2.0, 3.0]) <= 1
+    assert math.isnan(mann_whitney_p([1.0], [2.0, 3.0]))        # n < 2: no p at all
 
 
 def test_pairwise_for_three_groups_and_ff_curves(tmp_path):
@@ -86,7 +107,7 @@ def test_pairwise_for_three_groups_and_ff_curves(tmp_path):
     rows = list(csv.DictReader(out.open()))
     assert tuple(rows[0]) == CSV_COLUMNS
     kinds = {r["kind"] for r in rows}
-    assert kinds == {"summary", "test", "force_frequency"}
+    assert kinds == {"summary", "test", "force_frequency", "animal", "note"}
     a_pt = next(r for r in rows if r["kind"] == "summary" and r["parameter"] == "pt_mN"
                 and r["group"] == "A")
     assert float(a_pt["mean"]) == pytest.approx(1.5) and a_pt["n"] == "2"
@@ -97,3 +118,51 @@ def test_pairwise_for_three_groups_and_ff_curves(tmp_path):
 def test_groups_and_results_must_align():
     with pytest.raises(ValueError):
         compare_sessions([session("a")], [])
+
+
+def test_files_of_one_animal_are_averaged_with_a_note():
+    results = [session("r1-a", "R1", pt_mN=100.0), session("r1-b", "R1", pt_mN=110.0),
+               session("r2", "R2", pt_mN=120.0), session("r3", "R3", pt_mN=150.0),
+               session("r4", "R4", pt_mN=170.0)]
+    comp = compare_sessions(results, ["veh", "veh", "veh", "trt", "trt"])
+    s = comp.stat("pt_mN", "veh")
+    assert s.n == 2 and sorted(s.values) == [105.0, 120.0]
+    assert comp.members == {"veh": ["R1", "R2"], "trt": ["R3", "R4"]}
+    assert any("R1" in n and "2 files averaged" in n for n in comp.notes)
+
+
+def test_an_animal_in_two_groups_is_an_error():
+    results = [session("a", "R7", pt_mN=1.0), session("b", "R7", pt_mN=2.0)]
+    with pytest.raises(UserError, match="R7.*two groups"):
+        compare_sessions(results, ["veh", "trt"])
+
+
+def test_holm_across_outcomes_and_option_off():
+    rng = np.random.default_rng(2)
+    res, groups = [], []
+    for g, shift in (("veh", 0.0), ("trt", 1.0)):
+        for i in range(5):
+            res.append(session(f"{g}{i}", pt_mN=10 + shift * 3 + rng.normal(),
+                               po_mN=50 + shift + rng.normal(), tpt_ms=20 + rng.normal()))
+            groups.append(g)
+    comp = compare_sessions(res, groups)
+    tests = [comp.test(p.key, "veh", "trt") for p in PARAMETERS]
+    raw = [t.p_welch for t in tests]
+    assert [t.p_welch_holm for t in tests] == pytest.approx(holm(raw), nan_ok=True)
+    assert sum(math.isfinite(p) for p in raw) == 3
+    off = compare_sessions(res, groups, adjust=False)
+    assert all(math.isnan(t.p_welch_holm) for t in off.tests) and not off.holm
+
+
+def test_group_of_one_gets_no_p_and_a_note(tmp_path):
+    comp = compare_sessions([session("a", pt_mN=1.0), session("b", pt_mN=2.0),
+                             session("c", pt_mN=3.0)], ["A", "A", "B"])
+    t = comp.test("pt_mN", "A", "B")
+    assert math.isnan(t.p_welch) and math.isnan(t.p_mann_whitney) and "n < 2" in t.note
+    assert any("fewer than 2 animals" in n and "B" in n for n in comp.notes)
+    d = comparison_to_dict(comp)
+    assert d["tests"][0]["p_welch"] is None and d["members"] == {"A": ["a", "b"], "B": ["c"]}
+    out = tmp_path / "c.csv"
+    write_csv(comp, out)
+    rows = list(csv.DictReader(out.open()))
+    assert {r["kind"] for r in rows} == {"summary", "test", "animal", "note"}

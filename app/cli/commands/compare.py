@@ -1,14 +1,19 @@
 """``myoforce compare FILE... --by group [--group FILE=NAME ...] [--csv OUT.csv]``.
 
 Analyses each file, assigns it to a group (the session metadata value named by
-``--by``, default ``group``; ``--group FILE=NAME`` overrides or supplies it), prints
-per group n and mean ± SEM of Pt, TPT, ½RT, Po, Pt/Po, f50, fatigue index and specific
-force, the Welch and Mann-Whitney p-values between every pair of groups, and the
-mean normalised force-frequency curve per group. Statistics: ``app.compare``.
+``--by``, default ``group``; ``--group FILE=NAME`` overrides or supplies it), pools the
+files per animal (``--unit``, default ``subject_id``) and prints per group n, mean ± SD
+and SEM of Pt, TPT, ½RT, Po, Pt/Po, f50, fatigue index and specific force; per pair of
+groups the difference with its 95 % CI, Hedges' g with its CI, Welch's t (df, p), the
+Mann-Whitney U p (exact at small n) and Holm-adjusted p; and the mean normalised
+force-frequency curve per group. ``--json`` prints it all as one object. Statistics:
+``app.compare`` and ``app.statistics``.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 from pathlib import Path
 
@@ -71,7 +76,7 @@ def check_outputs(args: argparse.Namespace, overrides: dict[str, str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.compare import compare_sessions, write_csv
+    from app.compare import compare_sessions, comparison_to_dict, write_csv
 
     cfg = config_from_args(args)
     overrides = parse_group_overrides(args.group)
@@ -93,13 +98,16 @@ def run(args: argparse.Namespace) -> int:
         groups.append(g)
     if not results:
         raise UserError("no file could be analysed and grouped; nothing to compare")
-    comp = compare_sessions(results, groups)
-    print_comparison(comp, args.by)
+    comp = compare_sessions(results, groups, unit_key=args.unit, adjust=args.holm)
+    if args.json:
+        print(json.dumps(comparison_to_dict(comp)))
+    else:
+        print_comparison(comp, args.by)
     if len(comp.groups) < 2:
         unwritten = " and ".join(o for o in (args.csv, args.plot) if o)
-        raise UserError(f"only one group ({comp.groups[0]}, {len(results)} file(s)): nothing "
-                        f"to compare; give files of two or more groups (--by KEY, --group "
-                        f"FILE=NAME)" + (f"; {unwritten} not written" if unwritten else ""))
+        raise UserError(f"only one group ({comp.groups[0]}, {len(comp.animals)} animal(s)): "
+                        f"nothing to compare; give files of two or more groups (--by KEY, "
+                        f"--group FILE=NAME)" + (f"; {unwritten} not written" if unwritten else ""))
     if args.csv:
         try:
             write_csv(comp, args.csv)
@@ -112,32 +120,53 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _label(p) -> str:
+    return f"{p.label}{' (' + p.unit + ')' if p.unit else ''}"
+
+
+def _ci(pair: tuple[float, float], digits: int = 3) -> str:
+    return f"[{fmt(pair[0], digits)}, {fmt(pair[1], digits)}]"
+
+
 def print_comparison(comp, by: str) -> None:
     from rich.table import Table
 
     from app.compare import PARAMETERS
 
     con = console()
-    t = Table(title=f"by {by}: mean ± SEM (n)", title_justify="left")
-    t.add_column("parameter")
+    t = Table(title=f"by {by}, one value per animal ({comp.unit_key}): mean ± SD, SEM (n)",
+              title_justify="left")
+    t.add_column("outcome")
     for g in comp.groups:
         t.add_column(f"{g} (N={len(comp.members[g])})", justify="right")
-    pairs = [(a.group_a, a.group_b) for a in comp.tests if a.parameter is PARAMETERS[0]]
-    for a, b in pairs:
-        t.add_column(f"p {a}/{b} Welch | MWU", justify="right")
     for p in PARAMETERS:
-        row = [f"{p.label}{' (' + p.unit + ')' if p.unit else ''}"]
+        row = [_label(p)]
         for g in comp.groups:
             s = comp.stat(p.key, g)
-            row.append(f"{fmt(s.mean)} ± {fmt(s.sem, 2)} ({s.n})" if s.n else "– (0)")
-        for a, b in pairs:
-            test = next(x for x in comp.tests if x.parameter is p and x.group_a == a
-                        and x.group_b == b)
-            row.append(f"{fmt(test.p_welch, 3)} | {fmt(test.p_mann_whitney, 3)}")
+            row.append(f"{fmt(s.mean)} ± {fmt(s.sd, 3)}, {fmt(s.sem, 2)} ({s.n})" if s.n
+                       else "– (0)")
         t.add_row(*row)
     con.print(t)
+    adj = "Holm" if comp.holm else "unadjusted"
+    pairs = list(dict.fromkeys((x.group_a, x.group_b) for x in comp.tests))
+    for a, b in pairs:
+        c = Table(title=f"{b} − {a}: difference [95 % CI], Hedges' g [95 % CI], Welch t "
+                        f"(df), p ({adj}), Mann–Whitney U, p ({adj})", title_justify="left")
+        for col in ("outcome", "difference", "Hedges' g", "Welch t (df)", "p", "p adj",
+                    "U", "p MW", "p MW adj"):
+            c.add_column(col, justify="left" if col == "outcome" else "right")
+        for p in PARAMETERS:
+            x = comp.test(p.key, a, b)
+            c.add_row(_label(p), f"{fmt(x.difference, 3)} {_ci(x.difference_ci)}",
+                      f"{fmt(x.hedges_g, 2)} {_ci(x.hedges_g_ci, 2)}",
+                      f"{fmt(x.t, 2)} ({fmt(x.df, 1)})", fmt(x.p_welch, 3),
+                      fmt(x.p_welch_holm, 3) if comp.holm else "–", fmt(x.u, 1),
+                      fmt(x.p_mann_whitney, 3) + ("" if x.mann_whitney_exact or not
+                                                  math.isfinite(x.u) else " (approx.)"),
+                      fmt(x.p_mann_whitney_holm, 3) if comp.holm else "–")
+        con.print(c)
     if comp.force_frequency:
-        ff = Table(title="force-frequency (force / session maximum): mean ± SEM (n)",
+        ff = Table(title="force-frequency (force / session maximum): mean ± SEM (n animals)",
                    title_justify="left")
         ff.add_column("Hz", justify="right")
         for g in comp.groups:
@@ -151,18 +180,29 @@ def print_comparison(comp, by: str) -> None:
                 row.append(f"{pt.mean:.3f} ± {fmt(pt.sem, 2)} ({pt.n})" if pt else "–")
             ff.add_row(*row)
         con.print(ff)
-    con.print("p-values are two-sided and not corrected for multiple comparisons.")
+    for note in comp.notes:
+        con.print(f"note: {note}", markup=False, highlight=False)
+    con.print("Tests are two-sided; " + ("p adj: Holm across the outcomes of each pair "
+                                         "of groups." if comp.holm else
+                                         "p-values are not adjusted for multiple comparisons."))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        NAME, help="compare groups: mean ± SEM, Welch t and Mann-Whitney U p-values",
+        NAME, help="compare groups per animal: mean ± SD/SEM, difference and Hedges' g with "
+             "95 % CI, Welch t, exact Mann-Whitney U, Holm-adjusted p",
         description="Analyse sessions and compare groups (treatment vs vehicle...).")
     p.add_argument("files", nargs="+", metavar="FILE", help="recording files")
     p.add_argument("--by", default="group", metavar="KEY",
                    help="session metadata key that names the group [group]")
     p.add_argument("--group", action="append", default=[], metavar="FILE=NAME",
                    help="assign FILE to group NAME (overrides its metadata); repeatable")
+    p.add_argument("--unit", default="subject_id", metavar="KEY",
+                   help="metadata key naming the animal (the experimental unit); several "
+                        "files of one animal are averaged [subject_id]")
+    p.add_argument("--holm", action=argparse.BooleanOptionalAction, default=True,
+                   help="Holm-adjust p-values across the outcomes of each pair [on]")
+    p.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     p.add_argument("--csv", metavar="OUT.csv", help="write the comparison to a CSV file")
     p.add_argument("--plot", metavar="OUT.png",
                    help="write the force-frequency curves per group as a PNG")

@@ -168,6 +168,9 @@ class ExperimentSession:
                               offset_counts=calibration.offset_counts,
                               scale_mN_per_count=calibration.scale_mN_per_count)
             self._unsubscribe.append(rig.amplifier.subscribe(self.recorder.put_block))
+            put_notice = getattr(self.recorder, "put_notice", None)
+            if put_notice is not None:      # stream edges: loss at START and STOP logged
+                self._unsubscribe.append(rig.amplifier.subscribe_notices(put_notice))
             self.runner = ProtocolRunner(
                 self.protocol, rig, store=_RecorderStore(self.recorder), analyzer=self._analyzer,
                 auto_continue=self.auto_continue, initial_length_mm=self.metadata.muscle_length_mm

@@ -74,8 +74,9 @@ class StreamStats:
 
 @dataclass(frozen=True)
 class StreamNotice:
-    """A stream event for status subscribers: ``kind`` is 'gap', 'checksum', 'resync',
-    'sink-overflow', 'sink-error', 'disconnected', 'timeout' or 'stopped'."""
+    """A stream event for status subscribers: ``kind`` is 'started' (sample 0: the stream
+    began), 'gap', 'checksum', 'resync', 'sink-overflow', 'sink-error', 'disconnected',
+    'timeout' or 'stopped' (``sample`` = the device's sequence count at STOP)."""
 
     kind: str
     message: str

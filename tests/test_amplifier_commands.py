@@ -242,8 +242,8 @@ def test_streaming_start_stop_bytes_and_commands_refused_while_streaming():
     assert blocks and blocks[0].first_sample == 0
     assert all(b.first_sample == a.end_sample for a, b in zip(blocks, blocks[1:]))
     assert np.allclose(blocks[0].force_mN, 500 * 0.002)  # counts through the calibration
-    assert [n.kind for n in notices] == ["stopped"]
-    assert notices[0].sample == amp.stats.samples == sum(len(b) for b in blocks)
+    assert [n.kind for n in notices] == ["started", "stopped"]
+    assert notices[-1].sample == amp.stats.samples == sum(len(b) for b in blocks)
     amp.stop()  # no-op once stopped
     amp.close()
     assert t.closed
@@ -274,7 +274,8 @@ def test_failing_sink_is_counted_and_reported_not_fatal():
         time.sleep(0.005)
     amp.stop()
     assert len(good) >= 3 and amp.sink_errors >= 3
-    assert notices[0].kind == "sink-error" and "display crashed" in notices[0].message
+    assert notices[0].kind == "started"
+    assert notices[1].kind == "sink-error" and "display crashed" in notices[1].message
     assert notices[-1].kind == "stopped"
 
 

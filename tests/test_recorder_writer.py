@@ -168,15 +168,15 @@ def _blocked_recorder(path, notices, queue_size=2):
     """A recorder whose writer stalls on its first block until ``release`` is set."""
     rec = open_recorder(path, RATE, queue_size=queue_size, on_notice=notices.append)
     entered, release = threading.Event(), threading.Event()
-    original = rec._writer.accept
+    original = rec._writer.accept_batch
 
-    def stalled(block):
+    def stalled(blocks):
         if not entered.is_set():
             entered.set()
             release.wait(20)
-        original(block)
+        original(blocks)
 
-    rec._writer.accept = stalled
+    rec._writer.accept_batch = stalled
     return rec, entered, release
 
 
@@ -192,7 +192,7 @@ def test_queue_full_is_reported_at_once_and_logged_as_gap(tmp_path):
     losses = [n for n in notices if n.kind == "data-loss"]
     assert len(losses) == 1 and losses[0].sample == 300      # told before the writer resumed
     release.set()
-    wait_for(lambda: rec._queue.empty())
+    wait_for(lambda: not rec._inbox)
     rec.put_block(ramp_block(1000, 100, RATE))
     rec.close()
     assert rec.lost_samples == 700
@@ -469,7 +469,7 @@ def test_queue_is_bounded_and_put_never_blocks(tmp_path):
 
     threading.Thread(target=producer).start()
     assert done.wait(30), "put_block blocked while the writer was stalled"
-    assert rec._queue.qsize() == 4
+    assert len(rec._inbox) == 4
     release.set()
     rec.close()
     assert rec.lost_samples == (2000 - 4) * 10
@@ -491,17 +491,17 @@ def test_close_from_write_failed_notice_with_a_full_queue(tmp_path):
     holder["rec"] = rec
     entered, release = threading.Event(), threading.Event()
 
-    def broken(block):
+    def broken(blocks):
         entered.set()
         release.wait(20)
         raise OSError(errno.EIO, "Input/output error")
 
-    rec._writer.accept = broken
+    rec._writer.accept_batch = broken
     rec.put_block(ramp_block(0, 100, RATE))
     entered.wait(10)
     for k in range(1, 4):
         rec.put_block(ramp_block(k * 100, 100, RATE))
-    assert rec._queue.full()
+    assert len(rec._inbox) == 2
     release.set()
     rec._thread.join(20)
     assert not rec._thread.is_alive()

@@ -1,12 +1,15 @@
 """The session recorder: sample blocks, trials and audit entries in, a crash-safe HDF5 file out.
 
 Threading model (after QCoDeS' ``_BackgroundWriter``): one writer thread owns the
-``h5py.File``; producers hand it work without ever blocking. Sample blocks go through
-a bounded queue (``put_nowait``: the amplifier's reader thread must never wait on the
-disk); trials, audit entries and analysis results, which are few and must never be
-lost, go through an unbounded deque. If the queue is full the block is dropped, but
-never silently: it is counted, the owner is told at once (``data-loss`` notice) and
-the missing samples become a NaN run with a row in the gap log.
+``h5py.File``; producers hand it work without ever blocking. Sample blocks go into a
+bounded inbox (a list under a lock: the amplifier's reader thread must never wait on
+the disk) that the writer takes whole, as one batch, a few times a second; the checks
+(rate, shape, order) are made once per batch. Trials, audit entries and analysis
+results, which are few and must never be lost, go through an unbounded deque. If the
+inbox is full the block is dropped, but never silently: it is counted, the owner is
+told at once (``data-loss`` notice) and the missing samples become a NaN run with a row
+in the gap log. Every h5py call of the writer is kept short (writes of at most one
+chunk, table rows in slices), because each one holds the interpreter lock.
 
 Crash safety comes from HDF5's SWMR mode: every object exists before SWMR starts,
 the writer only appends, and it flushes at least every ``flush_interval_s``. A file
@@ -20,7 +23,6 @@ import collections
 import errno
 import logging
 import os
-import queue
 import re
 import shutil
 import threading
@@ -36,7 +38,7 @@ from app.errors import UserError
 from app.metadata import SessionMetadata
 from app.recorder import layout as L
 from app.recorder.records import AuditEntry, RecorderNotice, TrialRecord
-from drivers.capabilities import FLAG_TRIGGER_EDGE, Calibration, SampleBlock
+from drivers.capabilities import FLAG_TRIGGER_EDGE, Calibration, SampleBlock, StreamNotice
 
 try:
     import resource
@@ -49,7 +51,14 @@ NoticeCallback = Callable[[RecorderNotice], None]
 
 #: write force/flags to the file once this many samples are pending, even between flushes
 BATCH_SAMPLES = 1 << 18
-_STOP = object()
+#: samples per h5py write call (one chunk): each call holds the interpreter lock, so
+#: a big batch is written in pieces that each take well under a millisecond
+WRITE_SLICE = L.FORCE_CHUNK
+#: rows per h5py table-column write, for the same reason
+TABLE_ROWS_PER_CALL = 512
+#: the writer takes the inbox at least this often (sooner when it fills or on close):
+#: the handoff is one list swap per batch, not one queue operation per block
+WRITER_POLL_S = 0.05
 #: room kept free under a file-size limit (RLIMIT_FSIZE) to close the file cleanly
 _FSIZE_RESERVE = 4 << 20
 #: bytes a write may need beyond its samples: new chunks, metadata, table rows
@@ -118,7 +127,12 @@ class SessionRecorder:
         self._fsync = fsync
         self._min_free_bytes = int(min_free_bytes)
         self._on_notice = on_notice
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        # blocks waiting for the writer: a plain list under _lock, swapped out whole by the
+        # writer (one handoff per batch, not per block); bounded by queue_size blocks
+        self._inbox: list[SampleBlock] = []
+        self._queue_size = int(queue_size)
+        self._wake_at = max(1, self._queue_size // 4)   # wake the writer early when this full
+        self._wake = threading.Event()
         self._control: collections.deque[tuple[str, Any]] = collections.deque()
         self._lock = threading.Lock()
         # --- shared state; producer side under _lock -----------------------------------
@@ -129,9 +143,12 @@ class SessionRecorder:
         self._lost = 0                       # samples the recorder failed to store
         self._in_loss_episode = False
         self._late_blocks_reported = False
+        self._stream_started = False         # the stream began while recording ('started')
+        self._device_end = 0                 # the device's sequence count at STOP ('stopped')
         # --- written by the writer thread only (ints/str: atomic to read) ---------------
         self._samples_written = 0
         self._samples_flushed = 0
+        self._longest_call_s = 0.0
         self._rejected = 0
         self._failed: str | None = None
         self._final_status = L.STATUS_COMPLETE
@@ -163,6 +180,12 @@ class SessionRecorder:
     def rejected_samples(self) -> int:
         """Samples of blocks rejected as out of order or at the wrong rate."""
         return self._rejected
+
+    @property
+    def longest_write_call_s(self) -> float:
+        """The longest single h5py call the writer thread made so far (seconds): each
+        holds the interpreter lock, so this bounds the stall it can cause elsewhere."""
+        return self._longest_call_s
 
     @property
     def failed(self) -> str | None:
@@ -242,28 +265,11 @@ class SessionRecorder:
         thread = self._thread
         if thread is None:
             return
-        on_writer = threading.current_thread() is thread
+        self._wake.set()
         if first:
             atexit.unregister(self._close_at_exit)
-            if on_writer:      # it cannot wait for itself; it sees _closing and finishes
-                try:
-                    self._queue.put_nowait(_STOP)
-                except queue.Full:
-                    pass
-            else:
-                self._put_stop(thread)
-        if not on_writer:
+        if threading.current_thread() is not thread:   # the writer cannot wait for itself
             thread.join()
-
-    def _put_stop(self, thread: threading.Thread) -> None:
-        # blocking is fine here (not the reader thread); give up only if the writer is gone
-        while True:
-            try:
-                self._queue.put(_STOP, timeout=0.2)
-                return
-            except queue.Full:
-                if not thread.is_alive():
-                    return
 
     def _close_at_exit(self) -> None:
         try:
@@ -279,42 +285,78 @@ class SessionRecorder:
 
     # ------------------------------------------------------------------ producers
     def put_block(self, block: SampleBlock) -> None:
-        """Queue a sample block (a ``BlockSink``). Never blocks, never raises for a full
-        queue: a dropped block is counted, reported and logged as a gap."""
+        """Hand a sample block to the writer (a ``BlockSink``). Never blocks, never raises
+        for a full inbox: a dropped block is counted, reported and logged as a gap.
+
+        This is the amplifier reader thread's only cost per block: one lock, a few
+        comparisons and a list append. Every check of the block is made by the writer,
+        once per batch (see ``_Writer.accept_batch``)."""
         notice: RecorderNotice | None = None
+        end = block.first_sample + block.force_mN.shape[0]
         with self._lock:
             if not self._opened:
                 return      # not part of the recording: shows up as the 'before-recording' gap
-            if block.end_sample > self._stream_end:
-                self._stream_end = block.end_sample
+            if end > self._stream_end:
+                self._stream_end = end
             if self._closing or self._failed is not None:
-                self._lost += len(block)
-                if not self._late_blocks_reported:
-                    self._late_blocks_reported = True
-                    why = (f"write failed ({self._failed})" if self._failed is not None
-                           else "recorder closed")
-                    notice = RecorderNotice("data-loss", f"samples from {block.first_sample} not "
-                                            f"recorded: {why}", block.first_sample, len(block))
+                notice = self._late_block(block)
+            elif len(self._inbox) < self._queue_size:
+                self._inbox.append(block)
+                self._in_loss_episode = False
+                if len(self._inbox) == self._wake_at:
+                    self._wake.set()
+                return
             else:
-                try:
-                    self._queue.put_nowait(block)
-                    self._in_loss_episode = False
-                    return
-                except queue.Full:
-                    n = len(block)
-                    self._lost += n
-                    if self._losses and self._losses[-1][1] == block.first_sample:
-                        self._losses[-1][1] = block.end_sample
-                    else:
-                        self._losses.append([block.first_sample, block.end_sample])
-                    if not self._in_loss_episode:
-                        self._in_loss_episode = True
-                        notice = RecorderNotice(
-                            "data-loss", f"recorder queue full: dropping samples from "
-                            f"{block.first_sample} (disk too slow?); logged as a gap",
-                            block.first_sample, n)
+                notice = self._dropped_block(block)
         if notice is not None:
             self._notify(notice)
+
+    def _late_block(self, block: SampleBlock) -> RecorderNotice | None:
+        """A block offered after close or after a write failure (caller holds the lock)."""
+        self._lost += len(block)
+        if self._late_blocks_reported:
+            return None
+        self._late_blocks_reported = True
+        why = (f"write failed ({self._failed})" if self._failed is not None
+               else "recorder closed")
+        return RecorderNotice("data-loss", f"samples from {block.first_sample} not "
+                              f"recorded: {why}", block.first_sample, len(block))
+
+    def _dropped_block(self, block: SampleBlock) -> RecorderNotice | None:
+        """A block that found the inbox full (caller holds the lock): counted, its run
+        kept for the gap log, the owner told at the first block of an episode."""
+        n = len(block)
+        self._lost += n
+        if self._losses and self._losses[-1][1] == block.first_sample:
+            self._losses[-1][1] = block.end_sample
+        else:
+            self._losses.append([block.first_sample, block.end_sample])
+        if self._in_loss_episode:
+            return None
+        self._in_loss_episode = True
+        return RecorderNotice("data-loss", f"recorder queue full: dropping samples from "
+                              f"{block.first_sample} (disk too slow?); logged as a gap",
+                              block.first_sample, n)
+
+    def put_notice(self, notice: StreamNotice) -> None:
+        """Take the amplifier's stream notices (a ``NoticeSink``): they mark the stream's
+        edges, so loss at START and STOP is accounted for.
+
+        'started' (sample 0) says the stream began while recording: samples missing
+        before the first block were lost by the device, not sent before the recording
+        opened. 'stopped' carries the device's sequence count at STOP: the file is made
+        exactly that long, samples the device dropped just before STOP becoming a logged
+        NaN gap. Other kinds are ignored (they are the stream owner's to report)."""
+        if notice.kind not in ("started", "stopped") or notice.sample is None:
+            return
+        with self._lock:
+            if not self._opened or self._closing:
+                return
+            if notice.kind == "started":
+                self._stream_started = True
+            else:
+                self._device_end = max(self._device_end, int(notice.sample))
+                self._stream_end = max(self._stream_end, int(notice.sample))
 
     def add_trial(self, record: TrialRecord) -> None:
         """Queue a row of the trial table."""
@@ -347,6 +389,12 @@ class SessionRecorder:
                 self._on_notice(notice)
             except Exception:
                 log.exception("recorder on_notice callback raised")
+
+    def _take_inbox(self) -> list[SampleBlock]:
+        """The blocks handed over since the last call, in arrival order (writer thread)."""
+        with self._lock:
+            batch, self._inbox = self._inbox, []
+        return batch
 
     def _take_losses(self, end: int | None) -> list[tuple[int, int]]:
         """Dropped runs that start before ``end`` (all if ``None``), removed from the list."""
@@ -396,30 +444,19 @@ class _Writer:
         self.drain_after_failure()
 
     def loop(self) -> None:
-        q = self.rec._queue
-        interval = self.rec._flush_interval_s
+        """Wake every WRITER_POLL_S (sooner when the inbox fills or on close), take the
+        whole inbox as one batch, flush every ``flush_interval_s``."""
+        rec = self.rec
+        interval = rec._flush_interval_s
         deadline = time.monotonic() + interval
         while True:
-            stop = False
-            timeout = deadline - time.monotonic()
-            try:
-                item = q.get(timeout=timeout) if timeout > 0 else q.get_nowait()
-            except queue.Empty:
-                item = None
-            taken = 0
-            while item is not None:         # drain what is there, bounded
-                if item is _STOP:
-                    stop = True
-                    break
-                self.accept(item)
-                taken += 1
-                if taken >= 4096:
-                    break
-                try:
-                    item = q.get_nowait()
-                except queue.Empty:
-                    item = None
-            if stop or (self.rec._closing and q.empty()):
+            rec._wake.wait(max(0.0, min(WRITER_POLL_S, deadline - time.monotonic())))
+            rec._wake.clear()
+            closing = rec._closing          # read before taking: nothing is left behind
+            batch = rec._take_inbox()
+            if batch:
+                self.accept_batch(batch)
+            if closing:
                 self.finish()
                 return
             if time.monotonic() >= deadline:
@@ -427,7 +464,38 @@ class _Writer:
                 deadline = time.monotonic() + interval
 
     # ---------------------------------------------------------------- samples
+    def accept_batch(self, blocks: list[SampleBlock]) -> None:
+        """Accept a batch of blocks with one set of checks for the whole batch.
+
+        The common case (every block at the recording's rate, force and flags 1-D and
+        equally long, each block starting at or after the end of the one before) costs a
+        few list comprehensions; anything else goes block by block through
+        :meth:`accept`, which rejects and reports the offending blocks."""
+        rate, tol = self.rate, 1e-9 * self.rate
+        try:
+            sane = (all(abs(b.sample_rate_hz - rate) <= tol for b in blocks)
+                    and all(b.force_mN.ndim == 1 and b.flags.shape == b.force_mN.shape
+                            for b in blocks))
+            n = [b.force_mN.shape[0] for b in blocks] if sane else []
+            first = [b.first_sample for b in blocks] if sane else []
+        except (AttributeError, TypeError):     # not numpy arrays: checked one by one
+            sane = False
+        sane = (sane and all(n) and (self.next is None or first[0] >= self.next)
+                and all(first[i + 1] >= first[i] + n[i] for i in range(len(blocks) - 1)))
+        if not sane:
+            for block in blocks:
+                self.accept(block)
+            return
+        i = 0
+        while i < len(blocks):          # contiguous runs; a gap between runs is logged
+            j = i + 1
+            while j < len(blocks) and first[j] == first[j - 1] + n[j - 1]:
+                j += 1
+            self.take_run(blocks[i:j], first[i], first[j - 1] + n[j - 1])
+            i = j
+
     def accept(self, block: SampleBlock) -> None:
+        """Accept one block, or reject it (counted, audited, reported) with the reason."""
         n = len(block)
         problem = None
         if abs(block.sample_rate_hz - self.rate) > 1e-9 * self.rate:
@@ -444,21 +512,42 @@ class _Writer:
             self.rec._notify(RecorderNotice("stream-error", f"block rejected: {problem}",
                                             block.first_sample, n))
             return
-        if n == 0:
-            return
+        if n:
+            self.take_run([block], block.first_sample, block.end_sample)
+
+    def take_run(self, blocks: list[SampleBlock], start: int, end: int) -> None:
+        """Queue checked, contiguous blocks covering ``[start, end)`` for writing; a jump
+        from the previous end is logged as a gap first."""
         expected = 0 if self.next is None else self.next
-        if block.first_sample > expected:
+        if start > expected:
             self.write_pending()
-            cause = L.CAUSE_BEFORE_RECORDING if self.next is None else L.CAUSE_STREAM_GAP
-            self.log_gap(expected, block.first_sample, cause)
-        self.pending.append(block)
-        self.pending_n += n
-        self.next = block.end_sample
+            self.log_gap(expected, start, self.leading_cause())
+        self.pending.extend(blocks)
+        self.pending_n += end - start
+        self.next = end
         if self.pending_n >= BATCH_SAMPLES:
             self.write_pending()
 
+    def leading_cause(self) -> str:
+        """Why samples before the next block are missing: lost in the stream, unless no
+        block came yet and the stream was already running when the recording opened."""
+        if self.next is None and not self.rec._stream_started:
+            return L.CAUSE_BEFORE_RECORDING
+        return L.CAUSE_STREAM_GAP
+
+    def timed(self, call: Callable[..., Any], *args: Any) -> Any:
+        """Run one h5py call, keeping the longest duration (it holds the interpreter lock)."""
+        t0 = time.perf_counter()
+        try:
+            return call(*args)
+        finally:
+            dt = time.perf_counter() - t0
+            if dt > self.rec._longest_call_s:
+                self.rec._longest_call_s = dt
+
     def write_pending(self) -> None:
-        """One resize and one write per dataset for all pending (contiguous) blocks."""
+        """All pending (contiguous) blocks to the file: one resize per dataset, writes of at
+        most WRITE_SLICE samples each (short h5py calls), one checksum row."""
         if not self.pending:
             return
         start = self.pending[0].first_sample
@@ -466,19 +555,21 @@ class _Writer:
             force = np.asarray(self.pending[0].force_mN, dtype="<f4")
             flags = np.asarray(self.pending[0].flags, dtype="u1")
         else:
-            force = np.concatenate([np.asarray(b.force_mN, dtype="<f4") for b in self.pending])
-            flags = np.concatenate([np.asarray(b.flags, dtype="u1") for b in self.pending])
+            force = np.concatenate([b.force_mN for b in self.pending]).astype("<f4", copy=False)
+            flags = np.concatenate([b.flags for b in self.pending]).astype("u1", copy=False)
         force = np.ascontiguousarray(force)
         flags = np.ascontiguousarray(flags)
         n = force.shape[0]
         end = start + n
         self.check_space(n)
         if end > self.extent:
-            self.force.resize((end,))
-            self.flags.resize((end,))
+            self.timed(self.force.resize, (end,))
+            self.timed(self.flags.resize, (end,))
             self.extent = end
-        self.force[start:end] = force
-        self.flags[start:end] = flags
+        for a in range(0, n, WRITE_SLICE):
+            b = min(n, a + WRITE_SLICE)
+            self.timed(self.force.__setitem__, slice(start + a, start + b), force[a:b])
+            self.timed(self.flags.__setitem__, slice(start + a, start + b), flags[a:b])
         self.pending.clear()
         self.pending_n = 0
         self.rows[L.INTEGRITY].append((start, n, zlib.crc32(force), zlib.crc32(flags)))
@@ -532,22 +623,27 @@ class _Writer:
                 self.rows[L.ANALYSIS].append(item)
 
     def append_tables(self) -> None:
+        """Append the rows gathered since the last flush: one resize per column, writes of
+        at most TABLE_ROWS_PER_CALL rows (text columns are slow to convert and write)."""
         if self.new_pulses:
             new = np.concatenate(self.new_pulses)
-            self.pulses_ds.resize((self.n_pulses + new.size,))
-            self.pulses_ds[self.n_pulses:] = new
+            self.timed(self.pulses_ds.resize, (self.n_pulses + new.size,))
+            self.timed(self.pulses_ds.__setitem__, slice(self.n_pulses, None), new)
             self.n_pulses += new.size
             self.new_pulses.clear()
         for table, rows in self.rows.items():
             if not rows:
                 continue
             group = self.f[table]
-            n0 = self.counts[table]
+            n0, total = self.counts[table], len(rows)
             for col, values in zip(L.TABLES[table], zip(*rows)):
                 ds = group[col.name]
-                ds.resize((n0 + len(rows),))
-                ds[n0:] = np.array(values, dtype=object if col.is_text else col.dtype)
-            self.counts[table] = n0 + len(rows)
+                self.timed(ds.resize, (n0 + total,))
+                for a in range(0, total, TABLE_ROWS_PER_CALL):
+                    part = values[a:a + TABLE_ROWS_PER_CALL]
+                    data = np.array(part, dtype=object if col.is_text else col.dtype)
+                    self.timed(ds.__setitem__, slice(n0 + a, n0 + a + len(part)), data)
+            self.counts[table] = n0 + total
             rows.clear()
 
     def check_space(self, samples: int) -> None:
@@ -573,7 +669,7 @@ class _Writer:
         self.write_pending()
         self.take_control()
         self.append_tables()
-        self.f.flush()
+        self.timed(self.f.flush)
         if self.rec._fsync:      # survive an OS crash or power cut too, not just our own
             try:
                 fd = self.f.id.get_vfd_handle()
@@ -585,25 +681,12 @@ class _Writer:
 
     def finish(self, status: str | None = None, drain: bool = True) -> None:
         """Drain what is queued, log trailing losses, write final attributes, close."""
-        q = self.rec._queue
-        while drain:
-            try:
-                item = q.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                self.accept(item)
+        if drain:
+            batch = self.rec._take_inbox()
+            if batch:
+                self.accept_batch(batch)
         self.write_pending()
-        with self.rec._lock:     # blocks dropped after the last one that was written
-            end = max((b for _, b in self.rec._losses), default=0)
-        start = 0 if self.next is None else self.next
-        if end > start:
-            self.log_gap(start, end, L.CAUSE_STREAM_GAP if self.next is not None
-                         else L.CAUSE_BEFORE_RECORDING)
-            self.force.resize((end,))
-            self.flags.resize((end,))
-            self.extent = end
-        self.rec._take_losses(None)
+        self.log_trailing_loss()
         status = status or self.rec._final_status
         self.take_control()
         self.audit("recorder", f"recording closed ({status})", samples=self.extent,
@@ -624,6 +707,21 @@ class _Writer:
         self.flush()
         self.f.close()
         self.open = False
+
+    def log_trailing_loss(self) -> None:
+        """Extend the file with a logged NaN gap to the end of the stream: blocks the
+        recorder dropped after the last one written, and samples the device dropped just
+        before STOP (its sequence count from the 'stopped' notice)."""
+        with self.rec._lock:
+            end = max(max((b for _, b in self.rec._losses), default=0), self.rec._device_end)
+        start = 0 if self.next is None else self.next
+        if end > start:
+            self.log_gap(start, end, self.leading_cause())
+            self.timed(self.force.resize, (end,))
+            self.timed(self.flags.resize, (end,))
+            self.extent = end
+            self.next = end
+        self.rec._take_losses(None)
 
     # ---------------------------------------------------------------- failure
     def report_failure(self, exc: BaseException) -> None:
@@ -674,19 +772,18 @@ class _Writer:
             log.exception("closing %s after a write failure", self.rec._path)
 
     def drain_after_failure(self) -> None:
-        """Keep taking blocks so producers see no full queue; count them as lost."""
-        q = self.rec._queue
+        """Keep taking blocks so producers see no full inbox; count them as lost."""
+        rec = self.rec
         while True:
-            try:
-                item = q.get(timeout=0.1)
-            except queue.Empty:
-                if self.rec._closing:
-                    return
-                continue
-            if item is _STOP:
+            rec._wake.wait(WRITER_POLL_S)
+            rec._wake.clear()
+            closing = rec._closing
+            batch = rec._take_inbox()
+            if batch:
+                with rec._lock:
+                    rec._lost += sum(len(b) for b in batch)
+            if closing:
                 return
-            with self.rec._lock:
-                self.rec._lost += len(item)
 
 
 __all__ = ["SessionRecorder", "RecordingExistsError", "DiskSpaceLow", "BATCH_SAMPLES"]

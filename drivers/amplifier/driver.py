@@ -28,6 +28,18 @@ log = logging.getLogger(__name__)
 #: Bytes asked for per read while streaming (about 55 ms at 100 kHz; a read returns sooner,
 #: after the transport's poll interval, with whatever has arrived).
 CHUNK_BYTES = 65536
+#: Streaming reads are paced to one per this many seconds while the stream is light:
+#: the reader sleeps, then takes everything that arrived in one read, instead of waking
+#: for every piece the port delivers (about 100 wake-ups/s, each costing a read, a parse
+#: and a delivery). The price is latency: blocks reach subscribers (recorder, live
+#: display, protocol runner) up to this much later — invisible at a 60 Hz display, and
+#: stimulus timing is unaffected (pulses are marked in the stream by the hardware).
+READ_PERIOD_S = 0.02
+#: A read of at least this many bytes means the stream is heavy (or a backlog drains):
+#: the next read follows at once, unpaced, so the device's buffer never fills while the
+#: reader sleeps. Below the 4 KiB a tty's line discipline holds, so a full tty buffer
+#: always turns pacing off.
+PACED_READ_MAX_BYTES = 3072
 #: Silence that proves a device is in command mode when the port is opened.
 QUIET_S = 0.03
 #: At most one 'sink-error' notice per this many seconds (the count says how many).
@@ -61,6 +73,7 @@ class SerialForceAmplifier:
         self._reader_done = threading.Event()
         self._stats = StreamStats()
         self._next_index = 0
+        self._started_at = 0.0
         #: subscribers that raised (block sinks / notice sinks), over the driver's life
         self.sink_errors = 0
         self.notice_sink_errors = 0
@@ -283,7 +296,11 @@ class SerialForceAmplifier:
             with self._state_lock:
                 self._stats = StreamStats()
                 self._next_index = 0
+                self._started_at = time.monotonic()
                 self._streaming = True
+            # before the reader starts: subscribers (the recorder) learn that the stream
+            # begins at sample 0 here, so samples lost right after START are a stream gap
+            self._notify("started", f"stream started at {self._rate} Hz", sample=0)
             self._halt.clear()
             self._reader_done.clear()
             self._reader = threading.Thread(target=self._read_loop, args=(parser, cal, rate),
@@ -311,13 +328,37 @@ class SerialForceAmplifier:
                 self._die(exc, "disconnected" if isinstance(exc, DeviceDisconnected) else "timeout")
                 self._join_reader()
                 raise
-            finished = self._reader_done.wait(self._timeout_s)
+            finished, waited = self._wait_for_end()
             if self._dead is None and not finished:
                 self._die(DeviceTimeout(f"no end-of-stream frame from {self.port} within "
-                                        f"{self._timeout_s:g} s of STOP"), "timeout")
+                                        f"{waited:.3g} s of STOP"), "timeout")
             self._join_reader()
             if self._dead is not None:
                 raise self._dead_error()
+
+    def _wait_for_end(self) -> tuple[bool, float]:
+        """Wait for the end-of-stream frame after STOP; (arrived, seconds waited).
+
+        The device first sends whatever it still holds. Its backlog is estimated from the
+        clock (samples due since START minus samples received) and the time to send it
+        from the rate samples arrived at so far; the wait is the timeout plus twice that,
+        and ends early (as a timeout) only if no sample arrives for a whole timeout."""
+        t0 = time.monotonic()
+        with self._state_lock:
+            received, started = self._next_index, self._started_at
+        elapsed = max(t0 - started, 1e-3)
+        backlog = max(0.0, elapsed * self._rate - received)
+        drain_s = backlog / max(received / elapsed, 1.0) if backlog else 0.0
+        deadline = t0 + self._timeout_s + 2.0 * min(drain_s, 3600.0)
+        last, last_progress = received, t0
+        while not self._reader_done.wait(min(0.05, self._timeout_s)):
+            now = time.monotonic()
+            index = self._next_index
+            if index != last:
+                last, last_progress = index, now
+            if now >= deadline or now - last_progress >= self._timeout_s:
+                return self._reader_done.is_set(), now - t0
+        return True, time.monotonic() - t0
 
     def collect(self, seconds: float) -> list[SampleBlock]:
         """Blocking helper (tests, CLI): the blocks of the next ``seconds`` of stream.
@@ -377,11 +418,23 @@ class SerialForceAmplifier:
     def _read_loop(self, parser: FrameParser, cal: Calibration, rate: float) -> None:
         """Reader thread: chunks in, blocks and notices out, until end of stream or failure."""
         poll_s = getattr(self._t, "poll_s", 0.01)
+        paced = (READ_PERIOD_S > 0 and callable(getattr(self._t, "read_ready", None))
+                 and bool(getattr(self._t, "sizes_reads_exactly", False)))
         last_rx = time.monotonic()
+        last_read, last_size = last_rx, CHUNK_BYTES
         try:
             while not self._halt.is_set():
                 try:
-                    data = self._t.read_chunk(CHUNK_BYTES, poll_s)
+                    data = b""
+                    if paced and last_size < PACED_READ_MAX_BYTES:
+                        wait = last_read + READ_PERIOD_S - time.monotonic()
+                        if wait > 0 and self._halt.wait(wait):
+                            return
+                        data = self._t.read_ready(CHUNK_BYTES)
+                    last_read = time.monotonic()
+                    if not data:
+                        data = self._t.read_chunk(CHUNK_BYTES, poll_s)
+                    last_size = len(data)
                 except DeviceError as exc:
                     if not self._halt.is_set():
                         kind = "timeout" if isinstance(exc, DeviceTimeout) else "disconnected"

@@ -140,6 +140,31 @@ class SerialTransport:
                 if data or time.monotonic() >= deadline:
                     return data
 
+    @property
+    def sizes_reads_exactly(self) -> bool:
+        """True if ``in_waiting`` counts every byte waiting (real ports, ptys), so
+        :meth:`read_ready` can take a backlog without waiting; pyserial's ``socket://``
+        reports at most one byte there."""
+        return not self.url.startswith(("socket://", "rfc2217://", "loop://"))
+
+    def read_ready(self, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` of what has already arrived, without waiting: one port read
+        per buffer's worth instead of a wait for each piece as it comes in. ``b""`` if
+        nothing is waiting (then use :meth:`read_chunk` to wait)."""
+        self._check_open()
+        with self._rlock:
+            out = bytearray(self._buf[:max_bytes])
+            del self._buf[:max_bytes]
+            while len(out) < max_bytes:
+                waiting = self._available()
+                if waiting <= 0:
+                    break
+                data = self._read(min(waiting, max_bytes - len(out)))
+                if not data:
+                    break
+                out += data
+            return bytes(out)
+
     def unread(self, data: bytes) -> None:
         """Put bytes back in front of the input, e.g. what followed the end of a stream."""
         if data:

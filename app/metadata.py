@@ -33,6 +33,8 @@ class SessionMetadata(BaseModel):
     anesthesia: str | None = None
     temperature_C: float | None = Field(None, gt=0, lt=50)
     operator: str | None = None
+    study_title: str | None = None
+    timepoint: str | None = None
     notes: str | None = None
 
     def as_attrs(self) -> dict[str, str | float]:

@@ -188,3 +188,50 @@ def test_csv_import_errors_name_line_and_column(study, tmp_path, capsys):
 def test_init_refuses_an_existing_study(study, capsys):
     assert main(["study", "init", str(study.root)]) == 1
     assert "refusing to overwrite" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ run --study hook
+DEMO = "protocols/library/protocol1-demo.yaml"
+
+
+@pytest.mark.parametrize("extra,words", [
+    (["--animal", "R77"], ["R77", "not in the study"]),
+    (["--animal", "R01", "--timepoint", "week-9"], ["week-9", "not declared"]),
+    (["--animal", "R01"], ["several timepoints", "--timepoint"]),
+    (["--animal", "R01", "--timepoint", "baseline", "--group", "x"], ["--group", "study"]),
+    (["--animal", "R01", "--timepoint", "baseline", "--out", "x.h5"], ["--out", "study"]),
+    (["--animal", "R02", "--timepoint", "baseline"], ["R02", "excluded"]),
+])
+def test_run_with_study_refuses_bad_animals_and_timepoints(study, capsys, extra, words):
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parents[1]
+    randomise(study, seed=1)
+    exclude(study, "R02", "test")
+    code = main(["run", str(root / DEMO), "--sim", "--yes", "--study", str(study.root), *extra])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    for w in words:
+        assert w in err
+    assert not list((study.root / "sessions").rglob("*.h5"))
+
+
+def test_run_with_an_unallocated_animal_is_refused(study, capsys):
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parents[1]
+    code = main(["run", str(root / DEMO), "--sim", "--yes", "--study", str(study.root),
+                 "--animal", "R01", "--timepoint", "baseline"])
+    assert code == 1 and "randomise" in capsys.readouterr().err
+
+
+def test_study_metadata_never_shows_the_real_group_while_blinded(study):
+    from app.study.run_link import study_session
+    randomise(study, seed=1)
+    link = study_session(study.root, "R01", "baseline", dt.date(2026, 10, 2))
+    assert link.metadata["group"].startswith("group ")
+    assert "compound" not in link.metadata and link.metadata["body_mass_g"] == 251
+    assert link.out == study.root / "sessions" / "baseline" / "R01.h5"
+    assert "vehicle" not in str(link.metadata.get("group"))
+    unblind(study, "done")
+    real = load_study(study.root).true_group("R01")
+    link = study_session(study.root, "R01", "baseline")
+    assert link.metadata["group"] == real

@@ -74,8 +74,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sim.add_argument("--treatment", type=float, metavar="FACTOR",
                      help="simulated treatment effect: scales the muscle's active force")
     out = p.add_argument_group("output")
-    out.add_argument("--out", required=True, metavar="FILE.h5", help="session file to write")
+    out.add_argument("--out", metavar="FILE.h5",
+                     help="session file to write (with --study: filed in the study folder)")
     out.add_argument("--overwrite", action="store_true", help="replace FILE.h5 if it exists")
+    study = p.add_argument_group(
+        "study", "--study DIR --animal ID [--timepoint T] fill the subject metadata from the "
+                 "study (the group as its blinded code) and file the session in the study")
+    study.add_argument("--study", metavar="DIR", help="study folder (myoforce study init)")
+    study.add_argument("--animal", metavar="ID", help="the study's animal")
     run = p.add_argument_group("running")
     run.add_argument("-y", "--yes", action="store_true",
                      help="auto-continue: answer every operator prompt with its default; the "
@@ -124,6 +130,7 @@ class _Plan:
         self.metadata = None
         self.tare_samples = 1000
         self.preset: str | None = None
+        self.study = None
 
 
 def _plan(args: argparse.Namespace) -> _Plan:
@@ -132,6 +139,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
     from protocols.loader import parse_protocol, read_protocol_text, validate_protocol
 
     plan = _Plan()
+    plan.study = _study_session(args)
     sources = [s for s, given in (("--sim", args.sim), ("--rig", args.rig is not None),
                                   ("--amplifier/--stimulator",
                                    args.amplifier is not None or args.stimulator is not None))
@@ -218,6 +226,32 @@ def _plan(args: argparse.Namespace) -> _Plan:
             args.amplifier, args.stimulator, limits=limits, isolator_gain_mA_per_V=gain,
             sample_rate_hz=rate, on_command=hook)
     return plan
+
+
+def _study_session(args: argparse.Namespace):
+    """--study/--animal: fill the metadata options, --out and (simulated rig) the hidden
+    treatment effect from the study (app.study.run_link); None without --study."""
+    if args.study is None and args.animal is None:
+        if args.out is None:
+            raise UserError("--out FILE.h5 is needed (or --study DIR --animal ID to file the "
+                            "session in a study)")
+        return None
+    if args.study is None or args.animal is None:
+        raise UserError("--study DIR and --animal ID go together")
+    for given, what in ((args.out, "--out"), (args.treatment, "--treatment"),
+                        (args.meta_group, "--group"), (args.meta_subject_id, "--subject")):
+        if given is not None:
+            raise UserError(f"{what} comes from the study with --study; leave it out")
+    from app.study.run_link import study_session
+    link = study_session(args.study, args.animal, args.meta_timepoint)
+    for name, value in link.metadata.items():
+        if getattr(args, f"meta_{name}", None) is None:
+            setattr(args, f"meta_{name}", value)
+    args.out = str(link.out)
+    link.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.sim:
+        args.treatment = link.sim_force_factor
+    return link
 
 
 def _metadata(args: argparse.Namespace, muscle_name: str | None):
@@ -503,6 +537,9 @@ def run_command(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGINT, signal.default_int_handler if interrupted else previous_int)
     elapsed = time.monotonic() - started
     finished = finished or session.finished
+    if plan.study is not None:
+        from app.study.run_link import file_session
+        file_session(plan.study, status)
     if session.results:
         _results_table(display.console, session.results, display.tty)
     kept = f"data kept in {args.out} (status {status})" if status else "no recording was written"

@@ -1,0 +1,85 @@
+"""Sessions that belong to a study: ``myoforce run ... --study DIR --animal R07
+[--timepoint week-4]``.
+
+:func:`study_session` checks the animal and the timepoint and returns the subject
+metadata the study knows (never the real group while blinded: the neutral code), the
+file the session is filed under (``sessions/<timepoint>/<animal>.h5``, never an existing
+file) and — for the simulated rig only — the hidden treatment effect of the animal's
+real group times its own between-animal factor. :func:`file_session` records the
+session in the study log once it is written.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.errors import UserError
+from app.study.folder import Study, load_study
+
+
+@dataclass
+class StudySession:
+    study: Study
+    animal: str
+    timepoint: str
+    out: Path
+    metadata: dict[str, Any] = field(default_factory=dict)
+    sim_force_factor: float = 1.0
+
+
+def animal_factor(study: Study, animal_id: str) -> float:
+    """The simulated between-animal force factor: 1 + sd·z, z ~ N(0, 1) from a generator
+    seeded by the study title and the animal ID (the same animal, the same muscle)."""
+    digest = hashlib.sha256(f"{study.design.title}\0{animal_id}".encode()).digest()
+    z = float(np.random.default_rng(int.from_bytes(digest[:8], "little")).standard_normal())
+    return max(0.5, 1.0 + study.design.simulation.animal_sd * float(np.clip(z, -3, 3)))
+
+
+def study_session(root: str | Path, animal_id: str, timepoint: str | None,
+                  day: dt.date | None = None) -> StudySession:
+    """Everything a run needs from the study, or UserError saying what is wrong."""
+    study = load_study(root)
+    a = study.animal(animal_id)
+    tp = study.timepoint(timepoint)
+    if a.excluded is not None:
+        raise UserError(f"animal {animal_id} was excluded on {a.excluded.time:%Y-%m-%d} "
+                        f"({a.excluded.reason}); no new sessions")
+    if animal_id not in study.codes:
+        raise UserError(f"animal {animal_id} is not allocated yet: run 'myoforce study "
+                        f"randomise' first")
+    day = day or dt.date.today()
+    d = study.design
+    meta: dict[str, Any] = {"subject_id": animal_id, "species": d.species, "strain": d.strain,
+                            "sex": a.sex, "group": study.label(animal_id), "timepoint": tp,
+                            "study_title": d.title, "vehicle": d.vehicle,
+                            "dosing_period_days": d.dose.duration_days}
+    if d.muscle:
+        meta["muscle"] = d.muscle
+    mass = a.mass_on(day)
+    if mass is not None:
+        meta["body_mass_g"] = mass.g
+    age = a.age_weeks_on(day)
+    if age is not None and age > 0:
+        meta["age_weeks"] = round(age, 1)
+    real = study.true_group(animal_id)
+    if not study.blinded and real == d.dose.group:
+        meta["compound"] = d.compound.name
+        if d.dose.basis == "salt":
+            meta["dose_mg_per_kg"] = d.dose.amount_mg_per_kg_per_day
+    factor = d.simulation.effects.get(real or "", 1.0) * animal_factor(study, animal_id)
+    out = study.next_session_path(animal_id, tp)
+    return StudySession(study, animal_id, tp, out, {k: v for k, v in meta.items()
+                                                    if v is not None}, factor)
+
+
+def file_session(link: StudySession, status: str | None) -> None:
+    """Record the written session in the study log."""
+    if status is None or not link.out.exists():
+        return
+    link.study.record("session-filed", animal=link.animal, timepoint=link.timepoint,
+                      file=str(link.out.relative_to(link.study.root)), status=status)

@@ -2,3 +2,13 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _analysis_cache_in_tmp(tmp_path_factory, monkeypatch):
+    """The analysis result cache (app.result_cache) of every test, and of the commands
+    it starts, lives in a temporary folder: never in the user's ~/.cache."""
+    monkeypatch.setenv("MYOFORCE_CACHE_DIR", str(tmp_path_factory.mktemp("myoforce-cache")))

@@ -11,7 +11,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.optimize import curve_fit
 
 #: fewest distinct frequencies for a 4-parameter fit with a residual left over
 MIN_POINTS = 5
@@ -56,6 +55,7 @@ def fit_force_frequency(freq_hz: np.ndarray, force_mN: np.ndarray) -> tuple[Sigm
     lo = [y.min() - span, y.min(), f.min() / 10.0, 0.2]
     hi = [y.max(), y.max() + 2 * span, f.max() * 10.0, 30.0]
     p0 = [min(max(p, l + 1e-9 * abs(l) + 1e-12), h) for p, l, h in zip(p0, lo, hi)]
+    from scipy.optimize import curve_fit     # here, not at the top: a slow import (startup)
     try:
         popt, _ = curve_fit(sigmoid, f, y, p0=p0, bounds=(lo, hi), maxfev=20000)
     except (RuntimeError, ValueError) as exc:

@@ -1,9 +1,24 @@
 """Entry point of the ``myoforce`` command.
 
-Subcommands are discovered from ``app.cli.commands``: each module there registers its
-own parser, so adding a command never touches this file. User mistakes (bad files,
-bad arguments, missing devices) end with one clear line on stderr and a non-zero
-exit code, never a traceback; set ``MYOFORCE_DEBUG=1`` to see tracebacks.
+Registering a command is ONE line in :data:`COMMANDS` below::
+
+    "export": "write sessions as NWB files",
+
+and a module ``app/cli/commands/export.py`` (``-`` in a command name becomes ``_`` in
+the module name) that defines ``register(subparsers)``: it adds the parser named like
+the command and sets ``func`` (taking the parsed args, returning an exit code). The
+line in COMMANDS is the summary shown by ``myoforce --help``.
+
+Startup stays fast because only the command that runs is imported: ``myoforce --help``
+is built from COMMANDS alone, ``myoforce analyze ...`` imports only
+``app.cli.commands.analyze``. Keep command modules light at the top too: import heavy
+libraries (scipy, h5py, pydantic, matplotlib, rich, pyvisa, serial) inside the
+functions that use them. A module in app/cli/commands that is missing from COMMANDS
+still works (it is found by name), but is listed without a summary; tests flag it.
+
+User mistakes (bad files, bad arguments, missing devices) end with one clear line on
+stderr and a non-zero exit code, never a traceback; set ``MYOFORCE_DEBUG=1`` to see
+tracebacks.
 """
 from __future__ import annotations
 
@@ -12,12 +27,38 @@ import importlib
 import os
 import pkgutil
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from app import __version__
 from app.cli import commands
 from app.errors import UserError
 from drivers.errors import DeviceError
+
+#: command name -> one-line summary for ``myoforce --help`` (module: app.cli.commands.NAME)
+COMMANDS: dict[str, str] = {
+    "analyze": "analyse twitches and tetani (Pt, TPT, ½RT, Po, force-frequency...)",
+    "compare": "compare groups: mean ± SEM, Welch t and Mann-Whitney U p-values",
+    "devices": "list serial ports and VISA resources",
+    "gui": "open the desktop application",
+    "info": "summarise a session file",
+    "plot": "write PNG figures of each contraction and curve",
+    "recover": "copy a crashed session file into a clean one",
+    "run": "run a protocol on a rig and record it",
+    "sim": "run the simulated rig and print its addresses",
+    "verify": "check a session file's structure and CRC-32 checksums",
+}
+
+
+def module_name(command: str) -> str:
+    """The module that implements ``command`` (``study-report`` -> ``...study_report``)."""
+    return f"{commands.__name__}.{command.replace('-', '_')}"
+
+
+def unlisted_modules() -> list[str]:
+    """Command modules present in app/cli/commands but missing from COMMANDS."""
+    listed = {module_name(c) for c in COMMANDS}
+    return sorted(f"{commands.__name__}.{m.name}" for m in pkgutil.iter_modules(commands.__path__)
+                  if f"{commands.__name__}.{m.name}" not in listed)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,20 +70,58 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Subparsers:
+    """What a command's ``register`` receives: the real subparsers, with the summary line
+    taken from COMMANDS so it lives in one place."""
+
+    def __init__(self, sub: argparse._SubParsersAction) -> None:
+        self._sub = sub
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if name in COMMANDS:
+            kwargs["help"] = COMMANDS[name]
+        return self._sub.add_parser(name, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._sub, attr)
+
+
+def chosen_command(argv: list[str]) -> str | None:
+    """The command word in ``argv`` (the top-level parser has no options taking values,
+    so it is the first word that is not an option), or None."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(only: str | None = None, *, everything: bool | None = None
+                 ) -> argparse.ArgumentParser:
+    """The ``myoforce`` parser. With ``only``, just that command's module is imported and
+    the others are listed from COMMANDS; with neither (tests, docs), every command is
+    fully registered."""
+    if everything is None:
+        everything = only is None
     parser = _Parser(
         prog="myoforce",
         description="In-vivo muscle force experiments: run protocols, record, analyse, compare.")
     parser.add_argument("--version", action="version", version=f"myoforce {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        module.register(sub)
+    wrapped = _Subparsers(sub)
+    for name, summary in COMMANDS.items():
+        if everything or name == only:
+            importlib.import_module(module_name(name)).register(wrapped)
+        else:
+            sub.add_parser(name, help=summary, add_help=False)
+    for mod in unlisted_modules():          # found the slow way; see the module docstring
+        if everything or (only and only not in COMMANDS):
+            importlib.import_module(mod).register(wrapped)
+        else:
+            sub.add_parser(mod.rsplit(".", 1)[1].replace("_", "-"), add_help=False,
+                           help="(no summary: add one to COMMANDS in app/cli/main.py)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(chosen_command(argv) or "", everything=False)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -7,16 +7,38 @@
 - :mod:`app.recorder.recover` – copy a crashed file into a clean one (never ``h5clear``)
 
 The format is documented in ``docs/file-format.md``.
-"""
-from app.recorder.layout import FORMAT_NAME, FORMAT_VERSION
-from app.recorder.reader import SessionFile, load_recording, open_session, session_info
-from app.recorder.records import AuditEntry, Gap, RecorderNotice, TrialRecord
-from app.recorder.recover import RecoveryReport, recover_session
-from app.recorder.verify import VerifyReport, verify_session
-from app.recorder.writer import RecordingExistsError, SessionRecorder
 
-__all__ = [
-    "FORMAT_NAME", "FORMAT_VERSION", "SessionRecorder", "RecordingExistsError", "TrialRecord",
-    "RecorderNotice", "Gap", "AuditEntry", "SessionFile", "open_session", "load_recording",
-    "session_info", "verify_session", "VerifyReport", "recover_session", "RecoveryReport",
-]
+Importing this package is cheap: each name below is imported from its module on first
+use (PEP 562), so ``myoforce info`` (the reader) never loads the writer or pydantic.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.recorder.layout import FORMAT_NAME, FORMAT_VERSION
+    from app.recorder.reader import SessionFile, load_recording, open_session, session_info
+    from app.recorder.records import AuditEntry, Gap, RecorderNotice, TrialRecord
+    from app.recorder.recover import RecoveryReport, recover_session
+    from app.recorder.verify import VerifyReport, verify_session
+    from app.recorder.writer import RecordingExistsError, SessionRecorder
+
+_WHERE = {
+    "layout": ("FORMAT_NAME", "FORMAT_VERSION"),
+    "reader": ("SessionFile", "load_recording", "open_session", "session_info"),
+    "records": ("AuditEntry", "Gap", "RecorderNotice", "TrialRecord"),
+    "recover": ("RecoveryReport", "recover_session"),
+    "verify": ("VerifyReport", "verify_session"),
+    "writer": ("RecordingExistsError", "SessionRecorder"),
+}
+_MODULE = {name: module for module, names in _WHERE.items() for name in names}
+__all__ = sorted(_MODULE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE:
+        raise AttributeError(f"module 'app.recorder' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"app.recorder.{_MODULE[name]}"), name)
+    globals()[name] = value
+    return value

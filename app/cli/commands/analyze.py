@@ -57,34 +57,35 @@ def config_from_args(args: argparse.Namespace) -> AnalysisConfig:
         raise UserError(f"invalid analysis option: {exc}") from exc
 
 
+def add_batch_options(parser: argparse.ArgumentParser) -> None:
+    """--jobs and --no-cache, for commands that analyse many files (app.batch)."""
+    parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                        help="analyse N files at a time [all CPUs]")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="analyse every file again instead of reusing results of "
+                             "unchanged files (cache: $MYOFORCE_CACHE_DIR or "
+                             "~/.cache/myoforce)")
+
+
+def batch_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of :func:`app.batch.analyze_many` from the options above; the
+    progress bar (stderr, terminals only) is off with --json."""
+    jobs = getattr(args, "jobs", None)
+    if jobs is not None and jobs < 1:
+        raise UserError(f"--jobs must be at least 1 (got {jobs})")
+    return {"jobs": jobs, "cache": not getattr(args, "no_cache", False),
+            "progress": not getattr(args, "json", False)}
+
+
 def analyze_files(paths: list[str], cfg: AnalysisConfig
                   ) -> Iterator[tuple[str, Any, Any, str | None]]:
-    """Yield (path, recording or None, SessionResult, error message or None) per file.
-
-    Never raises for a bad file: reading and analysis errors become the message.
-    """
-    from app.analysis.results import SessionResult
-    from app.analysis.session import analyze_recording
-    from app.importers import load_recording
+    """Yield (path, recording or None, SessionResult, error message or None) per file,
+    one file at a time in this process (for commands that need the recording; the
+    others use :func:`app.batch.analyze_many`). Never raises for a bad file."""
+    from app.batch import analyze_path
 
     for p in paths:
-        try:
-            rec = load_recording(p)
-        except UserError as exc:
-            yield p, None, SessionResult.failed(p, str(exc)), str(exc)
-            continue
-        except Exception as exc:        # a damaged file must not stop the batch
-            msg = f"{p}: cannot read ({type(exc).__name__}: {exc})"
-            yield p, None, SessionResult.failed(p, msg), msg
-            continue
-        try:
-            res = analyze_recording(rec, cfg)
-        except Exception as exc:
-            msg = f"{p}: analysis failed ({type(exc).__name__}: {exc})"
-            yield p, rec, SessionResult.failed(p, msg, rec.format), msg
-            continue
-        err = res.error
-        yield p, rec, res, (f"{p}: {err}" if err else None)
+        yield (p, *analyze_path(p, cfg))
 
 
 def fmt(v: Any, digits: int = 4) -> str:
@@ -198,7 +199,10 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     trials: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
-    for path, _rec, res, err in analyze_files(args.files, cfg):
+    from app.batch import analyze_many
+
+    for outcome in analyze_many(args.files, cfg, **batch_options(args)):
+        path, res, err = outcome.path, outcome.result, outcome.error
         if err:
             failed += 1
             print(f"myoforce {NAME}: {err}", file=sys.stderr)
@@ -232,5 +236,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", metavar="OUT.csv", help="write every trial's measures to a CSV file")
     p.add_argument("--summary-csv", metavar="OUT.csv",
                    help="write one summary row per file to a CSV file")
+    add_batch_options(p)
     add_analysis_options(p)
     p.set_defaults(func=run)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from app.cli.commands.analyze import (
-    add_analysis_options, analyze_files, config_from_args, console, fmt,
+    add_analysis_options, add_batch_options, batch_options, config_from_args, console, fmt,
 )
 from app.errors import UserError
 from app.paths import check_output_file
@@ -76,6 +76,7 @@ def check_outputs(args: argparse.Namespace, overrides: dict[str, str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.batch import analyze_many
     from app.compare import compare_sessions, comparison_to_dict, write_csv
 
     cfg = config_from_args(args)
@@ -83,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args, overrides)
     failed = 0
     results, groups = [], []
-    for path, _rec, res, err in analyze_files(args.files, cfg):
+    for outcome in analyze_many(args.files, cfg, **batch_options(args)):
+        path, res, err = outcome.path, outcome.result, outcome.error
         if err:
             failed += 1
             print(f"myoforce {NAME}: {err}", file=sys.stderr)
@@ -206,5 +208,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", metavar="OUT.csv", help="write the comparison to a CSV file")
     p.add_argument("--plot", metavar="OUT.png",
                    help="write the force-frequency curves per group as a PNG")
+    add_batch_options(p)
     add_analysis_options(p)
     p.set_defaults(func=run)

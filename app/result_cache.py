@@ -1,0 +1,146 @@
+"""Cache of analysis results, so re-analysing an unchanged file costs a file hash.
+
+Where: ``$MYOFORCE_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/myoforce``, else
+``~/.cache/myoforce`` — always the user's cache folder, never beside or inside raw data
+(the data folder may be read-only, shared, or archived; a cache there would be copied
+with it). Entries live in ``analysis/`` below it, one small file each; deleting the
+folder is always safe. ``MYOFORCE_CACHE=off`` turns the cache off.
+
+Key: SHA-256 of (the file's content, the analysis settings, the code version). Why
+the content and not size + mtime + inode: a content key is never stale (an edit that
+keeps size and mtime, a file restored from backup, a copy on another disk all hash
+right) and survives renames and copies; it costs reading the file once per run
+(about 1 GB/s, ~40 ms for a 15-minute session at 10 kHz), small next to the
+analysis it saves. The code version is :data:`ANALYSIS_SCHEMA`, the package version,
+numpy's and scipy's versions, and a fingerprint of the source of every module that
+turns a file into numbers (``app/analysis``, the importers, the session reader), so a
+code change invalidates old entries without anyone remembering to bump a number.
+
+What is stored: a result whose file was read completely and did not change while
+it was analysed. A session still being recorded (or whose writer died: the file says
+``complete: false``) and a file whose size or mtime changed during the analysis are
+never stored; nor are read errors (they may be transient). Entries are pickles of
+:class:`app.analysis.results.SessionResult` written atomically; an entry that
+cannot be read is a miss. The folder is the user's own, like any cache of theirs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+
+#: bump when the meaning of a stored result changes in a way the fingerprint cannot see
+ANALYSIS_SCHEMA = 1
+
+#: source (relative to the project root) whose change invalidates cached results
+_FINGERPRINTED = ("app/analysis", "app/importers", "app/recorder/reader.py",
+                  "app/recorder/layout.py", "app/recording.py", "app/result_cache.py")
+_CHUNK = 1 << 20
+
+
+def cache_dir() -> Path:
+    """The folder holding the analysis cache (see the module docstring)."""
+    if os.environ.get("MYOFORCE_CACHE_DIR"):
+        return Path(os.environ["MYOFORCE_CACHE_DIR"]) / "analysis"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "myoforce" / "analysis"
+
+
+def cache_enabled() -> bool:
+    return os.environ.get("MYOFORCE_CACHE", "").strip().lower() not in ("off", "0", "no")
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Everything about the code that a cached result depends on, as one string."""
+    import numpy
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for rel in _FINGERPRINTED:
+        p = root / rel
+        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
+            h.update(str(f.relative_to(root)).encode() + b"\0")
+            h.update(f.read_bytes() if f.is_file() else b"")
+    parts = {"schema": ANALYSIS_SCHEMA, "myoforce": __version__, "numpy": numpy.__version__,
+             "scipy": _scipy_version(), "python": sys.version_info[:2],
+             "source": h.hexdigest()}
+    return json.dumps(parts, sort_keys=True)
+
+
+def _scipy_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("scipy")
+    except Exception:                      # not installed: nothing of it can be cached
+        return "none"
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of the file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_state(path: str | os.PathLike[str]) -> tuple[int, int, int, int]:
+    """(device, inode, size, mtime in ns): what changes when a file is being written."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def settings_key(settings: Any) -> str:
+    """Canonical text of the analysis settings (an object with ``to_dict()``)."""
+    return json.dumps(settings.to_dict(), sort_keys=True, default=repr)
+
+
+class ResultCache:
+    """Analysis results on disk, keyed by file content + settings + code version."""
+
+    def __init__(self, folder: str | os.PathLike[str] | None = None,
+                 version: str | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else cache_dir()
+        self.version = version if version is not None else code_version()
+
+    def key(self, digest: str, settings: Any) -> str:
+        text = "\n".join((self.version, settings_key(settings), digest))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _entry(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.pkl"
+
+    def get(self, key: str) -> Any | None:
+        """The stored result, or None (missing, or unreadable: treated as a miss)."""
+        try:
+            with open(self._entry(key), "rb") as fh:
+                stored_key, result = pickle.load(fh)
+        except Exception:
+            return None
+        return result if stored_key == key else None
+
+    def put(self, key: str, result: Any) -> bool:
+        """Store atomically (write a temporary file, then rename); False if not possible
+        (a read-only or full disk only costs the speed-up)."""
+        path = self._entry(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    pickle.dump((key, result), fh, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            return False
+        return True

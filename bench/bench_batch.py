@@ -1,0 +1,99 @@
+"""Benchmark: analysing many session files with one command vs one process per file.
+
+Writes ``--files`` small session files (two twitches and a tetanus each, different
+amplitudes; ``tests.helpers_recording``) and times, from process start to exit:
+
+- ``separate``: one ``myoforce analyze FILE --json`` process per file, one after the
+  other (a shell loop; by default with the tree given by ``--before``, i.e. "today"
+  before the batch work, else with this tree);
+- ``batch cold``: ``myoforce analyze FILES... --json`` once, cache empty (process pool);
+- ``batch serial``: the same with ``--jobs 1`` (cache off): what the pool adds;
+- ``batch warm``: the same again with the cache filled by the cold run.
+
+Rounds are interleaved so every variant sees the same machine load (the machine may
+be shared); medians are printed, and the ratio the issue asks for: batch cold /
+separate (target < 1/3). The outputs of batch and separate runs are checked to be the
+same JSON lines.
+
+Run:  .venv/bin/python bench/bench_batch.py [--files 100] [--rounds 3] [--before DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LAUNCH = "import sys; from app.cli.main import main; sys.exit(main())"
+
+
+def myoforce(tree: Path, argv: list[str], cache: Path | None) -> tuple[float, bytes]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env.update({"MYOFORCE_CACHE_DIR": str(cache)} if cache else {"MYOFORCE_CACHE": "off"})
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", LAUNCH, *argv], env=env, cwd=tree,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"myoforce {' '.join(argv[:3])}...: {done.stderr.decode()[-500:]}")
+    return dt, done.stdout
+
+
+def make_files(folder: Path, n: int) -> list[str]:
+    from tests.helpers_recording import write_synthetic_session
+    return [str(write_synthetic_session(folder / f"s{i:03d}.h5", amplitude_mN=50.0 + i,
+                                        block=10_000).path) for i in range(n)]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--before", type=Path, help="tree of the older commit ('today')")
+    args = ap.parse_args()
+    old = args.before.resolve() if args.before else ROOT
+    times: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = make_files(Path(tmp), args.files)
+        cache = Path(tmp) / "cache"
+        for _ in range(args.rounds):
+            t, sep_out = 0.0, b""
+            for f in files:
+                dt, out = myoforce(old, ["analyze", f, "--json"], None)
+                t, sep_out = t + dt, sep_out + out
+            times.setdefault("separate", []).append(t)
+            shutil.rmtree(cache, ignore_errors=True)
+            dt, cold_out = myoforce(ROOT, ["analyze", *files, "--json"], cache)
+            times.setdefault("batch cold", []).append(dt)
+            dt, warm_out = myoforce(ROOT, ["analyze", *files, "--json"], cache)
+            times.setdefault("batch warm", []).append(dt)
+            dt, serial_out = myoforce(ROOT, ["analyze", *files, "--json", "-j", "1"], None)
+            times.setdefault("batch serial", []).append(dt)
+            if not cold_out == warm_out == serial_out:
+                raise SystemExit("batch outputs differ between cold, warm and serial runs")
+            if sep_out != cold_out:
+                print("note: one-process-per-file output differs from the batch output "
+                      "(expected only when --before is a tree with different analysis)")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"{args.files} session files, median of {args.rounds} interleaved rounds "
+          f"({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}); separate = "
+          f"{'tree ' + str(old) if args.before else 'this tree'}")
+    for k, v in med.items():
+        print(f"  {k:13} {v:8.2f} s   ({v / args.files * 1000:6.1f} ms/file)   "
+              f"{v / med['separate']:.3f} of separate")
+    ratio = med["batch cold"] / med["separate"]
+    print(f"batch cold / separate = {ratio:.3f} (target < 0.333: "
+          f"{'OK' if ratio < 1 / 3 else 'MISSED'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -45,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "recover": "copy a crashed session file into a clean one",
     "run": "run a protocol on a rig and record it",
     "sim": "run the simulated rig and print its addresses",
+    "study": "manage a study: animals, randomisation, blinding, doses, status, report",
     "verify": "check a session file's structure and CRC-32 checksums",
 }
 

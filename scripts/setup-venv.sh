@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or refresh) the project's own virtual environment in .venv and install
-# myoforce into it with its development extras. Idempotent: re-running is cheap
-# when pyproject.toml has not changed since the last install.
+# myoforce into it with its development extras, then the system libraries the desktop
+# app needs (scripts/system-deps.sh). Idempotent: re-running is cheap when
+# pyproject.toml has not changed since the last install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,11 +22,14 @@ fi
 
 stamp=".venv/.myoforce-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    exit 0
+if ! { [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; }; then
+    echo "Setting up .venv (first run takes a minute) ..." >&2
+    "$PYTHON" -m venv .venv
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e ".[dev]"
+    echo "$want" > "$stamp"
 fi
-echo "Setting up .venv (first run takes a minute) ..." >&2
-"$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[dev]"
-echo "$want" > "$stamp"
+
+# the system libraries Qt's xcb platform needs (checked against the real plugin);
+# arguments pass on (test.sh adds --xvfb)
+bash scripts/system-deps.sh "$@"

@@ -9,10 +9,14 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from drivers.capabilities import Calibration, Rig, SampleBlock
+
+if TYPE_CHECKING:
+    from protocols.events import Finished
 
 
 class FakeStimulator:
@@ -116,7 +120,10 @@ def fake_rig() -> Rig:
 
 
 class FakeSession:
-    """Runs a tiny protocol: twitches, a prompt, a force-frequency step; honours abort."""
+    """Runs a tiny protocol: twitches, a prompt, a force-frequency step; honours abort.
+
+    Conforms to :class:`app.live.experiment.ProtocolSession`, as the real
+    :class:`app.session.ExperimentSession` does (``tests/test_gui_seams.py``)."""
 
     instances: list["FakeSession"] = []
 
@@ -135,9 +142,9 @@ class FakeSession:
         self.paused_seen = False
         FakeSession.instances.append(self)
 
-    def subscribe(self, cb):
-        self._subs.append(cb)
-        return lambda: self._subs.remove(cb)
+    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
+        self._subs.append(callback)
+        return lambda: self._subs.remove(callback)
 
     def _emit(self, ev) -> None:
         for cb in list(self._subs):
@@ -151,12 +158,12 @@ class FakeSession:
     def resume(self) -> None:
         self._resume.set()
 
-    def abort(self) -> None:
+    def abort(self, reason: str = "aborted by the operator") -> None:
         self._abort.set()
         self._answered.set()
         self._resume.set()
 
-    def answer(self, prompt_id, value) -> None:
+    def answer(self, prompt_id: str, value: Any = None) -> Any:
         self._answers[prompt_id] = value
         self._answered.set()
 
@@ -169,7 +176,7 @@ class FakeSession:
             self._resume.wait()
         return not self._abort.is_set()
 
-    def run(self):
+    def run(self) -> "Finished":
         from protocols import events as ev
         amp, stim = self.rig.amplifier, self.rig.stimulator
         amp.start()
@@ -222,5 +229,6 @@ class FakeSession:
         finally:
             stim.set_output(False)
             amp.stop()
-            self._emit(ev.Finished(status=status, trials=trial))
-        return None
+            finished = ev.Finished(status=status, trials=trial)
+            self._emit(finished)
+        return finished

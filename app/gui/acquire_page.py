@@ -29,7 +29,8 @@ from app.gui.results_table import ResultsTable
 from app.gui.rig_panel import RigPanel
 from app.gui.run_controls import RunControls
 from app.gui.trial_overlay import TrialOverlay
-from app.live.experiment import Experiment, Status, event_name
+from app.live.experiment import Experiment, Status
+from protocols import events as rev
 
 LEFT_WIDTH = 400
 
@@ -47,6 +48,7 @@ class AcquirePage(QWidget):
         self.bridge.event.connect(self.on_event)
         self.experiment.subscribe(self.bridge.post)
         self.session_factory = None      # tests may inject one
+        self._handlers = self.handlers()
         self.last_output: Path | None = None
         self.finished_status: str | None = None
         self._trials: dict[int, Any] = {}
@@ -241,12 +243,25 @@ class AcquirePage(QWidget):
         self.run_controls.set_progress(0.0, "starting")
 
     # --- events (GUI thread) ---
-    def on_event(self, ev: Any) -> None:
-        handler = getattr(self, f"_on_{event_name(ev)}", None)
-        if handler is not None:
-            handler(ev)
+    def handlers(self) -> dict[type, Any]:
+        """Event type -> handler: dispatch by type, so renaming an event class cannot
+        silently disconnect its handler (an unknown name fails at import)."""
+        return {Status: self._on_status, rev.StateChanged: self._on_state_changed,
+                rev.StepStarted: self._on_step_started, rev.StepCompleted: self._on_step_completed,
+                rev.Progress: self._on_progress, rev.TrialRecorded: self._on_trial_recorded,
+                rev.TrialAnalysed: self._on_trial_analysed, rev.OperatorPrompt: self._on_operator_prompt,
+                rev.PromptAnswered: self._on_prompt_answered, rev.RunWarning: self._on_warning,
+                rev.RunError: self._on_error, rev.Finished: self._on_finished}
 
-    def _on_Status(self, ev: Status) -> None:  # noqa: N802 - dispatched on class names
+    def on_event(self, ev: Any) -> None:
+        table = self._handlers
+        for cls in type(ev).__mro__:          # subclasses reach their base's handler
+            handler = table.get(cls)
+            if handler is not None:
+                handler(ev)
+                return
+
+    def _on_status(self, ev: Status) -> None:
         kind = ev.kind
         if kind == "connected":
             self.rig_panel.set_connected(True, ev.message)
@@ -273,13 +288,13 @@ class AcquirePage(QWidget):
             self.log.log(ev.message, "error")
             self.message.emit(ev.message)
 
-    def _on_StateChanged(self, ev: Any) -> None:  # noqa: N802
+    def _on_state_changed(self, ev: Any) -> None:
         new = getattr(ev.new, "value", ev.new)
         self.run_controls.set_paused(new == "paused")
         self.log.log(f"state: {getattr(ev.old, 'value', ev.old)} → {new}"
                      + (f" ({ev.reason})" if getattr(ev, "reason", "") else ""))
 
-    def _on_StepStarted(self, ev: Any) -> None:  # noqa: N802
+    def _on_step_started(self, ev: Any) -> None:
         self._step_kinds[ev.index] = ev.kind
         self.protocol_panel.highlight_step(ev.index)
         self.run_controls.step_label.setText(f"Step {ev.index + 1}/{ev.count}: {ev.name} ({ev.kind})"
@@ -290,21 +305,21 @@ class AcquirePage(QWidget):
         self.experiment.ring.add_marker(ev.name, kind="step")
         self.log.log(f"step {ev.index + 1}/{ev.count}: {ev.name} ({ev.kind})")
 
-    def _on_StepCompleted(self, ev: Any) -> None:  # noqa: N802
+    def _on_step_completed(self, ev: Any) -> None:
         summary = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                             for k, v in (ev.result or {}).items() if not isinstance(v, (list, dict)))
         self.log.log(f"step done: {ev.name}" + (f" — {summary}" if summary else ""))
 
-    def _on_Progress(self, ev: Any) -> None:  # noqa: N802
+    def _on_progress(self, ev: Any) -> None:
         within = (ev.done / ev.total) if ev.total else 0.0
         frac = (ev.step_index + min(1.0, within)) / max(1, ev.step_count)
         count = f"{ev.done}/{ev.total}" if ev.total else f"{ev.done}"
         self.run_controls.set_progress(frac, f"step {ev.step_index + 1}/{ev.step_count} {ev.step}: {count}")
 
-    def _on_TrialRecorded(self, ev: Any) -> None:  # noqa: N802
+    def _on_trial_recorded(self, ev: Any) -> None:
         self._trials[ev.trial_index] = ev
 
-    def _on_TrialAnalysed(self, ev: Any) -> None:  # noqa: N802
+    def _on_trial_analysed(self, ev: Any) -> None:
         result = dict(ev.result or {})
         row = {"index": ev.trial_index, "step": ev.step, "kind": ev.kind,
                "frequency_hz": ev.frequency_hz, "pulses": ev.pulses, "current_mA": ev.current_mA,
@@ -344,26 +359,26 @@ class AcquirePage(QWidget):
         while self._deferred:
             self._deferred.popleft()()
 
-    def _on_OperatorPrompt(self, ev: Any) -> None:  # noqa: N802
+    def _on_operator_prompt(self, ev: Any) -> None:
         self.log.log(f"prompt: {ev.text}" + (" (auto)" if ev.auto else ""))
         if ev.auto or self.run_controls.auto_continue.isChecked():
             return
         self.prompt_panel.show_prompt(ev.id, ev.text, ev.requested, ev.default, ev.blocking)
 
-    def _on_PromptAnswered(self, ev: Any) -> None:  # noqa: N802
+    def _on_prompt_answered(self, ev: Any) -> None:
         if self.prompt_panel.prompt_id == ev.id:
             self.prompt_panel.dismiss()
         self.log.log(f"answered {ev.id}: {ev.value!r}" + (" (auto)" if ev.auto else ""))
 
-    def _on_Warning(self, ev: Any) -> None:  # noqa: N802
+    def _on_warning(self, ev: Any) -> None:
         self.log.log(ev.message, "warning")
         self.message.emit(f"Warning: {ev.message}")
 
-    def _on_Error(self, ev: Any) -> None:  # noqa: N802
+    def _on_error(self, ev: Any) -> None:
         self.log.log(ev.message, "error")
         self.message.emit(f"Error: {ev.message}")
 
-    def _on_Finished(self, ev: Any) -> None:  # noqa: N802
+    def _on_finished(self, ev: Any) -> None:
         self.finished_status = ev.status
         done = ev.status == "completed"
         if done:

@@ -61,9 +61,28 @@ def settle_gc() -> None:
     gc.freeze()
 
 
+def parse_span(text: str | None) -> tuple[float, float] | None:
+    """``"T0:T1"`` seconds (``--span``); a malformed span is the user's mistake."""
+    if not text:
+        return None
+    try:
+        t0, t1 = (float(v) for v in text.split(":"))
+    except ValueError:
+        from app.errors import UserError
+        raise UserError(f"--span {text!r}: give start:stop in seconds, e.g. 12.5:14") from None
+    if not t1 > t0 >= 0:
+        from app.errors import UserError
+        raise UserError(f"--span {text!r}: stop must be after start, both >= 0")
+    return t0, t1
+
+
 def run(args: Any) -> int:
     """``myoforce gui [FILE] [--sim] [--muscle M] [--protocol P] [--screenshot OUT]``."""
     app = ensure_app()
+    if getattr(args, "screenshot", None) and args.file:
+        from app.gui.screenshot import take_replay_screenshot
+        return take_replay_screenshot(app, Path(args.file), Path(args.screenshot),
+                                      view=args.view, span=parse_span(args.span))
     if getattr(args, "screenshot", None):
         from app.gui.screenshot import take_screenshot
         return take_screenshot(app, Path(args.screenshot), muscle=args.muscle,

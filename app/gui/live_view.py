@@ -16,8 +16,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from app.gui.style import STIM, fast_curve, pen
-from app.live.decimate import minmax_bins
+from app.gui.style import STIM, envelope_curve, pen, plot_columns
+from app.live.decimate import decimate_to_columns
 from app.live.ring_buffer import RingBuffer, Snapshot
 
 REDRAW_HZ = 50
@@ -37,6 +37,7 @@ class LiveView(QWidget):
         self._x_window: float | None = None
         self.last_end_sample = 0
         self._readout_t = 0.0
+        self._columns = 200
 
         self.plot = pg.PlotWidget(title=title)
         self.plot.setLabel("left", "force (mN)")
@@ -45,7 +46,7 @@ class LiveView(QWidget):
         self.plot.setLabel("bottom", "time (s, 0 = now)")
         # no grid: pyqtgraph's grid costs ~7 ms per frame, more than the trace itself
         self.plot.setMouseEnabled(x=False, y=True)
-        self.curve = fast_curve(self.plot.getPlotItem())
+        self.curve = envelope_curve(self.plot.getPlotItem())
         self.stim = self.plot.plot(pen=pen(STIM, 1), connect="pairs")
         self.stim.setZValue(5)
 
@@ -97,7 +98,8 @@ class LiveView(QWidget):
             if self.freeze.isChecked() or not self.isVisible():
                 return
             ring = self.ring
-            key = (ring.generation, ring.end_sample, self.window_s, self.plot.width())
+            self._columns = plot_columns(self.plot)
+            key = (ring.generation, ring.end_sample, self.window_s, self._columns)
             if key == self._last_key:
                 return
             self._last_key = key
@@ -119,16 +121,8 @@ class LiveView(QWidget):
             return
         rate = snap.sample_rate_hz
         end = self.last_end_sample = snap.end_sample   # x = 0 is this sample
-        width = max(200, self.plot.width())
-        bin_size = max(1, n // width)
-        if bin_size > 2:
-            lo, hi = minmax_bins(snap.force_mN, bin_size)
-            t = (snap.first_sample - end + (np.arange(len(lo)) + 0.5) * bin_size) / rate
-            x = np.repeat(t, 2)
-            y = np.empty(2 * len(lo), dtype=np.float32)
-            y[0::2], y[1::2] = lo, hi
-        else:
-            x, y = (np.arange(n, dtype=np.float64) + snap.first_sample - end) / rate, snap.force_mN
+        # two points per pixel column (its min and max in time order), drawn as they are
+        x, y = decimate_to_columns(snap.force_mN, self._columns, (snap.first_sample - end) / rate, 1.0 / rate)
         self.curve.setData(x, y, connect="finite")
         finite = snap.force_mN[np.isfinite(snap.force_mN)]
         if finite.size:

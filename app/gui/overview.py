@@ -1,9 +1,10 @@
 """The whole recording: a decimated overview with a region that drives a detail plot.
 
 The overview is drawn from a min/max pyramid (``app.live.decimate``) built once on a
-worker thread, so an hour at 10 kHz (36 M samples) costs a few thousand points per
-redraw. Dragging or resizing the region (or zooming the detail plot) re-queries the
-pyramid for just that span; close enough in, the detail shows every raw sample.
+worker thread, so an hour at 10 kHz (36 M samples) costs two points per pixel column
+per redraw, each column the true envelope of its samples. Dragging the region, zooming
+the detail plot or resizing either plot re-queries the pyramid for just that span at
+the plot's pixel width; close enough in, the detail shows every raw sample.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from app.gui.bridge import run_in_thread
-from app.gui.style import STIM, fast_curve, pen
+from app.gui.style import STIM, envelope_curve, pen, plot_columns
 from app.live.decimate import MinMaxPyramid
 
 
@@ -32,7 +33,7 @@ class OverviewPlot(QWidget):
         self.overview.setMouseEnabled(x=False, y=False)
         self.overview.setLabel("bottom", "time (s)")
         self.overview.setLabel("left", "mN")
-        self.over_curve = fast_curve(self.overview.getPlotItem())
+        self.over_curve = envelope_curve(self.overview.getPlotItem())
         self.region = pg.LinearRegionItem(brush=(31, 78, 156, 40))
         self.region.setZValue(10)
         self.overview.addItem(self.region)
@@ -41,7 +42,7 @@ class OverviewPlot(QWidget):
         self.detail.setLabel("left", "force (mN)")
         self.detail.showGrid(x=True, y=True, alpha=0.25)
         self.detail.setMouseEnabled(x=True, y=False)
-        self.detail_curve = fast_curve(self.detail.getPlotItem())
+        self.detail_curve = envelope_curve(self.detail.getPlotItem())
         self.detail_stim = self.detail.plot(pen=pen(STIM), connect="pairs")
         self.info = QLabel("")
 
@@ -55,6 +56,9 @@ class OverviewPlot(QWidget):
         lay.addWidget(self.info)
         self.region.sigRegionChanged.connect(self._region_changed)
         self.detail.getPlotItem().sigXRangeChanged.connect(self._detail_zoomed)
+        self.overview.getPlotItem().getViewBox().sigResized.connect(self._draw_overview)
+        self.detail.getPlotItem().getViewBox().sigResized.connect(self._redraw_detail)
+        self._span: tuple[float, float] | None = None
 
     def set_data(self, force, sample_rate_hz: float, stim_samples=None, *, background: bool = True) -> None:
         """Build the pyramid (on a worker thread by default), then draw."""
@@ -70,8 +74,7 @@ class OverviewPlot(QWidget):
     def _pyramid_ready(self, pyramid: MinMaxPyramid) -> None:
         self.pyramid = pyramid
         n = pyramid.n
-        x, y = pyramid.query(0, n, 4000)
-        self.over_curve.setData(x / self.rate, y)
+        self._draw_overview()
         self.overview.setXRange(0, n / self.rate, padding=0.01)
         dur = n / self.rate
         self._updating = True
@@ -83,13 +86,24 @@ class OverviewPlot(QWidget):
         self.show_span(0.0, min(dur, 10.0))
         self.ready.emit()
 
-    def show_span(self, t0: float, t1: float) -> None:
-        """Draw ``[t0, t1]`` seconds in the detail plot (decimated or raw)."""
+    def _draw_overview(self, *_args) -> None:
         if self.pyramid is None:
             return
+        x, y = self.pyramid.query(0, self.pyramid.n, 2 * plot_columns(self.overview))
+        self.over_curve.setData(x / self.rate, y)
+
+    def _redraw_detail(self, *_args) -> None:
+        if self._span is not None:
+            self.show_span(*self._span)
+
+    def show_span(self, t0: float, t1: float) -> None:
+        """Draw ``[t0, t1]`` seconds in the detail plot: the raw samples, or two points per
+        pixel column (its min and max); called again when the plot is resized."""
+        if self.pyramid is None:
+            return
+        self._span = (t0, t1)
         s0, s1 = int(t0 * self.rate), int(np.ceil(t1 * self.rate)) + 1
-        width = max(400, self.detail.width())
-        x, y = self.pyramid.query(s0, s1, 2 * width)
+        x, y = self.pyramid.query(s0, s1, 2 * plot_columns(self.detail))
         self.queries += 1
         self.detail_curve.setData(x / self.rate, y)
         st = self.stim[(self.stim >= s0) & (self.stim < s1)]

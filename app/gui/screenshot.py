@@ -1,4 +1,8 @@
-"""``myoforce gui --screenshot OUT.png``: a picture of the window in the middle of a protocol.
+"""``myoforce gui [FILE] --screenshot OUT.png``: a picture of the window, then exit.
+
+With FILE: the replay of that file, on the tab ``view`` with ``span`` seconds in the
+detail plot, once loading and analysis are done (a file that cannot be opened: one
+line, exit 1). Without FILE: the window in the middle of a protocol.
 
 Starts the simulated rig, runs the protocol (default: Protocol 1, demo timing) with
 auto-continue, grabs the main window once the force–frequency curve has five points (or
@@ -85,3 +89,44 @@ def take_screenshot(app: QApplication, out: Path, *, muscle: str = "rat-edl",
     app.exec()
     shutil.rmtree(tmp, ignore_errors=True)
     return int(state["rc"])
+
+
+REPLAY_TABS = {"trial": 0, "recording": 1, "playback": 2, "results": 3}
+
+
+def take_replay_screenshot(app: QApplication, file: Path, out: Path, *, view: str = "recording",
+                           span: tuple[float, float] | None = None, timeout_s: float = 120.0) -> int:
+    """Open ``file`` in replay, wait for its analysis, show ``view`` and save the window."""
+    from app.gui.app import build_window
+
+    win = build_window(file=file)
+    win.resize(*SIZE)
+    win.show()
+    replay = win.replays[-1]
+    t0 = time.monotonic()
+    while replay.load_error is None and (replay.session_result is None or replay.overview.pyramid is None):
+        app.processEvents()
+        if time.monotonic() - t0 > timeout_s:
+            print(f"myoforce gui: {file}: timed out opening it for the screenshot", file=sys.stderr)
+            win.close()
+            return 1
+        time.sleep(0.01)
+    if replay.load_error is not None:
+        print(f"myoforce gui: {replay.load_error}", file=sys.stderr)
+        win.close()
+        return 1
+    replay.tabs.setCurrentIndex(REPLAY_TABS[view])
+    app.processEvents()
+    if span is not None:
+        replay.overview.region.setRegion(span)
+    for _ in range(5):
+        app.processEvents()
+        time.sleep(0.02)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ok = win.grab().save(str(out))
+    win.close()
+    if not ok:
+        print(f"myoforce gui: could not write {out}", file=sys.stderr)
+        return 1
+    print(f"screenshot written to {out}")
+    return 0

@@ -31,8 +31,26 @@ def pen(color, width: int = 1):
 
 
 def fast_curve(plot_item: pg.PlotItem, color=TRACE, **kw) -> pg.PlotDataItem:
-    """A curve set up for many points: peak-preserving auto downsampling, clip to view."""
+    """A curve for raw samples (many points): pyqtgraph's peak-preserving auto
+    downsampling and clip to view."""
     curve = plot_item.plot(pen=pen(color), **kw)
     curve.setDownsampling(auto=True, method="peak")
     curve.setClipToView(True)
     return curve
+
+
+def envelope_curve(plot_item: pg.PlotItem, color=TRACE, **kw) -> pg.PlotDataItem:
+    """A curve for points already decimated to pixel columns (``app.live.decimate``):
+    drawn as given. Downsampling them again would cost a second pass per frame and,
+    with bins that straddle columns, draw steps and dips that are not in the data."""
+    curve = plot_item.plot(pen=pen(color), **kw)
+    curve.setDownsampling(ds=1, auto=False)
+    curve.setClipToView(False)
+    return curve
+
+
+def plot_columns(plot) -> int:
+    """Device pixel columns of a PlotWidget's data area (at least 100)."""
+    vb = plot.getPlotItem().getViewBox()
+    ratio = plot.devicePixelRatioF() if hasattr(plot, "devicePixelRatioF") else 1.0
+    return max(100, int(vb.width() * ratio))

@@ -115,12 +115,8 @@ def _num(v: Any) -> float | None:
 
 
 def _decimate(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """At most ~MAX_POINTS points, keeping each bin's min and max (peaks survive)."""
-    n = y.shape[0]
-    if n <= MAX_POINTS:
+    """At most ~MAX_POINTS points: each bin's min and max in time order (peaks survive)."""
+    if y.shape[0] <= MAX_POINTS or len(x) < 2:
         return x, y
-    from app.live.decimate import interleave, minmax_bins
-    b = -(-n // (MAX_POINTS // 2))
-    lo, hi = minmax_bins(y, b)
-    xc = x[::b][: len(lo)] + (x[1] - x[0]) * (b - 1) / 2.0
-    return interleave(xc, lo, hi)
+    from app.live.decimate import decimate_to_columns
+    return decimate_to_columns(y, MAX_POINTS // 2, float(x[0]), float(x[1] - x[0]))

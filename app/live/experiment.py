@@ -17,12 +17,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
 from app.live.ring_buffer import RingBuffer
 from drivers.capabilities import Calibration, Rig
+from protocols.events import Finished, OperatorPrompt
 
 STANDARD_GRAVITY = 9.80665  # mN per gram
 
@@ -43,9 +44,27 @@ class Status:
 Listener = Callable[[Any], None]
 
 
-def event_name(ev: Any) -> str:
-    """The event's class name: runner events are dispatched on it."""
-    return type(ev).__name__
+@runtime_checkable
+class ProtocolSession(Protocol):
+    """What :class:`Experiment` needs of a session: the seam the GUI tests' double
+    (``tests/gui_fakes.FakeSession``) and :class:`app.session.ExperimentSession` both
+    satisfy (``tests/test_gui_seams.py`` checks both against this).
+
+    Built by a factory called with keywords ``protocol, rig, out_path, metadata,
+    auto_continue`` (and the GUI's extras); ``run`` blocks on the session's own thread.
+    """
+
+    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
+
+    def run(self) -> Finished: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def answer(self, prompt_id: str, value: Any = None) -> Any: ...
+
+    def abort(self, reason: str = "aborted by the operator") -> None: ...
 
 
 class Experiment:
@@ -55,7 +74,7 @@ class Experiment:
         self.ring_seconds = float(ring_seconds)
         self.ring = RingBuffer.for_duration(self.ring_seconds, sample_rate_hz)
         self.rig: Rig | None = None
-        self.session: Any = None
+        self.session: ProtocolSession | None = None
         self.session_path: Path | None = None
         self.last_status: str | None = None
         self._listeners: list[Listener] = []
@@ -301,14 +320,13 @@ class Experiment:
                               self.session_path))
 
     def _on_runner_event(self, ev: Any) -> None:
-        name = event_name(ev)
-        if name == "Finished":
-            self.last_status = getattr(ev, "status", None)
+        if isinstance(ev, Finished):
+            self.last_status = ev.status
         self._emit(ev)
-        if name == "OperatorPrompt" and self._auto_continue and not getattr(ev, "auto", False):
+        if isinstance(ev, OperatorPrompt) and self._auto_continue and not ev.auto:
             # switched on mid-run (the session's own auto-continue answers the others)
             try:
-                self.answer(getattr(ev, "id"), getattr(ev, "default", None))
+                self.answer(ev.id, ev.default)
             except Exception as exc:
                 self._emit(Status("error", f"auto-continue: {exc}", exc))
 
@@ -318,17 +336,17 @@ class Experiment:
     def pause(self) -> None:
         s = self.session
         if s is not None:
-            _runner(s).pause()
+            s.pause()
 
     def resume(self) -> None:
         s = self.session
         if s is not None:
-            _runner(s).resume()
+            s.resume()
 
     def answer(self, prompt_id: Any, value: Any) -> None:
         s = self.session
         if s is not None:
-            _runner(s).answer(prompt_id, value)
+            s.answer(prompt_id, value)
 
     def stop(self) -> None:
         """STOP: abort the protocol and turn the stimulator off at once. Any thread, any time.
@@ -341,7 +359,7 @@ class Experiment:
                              daemon=True).start()
         if session is not None:
             try:
-                _runner(session).abort()
+                session.abort()
             except Exception as exc:
                 self._emit(Status("error", f"abort: {exc}", exc))
         self._emit(Status("stop", "STOP pressed: stimulator output off"))
@@ -362,11 +380,6 @@ class Experiment:
         self.stop()
         self._join_session(15.0)
         self.disconnect()
-
-
-def _runner(session: Any) -> Any:
-    """The object with pause/resume/answer/abort: the session itself or its runner."""
-    return session if hasattr(session, "answer") else getattr(session, "runner", session)
 
 
 def _quiet(fn: Callable[[], Any]) -> Callable[[], None]:

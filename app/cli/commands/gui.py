@@ -14,13 +14,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--muscle", default="rat-edl", help="muscle model of the simulated rig (default rat-edl)")
     p.add_argument("--protocol", help="protocol file to load (default protocols/library/protocol1-demo.yaml)")
     p.add_argument("--screenshot", metavar="OUT.png",
-                   help="run the demo protocol on the simulated rig, save a picture of the window "
-                        "mid-protocol to OUT.png, abort safely and exit")
+                   help="save a picture of the window to OUT.png and exit: with FILE, of its replay "
+                        "(see --view); without, of the demo protocol mid-run on the simulated rig "
+                        "(stopped safely). Works without a display (QT_QPA_PLATFORM=offscreen)")
+    p.add_argument("--view", choices=("trial", "recording", "playback", "results"), default="recording",
+                   help="replay tab for --screenshot with FILE (default recording)")
+    p.add_argument("--span", metavar="T0:T1",
+                   help="seconds of the recording shown in detail for --screenshot with FILE (default 0:10)")
     p.add_argument("--after-trials", type=int, default=25, help=argparse.SUPPRESS)
     p.add_argument("--timeout", type=float, default=240.0, help=argparse.SUPPRESS)
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.file:
+        from app.importers import detect_format
+        detect_format(args.file)     # a missing or foreign file: one line, before any window
+    from app.gui.platform_check import display_problem
+    problem = display_problem()
+    if problem:
+        from app.errors import UserError
+        raise UserError(problem)
     from app.gui.app import run  # Qt is imported only when the GUI is asked for
     return run(args)

@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from app.recorder.reader import session_info
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -25,6 +23,8 @@ def _fmt_duration(s: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.recorder.reader import session_info      # h5py: loaded only when it runs
+
     info = session_info(args.file)
     if args.json:
         print(json.dumps(info, default=str))

@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.recorder.recover import recover_session
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -20,6 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.recorder.recover import recover_session      # h5py: loaded only when it runs
+
     rep = recover_session(args.file, args.out, overwrite=args.overwrite)
     if rep.source_complete:
         print(f"note: {args.file} was already complete; copied it anyway")

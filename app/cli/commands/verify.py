@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.recorder.verify import verify_session
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -19,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.recorder.verify import verify_session      # h5py: loaded only when it runs
+
     report = verify_session(args.file)
     if args.verbose or report.problems:
         for n in report.notes:

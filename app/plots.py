@@ -86,6 +86,11 @@ def plot_trial(recording: Recording, result: TrialResult, path: str | Path) -> P
         title += f" · {result.step}"
     if result.error:
         title += f"\n{result.error}"
+    kept = [f for f in result.flags if f.rule.how == "kept"]
+    if kept:
+        ax.text(0.01, 0.99, "\n".join(f"⚑ {f.code}: {f.text}" for f in kept),
+                transform=ax.transAxes, ha="left", va="top", fontsize=6.5, color="tab:red",
+                wrap=True)
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("time from stimulus (ms)")
     ax.set_ylabel("force (mN)")

@@ -54,6 +54,9 @@ class Recording:
     trials: list[Trial] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     complete: bool = True
+    #: force at the ADC's negative and positive full scale (from the calibration stored in
+    #: the file), when known: samples there are saturated (``app.analysis.checks``)
+    force_limits_mN: tuple[float, float] | None = None
 
     @property
     def samples(self) -> int:

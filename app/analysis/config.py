@@ -31,6 +31,20 @@ class AnalysisConfig:
     blank_ms: float = _opt(
         1.0, "stimulus-artifact blanking: samples from each pulse to this time after it "
              "are replaced by a straight line between their neighbours (0 = off)", "ms")
+    artefact_max_ms: float = _opt(
+        3.0, "blanking follows the stimulus artefact's measured extent (until force is back "
+             "within 6 noise SD of the baseline) up to this long; flagged when longer than "
+             "--blank-ms", "ms")
+    min_tpt_ms: float = _opt(
+        4.0, "a peak earlier than this after the stimulus is an artefact, never Pt/Po "
+             "(trial refused)", "ms")
+    min_rise_ms: float = _opt(
+        0.5, "a 10-90 % rise faster than this is an artefact, not a muscle (trial refused)",
+        "ms")
+    force_polarity: Literal["positive", "negative"] = _opt(
+        "positive", "'negative': the transducer reads contraction as falling force; the "
+                    "signal is inverted before measuring (a negative-going contraction is "
+                    "otherwise refused)")
     smooth_ms: float = _opt(
         2.0, "zero-phase Savitzky-Golay window (quadratic) used for the peak, crossings "
              "and dF/dt; windows shorter than 3 samples mean no smoothing", "ms")
@@ -67,6 +81,15 @@ class AnalysisConfig:
     # --- validity checks ---------------------------------------------------------------
     min_snr: float = _opt(
         5.0, "a contraction must rise more than this many baseline-noise SDs above baseline")
+    baseline_drift_percent: float = _opt(
+        1.0, "a significant pre-stimulus slope that moves the force at the peak by more "
+             "than this % of the peak is extrapolated linearly and flagged", "%")
+    baseline_shift_percent: float = _opt(
+        5.0, "force settling after relaxation more than this % of the peak away from the "
+             "pre-stimulus baseline is flagged", "%")
+    second_contraction_percent: float = _opt(
+        10.0, "a fall and a new rise each larger than this % of the peak inside one window "
+              "is a second contraction (flagged; measures from the first)", "%")
     clip_ms: float = _opt(
         1.0, "a run of identical samples at the maximum lasting this long (and at least "
              "4 samples) is taken as amplifier/ADC saturation, when the baseline shows "
@@ -98,7 +121,8 @@ class AnalysisConfig:
 
     def __post_init__(self) -> None:
         positive = ("baseline_ms", "muscle_density_g_cm3", "peak_window_ms")
-        nonneg = ("baseline_gap_ms", "blank_ms", "crossing_fit_percent", "smooth_ms", "fill_gaps_ms", "onset_sd",
+        nonneg = ("baseline_gap_ms", "blank_ms", "artefact_max_ms", "min_tpt_ms", "min_rise_ms",
+                  "baseline_drift_percent", "baseline_shift_percent", "crossing_fit_percent", "smooth_ms", "fill_gaps_ms", "onset_sd",
                   "onset_percent", "min_snr", "clip_ms", "po_average_ms")
         for name in positive:
             v = getattr(self, name)
@@ -121,6 +145,10 @@ class AnalysisConfig:
             raise ValueError("smooth_polyorder must be >= 1")
         if self.fusion_intervals < 1 or self.fatigue_min_trains < 2:
             raise ValueError("fusion_intervals must be >= 1 and fatigue_min_trains >= 2")
+        if self.force_polarity not in ("positive", "negative"):
+            raise ValueError("force_polarity must be 'positive' or 'negative'")
+        if not 0 < self.second_contraction_percent < 100:
+            raise ValueError("second_contraction_percent must be between 0 and 100")
         if self.twitch_summary not in ("max", "mean"):
             raise ValueError("twitch_summary must be 'max' or 'mean'")
         if self.fibre_length_ratio is not None and not 0 < self.fibre_length_ratio <= 1:

@@ -17,11 +17,14 @@ from app.analysis.timing import (
     blank, derivative, falling_crossing, fill_nan_runs, first_at_or_above, integrate,
     refine_crossing, rising_crossing_before, runs, smooth,
 )
+from app.analysis.checks import (
+    TrialFailed, artefact_extent, baseline_slope, check_clipping, check_polarity,
+    second_contraction,
+)
+from app.analysis.flags import Flag
 from app.recording import Recording, Trial
 
-
-class TrialFailed(Exception):
-    """The trial cannot be measured; the message is shown to the user as is."""
+__all__ = ["Segment", "TrialFailed", "prepare"]   # TrialFailed: raised by every measure
 
 
 @dataclass
@@ -37,7 +40,16 @@ class Segment:
     baseline: float           # mN
     noise_sd: float           # SD of the raw baseline window, mN
     n_blank: int              # samples blanked after each pulse
+    hf_noise_sd: float = 0.0  # sample-to-sample noise of the baseline (SD of diffs / √2), mN
     notes: list[str] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+
+    def flag(self, code: str, text: str) -> None:
+        self.flags.append(Flag(code, text))
+
+    def cut(self, stop: int) -> None:
+        """Measure only up to ``stop`` (a second contraction begins there)."""
+        self.raw, self.smooth, self.dfdt = self.raw[:stop], self.smooth[:stop], self.dfdt[:stop]
 
     @property
     def first(self) -> int:
@@ -69,70 +81,106 @@ def prepare(recording: Recording, trial: Trial, cfg: AnalysisConfig) -> Segment:
     x = np.asarray(recording.force_mN[start:stop], dtype=np.float64)
     stim = stim_abs - start
     stim = stim[stim < x.size]
-    notes: list[str] = []
+    seg = Segment(fs=fs, offset=start, raw=x, smooth=x, dfdt=x, stim=stim, baseline=0.0,
+                  noise_sd=0.0, n_blank=0)
+    x = _lost_samples(seg, x, cfg)
+    if cfg.force_polarity == "negative":
+        x = -x
+        seg.flag("measured-inverted", "force inverted before measuring (--force-polarity "
+                                      "negative)")
+    x = _baseline(seg, x, gap, n_base, cfg)
+    seg.n_blank = _blanking(seg, x, cfg)
+    xb = blank(x, stim, seg.n_blank)
+    # after blanking, so an artifact is not taken for the maximum; a signal that never
+    # rises above baseline noise is "no contraction" (check_amplitude), not clipping
+    after = xb[int(stim[0]):]
+    floor = noise_floor(seg, cfg)
+    limits = getattr(recording, "force_limits_mN", None)
+    if limits is not None:
+        raw_after = np.asarray(recording.force_mN[start + int(stim[0]):stop], dtype=np.float64)
+        check_clipping(raw_after, fs, cfg, 0.0, limits)
+    if after.size and after.max() > seg.baseline + floor:
+        check_clipping(after, fs, cfg, seg.hf_noise_sd, None)
+    seg.raw = xb
+    seg.smooth = smooth(xb, fs, cfg.smooth_ms, cfg.smooth_polyorder)
+    seg.dfdt = derivative(xb, fs, cfg.smooth_ms, cfg.smooth_polyorder)
+    check_polarity(seg.smooth, int(stim[0]) + seg.n_blank, seg.baseline, floor)
+    return seg
 
-    # lost samples
+
+def _lost_samples(seg: Segment, x: np.ndarray, cfg: AnalysisConfig) -> np.ndarray:
+    """Interpolate short NaN runs (flagged) or fail on lost samples."""
     if np.isnan(x).any():
-        max_run = int(round(cfg.fill_gaps_ms * fs / 1000.0))
+        max_run = int(round(cfg.fill_gaps_ms * seg.fs / 1000.0))
         x, n_left, first_nan = fill_nan_runs(x, max_run)
         if n_left:
             raise TrialFailed(
                 f"{n_left} lost sample(s) (NaN) in the trial window, the first at "
-                f"t = {(start + first_nan) / fs:.4f} s; raise fill_gaps_ms to interpolate "
-                f"short gaps")
-        notes.append("short runs of lost samples were interpolated")
+                f"t = {(seg.offset + first_nan) / seg.fs:.4f} s; raise fill_gaps_ms to "
+                f"interpolate short gaps")
+        seg.notes.append("short runs of lost samples were interpolated")
+        seg.flag("gaps-filled", "short runs of lost samples were interpolated")
     if not np.isfinite(x).all():
         raise TrialFailed("infinite values in the force signal")
+    return x
 
-    # baseline window: [first - gap - n_base, first - gap)
-    b1 = int(stim[0]) - gap
+
+def _baseline(seg: Segment, x: np.ndarray, gap: int, n_base: int,
+              cfg: AnalysisConfig) -> np.ndarray:
+    """Set the baseline and noise SD from the pre-stimulus window; extrapolate a
+    significant slope linearly (flagged). Returns the (possibly detrended) force."""
+    fs = seg.fs
+    b1 = seg.first - gap
     b0 = max(0, b1 - n_base)
     if b1 - b0 < max(3, n_base // 4):
         raise TrialFailed(
             f"only {(b1 - b0) * 1000 / fs:.1f} ms of signal before the stimulus; the "
             f"baseline needs {cfg.baseline_ms:g} ms")
     if b1 - b0 < n_base:
-        notes.append(f"baseline shortened to {(b1 - b0) * 1000 / fs:.1f} ms "
-                     f"(recording starts too close to the stimulus)")
+        seg.notes.append(f"baseline shortened to {(b1 - b0) * 1000 / fs:.1f} ms "
+                         f"(recording starts too close to the stimulus)")
     base = x[b0:b1]
-    baseline = float(base.mean())
-    noise_sd = float(base.std(ddof=1)) if base.size > 1 else 0.0
+    seg.baseline = float(base.mean())
+    slope, se = baseline_slope(base)
+    centre = 0.5 * (b0 + b1 - 1)
+    resid_sd = (float(np.std(base - seg.baseline - slope * (np.arange(b0, b1) - centre),
+                             ddof=1)) if base.size > 2 else 0.0)
+    seg.noise_sd = float(base.std(ddof=1)) if base.size > 1 else 0.0
+    seg.hf_noise_sd = float(np.std(np.diff(base))) / math.sqrt(2.0) if base.size > 2 else 0.0
+    if cfg.baseline_drift_percent <= 0 or abs(slope) <= 3.0 * se:
+        return x
+    end = min(x.size, seg.last + int(round(cfg.peak_window_ms * fs / 1000.0)))
+    if end <= seg.first:
+        return x
+    k = seg.first + int(np.argmax(x[seg.first:end]))
+    amp = float(x[k]) - seg.baseline
+    drift = abs(slope) * (k - centre)           # what the slope adds to the peak
+    if amp <= 0 or drift <= cfg.baseline_drift_percent / 100.0 * amp:
+        return x
+    seg.noise_sd = resid_sd
+    x = x - slope * (np.arange(x.size) - centre)
+    seg.flag("baseline-drift",
+             f"baseline sloping {slope * fs:.3g} mN/s before the stimulus ({100 * drift / amp:.1f} "
+             f"% of the peak at the peak); extrapolated linearly")
+    return x
 
+
+def _blanking(seg: Segment, x: np.ndarray, cfg: AnalysisConfig) -> int:
+    """Samples blanked after each pulse: at least ``blank_ms``, more when the artefact
+    at the first pulse lasts longer (flagged); in a train at most 40 % of a period."""
+    fs = seg.fs
     n_blank = int(math.ceil(cfg.blank_ms * fs / 1000.0 - 1e-9))
-    xb = blank(x, stim, n_blank)
-    # after blanking, so an artifact is not taken for the maximum; a signal that never
-    # rises above baseline noise is "no contraction" (check_amplitude), not clipping
-    after = xb[int(stim[0]):]
-    if after.size and after.max() > baseline + cfg.min_snr * noise_sd and after.max() > baseline:
-        _check_clipping(after, fs, cfg, noisy=noise_sd > 0)
-    return Segment(fs=fs, offset=start, raw=xb,
-                   smooth=smooth(xb, fs, cfg.smooth_ms, cfg.smooth_polyorder),
-                   dfdt=derivative(xb, fs, cfg.smooth_ms, cfg.smooth_polyorder),
-                   stim=stim, baseline=baseline, noise_sd=noise_sd, n_blank=n_blank,
-                   notes=notes)
-
-
-def _check_clipping(x: np.ndarray, fs: float, cfg: AnalysisConfig, noisy: bool) -> None:
-    """Fail on a flat top at the maximum (saturated amplifier or ADC).
-
-    A run of identical samples at the maximum is only evidence of saturation when the
-    signal carries noise (baseline SD > 0): a noise-free signal, e.g. a simulated
-    fused tetanus stored as float32, has exactly flat plateaus without being clipped.
-    """
-    if x.size == 0:
-        return
-    top = float(x.max())
-    if cfg.clip_level_mN is not None and top >= cfg.clip_level_mN:
-        raise TrialFailed(f"force reaches the saturation level {cfg.clip_level_mN:g} mN "
-                          f"(signal clipped)")
-    if not noisy:
-        return
-    _, lengths = runs(x == top)
-    longest = int(lengths.max()) if lengths.size else 0
-    if cfg.clip_ms > 0 and longest >= max(4, int(round(cfg.clip_ms * fs / 1000.0))):
-        raise TrialFailed(
-            f"signal clipped: flat at its maximum {top:.4g} mN for "
-            f"{longest * 1000 / fs:.1f} ms (amplifier or ADC saturation?)")
+    if n_blank <= 0 and cfg.artefact_max_ms <= 0:
+        return 0
+    extent = artefact_extent(x, seg.first, seg.baseline, seg.noise_sd, fs, cfg)
+    if seg.stim.size > 1:
+        extent = min(extent, int(0.4 * float(np.median(np.diff(seg.stim)))))
+    if extent > n_blank:
+        seg.flag("artefact-extended",
+                 f"stimulus artefact lasts {extent * 1000 / fs:.2f} ms; blanked that long "
+                 f"instead of {cfg.blank_ms:g} ms")
+        return extent
+    return n_blank
 
 
 def check_amplitude(seg: Segment, amplitude: float, cfg: AnalysisConfig) -> None:
@@ -233,3 +281,40 @@ def half_relaxation(seg: Segment, y: np.ndarray, start: int, amplitude: float,
         seg.notes.append(f"force did not fall to {cfg.relaxation_percent:g} %{of} within "
                          f"the trial window; ½RT not measured")
     return half, level
+
+
+def noise_floor(seg: Segment, cfg: AnalysisConfig) -> float:
+    """Smallest force change told apart from baseline noise (``min_snr`` noise SDs)."""
+    return max(cfg.min_snr * seg.noise_sd, 1e-9 * max(1.0, abs(seg.baseline)))
+
+
+#: a second contraction rises by the threshold within this time (a drift does not)
+CONTRACTION_RISE_MS = 25.0
+
+
+def cut_second_contraction(seg: Segment, start: int, cfg: AnalysisConfig) -> None:
+    """Flag and cut the window before a second contraction that begins after ``start``
+    (see :func:`app.analysis.checks.second_contraction`)."""
+    cut, rise = second_contraction(seg.smooth - seg.baseline, start, seg.smooth.size,
+                                   noise_floor(seg, cfg), cfg,
+                                   int(round(CONTRACTION_RISE_MS * seg.fs / 1000.0)))
+    if cut < 0:
+        return
+    seg.flag("multiple-contractions",
+             f"a second contraction (+{rise:.4g} mN) begins {seg.ms(cut - seg.first):.1f} ms "
+             f"after the stimulus; measures from the first, window cut there")
+    seg.cut(cut)
+
+
+def check_physiological(seg: Segment, peak_idx: float, rise: dict[str, float],
+                        cfg: AnalysisConfig) -> None:
+    """Refuse a peak earlier than ``min_tpt_ms`` or a rise faster than ``min_rise_ms``:
+    a muscle cannot do that, a stimulus artefact can."""
+    tpt = seg.ms(peak_idx - seg.first)
+    if tpt < cfg.min_tpt_ms:
+        raise TrialFailed(f"peak only {tpt:.2f} ms after the stimulus (< {cfg.min_tpt_ms:g} ms): "
+                          f"stimulus artefact, not a contraction", code="artefact-peak")
+    rise_ms = seg.ms(rise["rise_high"] - rise["rise_low"])
+    if math.isfinite(rise_ms) and rise_ms < cfg.min_rise_ms:
+        raise TrialFailed(f"force rises 10-90 % in {rise_ms:.2f} ms (< {cfg.min_rise_ms:g} ms): "
+                          f"faster than a muscle, a stimulus artefact?", code="artefact-peak")

@@ -11,14 +11,17 @@ from typing import Any
 
 import numpy as np
 
+from app.analysis.flags import Flag
+
 NAN = float("nan")
 
 #: keys of :meth:`TrialResult.to_dict`, in the order used for tables and CSV files
 TRIAL_KEYS = (
     "index", "kind", "step", "status", "stim_time_s", "frequency_hz", "pulses",
     "current_mA", "length_mm", "baseline_mN", "peak_force_mN", "time_to_peak_ms",
-    "half_relaxation_ms", "rise_time_10_90_ms", "latency_ms", "max_dfdt_mN_per_s",
-    "min_dfdt_mN_per_s", "force_time_integral_mN_s", "fusion_index", "error",
+    "half_relaxation_ms", "rise_time_10_90_ms", "latency_ms", "contraction_time_ms",
+    "max_dfdt_mN_per_s", "min_dfdt_mN_per_s", "rfd_10_90_mN_per_s", "dfdt_per_peak_per_s",
+    "time_to_90pct_ms", "force_time_integral_mN_s", "fusion_index", "error",
 )
 
 
@@ -65,13 +68,30 @@ class TrialResult:
     half_relaxation_ms: float = NAN
     rise_time_10_90_ms: float = NAN
     latency_ms: float = NAN
+    contraction_time_ms: float = NAN       # TPT − latency
     max_dfdt_mN_per_s: float = NAN
     min_dfdt_mN_per_s: float = NAN
+    rfd_10_90_mN_per_s: float = NAN        # (90 % − 10 %) of the peak / 10-90 % rise time
+    dfdt_per_peak_per_s: float = NAN       # +dF/dt / peak force
+    time_to_90pct_ms: float = NAN          # first pulse → 90 % of the peak
     force_time_integral_mN_s: float = NAN
     fusion_index: float = NAN
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     markers: dict[str, float] = field(default_factory=dict)
+    flags: list[Flag] = field(default_factory=list)
+
+    @property
+    def flag_codes(self) -> list[str]:
+        return [f.code for f in self.flags]
+
+    def flagged_measures(self) -> set[str]:
+        """Measures (``TRIAL_KEYS`` names) that a flag on this trial concerns; every
+        measure when the trial was refused. For ``compare`` to count or exclude them."""
+        from app.analysis.flags import ALL_MEASURES
+        if self.error is not None:
+            return set(ALL_MEASURES)
+        return {m for f in self.flags for m in f.rule.measures}
 
     @property
     def ok(self) -> bool:
@@ -81,6 +101,7 @@ class TrialResult:
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in TRIAL_KEYS}
         d["notes"] = list(self.notes)
+        d["flags"] = [f.to_dict() for f in self.flags]
         d["markers"] = dict(self.markers)
         return jsonable(d)
 

@@ -98,7 +98,8 @@ def summarize(results: list[TrialResult], metadata: dict[str, Any],
               cfg: AnalysisConfig) -> dict[str, Any]:
     """The per-session summary of already analysed trials (see module docstring)."""
     notes: list[str] = []
-    ok = [r for r in results if r.ok]
+    # a work loop's length changes: its contractions are not isometric (no Pt/Po)
+    ok = [r for r in results if r.ok and "not-isometric" not in r.flag_codes]
     twitches = [r for r in ok if r.kind == "twitch"]
     tetani = [r for r in ok if r.kind == "tetanus"]
     s: dict[str, Any] = {

@@ -21,8 +21,8 @@ import numpy as np
 
 from app.analysis.config import AnalysisConfig
 from app.analysis.contraction import (
-    Segment, TrialFailed, dfdt_measures, force_time_integral, half_relaxation,
-    peak_sample, rise_measures,
+    Segment, TrialFailed, check_physiological, cut_second_contraction, dfdt_measures,
+    force_time_integral, half_relaxation, peak_sample, rise_measures,
 )
 from app.analysis.savgol import moving_average
 from app.analysis.timing import smooth
@@ -36,16 +36,6 @@ def measure_tetanus(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
     lo = seg.first + seg.n_blank
     if seg.smooth.size - lo < 3:
         raise TrialFailed("the trial window ends at the stimulus; nothing to measure")
-    if cfg.po_average_ms > 0:
-        y = moving_average(seg.raw, max(1, int(round(cfg.po_average_ms * seg.fs / 1000.0))))
-    else:
-        y = seg.smooth
-    k = peak_sample(seg, y, lo, cfg)
-    # the highest sample itself: a tetanus top is a plateau, where a parabola through
-    # three samples would extrapolate above the data at the end of the plateau
-    peak_idx, peak = float(k), float(y[k])
-    amplitude = peak - seg.baseline
-
     last = seg.last
     # force at the end of stimulation: the highest smoothed force from the last pulse to
     # one period or END_WINDOW_S after it (the last pulse's twitch peaks after the train).
@@ -56,6 +46,17 @@ def measure_tetanus(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
     w0 = max(lo, last)
     w1 = min(seg.smooth.size, last + max(period, int(round(END_WINDOW_S * seg.fs))) + 1)
     relax_from = w0 + int(np.argmax(seg.smooth[w0:w1]))
+    cut_second_contraction(seg, relax_from, cfg)
+
+    if cfg.po_average_ms > 0:
+        y = moving_average(seg.raw, max(1, int(round(cfg.po_average_ms * seg.fs / 1000.0))))
+    else:
+        y = seg.smooth
+    k = peak_sample(seg, y, lo, cfg)
+    # the highest sample itself: a tetanus top is a plateau, where a parabola through
+    # three samples would extrapolate above the data at the end of the plateau
+    peak_idx, peak = float(k), float(y[k])
+    amplitude = peak - seg.baseline
     end_amp = float(seg.smooth[relax_from]) - seg.baseline
     if end_amp < 0.9 * amplitude:
         seg.notes.append(f"force faded during the train (end-of-train force "
@@ -63,6 +64,7 @@ def measure_tetanus(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
                          f"end-of-train force")
     half, level = half_relaxation(seg, seg.smooth, relax_from, end_amp, cfg, of="")
     rise = rise_measures(seg, k, amplitude, cfg)
+    check_physiological(seg, peak_idx, rise, cfg)
     dmax, dmin = dfdt_measures(seg, k, relax_from)
     fti, fti_end = force_time_integral(seg, relax_from, amplitude, cfg)
     return {

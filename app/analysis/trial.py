@@ -11,7 +11,8 @@ import math
 import numpy as np
 
 from app.analysis.config import AnalysisConfig
-from app.analysis.contraction import TrialFailed, prepare
+from app.analysis.contraction import Segment, TrialFailed, prepare
+from app.analysis.flags import Flag
 from app.analysis.results import TrialResult
 from app.analysis.tetanus import measure_tetanus
 from app.analysis.twitch import measure_twitch
@@ -51,11 +52,19 @@ def analyze_trial(recording: Recording, trial: Trial,
                          f"analysed as {kind}")
     if trial.status != "completed":
         res.notes.append(f"trial status: {trial.status}")
+        if trial.status == "aborted":
+            res.flags.append(Flag("aborted", "trial aborted during recording"))
+    if recording.metadata.get("experiment") == "workloop":
+        res.flags.append(Flag("not-isometric", "work loop: muscle length changes during "
+                                               "the contraction"))
+    seg: Segment | None = None
     try:
         seg = prepare(recording, trial, cfg)
         m = measure_twitch(seg, cfg) if kind == "twitch" else measure_tetanus(seg, cfg)
     except TrialFailed as exc:
         res.error = str(exc)
+        if exc.code:
+            res.flags.append(Flag(exc.code, str(exc)))
         return res
     except Exception as exc:            # a bad signal must never abort a session
         res.error = f"analysis failed ({type(exc).__name__}: {exc})"
@@ -73,7 +82,10 @@ def analyze_trial(recording: Recording, trial: Trial,
     res.min_dfdt_mN_per_s = m["dfdt_min"]
     res.force_time_integral_mN_s = m["fti"]
     res.fusion_index = m["fusion_index"]
+    _derived_measures(res, seg, m, cfg)
     res.notes.extend(seg.notes)
+    res.flags.extend(seg.flags)
+    _baseline_shift(res, seg, m, cfg)
     if not math.isfinite(res.rise_time_10_90_ms) or not math.isfinite(res.latency_ms):
         res.notes.append("force was not at baseline before the rise; rise time/latency "
                          "not measured")
@@ -87,3 +99,35 @@ def analyze_trial(recording: Recording, trial: Trial,
         "relax_level_mN": m["relax_level"], "fti_end": off + m["fti_end"],
     }
     return res
+
+
+def _derived_measures(res: TrialResult, seg: Segment, m: dict[str, float],
+                      cfg: AnalysisConfig) -> None:
+    """Contraction time, RFD 10-90 %, dF/dt per peak, time to 90 % (docs/analysis.md)."""
+    res.contraction_time_ms = res.time_to_peak_ms - res.latency_ms
+    rise_s = res.rise_time_10_90_ms / 1000.0
+    span = (cfg.rise_high_percent - cfg.rise_low_percent) / 100.0 * res.peak_force_mN
+    res.rfd_10_90_mN_per_s = span / rise_s if rise_s > 0 else math.nan
+    if res.peak_force_mN > 0:
+        res.dfdt_per_peak_per_s = res.max_dfdt_mN_per_s / res.peak_force_mN
+    res.time_to_90pct_ms = seg.ms(m["rise_high"] - seg.first)
+
+
+#: length of the end-of-window stretch compared with the pre-stimulus baseline
+SETTLED_MS = 20.0
+
+
+def _baseline_shift(res: TrialResult, seg: Segment, m: dict[str, float],
+                    cfg: AnalysisConfig) -> None:
+    """Flag force that settles away from the pre-stimulus baseline after relaxation
+    (mean of the last 20 ms of the window, once force has relaxed past the FTI end)."""
+    n = max(3, int(round(SETTLED_MS * seg.fs / 1000.0)))
+    end = m["fti_end"]
+    if cfg.baseline_shift_percent <= 0 or not math.isfinite(end) or end > seg.raw.size - n:
+        return
+    shift = float(seg.raw[-n:].mean()) - seg.baseline
+    limit = max(cfg.baseline_shift_percent / 100.0 * res.peak_force_mN, 5.0 * seg.noise_sd)
+    if abs(shift) > limit:
+        res.flags.append(Flag(
+            "baseline-shift", f"force settles {shift:+.4g} mN ({100 * shift / res.peak_force_mN:+.0f} "
+                              f"% of the peak) from the pre-stimulus baseline after relaxation"))

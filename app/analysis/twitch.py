@@ -16,8 +16,8 @@ import math
 
 from app.analysis.config import AnalysisConfig
 from app.analysis.contraction import (
-    Segment, TrialFailed, check_amplitude, dfdt_measures, force_time_integral, half_relaxation,
-    peak_sample, rise_measures,
+    Segment, TrialFailed, check_amplitude, check_physiological, cut_second_contraction,
+    dfdt_measures, force_time_integral, half_relaxation, peak_sample, rise_measures,
 )
 from app.analysis.timing import parabolic_peak, polynomial_peak
 
@@ -28,6 +28,8 @@ def measure_twitch(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
     lo = seg.first + seg.n_blank
     if y.size - lo < 3:
         raise TrialFailed("the trial window ends at the stimulus; nothing to measure")
+    cut_second_contraction(seg, lo, cfg)
+    y = seg.smooth
     k = peak_sample(seg, y, lo, cfg)
     if k == lo:
         raise TrialFailed("force is highest right at the stimulus and only falls after it "
@@ -45,6 +47,7 @@ def measure_twitch(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
 
     half, level = half_relaxation(seg, y, k, amplitude, cfg, of=" of Pt")
     rise = rise_measures(seg, k, amplitude, cfg)
+    check_physiological(seg, peak_idx, rise, cfg)
     dmax, dmin = dfdt_measures(seg, k, k)
     fti, fti_end = force_time_integral(seg, k, amplitude, cfg)
     return {

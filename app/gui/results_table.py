@@ -21,6 +21,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("half_relaxation_ms", "½RT (ms)", "{:.1f}"),
     ("max_dfdt_mN_per_s", "max dF/dt (mN/s)", "{:.0f}"),
     ("baseline_mN", "baseline (mN)", "{:.1f}"),
+    ("flags", "flags", "{}"),
     ("error", "note", "{}"),
 ]
 
@@ -57,6 +58,13 @@ class ResultsModel(QAbstractTableModel):
             return None
         key, _h, fmt = COLUMNS[index.column()]
         value = self.rows[index.row()].get(key)
+        if key == "flags":
+            flags = [f for f in (value or []) if isinstance(f, Mapping)]
+            if role == Qt.DisplayRole:
+                return " ".join(str(f.get("code", "")) for f in flags)
+            if role == Qt.ToolTipRole and flags:
+                return "\n".join(f"{f.get('code')}: {f.get('text')}" for f in flags)
+            return None
         if role == Qt.DisplayRole:
             return format_value(value, fmt)
         if role == Qt.TextAlignmentRole and key not in ("step", "kind", "error"):

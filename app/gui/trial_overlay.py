@@ -85,7 +85,9 @@ class TrialOverlay(QWidget):
             peak_x = (m["peak"] - stim) * 1000.0 / rate
         spots = [dict(pos=(peak_x, peak_y), brush=pg.mkBrush(PT), pen=pen("k"), symbol="o")]
         name = "Pt" if r.get("kind") == "twitch" else "Po"
-        self._text(f"{name} {amp:.0f} mN\nTPT {tpt:.1f} ms", peak_x, peak_y, PT)
+        codes = flag_codes(r)
+        flagged = f"\n⚑ {', '.join(codes)}" if codes else ""
+        self._text(f"{name} {amp:.0f} mN\nTPT {tpt:.1f} ms{flagged}", peak_x, peak_y, PT)
         hrt = _num(r.get("half_relaxation_ms"))
         if hrt is not None:
             if rate and stim is not None and _num(m.get("relax")) is not None:
@@ -104,6 +106,11 @@ class TrialOverlay(QWidget):
         item.setPos(x, y)
         self.plot.addItem(item)
         self._labels.append(item)
+
+
+def flag_codes(r: Mapping[str, Any]) -> list[str]:
+    """Quality-flag codes of a ``TrialResult.to_dict()`` row (docs/analysis.md §7)."""
+    return [str(f.get("code", "")) for f in (r.get("flags") or []) if isinstance(f, Mapping)]
 
 
 def _num(v: Any) -> float | None:

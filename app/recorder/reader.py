@@ -449,13 +449,22 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
         force = sf.force if lazy else np.asarray(sf.force[:n], dtype=np.float32)
         return Recording(source=str(path), format="myoforce-h5",
                          sample_rate_hz=sf.sample_rate_hz, force_mN=force, stim_samples=stim,
-                         trials=trials, metadata=sf.metadata, complete=sf.complete)
+                         trials=trials, metadata=sf.metadata, complete=sf.complete,
+                         force_limits_mN=_full_scale_mN(sf.calibration))
     except H5_ERRORS as exc:
         sf.close()
         raise FileFormatError(f"{path}: damaged: {_one_line(exc)}") from None
     finally:
         if not lazy and sf.h5.id.valid:
             sf.close()
+
+
+def _full_scale_mN(cal: Calibration) -> tuple[float, float]:
+    """Force at the amplifier ADC's negative and positive full scale, through the
+    calibration stored in the file (saturation, ``app.analysis.checks``)."""
+    from drivers.amplifier.frames import FULL_SCALE_COUNTS
+    ends = cal.to_mN(np.array([-FULL_SCALE_COUNTS, FULL_SCALE_COUNTS], dtype=np.float64))
+    return float(ends.min()), float(ends.max())
 
 
 def session_info(path: str | os.PathLike[str]) -> dict[str, Any]:

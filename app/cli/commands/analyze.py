@@ -118,6 +118,7 @@ def print_session(con, res) -> None:
             ("fusion", "fusion_index")]
     for head, _ in cols:
         table.add_column(head, justify="right" if head not in ("kind", "step") else "left")
+    table.add_column("flags")
     table.add_column("error / notes", overflow="fold")
     for t in res.trials:
         row = []
@@ -126,7 +127,8 @@ def print_session(con, res) -> None:
             if key in ("max_dfdt_mN_per_s", "min_dfdt_mN_per_s") and isinstance(v, float):
                 v = v / 1000.0
             row.append(fmt(v))
-        row.append(f"[red]{t.error}[/red]" if t.error else "; ".join(t.notes))
+        row.append(flag_cell(t))
+        row.append(f"[red]{t.error}[/red]" if t.error else notes_cell(t))
         table.add_row(*row)
     con.print(table)
     s = res.summary
@@ -144,6 +146,18 @@ def print_session(con, res) -> None:
     con.print()
 
 
+def flag_cell(t) -> str:
+    """The trial's flag codes for a table cell ('' when none; refusals in red)."""
+    codes = [f"[red]{f.code}[/red]" if f.rule.how == "refused" else f"[yellow]{f.code}[/yellow]"
+             for f in t.flags]
+    return " ".join(codes)
+
+
+def notes_cell(t) -> str:
+    """Flag texts (of flags that kept the measures) then notes, for the notes column."""
+    return "; ".join([f.text for f in t.flags if f.rule.how == "kept"] + list(t.notes))
+
+
 def trial_rows(res) -> Iterator[dict[str, Any]]:
     from app.analysis.results import TRIAL_KEYS
     md = res.metadata
@@ -152,6 +166,8 @@ def trial_rows(res) -> Iterator[dict[str, Any]]:
         row = {"file": res.file, "format": res.format, "group": md.get("group", ""),
                "subject_id": md.get("subject_id", ""), "muscle": md.get("muscle", "")}
         row.update({k: "" if d[k] is None else d[k] for k in TRIAL_KEYS})
+        row["flags"] = ";".join(t.flag_codes)
+        row["flag_texts"] = " | ".join(f.text for f in t.flags)
         row["notes"] = "; ".join(t.notes)
         yield row
 

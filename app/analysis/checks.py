@@ -1,0 +1,161 @@
+"""Signal-quality rules of a trial: artefact extent, polarity, baseline slope and shift,
+saturation, a second contraction in the window.
+
+Each rule either returns what it measured (the caller adapts the analysis and adds a
+:class:`~app.analysis.flags.Flag`) or raises :class:`TrialFailed` with a flag code
+(a refusal). The rules, thresholds and their sources are in docs/analysis.md §11.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from app.analysis.config import AnalysisConfig
+from app.analysis.timing import runs
+
+
+class TrialFailed(Exception):
+    """The trial cannot be measured; the message is shown to the user as is.
+
+    ``code`` is the flag code of the refusal (``app.analysis.flags.FLAGS``), or None for
+    refusals that are not about signal quality (no pulse, window too short...).
+    """
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+#: fewest samples from which the spread of a flat top is compared with the noise
+QUIET_TOP_SAMPLES = 20
+#: noise SDs within which force counts as back at baseline after an artefact
+ARTEFACT_SETTLE_SD = 6.0
+
+
+def artefact_extent(x: np.ndarray, pulse: int, baseline: float, noise_sd: float,
+                    fs: float, cfg: AnalysisConfig) -> int:
+    """Samples from ``pulse`` until force is back within 6 noise SD of the baseline
+    (at most ``artefact_max_ms``; 0 when the pulse sample itself is at baseline).
+
+    A nerve-evoked contraction starts 1.5-5 ms after the pulse, so a departure from
+    baseline at the pulse that returns within a few ms is the stimulus artefact. When
+    it has not settled by ``artefact_max_ms`` the cap is returned; a peak left inside
+    the artefact is then refused by :func:`check_physiological`.
+    """
+    cap = int(math.ceil(cfg.artefact_max_ms * fs / 1000.0))
+    w = x[pulse:pulse + cap]
+    if w.size == 0:
+        return 0
+    thr = max(ARTEFACT_SETTLE_SD * noise_sd, 1e-9 * max(1.0, abs(baseline)))
+    settled = np.flatnonzero(np.abs(w - baseline) <= thr)
+    return int(settled[0]) if settled.size else int(w.size)
+
+
+def check_polarity(y: np.ndarray, start: int, baseline: float, floor: float) -> None:
+    """Refuse a contraction that goes down: the largest fall below baseline after the
+    first pulse is more than twice the largest rise and above the noise floor."""
+    after = y[start:]
+    if after.size == 0:
+        return
+    up, down = float(after.max()) - baseline, baseline - float(after.min())
+    if down > floor and down > 2.0 * max(up, 0.0):
+        raise TrialFailed(
+            f"force falls {down:.4g} mN below baseline after the stimulus (rises only "
+            f"{max(up, 0.0):.3g} mN): transducer wired the other way? "
+            f"(--force-polarity negative measures it inverted)", code="inverted")
+
+
+def baseline_slope(base: np.ndarray) -> tuple[float, float]:
+    """(slope in units per sample, its standard error) of a least-squares line."""
+    n = base.size
+    if n < 4:
+        return 0.0, math.inf
+    i = np.arange(n, dtype=np.float64) - 0.5 * (n - 1)
+    sxx = float(i @ i)
+    slope = float(i @ (base - base.mean())) / sxx
+    resid = base - base.mean() - slope * i
+    se = math.sqrt(float(resid @ resid) / (n - 2) / sxx)
+    return slope, se
+
+
+def check_clipping(x: np.ndarray, fs: float, cfg: AnalysisConfig, noise_sd: float,
+                   limits_mN: tuple[float, float] | None) -> None:
+    """Refuse a saturated (clipped) contraction.
+
+    * ``limits_mN``: the force at the ADC's full scale (``.h5``: from the calibration
+      in the file); any sample within 0.1 % of the span from it is saturation;
+    * ``clip_level_mN``: a known saturation level;
+    * a flat top: a run of identical samples at the maximum lasting ``clip_ms``, or a
+      top stretch (``clip_ms`` long within 4 noise SD of the maximum) whose spread is
+      below half the baseline noise: force on a rail carries at most the ADC's last
+      bit of noise, a real plateau carries the transducer noise seen at baseline.
+      Both need noise at baseline: a noise-free simulated plateau is exactly flat.
+    """
+    if x.size == 0:
+        return
+    top = float(x.max())
+    if limits_mN is not None:
+        lo, hi = limits_mN
+        margin = 1e-3 * (hi - lo)
+        if top >= hi - margin or float(x.min()) <= lo + margin:
+            raise TrialFailed(f"signal clipped: force reaches the ADC full scale "
+                              f"({lo:.5g}..{hi:.5g} mN)", code="clipped")
+    if cfg.clip_level_mN is not None and top >= cfg.clip_level_mN:
+        raise TrialFailed(f"force reaches the saturation level {cfg.clip_level_mN:g} mN "
+                          f"(signal clipped)", code="clipped")
+    if noise_sd <= 0 or cfg.clip_ms <= 0:
+        return
+    need = max(4, int(round(cfg.clip_ms * fs / 1000.0)))
+    _, lengths = runs(x == top)
+    longest = int(lengths.max()) if lengths.size else 0
+    if longest >= need:
+        raise TrialFailed(f"signal clipped: flat at its maximum {top:.4g} mN for "
+                          f"{longest * 1000 / fs:.1f} ms (amplifier or ADC saturation?)",
+                          code="clipped")
+    k = int(np.argmax(x))
+    near = x >= top - 4.0 * noise_sd
+    starts, lengths = runs(near)
+    j = int(np.searchsorted(starts, k, side="right")) - 1
+    s0, n = int(starts[j]), int(lengths[j])
+    if n >= need and np.count_nonzero(x[s0:s0 + n] == top) >= 0.4 * n:
+        raise TrialFailed(f"signal clipped: {np.count_nonzero(x[s0:s0 + n] == top)} of the "
+                          f"{n} samples at the top sit exactly at its maximum {top:.4g} mN "
+                          f"(a rail)", code="clipped")
+    if n >= max(need, QUIET_TOP_SAMPLES):
+        spread = float(np.std(np.diff(x[s0:s0 + n]))) / math.sqrt(2.0)
+        if spread < 0.5 * noise_sd:
+            raise TrialFailed(
+                f"signal clipped: top flat within {spread:.2g} mN for {n * 1000 / fs:.1f} ms, "
+                f"quieter than the baseline noise ({noise_sd:.2g} mN SD): force on a rail",
+                code="clipped")
+
+
+def second_contraction(a: np.ndarray, start: int, stop: int, floor: float,
+                       cfg: AnalysisConfig, rise_span: int) -> tuple[int, float]:
+    """Where a second contraction begins in ``a`` (force above baseline, smoothed).
+
+    From ``start``, the first contraction has ended once force has fallen more than
+    ``second_contraction_percent`` % of the highest force so far (and ``floor``); a later
+    rise by as much within ``rise_span`` samples (as fast as a contraction, not a slow
+    drift) marks a second one. Returns (index of the lowest force before that rise, where
+    the window is cut, or -1; the rise in force units).
+    """
+    w = a[start:stop]
+    if w.size < 3:
+        return -1, 0.0
+    frac = cfg.second_contraction_percent / 100.0
+    runmax = np.maximum.accumulate(w)
+    fell = np.flatnonzero((runmax - w > np.maximum(frac * runmax, floor)) & (runmax > floor))
+    if fell.size == 0:
+        return -1, 0.0
+    i = int(fell[0])
+    b = w[i:]
+    n = max(1, min(rise_span, b.size - 1))
+    thr = max(frac * float(runmax[i]), floor)
+    rose = np.flatnonzero(b[n:] - b[:-n] > thr) if b.size > n else np.array([], dtype=int)
+    if rose.size == 0:
+        return -1, 0.0
+    j = int(rose[0]) + n                       # first sample a fast rise has reached
+    cut = int(np.argmin(b[:j + 1]))
+    return start + i + cut, float(b[j] - b[cut])

@@ -148,6 +148,8 @@ def analyze_many(paths: Sequence[str], settings: Any, jobs: int | None = None,
                 j, outcome = next(results)
                 done[j] = outcome
             yield done.pop(i)
+    if store is not None and todo:
+        store.prune()
 
 
 def _resolve_cache(cache: ResultCache | bool | None) -> ResultCache | None:
@@ -194,9 +196,9 @@ def _isolated(path: str, settings: Any, key: str | None, store: ResultCache | No
     with _pool(1) as pool:
         try:
             return pool.submit(_analyze_and_store, path, settings, key, store, state).result()
-        except BrokenProcessPool as exc:
-            msg = f"{path}: the analysis process died ({exc or 'crashed'}); the file may " \
-                  f"be damaged (try 'myoforce verify')"
+        except BrokenProcessPool:
+            msg = (f"{path}: the analysis process died on this file; it may be damaged "
+                   f"(check it with 'myoforce verify')")
             return FileOutcome(path, SessionResult.failed(path, msg), msg)
 
 

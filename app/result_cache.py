@@ -4,7 +4,9 @@ Where: ``$MYOFORCE_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/myoforce``, else
 ``~/.cache/myoforce`` — always the user's cache folder, never beside or inside raw data
 (the data folder may be read-only, shared, or archived; a cache there would be copied
 with it). Entries live in ``analysis/`` below it, one small file each; deleting the
-folder is always safe. ``MYOFORCE_CACHE=off`` turns the cache off.
+folder is always safe. ``MYOFORCE_CACHE=off`` turns the cache off. After a batch that
+stored results, the least recently used entries beyond ``$MYOFORCE_CACHE_MAX_MB``
+(500 MB by default: tens of thousands of sessions) are deleted.
 
 Key: SHA-256 of (the file's content, the analysis settings, the code version). Why
 the content and not size + mtime + inode: a content key is never stale (an edit that
@@ -125,7 +127,13 @@ class ResultCache:
                 stored_key, result = pickle.load(fh)
         except Exception:
             return None
-        return result if stored_key == key else None
+        if stored_key != key:
+            return None
+        try:
+            os.utime(self._entry(key))      # recently used: kept longest by prune()
+        except OSError:
+            pass
+        return result
 
     def put(self, key: str, result: Any) -> bool:
         """Store atomically (write a temporary file, then rename); False if not possible
@@ -144,3 +152,29 @@ class ResultCache:
         except OSError:
             return False
         return True
+
+    def prune(self, max_bytes: int | None = None) -> int:
+        """Delete the least recently used entries until the cache holds at most
+        ``max_bytes`` (default ``$MYOFORCE_CACHE_MAX_MB``, else 500 MB); returns how many
+        were deleted."""
+        if max_bytes is None:
+            max_bytes = int(float(os.environ.get("MYOFORCE_CACHE_MAX_MB", "500")) * 1e6)
+        entries = []
+        for f in self.folder.glob("*/*.pkl"):
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            entries.append((st.st_mtime, st.st_size, f))
+        total = sum(size for _, size, _ in entries)
+        removed = 0
+        for _, size, f in sorted(entries, key=lambda e: e[0]):
+            if total <= max_bytes:
+                break
+            try:
+                f.unlink()
+            except OSError:
+                continue
+            total -= size
+            removed += 1
+        return removed

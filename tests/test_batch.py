@@ -158,3 +158,48 @@ def test_pool_from_a_threaded_program_gives_the_same_results(sessions):
         stop.set()
         other.join()
     assert dumps(pooled) == dumps(analyze_many(sessions, CFG, jobs=1, cache=False))
+
+
+def test_prune_keeps_the_most_recently_used(sessions, tmp_path):
+    import os
+    import time
+    cache = ResultCache(tmp_path / "c")
+    list(analyze_many(sessions, CFG, jobs=1, cache=cache))
+    entries = sorted((tmp_path / "c").rglob("*.pkl"))
+    assert len(entries) == 3
+    old = time.time() - 1000
+    for f in entries:
+        os.utime(f, (old, old))
+    assert next(analyze_many(sessions[1:2], CFG, cache=cache)).cached    # touched now
+    one = max(f.stat().st_size for f in entries)
+    assert cache.prune(max_bytes=one) == 2
+    assert next(analyze_many(sessions[1:2], CFG, cache=cache)).cached
+    assert not next(analyze_many(sessions[:1], CFG, cache=cache)).cached
+
+
+def test_a_worker_that_dies_costs_only_its_own_file(sessions, tmp_path, monkeypatch):
+    """A crash in a C library (here: os._exit in the worker) breaks the pool; the files
+    in flight are retried one per process, and only the crashing one fails."""
+    import os
+    import threading
+
+    import app.batch as batch
+    if threading.active_count() != 1 or "fork" not in __import__("multiprocessing") \
+            .get_all_start_methods():
+        pytest.skip("needs forked workers (they inherit the patched function)")
+    real = batch._analyze
+
+    def crashing(path, settings):
+        if path.endswith("crash.h5"):
+            os._exit(3)
+        return real(path, settings)
+
+    monkeypatch.setattr(batch, "_analyze", crashing)
+    crash = tmp_path / "crash.h5"
+    shutil.copy(sessions[0], crash)
+    paths = [sessions[0], str(crash), sessions[1], sessions[2]]
+    out = list(analyze_many(paths, CFG, jobs=2, cache=False))
+    assert [o.path for o in out] == paths
+    assert [o.error is None for o in out] == [True, False, True, True]
+    assert "analysis process died" in out[1].error and str(crash) in out[1].error
+    assert all(o.result.trials for o in (out[0], out[2], out[3]))

@@ -82,12 +82,16 @@ def ramp_blocks(total: int, block: int, rate_hz: float, skip: Iterable[tuple[int
             pos += n
 
 
-def open_recorder(path: Path | str, rate_hz: float = 10_000.0, **kwargs) -> SessionRecorder:
+def open_recorder(path: Path | str, rate_hz: float = 10_000.0, *,
+                  metadata: SessionMetadata | None = None, protocol_text: str = PROTOCOL_TEXT,
+                  protocol: dict | None = None, **kwargs) -> SessionRecorder:
     rec = SessionRecorder(path, **kwargs)
     rec.open(sample_rate_hz=rate_hz, calibration=CALIBRATION,
-             metadata=SessionMetadata(subject_id="rat-7", muscle="EDL", side="left",
-                                      body_mass_g=312.5, group="vehicle", operator="test"),
-             rig=RIG, devices=DEVICES, protocol_text=PROTOCOL_TEXT, protocol=PROTOCOL,
+             metadata=metadata or SessionMetadata(subject_id="rat-7", muscle="EDL", side="left",
+                                                  body_mass_g=312.5, group="vehicle",
+                                                  operator="test"),
+             rig=RIG, devices=DEVICES, protocol_text=protocol_text,
+             protocol=PROTOCOL if protocol is None else protocol,
              software_version="0.1.0-test")
     return rec
 
@@ -125,8 +129,12 @@ def write_synthetic_session(path: Path | str, *, rate_hz: float = 10_000.0,
                             tetanus_pulses: int = 20, tail_s: float = 0.6,
                             block: int = 100, gaps: Iterable[tuple[int, int]] = (),
                             amplitude_mN: float = 100.0, tp_s: float = 0.015,
-                            with_trials: bool = True, overwrite: bool = False) -> SyntheticSession:
-    """Record a short session with twitches and one tetanus through the real recorder."""
+                            with_trials: bool = True, overwrite: bool = False,
+                            metadata: SessionMetadata | None = None,
+                            protocol_text: str = PROTOCOL_TEXT, protocol: dict | None = None,
+                            status: str = "complete") -> SyntheticSession:
+    """Record a short session with twitches and one tetanus through the real recorder
+    (``metadata``, ``protocol_text``/``protocol`` and the closing ``status`` as given)."""
     path = Path(path)
     stims: list[list[float]] = [[t] for t in twitch_times_s]
     if tetanus_start_s is not None:
@@ -142,7 +150,8 @@ def write_synthetic_session(path: Path | str, *, rate_hz: float = 10_000.0,
     stored = force.copy()
     for a, c in gaps:
         stored[a:a + c] = np.nan
-    rec = open_recorder(path, rate_hz, overwrite=overwrite)
+    rec = open_recorder(path, rate_hz, overwrite=overwrite, metadata=metadata,
+                        protocol_text=protocol_text, protocol=protocol)
     try:
         holes = list(gaps)
         pos = 0
@@ -173,7 +182,7 @@ def write_synthetic_session(path: Path | str, *, rate_hz: float = 10_000.0,
                 records.append(r)
         rec.log("operator", "synthetic session", note="written by tests.helpers_recording")
     finally:
-        rec.close()
+        rec.close(status)
     keep = np.ones(pulse_idx.size, bool)
     for a, c in gaps:
         keep &= ~((pulse_idx >= a) & (pulse_idx < a + c))

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "analyze": "analyse twitches and tetani (Pt, TPT, ½RT, Po, force-frequency...)",
     "compare": "compare groups: mean ± SEM, Welch t and Mann-Whitney U p-values",
     "devices": "list serial ports and VISA resources",
+    "export": "export sessions as NWB (Neurodata Without Borders) files for DANDI",
     "gui": "open the desktop application",
     "info": "summarise a session file",
     "plot": "write PNG figures of each contraction and curve",

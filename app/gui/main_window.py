@@ -18,7 +18,7 @@ from app.gui.replay_view import ReplayView
 from app.gui.style import STOP_STYLE
 from app.live.experiment import Experiment
 
-OPEN_FILTER = "Recordings (*.h5 *.hdf5 *.ddf *.csv);;All files (*)"
+OPEN_FILTER = "Recordings (*.h5 *.hdf5 *.nwb *.ddf *.csv);;All files (*)"
 
 
 class MainWindow(QMainWindow):

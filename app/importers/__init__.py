@@ -5,7 +5,8 @@ signature or a DMC header line), then from its extension:
 
 * ``.h5`` / ``.hdf5`` — myoforce session files (``app.recorder.reader``);
 * ``.ddf`` — Aurora Scientific DMC data files (``app.importers.ddf``);
-* ``.csv`` — ``time_s,force_mN,stim`` text files (``app.importers.csv``).
+* ``.csv`` — ``time_s,force_mN,stim`` text files (``app.importers.csv``);
+* ``.nwb`` — NWB files written by ``myoforce export`` (``app.nwb.reader``).
 
 Anything else raises :class:`FileFormatError` naming the file.
 """
@@ -20,7 +21,8 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def detect_format(path: str | Path) -> str:
-    """'myoforce-h5', 'aurora-ddf' or 'csv'; FileFormatError when unknown or unreadable."""
+    """'myoforce-h5', 'nwb', 'aurora-ddf' or 'csv'; FileFormatError when unknown or
+    unreadable."""
     path = Path(path)
     if not path.exists():
         raise FileFormatError(f"{path}: no such file")
@@ -39,7 +41,9 @@ def detect_format(path: str | Path) -> str:
     if not head and ext != ".csv":      # (the CSV reader says what an empty CSV lacks)
         raise FileFormatError(f"{path}: empty file (0 bytes), not a recording")
     if head.startswith(HDF5_SIGNATURE):
-        return "myoforce-h5"
+        return "nwb" if ext == ".nwb" else "myoforce-h5"
+    if ext == ".nwb":
+        raise FileFormatError(f"{path}: has an .nwb extension but is not an HDF5 (NWB) file")
     if is_ddf(head):
         return "aurora-ddf"
     if ext in (".h5", ".hdf5"):
@@ -50,7 +54,8 @@ def detect_format(path: str | Path) -> str:
     if ext == ".csv":
         return "csv"
     raise FileFormatError(f"{path}: unknown file type '{ext or '(no extension)'}' "
-                          f"(supported: .h5/.hdf5 myoforce sessions, .ddf Aurora DMC, .csv)")
+                          f"(supported: .h5/.hdf5 myoforce sessions, .nwb myoforce exports, "
+                          f".ddf Aurora DMC, .csv)")
 
 
 def load_recording(path: str | Path) -> Recording:
@@ -62,6 +67,9 @@ def load_recording(path: str | Path) -> Recording:
     if fmt == "csv":
         from app.importers.csv import load_csv
         return load_csv(path)
+    if fmt == "nwb":
+        from app.nwb.reader import load_nwb
+        return load_nwb(path)
     try:
         from app.recorder.reader import load_recording as load_h5
     except ImportError as exc:

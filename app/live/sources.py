@@ -1,7 +1,8 @@
 """Opening a recording for replay, whatever its format, with its session information.
 
 ``.h5`` files go through the session reader (which also opens files still being
-written and files of a crashed session); ``.ddf`` and ``.csv`` through the importers.
+written and files of a crashed session); ``.nwb`` (myoforce exports), ``.ddf`` and
+``.csv`` through the importers.
 Qt-free; the GUI calls :func:`load_for_replay` on a worker thread.
 """
 from __future__ import annotations
@@ -35,6 +36,12 @@ def load_for_replay(path: str | Path) -> tuple[Recording, dict[str, Any]]:
     else:
         from app.importers import load_recording
         recording = load_recording(path)
+        if fmt == "nwb":
+            from app.nwb.reader import nwb_info
+            try:
+                info = dict(nwb_info(path))
+            except Exception as exc:  # as above: the data is what matters
+                info = {"session_info_error": str(exc)}
     if not recording.trials and len(recording.stim_samples):
         recording.trials = trials_from_pulses(recording.stim_samples, recording.sample_rate_hz,
                                               recording.samples)

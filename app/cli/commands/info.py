@@ -5,13 +5,24 @@ import argparse
 import json
 
 
+def file_info(path: str) -> dict:
+    """``session_info`` of a session file, or the same description of an exported NWB file."""
+    if path.lower().endswith(".nwb"):
+        from app.importers import detect_format
+        if detect_format(path) == "nwb":
+            from app.nwb.reader import nwb_info
+            return nwb_info(path)
+    from app.recorder.reader import session_info      # h5py: loaded only when it runs
+    return session_info(path)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "info", help="summarise a session file",
         description="Summarise a myoforce session file: duration, trials, pulses, gaps, "
                     "metadata. Works on files still being written and on files whose writer "
                     "died (complete: false).")
-    p.add_argument("file", help="session file (.h5)")
+    p.add_argument("file", help="session file (.h5) or an NWB file myoforce exported (.nwb)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -23,9 +34,7 @@ def _fmt_duration(s: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.recorder.reader import session_info      # h5py: loaded only when it runs
-
-    info = session_info(args.file)
+    info = file_info(args.file)
     if args.json:
         print(json.dumps(info, default=str))
         return 0

@@ -1,0 +1,90 @@
+"""``myoforce export SESSION.h5 --nwb OUT.nwb`` (or several sessions / a folder --nwb DIR).
+
+Exports myoforce sessions as Neurodata Without Borders files (``app.nwb``; mapping in
+docs/nwb.md). Every output name is checked before anything is written; each file is
+written under a temporary name and renamed when complete. A session that fails gets one
+line on stderr and the others are still exported (exit code 1). pynwb is imported only
+when the command runs.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.cli.commands.analyze import add_analysis_options, config_from_args
+from app.errors import UserError
+
+NAME = "export"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        NAME, help="export sessions as NWB (Neurodata Without Borders) files",
+        description="Export myoforce sessions as NWB files for DANDI and every NWB tool: "
+                    "force, stimulus pulses, trials with their analysis, subject, devices, "
+                    "protocol and session summary (mapping: docs/nwb.md). One session "
+                    "exports to the file named; several sessions, or a folder of sessions, "
+                    "into a directory (one <session>.nwb each).")
+    p.add_argument("sessions", nargs="+", metavar="SESSION",
+                   help="session files (.h5), or folders of them")
+    p.add_argument("--nwb", required=True, metavar="OUT",
+                   help="output .nwb file (one session) or directory (several, or a folder)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing output files (never an input)")
+    p.add_argument("--inspect", action="store_true",
+                   help="run nwbinspector on each exported file and print its findings")
+    add_analysis_options(p)
+    p.set_defaults(func=run)
+
+
+def _print_report(report, quiet_notes: bool = False) -> None:
+    print(f"{report.source} -> {report.output}: {report.samples} samples, {report.pulses} "
+          f"pulses, {report.trials} trials, {report.gaps} gaps; status {report.status or '-'} "
+          f"({report.seconds:.1f} s)")
+    for w in report.warnings:
+        print(f"myoforce {NAME}: warning: {report.source}: {w}", file=sys.stderr)
+    if not quiet_notes:
+        for n in report.notes:
+            print(f"  note (DANDI): {n}")
+
+
+def _inspect(path: Path) -> int:
+    """nwbinspector's findings for ``path`` (importance order); the number of serious ones."""
+    try:
+        from nwbinspector import Importance, inspect_nwbfile
+    except ImportError:
+        from app.nwb import INSTALL_HINT
+        raise UserError(f"--inspect needs nwbinspector: {INSTALL_HINT}") from None
+    serious = 0
+    for m in inspect_nwbfile(nwbfile_path=str(path)):
+        print(f"  nwbinspector {m.importance.name}: {m.check_function_name} "
+              f"({m.object_type} {m.object_name}): {m.message}")
+        serious += m.importance in (Importance.CRITICAL, Importance.BEST_PRACTICE_VIOLATION)
+    return serious
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.nwb import require_pynwb
+    from app.nwb.batch import plan_outputs, session_files
+
+    require_pynwb()
+    cfg = config_from_args(args)
+    inputs = session_files(args.sessions)
+    into_dir = (len(inputs) > 1 or any(Path(s).is_dir() for s in args.sessions)
+                or Path(args.nwb).is_dir())
+    pairs = plan_outputs(inputs, args.nwb, into_dir=into_dir, overwrite=args.overwrite)
+    from app.nwb.export import export_session
+
+    failed = 0
+    for src, out in pairs:
+        try:
+            report = export_session(src, out, cfg)
+        except UserError as exc:
+            failed += 1
+            print(f"myoforce {NAME}: {exc}", file=sys.stderr)
+            continue
+        _print_report(report)
+        if args.inspect and _inspect(out):
+            failed += 1
+    return 1 if failed else 0

@@ -1,0 +1,236 @@
+""":func:`export_session`: one myoforce session file -> one NWB file (pynwb).
+
+The session is read through the session reader (:func:`app.recorder.reader.
+load_recording`, the loader ``analyze`` uses), so the exported trials and force are
+what every other command sees; it is analysed with the given settings and written as
+an NWB file (mapping: ``docs/nwb.md``). The force is streamed from the source into the
+NWB file in buffers (:mod:`app.nwb.stream`). A session that never completed (crash) or
+was aborted exports with a warning stored in the file's ``notes`` and returned to the
+caller to print.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+from app.errors import FileFormatError
+from app.nwb import EXPORT_MARK, FLAGS, FORCE, require_pynwb
+from app.nwb.batch import write_atomically
+from app.nwb.stream import SourceReadError, chunked_dataset
+from app.nwb.subject import (experiment_description, experimenters, parse_idn, pharmacology,
+                             subject_fields)
+
+SOFTWARE = f"myoforce {__version__}"
+
+
+@dataclass
+class ExportReport:
+    """What one export wrote, and what the user must be told."""
+
+    source: str
+    output: str
+    status: str
+    complete: bool
+    samples: int = 0
+    pulses: int = 0
+    trials: int = 0
+    gaps: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)   # stored in the file and printed
+    notes: list[str] = field(default_factory=list)      # DANDI metadata gaps, printed
+
+
+def status_warnings(status: str, complete: bool, recovered_from: str | None) -> list[str]:
+    """The warnings a session's end state calls for (none for a completed session)."""
+    if status == "aborted":
+        return ["the session was aborted (status 'aborted'): the protocol did not run to "
+                "its end; trials after the abort are missing"]
+    if status == "failed":
+        return ["the recording failed (status 'failed'): writing stopped early; data after "
+                "the failure is missing"]
+    if status == "recovered":
+        return [f"the session never completed (its writer died); this is the copy "
+                f"'myoforce recover' made of it{f' from {recovered_from}' if recovered_from else ''}"]
+    if not complete:
+        return [f"the session never completed (status {status or 'unknown'!r}: the recorder "
+                f"did not close the file - a crash or power loss); exported what was flushed"]
+    return []
+
+
+def _start_time(text: str, path: Path, warnings: list[str]) -> datetime:
+    try:
+        t = datetime.fromisoformat(text)
+        return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        warnings.append(f"no valid session start time ({text!r}); the file's modification "
+                        f"time was used")
+        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+
+
+def _devices(nwbfile: Any, devices: dict[str, str], rig: dict[str, Any]) -> None:
+    """One NWB Device (with its DeviceModel) per device of the session."""
+    for name, identity in devices.items():
+        idn = parse_idn(identity)
+        extra = ""
+        if name == "stimulator":
+            iso = rig.get("stimulator", {}) or rig.get("isolator", {})
+            extra = f"; rig: {rig.get('name', '')}; stimulator/isolator: {json.dumps(iso)}; " \
+                    f"limits: {json.dumps(rig.get('limits', {}))}"
+        model = nwbfile.create_device_model(
+            name=f"{name} model {idn['model']}", manufacturer=idn["manufacturer"],
+            model_number=idn["model"],
+            description=f"firmware {idn['firmware']}" if "firmware" in idn else None)
+        role = {"stimulator": "nerve stimulator (pulse generator driving a stimulus isolator)",
+                "amplifier": "force transducer amplifier and digitiser (force channel and "
+                             "stimulus trigger input)"}.get(name, name)
+        nwbfile.create_device(name=name, description=f"{role}; identity: {identity}{extra}",
+                              serial_number=idn.get("serial"), model=model)
+
+
+def _records(sf: Any, rec: Any, info: dict[str, Any],
+             report: ExportReport) -> list[tuple[str, str, dict[str, Any]]]:
+    """The key/value records of ``processing/session_record``."""
+    source = {k: v for k, v in info.items()
+              if k not in ("metadata", "rig", "gaps", "path")}
+    source["file"] = sf.path.name
+    export = {"mark": EXPORT_MARK, "software": SOFTWARE, "source": report.source,
+              "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "status": report.status, "complete": report.complete,
+              "warnings": report.warnings, "dandi_notes": report.notes}
+    return [("session_metadata", "the session metadata as recorded (myoforce "
+             "SessionMetadata; the Subject and file fields are made from it)", rec.metadata),
+            ("rig_configuration", "the rig: name, stimulus isolator, stimulation limits",
+             sf.rig),
+            ("source_session", "the source session file as 'myoforce info' describes it",
+             source),
+            ("export", "the export: software, source, warnings", export)]
+
+
+def protocol_yaml(sf: Any) -> str | None:
+    """The protocol as run: its YAML source, else its parsed form as YAML."""
+    if sf.protocol_text:
+        return sf.protocol_text
+    if sf.protocol:
+        import yaml
+        return yaml.safe_dump(sf.protocol, sort_keys=False)
+    return None
+
+
+def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport) -> Any:
+    """The NWBFile in memory (the force still a lazy stream from the source)."""
+    pynwb = require_pynwb()
+    from pynwb.file import Subject
+
+    from app.nwb.record import analysis_module, record_module
+    from app.nwb.tables import add_invalid_times, add_pulses, add_trials
+    from app.recorder.reader import session_info
+
+    md = rec.metadata
+    info = session_info(sf.path)
+    protocol = sf.protocol or {}
+    name = protocol.get("name") or "myoforce session"
+    description = f"{name}: {protocol.get('description', '')}".rstrip(": ")
+    if report.warnings:
+        description += f" [session status: {report.status or 'incomplete'}]"
+    subject, report.notes = subject_fields(md)
+    nwbfile = pynwb.NWBFile(
+        session_description=description, identifier=str(uuid.uuid4()),
+        session_start_time=_start_time(sf.start_time_utc, sf.path, report.warnings),
+        experiment_description=experiment_description(md, name),
+        experimenter=experimenters(md), institution=sf.rig.get("institution"),
+        lab=sf.rig.get("lab"), session_id=sf.path.stem, pharmacology=pharmacology(md),
+        surgery=(f"{md.get('side', '')} {md.get('muscle', '')}: motor nerve exposed, distal "
+                 f"tendon tied to the force transducer").strip() if md.get("muscle") else None,
+        stimulus_notes="supramaximal electrical stimulation of the motor nerve; each pulse "
+                       "is a row of events/stimulus_pulses",
+        keywords=["muscle force", "isometric contraction", "twitch", "tetanus"],
+        was_generated_by=[["myoforce", __version__]],
+        source_script=f"{SOFTWARE}: myoforce export (from {sf.path.name})",
+        source_script_file_name=sf.path.name,
+        notes="\n".join(report.warnings) or None, protocol=protocol_yaml(sf),
+        subject=Subject(**subject))
+    _devices(nwbfile, sf.devices, sf.rig)
+    fs, n = rec.sample_rate_hz, rec.samples
+    cal = sf.calibration
+    nwbfile.add_acquisition(pynwb.TimeSeries(
+        name=FORCE, data=chunked_dataset(rec.force_mN, n, "float32"), unit="N",
+        conversion=1e-3, resolution=abs(cal.scale_mN_per_count) * 1e-3, rate=fs,
+        starting_time=0.0, continuity="continuous",
+        description="isometric muscle force from the force transducer, stored in mN "
+                    "(conversion 0.001 to N); NaN where no sample was recorded (see "
+                    "invalid_times)",
+        comments=f"calibration: {cal.scale_mN_per_count} mN/count, offset "
+                 f"{cal.offset_counts} counts"))
+    nwbfile.add_acquisition(pynwb.TimeSeries(
+        name=FLAGS, data=chunked_dataset(sf.flags, n, "uint8"), unit="n.a.", rate=fs,
+        starting_time=0.0, continuity="instantaneous",
+        description="per-sample amplifier flag bits: 1 trigger edge (stimulus pulse), "
+                    "2 trigger level, 4 over range (saturated), 8 end of stream"))
+    gaps = sf.gaps
+    add_invalid_times(nwbfile, gaps, fs)
+    add_pulses(nwbfile, rec)
+    wall = {r.index: r.wall_time_utc for r in sf.trial_records}
+    add_trials(nwbfile, rec, result.trials, wall)
+    analysis_module(nwbfile, cfg, result.summary, SOFTWARE)
+    record_module(nwbfile, _records(sf, rec, info, report), sf.audit, sf.analysis)
+    report.samples, report.pulses = n, int(len(rec.stim_samples))
+    report.trials, report.gaps = len(rec.trials), len(gaps)
+    return nwbfile
+
+
+def export_session(source: str | os.PathLike[str], output: str | os.PathLike[str],
+                   config: Any = None) -> ExportReport:
+    """Export ``source`` (a myoforce .h5 session) to ``output`` (.nwb), atomically.
+
+    The caller checks the output name first (:func:`app.nwb.batch.plan_outputs`)."""
+    require_pynwb()
+    from pynwb import NWBHDF5IO
+
+    from app.analysis.config import AnalysisConfig
+    from app.analysis.session import analyze_recording
+    from app.importers import detect_format
+    from app.recorder.reader import load_recording, open_session
+
+    started = time.perf_counter()
+    src, out = Path(source), Path(output)
+    fmt = detect_format(src)
+    if fmt != "myoforce-h5":
+        raise FileFormatError(f"{src}: only myoforce session files (.h5) export to NWB, "
+                              f"not {fmt} files")
+    cfg = config or AnalysisConfig()
+    rec = load_recording(src, lazy=True)
+    try:
+        with open_session(src) as sf:
+            report = ExportReport(str(src), str(out), sf.status, sf.complete)
+            report.warnings = status_warnings(sf.status, sf.complete, sf.recovered_from)
+            report.warnings += list(sf.warnings)
+            result = analyze_recording(rec, cfg)
+            if result.error:
+                report.warnings.append(f"analysis: {result.error}")
+            try:
+                nwbfile = _build(sf, rec, result, cfg, report)
+
+                def write(tmp: Path) -> None:
+                    with NWBHDF5IO(str(tmp), "w") as io:
+                        io.write(nwbfile)
+                write_atomically(out, write)
+            except SourceReadError as exc:
+                raise FileFormatError(f"{src}: damaged, cannot export: {exc}") from None
+    finally:
+        _close(rec)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _close(rec: Any) -> None:
+    """Close the source file a lazy Recording keeps open."""
+    f = getattr(rec.force_mN, "file", None)
+    if f is not None and getattr(f.id, "valid", False):
+        f.close()

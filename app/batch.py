@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 from app.errors import UserError
-from app.result_cache import ResultCache, cache_enabled, file_digest, file_state
+from app.result_cache import ResultCache, cache_enabled, file_state
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -113,7 +113,7 @@ def _lookup(path: str, settings: Any, cache: ResultCache | None
         state = file_state(path)
         if not os.path.isfile(path):
             return None, None, None
-        key = cache.key(file_digest(path), settings)
+        key = cache.key(cache.digest(path, state), settings)
     except OSError:                      # analyze_path will say what is wrong
         return None, None, None
     res = cache.get(key)

@@ -11,9 +11,11 @@ stored results, the least recently used entries beyond ``$MYOFORCE_CACHE_MAX_MB`
 Key: SHA-256 of (the file's content, the analysis settings, the code version). Why
 the content and not size + mtime + inode: a content key is never stale (an edit that
 keeps size and mtime, a file restored from backup, a copy on another disk all hash
-right) and survives renames and copies; it costs reading the file once per run
-(about 1 GB/s, ~40 ms for a 15-minute session at 10 kHz), small next to the
-analysis it saves. The code version is :data:`ANALYSIS_SCHEMA`, the package version,
+right) and survives renames and copies. It costs reading the file once (about 1 GB/s,
+~40 ms for a 15-minute session at 10 kHz); the digest is then remembered for the
+file's (device, inode, size, mtime, ctime) — a write changes the ctime even when it
+keeps size and mtime — so an unchanged file is not read again. A file modified in the
+last 2 s is hashed every time (a write in the same clock tick could keep its state). The code version is :data:`ANALYSIS_SCHEMA`, the package version,
 numpy's and scipy's versions, and a fingerprint of the source of every module that
 turns a file into numbers (``app/analysis``, the importers, the session reader), so a
 code change invalidates old entries without anyone remembering to bump a number.
@@ -33,6 +35,7 @@ import os
 import pickle
 import sys
 import tempfile
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,8 @@ ANALYSIS_SCHEMA = 1
 _FINGERPRINTED = ("app/analysis", "app/importers", "app/recorder/reader.py",
                   "app/recorder/layout.py", "app/recording.py", "app/result_cache.py")
 _CHUNK = 1 << 20
+#: a file's digest is remembered only once it has not been modified for this long
+SETTLE_S = 2.0
 
 
 def cache_dir() -> Path:
@@ -94,10 +99,13 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def file_state(path: str | os.PathLike[str]) -> tuple[int, int, int, int]:
-    """(device, inode, size, mtime in ns): what changes when a file is being written."""
+def file_state(path: str | os.PathLike[str]) -> tuple[int, int, int, int, int]:
+    """(device, inode, size, mtime, ctime in ns): what changes when a file is written.
+
+    The ctime cannot be set back by tools (``touch -d`` sets the mtime only), so a write
+    that keeps size and mtime still changes it."""
     st = os.stat(path)
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def settings_key(settings: Any) -> str:
@@ -112,6 +120,23 @@ class ResultCache:
                  version: str | None = None) -> None:
         self.folder = Path(folder) if folder is not None else cache_dir()
         self.version = version if version is not None else code_version()
+
+    def digest(self, path: str | os.PathLike[str], state: tuple) -> str:
+        """SHA-256 of the file's content, remembered for its ``file_state``: an unchanged
+        file (same inode, size, mtime and ctime) is not read again. A file modified less
+        than :data:`SETTLE_S` ago is hashed but not remembered (a write within the same
+        clock tick could keep its state: git's "racily clean" rule)."""
+        memo = self.folder / "digests" / hashlib.sha256(repr(state).encode()).hexdigest()
+        try:
+            text = memo.read_text(encoding="ascii")
+            if len(text) == 64:
+                return text
+        except (OSError, UnicodeDecodeError):
+            pass
+        digest = file_digest(path)
+        if time.time_ns() - max(state[3], state[4]) > SETTLE_S * 1e9:
+            self._write(memo, digest.encode())
+        return digest
 
     def key(self, digest: str, settings: Any) -> str:
         text = "\n".join((self.version, settings_key(settings), digest))
@@ -138,13 +163,17 @@ class ResultCache:
     def put(self, key: str, result: Any) -> bool:
         """Store atomically (write a temporary file, then rename); False if not possible
         (a read-only or full disk only costs the speed-up)."""
-        path = self._entry(key)
+        return self._write(self._entry(key),
+                           pickle.dumps((key, result), protocol=pickle.HIGHEST_PROTOCOL))
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> bool:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    pickle.dump((key, result), fh, protocol=pickle.HIGHEST_PROTOCOL)
+                    fh.write(data)
                 os.replace(tmp, path)
             except BaseException:
                 os.unlink(tmp)
@@ -160,7 +189,7 @@ class ResultCache:
         if max_bytes is None:
             max_bytes = int(float(os.environ.get("MYOFORCE_CACHE_MAX_MB", "500")) * 1e6)
         entries = []
-        for f in self.folder.glob("*/*.pkl"):
+        for f in [*self.folder.glob("*/*.pkl"), *self.folder.glob("digests/*")]:
             try:
                 st = f.stat()
             except OSError:

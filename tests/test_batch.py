@@ -171,8 +171,9 @@ def test_prune_keeps_the_most_recently_used(sessions, tmp_path):
     for f in entries:
         os.utime(f, (old, old))
     assert next(analyze_many(sessions[1:2], CFG, cache=cache)).cached    # touched now
-    one = max(f.stat().st_size for f in entries)
+    one = max(f.stat().st_size for f in entries) + 64 * 10      # + remembered digests
     assert cache.prune(max_bytes=one) == 2
+    assert len(list((tmp_path / "c").rglob("*.pkl"))) == 1
     assert next(analyze_many(sessions[1:2], CFG, cache=cache)).cached
     assert not next(analyze_many(sessions[:1], CFG, cache=cache)).cached
 
@@ -203,3 +204,24 @@ def test_a_worker_that_dies_costs_only_its_own_file(sessions, tmp_path, monkeypa
     assert [o.error is None for o in out] == [True, False, True, True]
     assert "analysis process died" in out[1].error and str(crash) in out[1].error
     assert all(o.result.trials for o in (out[0], out[2], out[3]))
+
+
+def test_digest_remembered_for_an_unchanged_settled_file(sessions, tmp_path, monkeypatch):
+    import app.result_cache as rc
+    path = tmp_path / "d.h5"
+    shutil.copy(sessions[0], path)
+    calls = []
+    real = rc.file_digest
+    monkeypatch.setattr(rc, "file_digest", lambda p: calls.append(p) or real(p))
+    cache = ResultCache(tmp_path / "c")
+    d1 = cache.digest(path, file_state(path))
+    assert cache.digest(path, file_state(path)) == d1 and len(calls) == 2   # fresh: rehashed
+    monkeypatch.setattr(rc, "SETTLE_S", 0.0)
+    cache.digest(path, file_state(path))
+    assert cache.digest(path, file_state(path)) == d1 and len(calls) == 3   # remembered
+    with open(path, "r+b") as fh:                   # same size, new content
+        fh.seek(-1, 2)
+        last = fh.read(1)
+        fh.seek(-1, 2)
+        fh.write(bytes([last[0] ^ 0xFF]))
+    assert cache.digest(path, file_state(path)) != d1 and len(calls) == 4

@@ -226,7 +226,14 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         ctx.set_forkserver_preload(list(_PRELOAD))
     else:
         ctx = mp.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+
+
+def _worker_init() -> None:
+    """Ctrl-C is the parent's to handle (it cancels what has not started and waits for
+    the files in progress); a worker that also got it would print a traceback."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # ----------------------------------------------------------------- progress

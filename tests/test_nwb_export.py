@@ -204,3 +204,28 @@ def test_an_aborted_session_exports_with_its_status(tmp_path, capsys):
         assert "aborted" in io.read().notes
     assert main(["info", str(tmp_path / "a.nwb")]) == 0
     assert "status aborted" in capsys.readouterr().out
+
+
+def test_quality_flags_and_every_result_field_become_trial_columns(tmp_path):
+    """Lost samples inside a twitch, filled by the analysis, flag it: the flag (a list of
+    records per trial) is exported as ragged columns, next to every other result field."""
+    from dataclasses import fields
+
+    from app.analysis.results import TrialResult
+    truth = write_synthetic_session(tmp_path / "g.h5", metadata=METADATA, gaps=[(7300, 20)])
+    cfg = AnalysisConfig(fill_gaps_ms=5.0)
+    expected = analyze_recording(load_recording(truth.path), cfg)
+    flagged = {t.index: t.flag_codes for t in expected.trials}
+    assert "gaps-filled" in flagged[1]              # the premise: the analysis flags it
+    export_session(truth.path, tmp_path / "g.nwb", cfg)
+    with pynwb.NWBHDF5IO(str(tmp_path / "g.nwb"), "r") as io:
+        trials = io.read().trials.to_dataframe()
+    assert {i: list(c) for i, c in trials["flags_code"].items()} == flagged
+    assert all(len(c) == len(t) for c, t in zip(trials["flags_code"], trials["flags_text"]))
+    names = set(trials.columns)
+    for f in fields(TrialResult):
+        if f.name not in ("index", "markers", "flags", "notes"):
+            assert f.name in names or f"analysed_{f.name}" in names, f.name
+    for t, (_, row) in zip(expected.trials, trials.iterrows()):
+        assert row["peak_force_mN"] == t.peak_force_mN or math.isnan(t.peak_force_mN)
+        assert row["markers_peak"] == t.markers["peak"]

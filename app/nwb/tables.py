@@ -44,12 +44,32 @@ _MEASURES = {
     "baseline_mN": "pre-stimulus baseline in mN",
     "error": "why the trial could not be measured ('' if it was)",
     "markers": "fractional sample index where a measure was taken",
-    "notes": "JSON list of analysis notes",
+    "notes": "analysis notes",
+    "flags": "quality flags (catalogue: myoforce docs/analysis.md)",
 }
 
 
 def _none_to_nan(v: Any) -> float:
     return math.nan if v is None else float(v)
+
+
+def plain(v: Any) -> Any:
+    """Result objects as plain data: anything with ``to_dict()`` (e.g. a quality flag) or a
+    dataclass becomes a dict, recursively; numbers, text and None stay as they are."""
+    if hasattr(v, "to_dict") and callable(v.to_dict):
+        return plain(v.to_dict())
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return plain(dataclasses.asdict(v))
+    if isinstance(v, Mapping):
+        return {str(k): plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    return v
+
+
+def _json_text(v: Any) -> str:
+    from app.analysis.results import jsonable
+    return json.dumps(jsonable(plain(v)), ensure_ascii=False)
 
 
 def column_values(values: Sequence[Any]) -> tuple[Any, str]:
@@ -69,8 +89,7 @@ def column_values(values: Sequence[Any]) -> tuple[Any, str]:
         return np.asarray([_none_to_nan(v) for v in values], dtype=np.float64), "float"
     if all(isinstance(v, str) for v in present):
         return ["" if v is None else v for v in values], "text"
-    from app.analysis.results import jsonable
-    return [json.dumps(jsonable(v), ensure_ascii=False) for v in values], "json"
+    return [_json_text(v) for v in values], "json"
 
 
 def dynamic_table(name: str, description: str,
@@ -89,7 +108,7 @@ def flat_items(value: Mapping[str, Any], prefix: str = "") -> list[tuple[str, An
     """Nested mapping -> ``[("a.b", leaf)]``: NWB's inspector wants no dictionaries
     inside table strings, so structure becomes dotted keys."""
     out: list[tuple[str, Any]] = []
-    for k, v in value.items():
+    for k, v in plain(value).items():
         key = f"{prefix}{k}"
         if isinstance(v, Mapping):
             out.extend(flat_items(v, key + ".") if v else [(key, None)])
@@ -110,8 +129,7 @@ def encode_value(v: Any) -> tuple[float, str, str]:
         return float(v), "", "float"
     if isinstance(v, str):
         return math.nan, v, "str"
-    from app.analysis.results import jsonable
-    return math.nan, json.dumps(jsonable(v), ensure_ascii=False), "json"
+    return math.nan, _json_text(v), "json"
 
 
 def decode_value(number: float, text: str, kind: str) -> Any:
@@ -151,9 +169,22 @@ def _trial_record_values(t: Trial, wall_time: str) -> dict[str, Any]:
             "length_mm": _none_to_nan(t.length_mm), "wall_time_utc": wall_time}
 
 
+def _ragged(name: str, text: str, values: list[Any]) -> list[tuple[str, str, list[Any]]]:
+    """A list-valued field as ragged columns (a list per row, NWB's VectorIndex): a list
+    of records (quality flags: code and text) gives one ragged column per record field."""
+    rows = [plain(list(v or [])) for v in values]
+    keys = sorted({k for r in rows for item in r if isinstance(item, Mapping) for k in item})
+    if not keys:
+        return [(name, f"{text} (a list per trial)", [[str(x) for x in r] for r in rows])]
+    return [(f"{name}_{k}", f"{text}: {k} of each (a list per trial)",
+             [[str(item.get(k, "")) if isinstance(item, Mapping) else str(item) for item in r]
+              for r in rows]) for k in keys]
+
+
 def result_columns(results: Sequence[Any]) -> list[tuple[str, str, list[Any]]]:
     """One column per TrialResult field; names that clash with a recording column get
-    the prefix ``analysed_`` (e.g. the pulse count the analysis saw)."""
+    the prefix ``analysed_`` (e.g. the pulse count the analysis saw). Dict fields give
+    a column per key, list fields ragged columns (:func:`_ragged`)."""
     if not results:
         return []
     record = {name for name, _ in TRIAL_RECORD_COLUMNS} | {"pulses"}
@@ -168,6 +199,9 @@ def result_columns(results: Sequence[Any]) -> list[tuple[str, str, list[Any]]]:
             flat = [dict(flat_items(v)) if isinstance(v, Mapping) else {} for v in values]
             for key in sorted({k for d in flat for k in d}):
                 out.append((f"{name}_{key}", f"{text}: {key}", [d.get(key) for d in flat]))
+            continue
+        if any(isinstance(v, (list, tuple)) for v in values):
+            out.extend(_ragged(name, text, values))
             continue
         out.append((name, text, values))
     return out
@@ -188,13 +222,17 @@ def add_trials(nwbfile: Any, recording: Recording, results: Sequence[Any],
         columns += result_columns(matched)
     typed = []
     for name, text, values in columns:
+        if any(isinstance(v, list) for v in values):        # ragged: lists of text
+            if any(values):     # (hdmf cannot type a column of only empty lists: left out)
+                typed.append((name, text, values, True))
+            continue
         data, kind = column_values(values)
-        typed.append((name, text + (" (JSON text)" if kind == "json" else ""), data))
-    for name, text, _ in typed:
-        nwbfile.add_trial_column(name=name, description=text)
+        typed.append((name, text + (" (JSON text)" if kind == "json" else ""), data, False))
+    for name, text, _, ragged in typed:
+        nwbfile.add_trial_column(name=name, description=text, index=ragged)
     for i, t in enumerate(trials):
         row = {name: (data[i].item() if isinstance(data, np.ndarray) else data[i])
-               for name, _, data in typed}
+               for name, _, data, _ in typed}
         nwbfile.add_trial(start_time=t.start_sample / fs, stop_time=t.stop_sample / fs,
                           id=int(t.index), **row)
 

@@ -45,6 +45,7 @@ class SampleBlock:
     flags: np.ndarray         # uint8, shape (n,), FLAG_* bits
     sample_rate_hz: float
     host_time_s: float = 0.0  # wall clock when parsed; informative only, never used for timing
+    aux: np.ndarray | None = None  # float32, shape (k, n): auxiliary channels (DAQ rigs), in their units
 
     def __len__(self) -> int:
         return int(self.force_mN.shape[0])
@@ -76,7 +77,8 @@ class StreamStats:
 class StreamNotice:
     """A stream event for status subscribers: ``kind`` is 'started' (sample 0: the stream
     began), 'gap', 'checksum', 'resync', 'sink-overflow', 'sink-error', 'disconnected',
-    'timeout' or 'stopped' (``sample`` = the device's sequence count at STOP)."""
+    'timeout', 'overrun' (a DAQ buffer overflowed or ran dry) or 'stopped' (``sample`` =
+    the device's sequence count at STOP)."""
 
     kind: str
     message: str

@@ -69,3 +69,26 @@ def list_visa_resources(query: str = "?*::INSTR", *, backend: str = "@py",
         log.warning("VISA resource listing did not finish within %.1f s", timeout_s)
         return []
     return list(result)
+
+
+def list_daq_devices() -> tuple[list[dict], str | None]:
+    """NI-DAQmx boards (name, product, channels, rates, ranges) and, when there can be none
+    because the ``nidaqmx`` package or NI's driver is missing, a plain sentence saying so.
+
+    ``nidaqmx`` is imported only here, and only when asked (an optional extra)."""
+    from drivers.errors import DeviceError
+
+    try:
+        from drivers.daq.nidaqmx_backend import NidaqmxBackend
+        infos = NidaqmxBackend().list_devices()
+    except DeviceError as exc:
+        return [], str(exc)
+    except Exception as exc:  # a broken installation must not break the listing
+        log.warning("cannot list NI-DAQmx devices: %s", exc)
+        return [], f"cannot list NI-DAQmx devices: {exc}"
+    return [{"name": d.name, "product": d.product, "serial_number": d.serial_number,
+             "simulated": d.simulated, "ai_channels": len(d.ai_channels),
+             "ao_channels": len(d.ao_channels), "ai_max_single_rate_hz": d.ai_max_single_rate_hz,
+             "ai_max_multi_rate_hz": d.ai_max_multi_rate_hz,
+             "ai_ranges_V": list(d.ai_ranges_V), "ao_ranges_V": list(d.ao_ranges_V)}
+            for d in infos], None

@@ -44,3 +44,19 @@ class LimitError(DeviceError):
 
 class StimulusAborted(DeviceError):
     """A stimulator operation was interrupted by ``abort()`` from another thread; the output is off."""
+
+
+class BufferOverrun(DeviceError):
+    """The device's buffer overflowed (input) or ran dry (output): samples were lost or
+    the output would have repeated old samples. The acquisition cannot continue."""
+
+
+class ConfigurationError(DeviceError):
+    """A device configuration the hardware cannot do (a channel that does not exist, a
+    range or rate beyond the board, an output in use). ``field`` names the rig-file field
+    at fault; nothing was started or stimulated."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")

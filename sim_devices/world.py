@@ -84,13 +84,21 @@ class SimWorld:
         with self._lock:
             start = self.now() + latency_s
             times = start + np.arange(int(pulses)) / float(frequency_hz)
-            rows = np.column_stack([times, np.full_like(times, current_mA),
-                                    np.full_like(times, width_ms),
-                                    np.full_like(times, 1.0 if delivered else 0.0)])
+            self.add_pulses(times, current_mA, width_ms, delivered=delivered)
+            return times
+
+    def add_pulses(self, times: np.ndarray, current_mA, width_ms, *,
+                   delivered: bool = True) -> None:
+        """Pulses at given world times (a DAQ board's analog output, on its sample clock);
+        ``current_mA`` and ``width_ms`` are scalars or one value per pulse."""
+        times = np.asarray(times, dtype=np.float64).ravel()
+        rows = np.column_stack([times, np.broadcast_to(current_mA, times.shape),
+                                np.broadcast_to(width_ms, times.shape),
+                                np.full_like(times, 1.0 if delivered else 0.0)])
+        with self._lock:
             self._pulses = np.vstack([self._pulses, rows])
             if self._pulses.shape[0] > self.MAX_STORED_PULSES:
                 self._pulses = self._pulses[-self.MAX_STORED_PULSES:]
-            return times
 
     def cancel_after(self, t: float | None = None) -> int:
         """Cancel every scheduled pulse after world time ``t`` (default now): ABOR / OUTP OFF."""

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.errors import UserError
+from app.rig.daq_config import DaqSection
 from drivers.limits import StimulusLimits
 
 #: sample rates the amplifier supports (docs/wire-protocols.md, RATE)
@@ -111,6 +112,8 @@ class RigConfig(_Section):
     stimulator: StimulatorSection = StimulatorSection()
     limits: LimitsSection = LimitsSection()
     sim: SimSection | None = None
+    daq: DaqSection | None = None
+    """A DAQ board for force (and stimulus, and auxiliary channels): docs/daq-rig.md."""
 
     @model_validator(mode="after")
     def _complete(self):
@@ -119,6 +122,11 @@ class RigConfig(_Section):
         if self.kind == "hardware" and self.sim is not None:
             raise ValueError("kind is 'hardware' but there is a [sim] table")
         if self.sim is None:
+            if self.daq is not None:
+                if self.daq.ao is None and self.stimulator.resource is None:
+                    raise _FieldProblem("stimulator.resource", "is required when [daq] has no "
+                                                                "[daq.ao] to stimulate with")
+                return self
             if self.amplifier.port is None:
                 raise _FieldProblem("amplifier.port", "is required (or add a [sim] table for the "
                                                       "simulated rig)")
@@ -133,17 +141,22 @@ class RigConfig(_Section):
 
     def describe(self) -> dict[str, Any]:
         """What the recording stores about the rig (no secrets in a rig file)."""
+        rate = self.daq.sample_rate_hz if self.daq is not None else self.amplifier.sample_rate_hz
         d: dict[str, Any] = {"name": self.name, "kind": "sim" if self.simulated else "hardware",
-                             "sample_rate_hz": self.amplifier.sample_rate_hz,
+                             "sample_rate_hz": rate,
                              "isolator_gain_mA_per_V": self.stimulator.isolator_gain_mA_per_V,
                              "limits": self.limits.model_dump()}
         if self.description:
             d["description"] = self.description
         if self.simulated:
             d["sim"] = {k: v for k, v in self.sim.model_dump().items() if v is not None}
-        else:
+        elif self.daq is None:
             d["amplifier_port"] = self.amplifier.port
             d["stimulator_resource"] = self.stimulator.resource
+        elif self.daq.ao is None:
+            d["stimulator_resource"] = self.stimulator.resource
+        if self.daq is not None:
+            d["daq"] = self.daq.describe()
         return d
 
 
@@ -204,7 +217,8 @@ def _format(err: dict) -> str:
     exc = ctx.get("error")
     if isinstance(exc, _FieldProblem):
         return f"{exc.field}: {exc.message}"
-    field = ".".join(loc) or "rig file"
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
+                    for p in err.get("loc", ())).lstrip(".") or "rig file"
     if etype == "missing":
         return f"{field}: is required"
     if etype == "extra_forbidden":

@@ -381,7 +381,7 @@ class ProtocolRunner:
 
     def _on_notice(self, notice: StreamNotice) -> None:
         """Amplifier notices (reader thread): a lost stream fails the run; the rest are counted."""
-        if notice.kind in ("disconnected", "timeout"):
+        if notice.kind in ("disconnected", "timeout", "overrun"):
             self.fail(f"amplifier {notice.kind}: {notice.message}")
         elif notice.kind == "stopped":
             if not self.state.terminal:

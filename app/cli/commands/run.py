@@ -36,6 +36,7 @@ SEED_MAX = 2**63 - 1
 _EXAMPLE = """\
 examples:
   myoforce run protocols/library/protocol1-demo.yaml --sim --yes --out s.h5 --subject rat-01
+  myoforce run protocols/library/protocol1-demo.yaml --sim daq --yes --out s.h5
   myoforce run protocol1.yaml --rig rigs/rig1.toml --out rat-07-edl.h5 --subject rat-07 \\
       --group treated --compound "magnesium aspartate" --dose-mg-per-kg 400 --muscle EDL --side left
   myoforce run protocol1.yaml --amplifier /dev/ttyACM0 \\
@@ -61,7 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("protocol", help="protocol file (.yaml), e.g. protocols/library/protocol1.yaml")
     rig = p.add_argument_group("rig (choose one)")
-    rig.add_argument("--sim", action="store_true", help="use the simulated rig")
+    rig.add_argument("--sim", nargs="?", const="serial", choices=("serial", "daq"),
+                     help="use the simulated rig: 'serial' (default: serial amplifier + SCPI "
+                          "stimulator) or 'daq' (an NI-DAQ board: force, stimulus and auxiliary "
+                          "channels on one clock)")
     rig.add_argument("--rig", metavar="RIG.toml", help="rig file: device addresses, isolator, limits")
     rig.add_argument("--amplifier", metavar="PORT", help="force amplifier serial port (with --stimulator)")
     rig.add_argument("--stimulator", metavar="RESOURCE", help="stimulator VISA resource (with --amplifier)")
@@ -213,6 +217,13 @@ def _plan(args: argparse.Namespace) -> _Plan:
         plan.source = f"rig file {args.rig}" + (f" (simulated {preset})" if simulated else "")
         plan.rig_factory = lambda hook: connect_rig(config, on_command=hook, muscle=preset,
                                                     seed=args.seed)
+    elif args.sim == "daq":
+        from app.rig.daq_config import sim_daq_section
+        from app.rig.daq_connect import start_sim_daq_rig
+        plan.source = f"simulated DAQ rig ({preset})"
+        plan.rig_factory = lambda hook: start_sim_daq_rig(
+            sim_daq_section(rate), preset, seed=args.seed, treatment_effect=args.treatment,
+            isolator_gain_mA_per_V=gain, limits=limits, on_command=hook)
     elif simulated:
         from app.rig import start_sim_rig
         plan.source = f"simulated rig ({preset})"

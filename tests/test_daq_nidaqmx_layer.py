@@ -225,7 +225,7 @@ def test_limit_refusal_writes_nothing(double):
 def test_read_faults_end_the_stream_with_output_at_zero(double, code, kind, notice):
     source, stim = _rig(double)
     notices = []
-    source.subscribe_notices(notices.append)
+    source.subscribe_notices(lambda n: n.kind != "started" and notices.append(n))
     source.start()
     stim.configure(StimulusSpec(3.0, 1.0, 40, 50.0))       # a long train, still playing
     stim.fire()
@@ -269,7 +269,7 @@ def test_abort_mid_train_stops_the_output_at_zero(double):
 def test_output_write_failure_fails_the_stream_and_zeroes(double):
     source, stim = _rig(double)
     notices = []
-    source.subscribe_notices(notices.append)
+    source.subscribe_notices(lambda n: n.kind != "started" and notices.append(n))
     source.start()
     stim.configure(StimulusSpec(3.0, 1.0, 40, 50.0))
     stim.fire()

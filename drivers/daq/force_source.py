@@ -182,6 +182,8 @@ class DaqForceSource:
         self.backend.start(self._prefill())
         self._ao_live = self.plan.ao is not None
         self._command(f"START {len(self.plan.channels)} channels at {self.sample_rate_hz:g} Hz")
+        # before the loop starts: subscribers (the recorder) learn the stream begins at 0
+        self._notify("started", f"acquisition started at {self.sample_rate_hz:g} Hz", sample=0)
         self._halt.clear()
         self._streaming = True
         self._thread = threading.Thread(target=self._loop, name="daq-acquisition", daemon=True)

@@ -33,10 +33,12 @@ steps:
 
 
 @pytest.fixture
-def window(qtbot):
+def window(qtbot, tmp_path):
     ensure_app()
     win = MainWindow()
     win.confirm_quit = lambda: True
+    win.acquire.metadata_form.editors["subject_id"].setText("rat-test")   # Run requires one
+    win.acquire.run_controls.output.set_directory(tmp_path)
     qtbot.addWidget(win)
     win.show()
     yield win

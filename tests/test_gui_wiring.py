@@ -48,6 +48,8 @@ def window(qtbot, tmp_path, monkeypatch):
     proto = tmp_path / "tiny.yaml"
     proto.write_text(PROTOCOL)
     assert win.acquire.protocol_panel.load(proto)
+    win.acquire.metadata_form.editors["subject_id"].setText("rat-test")   # Run requires one
+    win.acquire.run_controls.output.set_directory(tmp_path)
     win.show()
     win.rigs = rigs
     yield win

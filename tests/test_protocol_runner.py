@@ -369,25 +369,30 @@ def test_prompt_waits_for_a_valid_answer_and_sets_the_length():
 
 
 def test_guided_optimal_length_follows_the_technician():
+    """Twitches only when the technician enters a length (twitches_per_length there,
+    interval_s apart), never while a prompt waits: a length search, not a fatigue run."""
     p = protocol("""\
-        - {kind: optimal_length, interval_s: 0.05, lengths_mm: [26, 28, 30, 32, 34], current_mA: 3}
+        - {kind: optimal_length, interval_s: 0.05, twitches_per_length: 2, lengths_mm: [26, 28, 30, 32, 34], current_mA: 3}
         """)
     answers = iter(["26", "28", "30", "32", "34", "done"])
-    twitches_since = {"n": 0}
+    waiting = {"prompt": None, "twitches_while_waiting": 0}
+    starts: list[float] = []
 
     def react(ev):
         if isinstance(ev, E.TrialRecorded):
-            twitches_since["n"] += 1
+            starts.append(time.monotonic())
+            if waiting["prompt"] is not None:
+                waiting["twitches_while_waiting"] += 1
         if isinstance(ev, E.OperatorPrompt) and not ev.blocking:
             prompt_id = ev.id
+            waiting["prompt"] = prompt_id
 
-            def answer():   # the technician turns the micrometer, then types the length
-                while twitches_since["n"] < 1:
-                    time.sleep(0.01)
-                twitches_since["n"] = 0
+            def answer():   # the technician takes a while to turn the micrometer (6 intervals)
+                time.sleep(0.3)
                 value = next(answers)
                 if value != "done":
                     rig.amplifier.length_mm = float(value)   # the micrometer
+                waiting["prompt"] = None
                 runner_box[0].answer(prompt_id, value)
             threading.Thread(target=answer).start()
         elif isinstance(ev, E.OperatorPrompt):       # confirm Lo
@@ -408,8 +413,10 @@ def test_guided_optimal_length_follows_the_technician():
     assert result["lo_mm"] == result["suggested_lo_mm"]
     assert 28 < result["lo_mm"] < 32
     assert runner.length_mm == result["lo_mm"]
-    lengths = {e.length_mm for e in events.of(E.TrialAnalysed)}
-    assert {26.0, 28.0, 30.0, 32.0, 34.0} <= lengths
+    lengths = [e.length_mm for e in events.of(E.TrialAnalysed)]
+    assert lengths == [26.0, 26.0, 28.0, 28.0, 30.0, 30.0, 32.0, 32.0, 34.0, 34.0]
+    assert waiting["twitches_while_waiting"] == 0
+    assert len(starts) == 10
 
 
 def test_auto_optimal_length_uses_the_length_control():

@@ -124,6 +124,7 @@ class AcquirePage(QWidget):
         self.run_controls.abort_requested.connect(self.stop)
         self.run_controls.auto_continue.toggled.connect(self.experiment.set_auto_continue)
         self.prompt_panel.answered.connect(self.experiment.answer)
+        self.metadata_form.changed.connect(self._subject_changed)
         default = default_protocol_path()
         if default.exists():
             self.protocol_panel.load(default)
@@ -165,6 +166,8 @@ class AcquirePage(QWidget):
     def set_monitor(self, on: bool) -> None:
         exp = self.experiment
         if not exp.connected or exp.running:
+            if on and not exp.connected:
+                self._refuse("Connect a rig first (Rig tab).", tab=0)
             return
         run_in_thread(exp.start_monitor if on else exp.stop_monitor, on_error=self._device_error)
 
@@ -179,8 +182,14 @@ class AcquirePage(QWidget):
                       self._device_error)
 
     def _device_error(self, exc: BaseException) -> None:
+        self.run_controls.show_notice(str(exc))
         self.log.log(str(exc), "error")
         self.message.emit(str(exc))
+
+    def _subject_changed(self) -> None:
+        out = self.run_controls.output
+        if out.auto and out.edit.text() and not self._running:
+            out.suggest(self.metadata_form.raw_values().get("subject_id"))
 
     # --- run ---
     def run_protocol(self) -> bool:
@@ -188,6 +197,11 @@ class AcquirePage(QWidget):
         exp = self.experiment
         if not exp.connected:
             return self._refuse("Connect a rig first (Rig tab).", tab=0)
+        subject = self.metadata_form.raw_values().get("subject_id")
+        if not subject:
+            self._refuse("Enter the subject ID first (Subject tab).", tab=1)
+            self.metadata_form.editors["subject_id"].setFocus()
+            return False
         try:
             metadata = self.metadata_form.metadata()
         except ValidationError:
@@ -204,10 +218,9 @@ class AcquirePage(QWidget):
                       session_factory=self.session_factory,
                       protocol_text=self.protocol_panel.protocol_text)
         except Exception as exc:  # UserError, DeviceError, limits: one line
-            self.log.log(f"could not start: {exc}", "error")
-            self.message.emit(f"Could not start: {exc}")
-            return False
+            return self._refuse(f"Could not start: {exc}")
         self.last_output = out
+        self.run_controls.show_notice("")
         self.finished_status = None
         self._set_running(True)
         self.setup_tabs.setCurrentWidget(self.protocol_panel)   # follow the steps
@@ -215,8 +228,11 @@ class AcquirePage(QWidget):
         return True
 
     def _refuse(self, text: str, tab: int | None = None) -> bool:
+        """Say why the action cannot run now: under the Run button (where the operator
+        just looked), in the status bar and the log; show the tab to fix it in."""
         if tab is not None:
             self.setup_tabs.setCurrentIndex(tab)
+        self.run_controls.show_notice(text)
         self.log.log(text, "warning")
         self.message.emit(text)
         return False
@@ -279,6 +295,9 @@ class AcquirePage(QWidget):
             self.run_controls.set_progress(None, f"{status}")
             self.log.log(f"session ended ({status}); file: {ev.detail}")
             self.message.emit(f"Protocol {status}. Saved {ev.detail}")
+            nxt = self.run_controls.output.propose_next(self.metadata_form.raw_values().get("subject_id"))
+            if nxt is not None:
+                self.log.log(f"next file: {nxt}")
             if self.rig_panel.live_button.isChecked() and self.experiment.connected:
                 run_in_thread(self.experiment.start_monitor, on_error=self._device_error)
         elif kind == "stop":

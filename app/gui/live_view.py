@@ -1,10 +1,12 @@
 """The scrolling force trace: the last N seconds of the ring buffer, redrawn by ONE timer.
 
 The amplifier's reader thread writes the Qt-free ring buffer; this widget never receives
-samples through Qt. A single QTimer (50 Hz) reads the last window, decimates it to about
-two points per pixel with min/max bins (peaks survive) and redraws the curve and the
-stimulus markers (from the trigger-edge flags). ``before_redraw`` lets a playback feeder
-advance on the same timer.
+samples through Qt. A single precise QTimer paced at the screen's refresh rate (at least
+60 Hz) reads the last window, decimates it to two points per pixel column (each
+column's min and max: peaks survive) and redraws the curve and the stimulus markers
+(from the trigger-edge flags); the curve draws those points as they are (pyqtgraph does
+not downsample them a second time). ``before_redraw`` lets a playback feeder advance on
+the same timer.
 """
 from __future__ import annotations
 
@@ -20,7 +22,18 @@ from app.gui.style import STIM, envelope_curve, pen, plot_columns
 from app.live.decimate import decimate_to_columns
 from app.live.ring_buffer import RingBuffer, Snapshot
 
-REDRAW_HZ = 50
+MIN_REDRAW_HZ = 60.0     # frame pacing floor, whatever the screen reports
+MAX_REDRAW_HZ = 144.0
+
+
+def frame_interval_ms(widget: QWidget) -> int:
+    """Timer interval for one redraw per display refresh (60–144 Hz), rounded down so
+    the timer never runs slower than the display."""
+    from PySide6.QtGui import QGuiApplication
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    hz = screen.refreshRate() if screen is not None else MIN_REDRAW_HZ
+    hz = min(max(hz or MIN_REDRAW_HZ, MIN_REDRAW_HZ), MAX_REDRAW_HZ)
+    return max(1, int(1000.0 / hz))
 
 
 class LiveView(QWidget):
@@ -78,7 +91,8 @@ class LiveView(QWidget):
         lay.addWidget(self.plot, 1)
 
         self.timer = QTimer(self)
-        self.timer.setInterval(int(1000 / REDRAW_HZ))
+        self.timer.setTimerType(Qt.PreciseTimer)       # coarse timers drift to 5 % late
+        self.timer.setInterval(frame_interval_ms(self))
         self.timer.timeout.connect(self.redraw)
         self.timer.start()
 

@@ -2,14 +2,19 @@
 
 The panel sits above the live trace; the window stays live (and STOP stays reachable)
 while it waits. A length request gets a number box; a text request a line; a plain
-prompt only Continue. A non-blocking length prompt (optimal length: the runner keeps
-twitching meanwhile) also gets "Done", which answers None ("no more lengths").
+prompt only Continue. A non-blocking length prompt (optimal length: each length entered
+is twitched at) also gets "Done", which answers None ("no more lengths").
+
+Enter (Return or the keypad's Enter) confirms every prompt: in the number box, in the
+text line, on the buttons, anywhere in the panel; the input has the focus when a
+prompt appears.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QDoubleSpinBox, QFrame, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
@@ -41,6 +46,12 @@ class PromptPanel(QFrame):
         self.done.setToolTip("No more lengths: go on with the protocol")
         self.done.clicked.connect(lambda: self._answer(None))
         self.line.returnPressed.connect(self._continue)
+        # a spin box swallows Enter (no default button outside a dialog): take it here
+        self.number.lineEdit().returnPressed.connect(self._continue)
+        for key in (Qt.Key_Return, Qt.Key_Enter):
+            sc = QShortcut(QKeySequence(key), self)
+            sc.setContext(Qt.WidgetWithChildrenShortcut)
+            sc.activated.connect(self._continue)
         row = QHBoxLayout()
         row.addWidget(self.value_label)
         row.addWidget(self.number)

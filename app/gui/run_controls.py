@@ -37,6 +37,14 @@ class RunControls(QWidget):
         self.progress = ProgressLine()
         self.step_label = QLabel(" ")
         self.step_label.setWordWrap(True)
+        #: why the last action could not run, next to the button that was pressed
+        self.notice = QLabel()
+        self.notice.setObjectName("runNotice")
+        self.notice.setWordWrap(True)
+        self.notice.setStyleSheet("QLabel#runNotice { background: #fff3e0; color: #8a3c00; "
+                                  "border: 1px solid #e65100; border-radius: 4px; padding: 4px; "
+                                  "font-weight: bold; }")
+        self.notice.hide()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         out_row = QHBoxLayout()
@@ -45,6 +53,7 @@ class RunControls(QWidget):
         lay.addLayout(out_row)
         lay.addWidget(self.auto_continue)
         lay.addLayout(buttons)
+        lay.addWidget(self.notice)
         lay.addWidget(self.progress)
         lay.addWidget(self.step_label)
         self.set_running(False)
@@ -63,6 +72,11 @@ class RunControls(QWidget):
             self.pause_button.setChecked(False)
             self.pause_button.setText("❚❚ Pause")
             self.pause_button.blockSignals(False)
+
+    def show_notice(self, text: str) -> None:
+        """Say, under the Run button, why something cannot be done now ("" hides it)."""
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
 
     def set_paused(self, paused: bool) -> None:
         self.pause_button.blockSignals(True)

@@ -1,11 +1,16 @@
 """Optimal length (Lo): the length at which the twitch force is largest.
 
-Operator-guided (the default): a twitch every ``interval_s`` while the technician
-adjusts the length; each length they enter (the configured lengths are offered as
-suggestions) is applied through the rig's length control if there is one and tagged
-on the following twitches. Answering "done" ends the search. With auto-continue the
-runner steps through the configured lengths itself with the rig's length control
-(a rig without one skips the step with a warning).
+Operator-guided (the default): the muscle twitches only when the technician asks.
+Each length they enter (the configured lengths are offered as suggestions; Enter takes
+the suggestion, entering the same length again twitches again) is applied through the
+rig's length control if there is one, then ``twitches_per_length`` twitches are
+delivered there, at least ``interval_s`` apart (start to start, counted across lengths:
+the protocol's minimum interval between twitches). While the prompt waits, nothing is
+stimulated: a length search must not become a fatigue protocol (a continuous twitch
+every 0.4 s held one aborted session at 196 twitches). Answering "done" ends the
+search. With auto-continue the runner steps through the configured lengths itself with
+the rig's length control, at ``interval_s`` (a rig without one skips the step with a
+warning).
 
 Lo is the length of the largest mean twitch, or, with ``fit: parabola``, the vertex of
 a parabola through the maximum and its neighbours when that vertex lies between them.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import numpy as np
 
@@ -75,11 +81,12 @@ def run(ctx: StepContext, step: OptimalLengthStep) -> None:
 
 
 def _twitch_at(ctx: StepContext, step: OptimalLengthStep, forces: dict[float, list[float]],
-               started: float) -> float:
+               started: float, *, rest: bool = True) -> float:
     out = ctx.deliver(ctx.twitch_spec())
     if ctx.length_mm is not None and math.isfinite(out.peak_force_mN):
         forces.setdefault(ctx.length_mm, []).append(out.peak_force_mN)
-    ctx.rest_until(started + step.interval_s)
+    if rest:
+        ctx.rest_until(started + step.interval_s)
     return out.peak_force_mN
 
 
@@ -92,33 +99,36 @@ def _automatic(ctx, step, planned, forces) -> None:
         ctx.progress(k + 1, n, f"{length:g} mm: Pt {force:.0f} mN")
 
 
+def _wait_for_answer(ctx: StepContext, pid: str, poll_s: float = 0.05) -> Any:
+    """The answer to ``pid``; no stimulation meanwhile (pause and abort respond at once)."""
+    while True:
+        answered, value = ctx.poll_answer(pid)
+        if answered:
+            return value
+        ctx.rest_until(time.monotonic() + poll_s)
+
+
 def _guided(ctx, step, planned, forces) -> None:
     suggestions = iter(planned)
-
-    def prompt() -> str:
+    next_twitch = time.monotonic()          # start of the earliest allowed next twitch
+    twitches = 0
+    while True:
         nxt = next(suggestions, None)
-        hint = f" (suggested next: {nxt:g} mm)" if nxt is not None else ""
-        return ctx.ask_nowait(f"Adjust the muscle length and enter it{hint}.",
-                              requested="length_mm", default=nxt)
-
-    pid = prompt()
-    at_length = 0
-    try:
-        while True:
-            force = _twitch_at(ctx, step, forces, time.monotonic())
-            at_length += 1
-            where = f"{ctx.length_mm:g} mm" if ctx.length_mm is not None else "length not entered"
-            ctx.progress(len(forces), len(planned), f"{where}: Pt {force:.0f} mN")
-            answered, value = ctx.poll_answer(pid)
-            if not answered:
-                continue
-            if value is None:
-                if at_length < step.twitches_per_length and ctx.length_mm is not None:
-                    for _ in range(step.twitches_per_length - at_length):
-                        _twitch_at(ctx, step, forces, time.monotonic())
-                break
-            ctx.set_length(float(value), source="operator")
-            at_length = 0
-            pid = prompt()
-    finally:
-        ctx.cancel_prompt(pid)
+        hint = f" (suggested: {nxt:g} mm)" if nxt is not None else ""
+        pid = ctx.ask_nowait(f"Set the muscle length and enter it to twitch there{hint}; "
+                             f"Done ends the search.", requested="length_mm", default=nxt)
+        try:
+            value = _wait_for_answer(ctx, pid)
+        finally:
+            ctx.cancel_prompt(pid)
+        if value is None:
+            return
+        ctx.set_length(float(value), source="operator")
+        for _ in range(step.twitches_per_length):
+            ctx.rest_until(next_twitch)
+            started = time.monotonic()
+            force = _twitch_at(ctx, step, forces, started, rest=False)
+            next_twitch = started + step.interval_s
+            twitches += 1
+        ctx.progress(len(forces), len(planned), f"{ctx.length_mm:g} mm: Pt {force:.0f} mN "
+                                                f"({twitches} twitches)")

@@ -121,7 +121,10 @@ def _nct_ncp(t_obs: float, df: float, prob: float) -> float:
         if not (math.isfinite(flo) and math.isfinite(fhi)):
             return guess
         if flo >= 0 >= fhi:
-            return float(optimize.brentq(f, lo, hi, xtol=1e-12))
+            try:
+                return float(optimize.brentq(f, lo, hi, xtol=1e-12))
+            except (ValueError, RuntimeError):        # NaN inside the bracket
+                return guess
         lo, hi = (lo - step, hi) if flo < 0 else (lo, hi + step)
         step *= 2
     return guess

@@ -202,7 +202,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     q = sub.add_parser("init", help="create a study folder with a template study file")
     q.add_argument("dir", metavar="DIR")
-    q.add_argument("--title", default="Magnesium aspartate dihydrate vs vehicle in rats")
+    q.add_argument("--title", default="Magnesium aspartate dihydrate and skeletal muscle function in rats")
     q.add_argument("--timepoints", metavar="A,B,...", help="e.g. baseline,week-4 [terminal]")
     q.set_defaults(func=cmd_init)
     q = cmd("add", cmd_add, "add one animal", dir_positional=False)

@@ -8,7 +8,8 @@ two groups is an error. Per group: n, mean, SD, SEM. Between every pair of group
 outcome (:mod:`app.statistics`): the difference of means (second − first group) with
 its 95 % CI, Hedges' g with its 95 % CI, Welch's t with df and p, the exact
 Mann–Whitney U p (correct with ties), and Holm-adjusted p-values across the outcomes
-of that pair (on by default). A group with n < 2 gets no p and a note.
+of that pair (on by default). A group with n < 2 gets no p and a note. Values carrying a
+quality flag (app.analysis.flags) are counted per group, and left out on request.
 """
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ class Animal:
     files: list[str]
     values: dict[str, float] = field(default_factory=dict)
     force_frequency: dict[float, float] = field(default_factory=dict)
+    #: outcome -> number of this animal's files whose value carries a quality flag
+    flagged: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,6 +64,7 @@ class GroupStat:
     parameter: Parameter
     group: str
     values: list[float]             # one per animal with a finite value
+    flagged: int = 0                # animals with a flagged value (kept or excluded)
 
     def _d(self) -> st.Describe:
         return st.describe(self.values)
@@ -163,11 +167,40 @@ def _ff_of(result: SessionResult) -> dict[float, float]:
     return out
 
 
+#: trial measures behind each outcome (see :func:`flagged_outcomes`)
+_SOURCES = {"pt_mN": ("pt", "peak_force_mN"), "tpt_ms": ("pt", "time_to_peak_ms"),
+            "half_relaxation_ms": ("pt", "half_relaxation_ms"),
+            "po_mN": ("po", "peak_force_mN"), "specific_force_N_per_cm2": ("po", "peak_force_mN"),
+            "f50_hz": ("ff", "peak_force_mN"), "fatigue_index": ("fatigue", "peak_force_mN")}
+
+
+def flagged_outcomes(result: SessionResult) -> set[str]:
+    """Outcomes of a session whose value comes from a trial measure that a quality flag
+    concerns (``TrialResult.flagged_measures``): Pt, TPT, ½RT from the Pt twitch; Po and
+    specific force from the Po tetanus; Pt/Po from either; f50 from any force–frequency
+    tetanus; the fatigue index from any fatigue train."""
+    trials = {t.index: t for t in result.trials}
+    s = result.summary
+    fatigue = set((s.get("fatigue") or {}).get("trials") or [])
+    sources = {"pt": [trials.get(s.get("pt_trial"))], "po": [trials.get(s.get("po_trial"))],
+               "fatigue": [trials.get(i) for i in fatigue],
+               "ff": [t for t in result.trials if t.kind == "tetanus" and t.index not in fatigue]}
+    out = set()
+    for key, (src, measure) in _SOURCES.items():
+        if any(t is not None and measure in t.flagged_measures() for t in sources[src]):
+            out.add(key)
+    if out & {"pt_mN", "po_mN"}:
+        out.add("pt_po_ratio")
+    return out
+
+
 def pool_animals(results: Sequence[SessionResult], groups: Sequence[str],
-                 unit_key: str = "subject_id") -> tuple[list[Animal], list[str]]:
+                 unit_key: str = "subject_id", exclude_flagged: bool = False
+                 ) -> tuple[list[Animal], list[str]]:
     """One :class:`Animal` per ``metadata[unit_key]`` (a file without one is its own
-    unit); values are the mean over the animal's files. Returns (animals, notes);
-    UserError if an animal is in two groups."""
+    unit); values are the mean over the animal's files. Flagged values are counted, and
+    left out with ``exclude_flagged``. Returns (animals, notes); UserError if an animal
+    is in two groups."""
     by_id: dict[str, Animal] = {}
     per: dict[str, list[SessionResult]] = {}
     notes: list[str] = []
@@ -186,9 +219,15 @@ def pool_animals(results: Sequence[SessionResult], groups: Sequence[str],
         per.setdefault(aid, []).append(r)
     for aid, a in by_id.items():
         rs = per[aid]
+        flags = [flagged_outcomes(r) for r in rs]
         for p in PARAMETERS:
-            vals = [v for v in (summary_value(r, p.key) for r in rs) if math.isfinite(v)]
+            a.flagged[p.key] = sum(1 for f in flags if p.key in f)
+            vals = [v for v, f in ((summary_value(r, p.key), f) for r, f in zip(rs, flags))
+                    if math.isfinite(v) and not (exclude_flagged and p.key in f)]
             a.values[p.key] = float(np.mean(vals)) if vals else math.nan
+            if exclude_flagged and a.flagged[p.key]:
+                notes.append(f"animal {aid}: {p.label} flagged in {a.flagged[p.key]} "
+                             f"file(s), left out")
         ffs = [_ff_of(r) for r in rs]
         for f in sorted({f for ff in ffs for f in ff}):
             a.force_frequency[f] = float(np.mean([ff[f] for ff in ffs if f in ff]))
@@ -198,11 +237,12 @@ def pool_animals(results: Sequence[SessionResult], groups: Sequence[str],
 
 
 def compare_sessions(results: Sequence[SessionResult], groups: Sequence[str], *,
-                     unit_key: str = "subject_id", adjust: bool = True) -> Comparison:
+                     unit_key: str = "subject_id", adjust: bool = True,
+                     exclude_flagged: bool = False) -> Comparison:
     """Compare sessions by group (``groups[i]`` is the group of ``results[i]``)."""
     if len(results) != len(groups):
         raise ValueError("one group per result is needed")
-    animals, notes = pool_animals(results, groups, unit_key)
+    animals, notes = pool_animals(results, groups, unit_key, exclude_flagged)
     return compare_animals(animals, notes=notes, adjust=adjust, unit_key=unit_key)
 
 
@@ -216,8 +256,10 @@ def compare_animals(animals: Sequence[Animal], *, notes: Sequence[str] = (),
                       unit_key=unit_key)
     for p in PARAMETERS:
         for g in order:
-            vals = [a.values.get(p.key, math.nan) for a in animals if a.group == g]
-            comp.stats.append(GroupStat(p, g, [v for v in vals if math.isfinite(v)]))
+            members = [a for a in animals if a.group == g]
+            vals = [a.values.get(p.key, math.nan) for a in members]
+            comp.stats.append(GroupStat(p, g, [v for v in vals if math.isfinite(v)],
+                                        sum(1 for a in members if a.flagged.get(p.key))))
     for ga, gb in itertools.combinations(order, 2):
         pair = [_test(p, comp.stat(p.key, ga).values, comp.stat(p.key, gb).values, ga, gb)
                 for p in PARAMETERS]
@@ -264,7 +306,7 @@ def _ff_curves(animals: Sequence[Animal], order: list[str]) -> list[FFPoint]:
 
 
 # ------------------------------------------------------------------------ outputs
-CSV_COLUMNS = ("kind", "parameter", "unit", "group", "n", "mean", "sd", "sem",
+CSV_COLUMNS = ("kind", "parameter", "unit", "group", "n", "mean", "sd", "sem", "flagged",
                "frequency_hz", "group_b", "n_b", "difference", "difference_ci_low",
                "difference_ci_high", "hedges_g", "hedges_g_ci_low", "hedges_g_ci_high",
                "t", "df", "p_welch", "p_welch_holm", "u", "p_mann_whitney",
@@ -282,7 +324,8 @@ def comparison_rows(comp: Comparison) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for s in comp.stats:
         rows.append({"kind": "summary", "parameter": s.parameter.key, "unit": s.parameter.unit,
-                     "group": s.group, "n": s.n, "mean": s.mean, "sd": s.sd, "sem": s.sem})
+                     "group": s.group, "n": s.n, "mean": s.mean, "sd": s.sd, "sem": s.sem,
+                     "flagged": s.flagged})
     for t in comp.tests:
         rows.append({"kind": "test", "parameter": t.parameter.key, "unit": t.parameter.unit,
                      "group": t.group_a, "n": t.n_a, "group_b": t.group_b, "n_b": t.n_b,
@@ -302,6 +345,7 @@ def comparison_rows(comp: Comparison) -> list[dict[str, Any]]:
         for p in PARAMETERS:
             rows.append({"kind": "animal", "parameter": p.key, "unit": p.unit, "group": a.group,
                          "n": len(a.files), "mean": a.values.get(p.key, math.nan),
+                         "flagged": a.flagged.get(p.key, 0),
                          "animal": a.id, "files": ";".join(a.files)})
     rows.extend({"kind": "note", "note": n} for n in comp.notes)
     return rows
@@ -326,7 +370,8 @@ def comparison_to_dict(comp: Comparison) -> dict[str, Any]:
         "members": comp.members, "notes": comp.notes,
         "animals": [vars(a) for a in comp.animals],
         "summary": [{"parameter": s.parameter.key, "unit": s.parameter.unit, "group": s.group,
-                     "n": s.n, "mean": s.mean, "sd": s.sd, "sem": s.sem, "values": s.values}
+                     "n": s.n, "mean": s.mean, "sd": s.sd, "sem": s.sem, "flagged": s.flagged,
+                     "values": s.values}
                     for s in comp.stats],
         "tests": [test(t) for t in comp.tests],
         "force_frequency": [{"group": p.group, "frequency_hz": p.frequency_hz, "n": p.n,

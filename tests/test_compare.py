@@ -166,3 +166,32 @@ def test_group_of_one_gets_no_p_and_a_note(tmp_path):
     write_csv(comp, out)
     rows = list(csv.DictReader(out.open()))
     assert {r["kind"] for r in rows} == {"summary", "test", "animal", "note"}
+
+
+def _flagged_session(name, pt, po, flag_pt=False):
+    from app.analysis.flags import Flag
+    from app.analysis.results import TrialResult
+    tw = TrialResult(index=0, kind="twitch", peak_force_mN=pt,
+                     flags=[Flag("baseline-drift", "test")] if flag_pt else [])
+    te = TrialResult(index=1, kind="tetanus", peak_force_mN=po, frequency_hz=150.0)
+    r = session(name, pt_mN=pt, po_mN=po, pt_po_ratio=pt / po)
+    r.trials = [tw, te]
+    r.summary.update(pt_trial=0, po_trial=1)
+    return r
+
+
+def test_flagged_measures_are_counted_and_can_be_excluded():
+    from app.compare import flagged_outcomes
+    res = [_flagged_session("a1", 100.0, 1000.0, flag_pt=True),
+           _flagged_session("a2", 110.0, 1100.0), _flagged_session("a3", 120.0, 1050.0),
+           _flagged_session("b1", 130.0, 1200.0), _flagged_session("b2", 140.0, 1250.0)]
+    assert {"pt_mN", "pt_po_ratio"} <= flagged_outcomes(res[0])
+    assert "po_mN" not in flagged_outcomes(res[0]) and not flagged_outcomes(res[1])
+    groups = ["A"] * 3 + ["B"] * 2
+    kept = compare_sessions(res, groups)
+    assert kept.stat("pt_mN", "A").flagged == 1 and kept.stat("pt_mN", "A").n == 3
+    assert kept.stat("po_mN", "A").flagged == 0
+    out = compare_sessions(res, groups, exclude_flagged=True)
+    assert out.stat("pt_mN", "A").n == 2 and out.stat("pt_mN", "A").mean == pytest.approx(115)
+    assert out.stat("po_mN", "A").n == 3
+    assert any("a1" in n and "left out" in n for n in out.notes)

@@ -86,8 +86,9 @@ def group_table(comp) -> list[dict[str, Any]]:
         cells = []
         for g in comp.groups:
             st = comp.stat(p.key, g)
-            cells.append(f"{_num(st.mean, 4)} ± {_num(st.sd)} ({_num(st.sem, 2)}); n = {st.n}"
-                         if st.n else "–; n = 0")
+            cells.append((f"{_num(st.mean, 4)} ± {_num(st.sd)} ({_num(st.sem, 2)}); n = {st.n}"
+                          if st.n else "–; n = 0")
+                         + (f"; {st.flagged} flagged" if st.flagged else ""))
         tests = []
         for a, b in pairs:
             t = comp.test(p.key, a, b)

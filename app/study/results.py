@@ -1,28 +1,21 @@
-"""The study's numbers: every filed session analysed once (cached while the file is
-unchanged), pooled per animal and timepoint, and compared between groups with
-:mod:`app.compare` — for the report, the exports and anyone scripting a study.
+"""The study's numbers: every filed session analysed once (the result cache of
+:mod:`app.batch` reuses an unchanged file's analysis), pooled per animal and timepoint,
+and compared between groups with :mod:`app.compare` — for the report, the exports and
+anyone scripting a study.
 
-All per-session analysis goes through :func:`analyse_session`, the one place to swap
-in a batch analyser. Its cache lives in ``DIR/.cache/analysis/``: one JSON file per
-(file path, size, modification time, analysis settings, software version), so a session
-file that changes, or new settings, are analysed afresh.
+All per-session analysis goes through :func:`analyse_sessions`.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app import __version__
 from app.analysis.config import AnalysisConfig
-from app.analysis.results import SessionResult, TrialResult
+from app.analysis.results import SessionResult
 from app.compare import Animal, Comparison, PARAMETERS, compare_animals, pool_animals
 from app.study.folder import SessionRef, Study
-
-CACHE_DIR = ".cache/analysis"
 
 
 @dataclass
@@ -31,55 +24,22 @@ class AnalysisStats:
     reused: int = 0
 
 
-def _cache_key(path: Path, cfg: AnalysisConfig) -> str:
-    st = path.stat()
-    ident = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, cfg.to_dict(),
-                        __version__], sort_keys=True, default=str)
-    return hashlib.sha256(ident.encode()).hexdigest()[:32]
+def analyse_sessions(paths: list[Path], cfg: AnalysisConfig, use_cache: bool = True,
+                     stats: AnalysisStats | None = None) -> list[SessionResult]:
+    """The analysis of each session file (a failed file gives a failed result), from
+    :func:`app.batch.analyze_many`: cached results for unchanged files, the others on
+    every CPU."""
+    from app.batch import analyze_many
 
-
-def result_from_dict(d: dict[str, Any]) -> SessionResult:
-    """Inverse of :meth:`SessionResult.to_dict` (None back to NaN in trial measures)."""
-    names = {f.name for f in fields(TrialResult)}
-    trials = []
-    for t in d.get("trials", []):
-        kw = {k: (math.nan if v is None and k not in ("error", "step", "kind", "status")
-                  else v) for k, v in t.items() if k in names}
-        kw["markers"] = {k: (math.nan if v is None else v) for k, v in t.get("markers", {}).items()}
-        trials.append(TrialResult(**kw))
-    summary = {k: (math.nan if v is None and k not in ("error", "force_frequency", "fatigue",
-                                                        "pt_trial", "po_trial") else v)
-               for k, v in d.get("summary", {}).items()}
-    return SessionResult(file=d["file"], format=d.get("format"), metadata=d.get("metadata", {}),
-                         trials=trials, summary=summary)
-
-
-def analyse_session(path: Path, cfg: AnalysisConfig, cache_root: Path | None,
-                    stats: AnalysisStats | None = None) -> SessionResult:
-    """The analysis of one session file, from the cache when the file is unchanged.
-    A file that cannot be read or analysed gives a failed result (summary error)."""
-    from app.cli.commands.analyze import analyze_files
-
-    cache = None
-    if cache_root is not None:
-        cache = cache_root / CACHE_DIR / f"{_cache_key(path, cfg)}.json"
-        if cache.exists():
-            try:
-                res = result_from_dict(json.loads(cache.read_text(encoding="utf-8")))
-                if stats:
-                    stats.reused += 1
-                return res
-            except (ValueError, KeyError, TypeError):
-                pass                                    # a damaged cache entry: redo
-    _p, _rec, res, err = next(analyze_files([str(path)], cfg))
-    if stats:
-        stats.analysed += 1
-    if cache is not None and not err:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps(res.to_dict()), encoding="utf-8")
-        tmp.replace(cache)
-    return res
+    out = []
+    for o in analyze_many([str(p) for p in paths], cfg, progress=False, cache=use_cache):
+        if stats is not None:
+            if o.cached:
+                stats.reused += 1
+            else:
+                stats.analysed += 1
+        out.append(o.result)
+    return out
 
 
 @dataclass
@@ -115,11 +75,14 @@ def study_results(study: Study, cfg: AnalysisConfig | None = None,
     cfg = cfg or AnalysisConfig()
     out = StudyResults(study, [], config=cfg)
     refs = study.sessions()
+    kept = []
     for ref in refs:
         if study.animals[ref.animal].excluded is not None:
             out.excluded_sessions.append(ref)
-            continue
-        res = analyse_session(ref.path, cfg, study.root if use_cache else None, out.stats)
+        else:
+            kept.append(ref)
+    results = analyse_sessions([r.path for r in kept], cfg, use_cache, out.stats)
+    for ref, res in zip(kept, results):
         subject = str(res.metadata.get("subject_id", ""))
         if res.error:
             out.failed.append((ref, res.error))

@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         groups.append(g)
     if not results:
         raise UserError("no file could be analysed and grouped; nothing to compare")
-    comp = compare_sessions(results, groups, unit_key=args.unit, adjust=args.holm)
+    comp = compare_sessions(results, groups, unit_key=args.unit, adjust=args.holm,
+                            exclude_flagged=args.exclude_flagged)
     if args.json:
         print(json.dumps(comparison_to_dict(comp)))
     else:
@@ -145,8 +146,9 @@ def print_comparison(comp, by: str) -> None:
         row = [_label(p)]
         for g in comp.groups:
             s = comp.stat(p.key, g)
-            row.append(f"{fmt(s.mean)} ± {fmt(s.sd, 3)}, {fmt(s.sem, 2)} ({s.n})" if s.n
-                       else "– (0)")
+            flag = f" [{s.flagged} flagged]" if s.flagged else ""
+            row.append((f"{fmt(s.mean)} ± {fmt(s.sd, 3)}, {fmt(s.sem, 2)} ({s.n})" if s.n
+                        else "– (0)") + flag)
         t.add_row(*row)
     con.print(t)
     adj = "Holm" if comp.holm else "unadjusted"
@@ -204,6 +206,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "files of one animal are averaged [subject_id]")
     p.add_argument("--holm", action=argparse.BooleanOptionalAction, default=True,
                    help="Holm-adjust p-values across the outcomes of each pair [on]")
+    p.add_argument("--exclude-flagged", action="store_true",
+                   help="leave out values that carry a quality flag (they are counted "
+                        "either way; codes: docs/analysis.md)")
     p.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     p.add_argument("--csv", metavar="OUT.csv", help="write the comparison to a CSV file")
     p.add_argument("--plot", metavar="OUT.png",

@@ -57,6 +57,10 @@ class Recording:
     #: force at the ADC's negative and positive full scale (from the calibration stored in
     #: the file), when known: samples there are saturated (``app.analysis.checks``)
     force_limits_mN: tuple[float, float] | None = None
+    #: auxiliary analog channels recorded beside force (DAQ rigs, format 1.1): name ->
+    #: samples (same index and length as ``force_mN``; array or lazy dataset), and units
+    aux: dict[str, Any] = field(default_factory=dict)
+    aux_units: dict[str, str] = field(default_factory=dict)
 
     @property
     def samples(self) -> int:

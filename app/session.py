@@ -157,12 +157,15 @@ class ExperimentSession:
             self.recorder = factory(self.out_path, overwrite=self.overwrite,
                                     flush_interval_s=self._flush_interval_s,
                                     on_notice=self._on_recorder_notice)
+            # a DAQ rig's auxiliary channels are recorded beside force (/aux)
+            aux_channels = getattr(rig.amplifier, "aux_channels", None)
+            aux = {"aux_channels": aux_channels()} if callable(aux_channels) and aux_channels() else {}
             self.recorder.open(
                 sample_rate_hz=rig.amplifier.sample_rate_hz, calibration=calibration,
                 metadata=self.metadata, rig=rig.description,
                 devices={"stimulator": rig.stimulator.identity, "amplifier": rig.amplifier.identity},
                 protocol_text=self.protocol_text, protocol=self.protocol.model_dump(mode="json"),
-                software_version=__version__)
+                software_version=__version__, **aux)
             self._audit.attach(self.recorder)
             self.recorder.log("tare", f"amplifier tared over {self.tare_samples} samples",
                               offset_counts=calibration.offset_counts,

@@ -34,6 +34,10 @@ def test_run_sim_daq_marks_every_pulse_at_its_generated_sample(tmp_path):
         pulses = s.pulse_samples
         trials = s.trial_records
         devices = s.devices
+        aux = [c["name"] for c in s.aux_channels]
+        assert all(s.aux(name).shape[0] == s.samples for name in aux)
+        current = s.aux("stim_current")[:]
+        length = s.aux("length")[:]
     # twitch, twitch, then a 20-pulse 100 Hz train (100 samples apart at 10 kHz)
     expected = [fired[0], fired[1]] + [fired[2] + 100 * k for k in range(20)]
     assert list(pulses) == expected
@@ -41,6 +45,13 @@ def test_run_sim_daq_marks_every_pulse_at_its_generated_sample(tmp_path):
     assert [t.status for t in trials] == ["completed"] * 3
     assert "NI-DAQmx USB-6363 (simulated)" in devices["amplifier"]
     assert "isolator" in devices["stimulator"]
+    # auxiliary channels recorded beside force: the isolator current reads the 4 mA asked for
+    assert aux == ["emg", "length", "stim_current"]
+    assert abs(float(np.nanmax(current)) - 4.0) < 0.01
+    assert np.isfinite(length).all()
+    info = subprocess.run(_command() + ["info", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert "aux stim_current" in info.stdout and "mA" in info.stdout
 
 
 def test_bad_daq_rig_file_is_one_line_and_nothing_is_written(tmp_path):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -24,7 +24,7 @@ from drivers.capabilities import (FLAG_END_OF_STREAM, FLAG_OVERRANGE, FLAG_TRIGG
                                   FLAG_TRIGGER_LEVEL, Calibration)
 
 FORMAT_NAME = "myoforce-session"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"   # 1.1 added /aux (auxiliary analog channels of DAQ rigs)
 #: readers accept any 1.x file; a minor version only ever adds objects
 SUPPORTED_MAJOR = 1
 
@@ -45,6 +45,7 @@ PROTOCOL = "protocol"
 SESSION = "session"
 RIG = "rig"
 DEVICES = "devices"
+AUX = "aux"
 
 # --- chunking: big enough that one flush is one write, small enough for the chunk cache
 FORCE_CHUNK = 65536        # samples: 256 KiB of float32, 6.5 s at 10 kHz
@@ -215,7 +216,8 @@ def create_layout(f: h5py.File, *, sample_rate_hz: float, calibration: Calibrati
                   metadata: Mapping[str, Any], rig: Mapping[str, Any],
                   devices: Mapping[str, str], protocol_text: str | None,
                   protocol: Mapping[str, Any] | None, software_version: str,
-                  start_time_utc: str, flush_interval_s: float) -> None:
+                  start_time_utc: str, flush_interval_s: float,
+                  aux: Sequence[Mapping[str, Any]] = ()) -> None:
     """Create every group, dataset and attribute of a session file (all empty/placeholder).
 
     Nothing may be created after this once SWMR mode is on; see the module docstring.
@@ -280,3 +282,42 @@ def create_layout(f: h5py.File, *, sample_rate_hz: float, calibration: Calibrati
     dev = f.create_group(DEVICES)
     for name, identity in devices.items():
         dev.attrs[str(name)] = str(identity)
+
+    if aux:
+        create_aux(f, aux, sample_rate_hz)
+
+
+#: keys of an auxiliary channel description stored as attributes of its dataset
+AUX_ATTRS = ("unit", "scale", "offset_V", "channel", "range_V", "terminal")
+
+
+def create_aux(f: h5py.File, channels: Sequence[Mapping[str, Any]], sample_rate_hz: float) -> None:
+    """``/aux/<name>``: one float32 dataset per auxiliary analog channel (format 1.1),
+    sample for sample beside ``/force`` (same index, same length, NaN where force is NaN).
+    ``/aux`` attribute ``channels`` lists the names in acquisition order."""
+    group = f.create_group(AUX)
+    group.attrs["description"] = ("auxiliary analog channels recorded beside force (DAQ "
+                                  "rigs); same sample index and length as /force")
+    group.attrs["channels"] = to_json([str(c["name"]) for c in channels])
+    for c in channels:
+        ds = group.create_dataset(str(c["name"]), shape=(0,), maxshape=(None,), dtype="<f4",
+                                  chunks=(FORCE_CHUNK,), fillvalue=np.float32(np.nan))
+        ds.attrs["units"] = str(c.get("unit", "V"))
+        ds.attrs["description"] = ("value = (volts - offset_V) * scale, in units; index as "
+                                   "/force; NaN = no sample")
+        ds.attrs["sample_rate_hz"] = np.float64(sample_rate_hz)
+        for key in AUX_ATTRS:
+            if key in c and c[key] is not None:
+                ds.attrs[key] = c[key]
+
+
+def aux_names(f: h5py.File) -> list[str]:
+    """The auxiliary channels of a file in acquisition order ([] for a 1.0 file)."""
+    if AUX not in f:
+        return []
+    group = f[AUX]
+    try:
+        names = json.loads(group.attrs.get("channels", "[]"))
+    except (TypeError, ValueError):
+        names = []
+    return [n for n in names if n in group] or sorted(group.keys())

@@ -274,6 +274,27 @@ class SessionFile:
                            float(a["calibration_offset_counts"]))
 
     @property
+    def aux_channels(self) -> list[dict[str, Any]]:
+        """The auxiliary analog channels (format 1.1, DAQ rigs), in acquisition order:
+        name, unit, scale, offset_V, channel, range_V; [] for files without them."""
+        out = []
+        for name in L.aux_names(self.h5):
+            attrs = self.h5[L.AUX][name].attrs
+            c = {"name": name, "unit": _text(attrs.get("units", "V"))}
+            for key in L.AUX_ATTRS[1:]:
+                if key in attrs:
+                    value = attrs[key]
+                    c[key] = _text(value) if isinstance(value, (str, bytes)) else float(value)
+            out.append(c)
+        return out
+
+    def aux(self, name: str) -> h5py.Dataset:
+        """The samples of auxiliary channel ``name`` (same index and length as /force)."""
+        if L.AUX not in self.h5 or name not in self.h5[L.AUX]:
+            raise KeyError(f"no auxiliary channel {name!r} in {self.path}")
+        return self.h5[L.AUX][name]
+
+    @property
     def pulse_samples(self) -> np.ndarray:
         """Stream indices (int64) of stimulus pulses within the recorded samples."""
         p = np.asarray(self.h5[L.PULSES][()], dtype=np.int64)
@@ -447,10 +468,14 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
         stim = sf.pulse_samples
         trials = sf.trials or trials_from_pulses(stim, sf.sample_rate_hz, n)
         force = sf.force if lazy else np.asarray(sf.force[:n], dtype=np.float32)
+        aux = {c["name"]: (sf.aux(c["name"]) if lazy else
+                           np.asarray(sf.aux(c["name"])[:n], dtype=np.float32))
+               for c in sf.aux_channels}
         return Recording(source=str(path), format="myoforce-h5",
                          sample_rate_hz=sf.sample_rate_hz, force_mN=force, stim_samples=stim,
                          trials=trials, metadata=sf.metadata, complete=sf.complete,
-                         force_limits_mN=_full_scale_mN(sf.calibration))
+                         force_limits_mN=_full_scale_mN(sf.calibration), aux=aux,
+                         aux_units={c["name"]: c["unit"] for c in sf.aux_channels})
     except H5_ERRORS as exc:
         sf.close()
         raise FileFormatError(f"{path}: damaged: {_one_line(exc)}") from None
@@ -513,6 +538,7 @@ def _info(sf: SessionFile) -> dict[str, Any]:
         "calibration": {"scale_mN_per_count": sf.calibration.scale_mN_per_count,
                         "offset_counts": sf.calibration.offset_counts},
         "protocol": bool(sf.protocol_text or sf.protocol),
+        "aux_channels": sf.aux_channels,
         "recovered_from": sf.recovered_from,
         "warnings": list(sf.warnings),
     }

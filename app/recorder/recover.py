@@ -95,13 +95,25 @@ def recover_session(source: str | os.PathLike[str], output: str | os.PathLike[st
     return rep
 
 
+def _copy_aux(f: h5py.File, out: h5py.File, n: int) -> None:
+    """Auxiliary channels (format 1.1) to the same length as /force; samples a channel
+    did not reach before the crash stay NaN (the fill value)."""
+    for name in L.aux_names(f):
+        src, dst = f[L.AUX][name], out[L.AUX][name]
+        dst.resize((n,))
+        have = min(n, int(src.shape[0]))
+        for a in range(0, have, _WINDOW):
+            b = min(have, a + _WINDOW)
+            dst[a:b] = src[a:b]
+
+
 def _copy(sf, out: h5py.File, rep: RecoveryReport) -> None:
     f = sf.h5
     L.create_layout(out, sample_rate_hz=sf.sample_rate_hz, calibration=sf.calibration,
                     metadata=sf.metadata, rig=sf.rig, devices=sf.devices,
                     protocol_text=sf.protocol_text, protocol=sf.protocol,
                     software_version=sf.software_version, start_time_utc=sf.start_time_utc,
-                    flush_interval_s=sf.flush_interval_s)
+                    flush_interval_s=sf.flush_interval_s, aux=sf.aux_channels)
     force_in, flags_in = f[L.FORCE], f[L.FLAGS]
     n = min(int(force_in.shape[0]), int(flags_in.shape[0]))
     on_disk = sf.samples_on_disk()
@@ -184,6 +196,7 @@ def _copy(sf, out: h5py.File, rep: RecoveryReport) -> None:
         fl = flags_in[a:b]
         out_flags[a:b] = fl
         pulses.append(np.flatnonzero(fl & FLAG_TRIGGER_EDGE).astype(np.int64) + a)
+    _copy_aux(f, out, n)
     pulse_arr = np.concatenate(pulses) if pulses else np.zeros(0, np.int64)
     out[L.PULSES].resize((pulse_arr.size,))
     out[L.PULSES][:] = pulse_arr

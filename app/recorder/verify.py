@@ -111,6 +111,16 @@ def _check(sf: SessionFile, rep: VerifyReport) -> None:
     if n_force != n_flags:
         msg = f"/force has {n_force} samples but /flags {n_flags}"
         (problem if complete else note)(msg)
+    for name in L.aux_names(f):       # format 1.1: auxiliary channels beside force
+        ds = f[L.AUX][name]
+        if ds.dtype != np.dtype("<f4") or ds.ndim != 1:
+            problem(f"/{L.AUX}/{name} has dtype {ds.dtype} and {ds.ndim} dimensions; "
+                    f"expected 1-D float32")
+        elif int(ds.shape[0]) != n_force:
+            msg = f"/{L.AUX}/{name} has {int(ds.shape[0])} samples but /force {n_force}"
+            (problem if complete else note)(msg)
+        if "units" not in ds.attrs:
+            problem(f"/{L.AUX}/{name} has no 'units' attribute")
     datasets = [L.FORCE, L.FLAGS, L.PULSES, f"{L.PROTOCOL}/yaml", f"{L.PROTOCOL}/json"]
     datasets += [f"{t}/{c.name}" for t, cols in L.TABLES.items() for c in cols]
     for name in datasets:

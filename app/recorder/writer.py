@@ -29,7 +29,7 @@ import threading
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -206,8 +206,12 @@ class SessionRecorder:
     def open(self, *, sample_rate_hz: float, calibration: Calibration,
              metadata: SessionMetadata | Mapping[str, Any], rig: Mapping[str, Any],
              devices: Mapping[str, str], protocol_text: str | None = None,
-             protocol: Mapping[str, Any] | None = None, software_version: str) -> None:
-        """Create the file with its complete layout, switch to SWMR, start the writer."""
+             protocol: Mapping[str, Any] | None = None, software_version: str,
+             aux_channels: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Create the file with its complete layout, switch to SWMR, start the writer.
+
+        ``aux_channels`` (name, unit, scale, ...) describe the rows of the blocks' ``aux``
+        arrays: each becomes ``/aux/<name>`` beside ``/force``."""
         if self._opened:
             raise RuntimeError("recorder already opened")
         if not sample_rate_hz > 0:
@@ -228,7 +232,7 @@ class SessionRecorder:
                             protocol_text=protocol_text, protocol=protocol,
                             software_version=software_version,
                             start_time_utc=L.utc_now_iso(),
-                            flush_interval_s=self._flush_interval_s)
+                            flush_interval_s=self._flush_interval_s, aux=aux_channels)
             f.flush()
             f.swmr_mode = True
         except BaseException:
@@ -414,6 +418,7 @@ class _Writer:
         self.force = f[L.FORCE]
         self.flags = f[L.FLAGS]
         self.pulses_ds = f[L.PULSES]
+        self.aux = [f[L.AUX][name] for name in L.aux_names(f)]   # beside /force, same index
         self.next: int | None = None        # stream index after the last accepted block
         self.extent = 0                     # length of /force and /flags
         self.pending: list[SampleBlock] = []
@@ -562,14 +567,15 @@ class _Writer:
         n = force.shape[0]
         end = start + n
         self.check_space(n)
+        aux = self.pending_aux(n) if self.aux else None
         if end > self.extent:
-            self.timed(self.force.resize, (end,))
-            self.timed(self.flags.resize, (end,))
-            self.extent = end
+            self.resize(end)
         for a in range(0, n, WRITE_SLICE):
             b = min(n, a + WRITE_SLICE)
             self.timed(self.force.__setitem__, slice(start + a, start + b), force[a:b])
             self.timed(self.flags.__setitem__, slice(start + a, start + b), flags[a:b])
+            for ds, row in zip(self.aux, aux if aux is not None else ()):
+                self.timed(ds.__setitem__, slice(start + a, start + b), row[a:b])
         self.pending.clear()
         self.pending_n = 0
         self.rows[L.INTEGRITY].append((start, n, zlib.crc32(force), zlib.crc32(flags)))
@@ -577,6 +583,25 @@ class _Writer:
         if edges.size:
             self.new_pulses.append(edges.astype(np.int64) + start)
         self.rec._samples_written += n
+
+    def resize(self, end: int) -> None:
+        """Grow /force, /flags and every /aux dataset together (new samples are NaN / 0)."""
+        for ds in (self.force, self.flags, *self.aux):
+            self.timed(ds.resize, (end,))
+        self.extent = end
+
+    def pending_aux(self, n: int) -> np.ndarray:
+        """The pending blocks' auxiliary rows (float32, (channels, n)); a block without
+        them (or with another channel count) contributes NaN, never shifted data."""
+        k = len(self.aux)
+        parts = []
+        for b in self.pending:
+            a = b.aux
+            if a is None or np.shape(a) != (k, len(b)):
+                a = np.full((k, len(b)), np.nan, dtype="<f4")
+            parts.append(a)
+        out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        return np.ascontiguousarray(out, dtype="<f4")
 
     def log_gap(self, start: int, end: int, cause: str) -> None:
         """Gap-log rows for the missing run ``[start, end)``: the parts the recorder dropped
@@ -717,9 +742,7 @@ class _Writer:
         start = 0 if self.next is None else self.next
         if end > start:
             self.log_gap(start, end, self.leading_cause())
-            self.timed(self.force.resize, (end,))
-            self.timed(self.flags.resize, (end,))
-            self.extent = end
+            self.resize(end)
             self.next = end
         self.rec._take_losses(None)
 
@@ -761,7 +784,7 @@ class _Writer:
                 os.close(null)
         except Exception:
             log.exception("could not detach %s after a write failure", self.rec._path)
-        for obj in (self.force, self.flags, self.pulses_ds):
+        for obj in (self.force, self.flags, self.pulses_ds, *self.aux):
             try:
                 obj.id.close()
             except Exception:

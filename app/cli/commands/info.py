@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     ]
     if info["recovered_from"]:
         lines.append(("recovered from", info["recovered_from"]))
+    for c in info.get("aux_channels") or []:
+        where = f", {c['channel']}" if c.get("channel") else ""
+        lines.append((f"aux {c['name']}", f"{c['unit']}{where}"))
     for name, identity in info["devices"].items():
         lines.append((f"device {name}", identity))
     for key, value in info["metadata"].items():

@@ -181,6 +181,8 @@ def _compute(paths: list[str], settings: Any, todo: list[tuple[int, str | None, 
             except BrokenProcessPool:
                 retry.append(futures[fut])
                 continue
+            except Exception as exc:       # e.g. a result that cannot be sent back
+                outcome = _failed(paths[i], f"analysis failed ({type(exc).__name__}: {exc})")
             bar.advance(paths[i])
             yield i, outcome
     finally:                               # also when the caller stops early or ^C
@@ -192,14 +194,20 @@ def _compute(paths: list[str], settings: Any, todo: list[tuple[int, str | None, 
 
 def _isolated(path: str, settings: Any, key: str | None, store: ResultCache | None,
               state: tuple | None) -> FileOutcome:
-    from app.analysis.results import SessionResult
     with _pool(1) as pool:
         try:
             return pool.submit(_analyze_and_store, path, settings, key, store, state).result()
         except BrokenProcessPool:
-            msg = (f"{path}: the analysis process died on this file; it may be damaged "
-                   f"(check it with 'myoforce verify')")
-            return FileOutcome(path, SessionResult.failed(path, msg), msg)
+            return _failed(path, "the analysis process died on this file; it may be "
+                                 "damaged (check it with 'myoforce verify')")
+        except Exception as exc:
+            return _failed(path, f"analysis failed ({type(exc).__name__}: {exc})")
+
+
+def _failed(path: str, why: str) -> FileOutcome:
+    from app.analysis.results import SessionResult
+    msg = f"{path}: {why}"
+    return FileOutcome(path, SessionResult.failed(path, msg), msg)
 
 
 _PRELOAD = ("app.batch", "app.analysis.session", "app.importers", "app.recorder.reader")

@@ -193,17 +193,21 @@ def test_a_worker_that_dies_costs_only_its_own_file(sessions, tmp_path, monkeypa
     def crashing(path, settings):
         if path.endswith("crash.h5"):
             os._exit(3)
+        if path.endswith("raise.h5"):
+            raise MemoryError("no room")
         return real(path, settings)
 
     monkeypatch.setattr(batch, "_analyze", crashing)
-    crash = tmp_path / "crash.h5"
+    crash, boom = tmp_path / "crash.h5", tmp_path / "raise.h5"
     shutil.copy(sessions[0], crash)
-    paths = [sessions[0], str(crash), sessions[1], sessions[2]]
+    shutil.copy(sessions[0], boom)
+    paths = [sessions[0], str(crash), sessions[1], str(boom), sessions[2]]
     out = list(analyze_many(paths, CFG, jobs=2, cache=False))
     assert [o.path for o in out] == paths
-    assert [o.error is None for o in out] == [True, False, True, True]
+    assert [o.error is None for o in out] == [True, False, True, False, True]
     assert "analysis process died" in out[1].error and str(crash) in out[1].error
-    assert all(o.result.trials for o in (out[0], out[2], out[3]))
+    assert "MemoryError: no room" in out[3].error and str(boom) in out[3].error
+    assert all(o.result.trials for o in (out[0], out[2], out[4]))
 
 
 def test_digest_remembered_for_an_unchanged_settled_file(sessions, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import pytest
 
 from app.errors import FileFormatError
 from app.recorder import load_recording, open_session, session_info
+from app.recorder.integrity import CheckedForce
 from app.recording import Recording
 from tests.helpers_recording import write_synthetic_session
 
@@ -24,7 +25,8 @@ def test_load_recording_from_the_trial_table(session):
     assert isinstance(rec, Recording)
     assert rec.format == "myoforce-h5" and rec.complete
     assert rec.sample_rate_hz == session.sample_rate_hz
-    assert isinstance(rec.force_mN, h5py.Dataset)              # lazy
+    assert isinstance(rec.force_mN, CheckedForce)               # checked on every read,
+    assert isinstance(rec.force_mN.source, h5py.Dataset)       # read lazily
     assert rec.samples == session.force_mN.size
     np.testing.assert_array_equal(rec.force_mN[2000:2200], session.force_mN[2000:2200])
     np.testing.assert_array_equal(rec.stim_samples, session.pulses)
@@ -45,7 +47,7 @@ def test_load_recording_from_the_trial_table(session):
 
 def test_load_recording_eager(session):
     rec = load_recording(session.path, lazy=False)
-    assert isinstance(rec.force_mN, np.ndarray)
+    assert isinstance(rec.force_mN.source, np.ndarray)
     np.testing.assert_array_equal(rec.force_mN, session.force_mN)
 
 

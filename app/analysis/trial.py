@@ -16,6 +16,7 @@ from app.analysis.flags import Flag
 from app.analysis.results import TrialResult
 from app.analysis.tetanus import measure_tetanus
 from app.analysis.twitch import measure_twitch
+from app.errors import FileFormatError
 from app.recording import Recording, Trial, train_frequency
 
 
@@ -65,6 +66,9 @@ def analyze_trial(recording: Recording, trial: Trial,
         res.error = str(exc)
         if exc.code:
             res.flags.append(Flag(exc.code, str(exc)))
+        return res
+    except FileFormatError as exc:      # damaged samples (app.recorder.integrity): refused
+        res.error = str(exc)
         return res
     except Exception as exc:            # a bad signal must never abort a session
         res.error = f"analysis failed ({type(exc).__name__}: {exc})"

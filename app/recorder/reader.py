@@ -455,19 +455,32 @@ def open_session(path: str | os.PathLike[str], *, live: bool = False) -> Session
 
 
 def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Recording:
-    """The file as an :class:`app.recording.Recording` (format 'myoforce-h5').
+    """The file as an :class:`app.recording.Recording` (format 'myoforce-h5'), checked.
 
-    With ``lazy`` the force is the h5py dataset (sliced on demand; it keeps the file
-    open until the Recording is dropped); otherwise it is loaded into memory and the
-    file closed. Trials come from the trial table, or, if it has no rows, are grouped
-    from the pulse markers (:func:`app.recording.trials_from_pulses`).
+    This is how every consumer of session data (analysis, replay, export, compare)
+    reads it, so the checks of :mod:`app.recorder.integrity` live here: a file with
+    damaged metadata (sample rate, dtypes, trial windows, pulse markers) is refused with
+    one line; the force is a :class:`~app.recorder.integrity.CheckedForce`, which checks
+    the CRC-32 of every block a read touches and refuses damaged samples, so a trial on
+    a damaged block fails with the reason while the others are measured.
+
+    With ``lazy`` the force is read from the file on demand (it keeps the file open
+    until the Recording is dropped); otherwise it is loaded into memory (the checks
+    still apply per read) and the file closed. Trials come from the trial table, or, if
+    it has no rows, are grouped from the pulse markers
+    (:func:`app.recording.trials_from_pulses`).
     """
+    from app.recorder.integrity import CheckedForce, check_structure
     sf = open_session(path)
     try:
+        check_structure(sf)
         n = sf.samples
         stim = sf.pulse_samples
         trials = sf.trials or trials_from_pulses(stim, sf.sample_rate_hz, n)
-        force = sf.force if lazy else np.asarray(sf.force[:n], dtype=np.float32)
+        data = None if lazy else np.asarray(sf.force[:n], dtype=np.float32)
+        force = CheckedForce(sf, data)
+        if not lazy:
+            force.check_all_now()       # the file closes below: check every block now
         aux = {c["name"]: (sf.aux(c["name"]) if lazy else
                            np.asarray(sf.aux(c["name"])[:n], dtype=np.float32))
                for c in sf.aux_channels}
@@ -476,6 +489,9 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
                          trials=trials, metadata=sf.metadata, complete=sf.complete,
                          force_limits_mN=_full_scale_mN(sf.calibration), aux=aux,
                          aux_units={c["name"]: c["unit"] for c in sf.aux_channels})
+    except FileFormatError:
+        sf.close()
+        raise
     except H5_ERRORS as exc:
         sf.close()
         raise FileFormatError(f"{path}: damaged: {_one_line(exc)}") from None

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.recorder import layout as L
+from app.recorder.integrity import (attribute_problems, dtype_problems, pulse_order_problems,
+                                    rate_problems, trial_problems)
 from app.recorder.reader import H5_ERRORS, SessionFile, _one_line, open_session
 from drivers.capabilities import FLAG_TRIGGER_EDGE
 
@@ -92,18 +94,11 @@ def _check(sf: SessionFile, rep: VerifyReport) -> None:
         n = n_disk
     rep.samples = n
 
-    # ---- structure: dtypes and shapes
-    for name, dtype in ((L.FORCE, np.dtype("<f4")), (L.FLAGS, np.dtype("u1")),
-                        (L.PULSES, np.dtype("<i8"))):
-        ds = f[name]
-        if ds.dtype != dtype or ds.ndim != 1:
-            problem(f"/{name} has dtype {ds.dtype} and {ds.ndim} dimensions; expected 1-D {dtype}")
+    # ---- structure: dtypes and shapes, sample rate, attributes (app.recorder.integrity)
+    for p in dtype_problems(sf) + rate_problems(sf) + attribute_problems(sf):
+        problem(p)
     for table, cols in L.TABLES.items():
         lengths = {c.name: int(f[table][c.name].shape[0]) for c in cols}
-        for c in cols:
-            ds = f[table][c.name]
-            if not c.is_text and ds.dtype != c.dtype:
-                problem(f"/{table}/{c.name} has dtype {ds.dtype}; expected {c.dtype}")
         if len(set(lengths.values())) > 1:
             msg = f"/{table} columns differ in length: {lengths}"
             (problem if complete else note)(msg + ("" if complete else
@@ -223,13 +218,7 @@ def _check(sf: SessionFile, rep: VerifyReport) -> None:
             note(f"{expected.size - inside.size} trigger edges in the last flushed samples "
                  "are not yet in /pulses")
 
-    # ---- trials are sane
-    t = sf.table(L.TRIALS)
-    rep.trials = len(t["index"])
-    for i in range(rep.trials):
-        start, stop = int(t["start_sample"][i]), int(t["stop_sample"][i])
-        if start < 0 or stop < start:
-            problem(f"trial row {i} has a bad window {start}..{stop}")
-        if t["kind"][i] not in ("twitch", "tetanus") or t["status"][i] not in ("completed",
-                                                                                "aborted"):
-            problem(f"trial row {i} has kind {t['kind'][i]!r} / status {t['status'][i]!r}")
+    # ---- trials are sane: windows within the data, first pulse within the window
+    rep.trials = len(sf.table(L.TRIALS)["index"])
+    for p in trial_problems(sf) + pulse_order_problems(sf):
+        problem(p)

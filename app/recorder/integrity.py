@@ -1,0 +1,348 @@
+"""Nothing damaged is measured: the checks every reader of session data goes through.
+
+Two kinds of damage, two answers (issue 9):
+
+- **Damaged metadata** — a tampered sample rate, an impossible trial window, raw data
+  stored with the wrong dtype, pulse markers out of order: every number computed from
+  the file would be wrong, so :func:`structure_problems` finds it and
+  :func:`~app.recorder.reader.load_recording` refuses the whole file with one line.
+  ``verify`` reports the same problems (one rule, one place).
+- **Damaged samples** — bytes of ``/force`` or ``/flags`` that no longer match the
+  CRC-32 the writer stored for their block: only what touches them is refused.
+  :class:`CheckedForce` is the force of a loaded recording; every read checks the
+  blocks it touches (each block once) and raises :class:`DamagedDataError` naming the
+  samples and the block, so analysis records a per-trial error, never a number.
+  Samples outside every checksummed block and every logged gap (the unflushed end of
+  a crashed recording) are refused the same way; ``myoforce recover`` makes a verified
+  copy.
+"""
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from typing import Any
+
+import numpy as np
+
+from app.errors import FileFormatError
+from app.recorder import layout as L
+from drivers.capabilities import FLAG_TRIGGER_EDGE
+
+#: raw data dtypes the format promises (docs/file-format.md)
+RAW_DTYPES = {L.FORCE: np.dtype("<f4"), L.FLAGS: np.dtype("u1"), L.PULSES: np.dtype("<i8")}
+TRIAL_KINDS = ("twitch", "tetanus")
+TRIAL_STATUSES = ("completed", "aborted")
+
+
+class DamagedDataError(FileFormatError):
+    """A read touched samples whose checksum does not match (or that have none)."""
+
+
+# ------------------------------------------------------------------ structure
+def structure_problems(sf: Any) -> list[str]:
+    """Every structural problem of an open :class:`~app.recorder.reader.SessionFile`
+    that would make numbers from it wrong; ``[]`` for a sane file."""
+    problems = dtype_problems(sf) + rate_problems(sf)
+    if problems:            # the rest reads the data with these dtypes and this rate
+        return problems
+    return trial_problems(sf) + pulse_order_problems(sf)
+
+
+def dtype_problems(sf: Any) -> list[str]:
+    """Raw datasets and table columns not stored with the dtypes the format promises."""
+    out = []
+    for name, dtype in RAW_DTYPES.items():
+        ds = sf.h5[name]
+        if ds.dtype != dtype or ds.ndim != 1:
+            out.append(f"/{name} is {ds.ndim}-D {ds.dtype}; the format stores 1-D {dtype}")
+    for table, cols in L.TABLES.items():
+        for c in cols:
+            ds = sf.h5[table][c.name]
+            if (ds.dtype.kind != "O" and c.is_text) or (not c.is_text and ds.dtype != c.dtype):
+                out.append(f"/{table}/{c.name} has dtype {ds.dtype}; the format stores "
+                           f"{'text' if c.is_text else c.dtype}")
+    return out
+
+
+def recorded_rates(sf: Any) -> dict[str, float]:
+    """The sample rate as stored in each place the writer puts it: the root attribute,
+    ``/force``'s attribute and the 'recording started' audit entry."""
+    rates = {"root attribute sample_rate_hz": _float(sf.h5.attrs.get("sample_rate_hz"))}
+    if "sample_rate_hz" in sf.h5[L.FORCE].attrs:
+        rates["/force attribute sample_rate_hz"] = _float(sf.h5[L.FORCE].attrs["sample_rate_hz"])
+    audit = sf.h5[L.AUDIT]
+    n = min(int(audit["kind"].shape[0]), int(audit["fields"].shape[0]), 8)
+    for kind, fields in zip(audit["kind"].asstr()[:n], audit["fields"].asstr()[:n]):
+        if kind == "recorder":
+            try:
+                value = json.loads(fields).get("sample_rate_hz")
+            except (ValueError, AttributeError):
+                continue
+            if value is not None:
+                rates["'recording started' audit entry"] = _float(value)
+                break
+    return rates
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(np.asarray(value).reshape(-1)[0]) if value is not None else math.nan
+    except (TypeError, ValueError, IndexError):
+        return math.nan
+
+
+def rate_problems(sf: Any) -> list[str]:
+    """A sample rate that is not one, or that differs between the places it is stored
+    (a tampered rate would stretch every time measure)."""
+    rates = recorded_rates(sf)
+    root = rates["root attribute sample_rate_hz"]
+    if not (math.isfinite(root) and 0 < root <= 1e8):
+        return [f"sample_rate_hz = {root:g} is not a sample rate"]
+    for where, value in rates.items():
+        if not math.isclose(value, root, rel_tol=1e-9):
+            return [f"sample_rate_hz = {root:g} but the {where} says {value:g}"]
+    return []
+
+
+def trial_problems(sf: Any) -> list[str]:
+    """Trial rows whose window lies outside the data, whose first pulse lies outside the
+    window, or whose kind/status is unknown (at most three reported)."""
+    t = sf.table(L.TRIALS)
+    n = sf.samples
+    out = []
+    for i in range(len(t["index"])):
+        start, stop = int(t["start_sample"][i]), int(t["stop_sample"][i])
+        first = int(t["first_pulse_sample"][i])
+        if not 0 <= start <= stop <= n:
+            out.append(f"trial row {i} has the window {start}..{stop}, outside the recorded "
+                       f"samples 0..{n}")
+        elif first != -1 and not start <= first < stop:
+            out.append(f"trial row {i} has its first pulse at sample {first}, outside its "
+                       f"window {start}..{stop}")
+        elif t["kind"][i] not in TRIAL_KINDS or t["status"][i] not in TRIAL_STATUSES:
+            out.append(f"trial row {i} has kind {t['kind'][i]!r} / status {t['status'][i]!r}")
+        if len(out) >= 3:
+            break
+    return out
+
+
+def pulse_order_problems(sf: Any) -> list[str]:
+    """Pulse markers out of order or past the end of the data."""
+    p = np.asarray(sf.h5[L.PULSES][()], dtype=np.int64)
+    if p.size and (p[0] < 0 or (np.diff(p) <= 0).any()):
+        return ["/pulses is not strictly ascending from sample 0"]
+    if sf.complete and p.size and p[-1] >= sf.samples:
+        return [f"/pulses has a marker at sample {int(p[-1])}, past the end ({sf.samples})"]
+    return []
+
+
+def attribute_problems(sf: Any) -> list[str]:
+    """Root and ``/force`` attributes against what docs/file-format.md promises (for
+    ``verify``; the ones that change numbers are in :func:`structure_problems`)."""
+    from datetime import datetime
+    out = []
+    a = sf.h5.attrs
+    status, complete = sf.status, sf.complete
+    if status not in (L.STATUS_RECORDING, L.STATUS_COMPLETE, L.STATUS_ABORTED,
+                      L.STATUS_FAILED, L.STATUS_RECOVERED):
+        out.append(f"root attribute status = {status!r} is not a known status")
+    elif complete != (status != L.STATUS_RECORDING):
+        out.append(f"root attributes complete = {int(complete)} and status = {status!r} "
+                   "contradict each other")
+    times = [("start_time_utc", sf.start_time_utc)]
+    if complete:
+        times.append(("end_time_utc", sf.end_time_utc or ""))
+    for name, text in times:
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            out.append(f"root attribute {name} = {text!r} is not an ISO 8601 time")
+    flush = _float(a.get("flush_interval_s"))
+    if not (math.isfinite(flush) and flush > 0):
+        out.append(f"root attribute flush_interval_s = {flush:g} is not a positive time")
+    if complete and int(a.get("lost_samples", -1)) < 0:
+        out.append(f"root attribute lost_samples = {int(a.get('lost_samples', -1))} in a "
+                   "closed file")
+    fa = sf.h5[L.FORCE].attrs
+    scale = _float(fa.get("calibration_scale_mN_per_count"))
+    offset = _float(fa.get("calibration_offset_counts"))
+    if not (math.isfinite(scale) and scale != 0 and math.isfinite(offset)):
+        out.append(f"/force calibration (scale {scale:g} mN/count, offset {offset:g} counts) "
+                   "is not a calibration")
+    return out
+
+
+def check_structure(sf: Any) -> None:
+    """Raise FileFormatError (one line, naming the file) for a structurally damaged file."""
+    problems = structure_problems(sf)
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s); see 'myoforce verify')" \
+            if len(problems) > 1 else ""
+        raise FileFormatError(f"{sf.path}: damaged: {problems[0]}{more}: not measured")
+
+
+# ------------------------------------------------------------------ samples
+class BlockIndex:
+    """Where the checksummed blocks and logged gaps lie, and which samples neither covers."""
+
+    def __init__(self, sf: Any, n: int) -> None:
+        integ = sf.table(L.INTEGRITY)
+        starts = np.asarray(integ["start"], dtype=np.int64)
+        ends = starts + np.asarray(integ["count"], dtype=np.int64)
+        keep = (ends > starts) & (starts >= 0)
+        order = np.argsort(starts[keep], kind="stable")
+        self.starts = starts[keep][order]
+        self.ends = ends[keep][order]
+        self.crc_force = np.asarray(integ["crc_force"], dtype=np.int64)[keep][order]
+        self.crc_flags = np.asarray(integ["crc_flags"], dtype=np.int64)[keep][order]
+        self.rows = np.flatnonzero(keep)[order]
+        self.state = np.zeros(self.starts.size, np.int8)     # 0 unchecked, 1 ok, 2 damaged
+        self.gaps = sorted((g.sample, g.end) for g in sf.gaps if g.count > 0)
+        self.uncovered = _uncovered(n, [(int(a), int(b)) for a, b in zip(self.starts, self.ends)]
+                                    + self.gaps)
+
+    def touching(self, start: int, stop: int) -> range:
+        """Indices of the blocks that overlap ``[start, stop)``."""
+        i0 = int(np.searchsorted(self.ends, start, side="right"))
+        i1 = int(np.searchsorted(self.starts, stop, side="left"))
+        return range(i0, max(i0, i1))
+
+
+def _uncovered(n: int, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Runs of ``[0, n)`` outside every span (spans may overlap: then both are checked)."""
+    out, pos = [], 0
+    for a, b in sorted(spans):
+        if a > pos:
+            out.append((pos, min(a, n)))
+        pos = max(pos, b)
+        if pos >= n:
+            break
+    if pos < n:
+        out.append((pos, n))
+    return [(a, b) for a, b in out if b > a]
+
+
+class CheckedForce:
+    """The force (mN) of a session file, refusing reads of damaged samples.
+
+    Slices like the h5py dataset or array it wraps (``shape``, ``dtype``, ``len``,
+    ``[a:b]``, ``np.asarray``). Before returning samples it checks the CRC-32 of every
+    block the read touches — force and flags, and that the block's pulse markers are
+    exactly its trigger-edge flags — once per block, and that logged gaps read as NaN.
+    """
+
+    def __init__(self, sf: Any, data: Any | None = None) -> None:
+        self.path = sf.path
+        self.n = int(sf.samples)
+        self.source = data if data is not None else sf.h5[L.FORCE]
+        self._force_ds = sf.h5[L.FORCE]
+        self._flags_ds = sf.h5[L.FLAGS]
+        self._pulses = np.asarray(sf.h5[L.PULSES][()], dtype=np.int64)
+        self.index = BlockIndex(sf, self.n)
+        self._gap_ok: list[bool] | None = None   # per gap, once checked up front
+        self.shape = (self.n,)
+        self.dtype = np.dtype(np.float32)
+        self.ndim = 1
+
+    @property
+    def size(self) -> int:
+        return self.n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key: Any) -> Any:
+        start, stop = _bounds(key, self.n)
+        self.check(start, stop)
+        return self.source[key]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        self.check(0, self.n)
+        return np.asarray(self.source[:self.n], dtype=dtype or np.float32)
+
+    def check_all_now(self) -> None:
+        """Check every block now and drop the file's datasets (before the file closes):
+        later reads of damaged or unchecked samples are refused from what was found."""
+        idx = self.index
+        for k in range(idx.starts.size):
+            if idx.state[k] == 0:
+                idx.state[k] = 1 if self._block_ok(k) else 2
+        self._gap_ok = [bool(np.isnan(np.asarray(self._force_ds[a:b])).all())
+                        for a, b in idx.gaps]
+        self._force_ds = self._flags_ds = None
+
+    def check(self, start: int, stop: int) -> None:
+        """Raise DamagedDataError unless samples ``[start, stop)`` are all intact."""
+        if stop <= start:
+            return
+        for a, b in self.index.uncovered:
+            if a < stop and b > start:
+                raise DamagedDataError(
+                    f"{self.path}: samples {max(a, start)}..{min(b, stop)} have no checksum "
+                    "(written after the last flushed checksum of an interrupted recording, "
+                    "or the checksum table is damaged): not measured; 'myoforce recover' "
+                    "makes a verified copy")
+        idx = self.index
+        for k in idx.touching(start, stop):
+            if idx.state[k] == 0:
+                idx.state[k] = 1 if self._block_ok(k) else 2
+            if idx.state[k] == 2:
+                raise DamagedDataError(
+                    f"{self.path}: samples {int(idx.starts[k])}..{int(idx.ends[k])} "
+                    f"(block {int(idx.rows[k])}) fail their CRC-32 check: damaged data, "
+                    "not measured")
+        for g, (a, b) in enumerate(idx.gaps):
+            lo, hi = max(a, start), min(b, stop)
+            if lo >= hi:
+                continue
+            if self._gap_ok is not None:
+                ok = self._gap_ok[g]
+            else:
+                ok = bool(np.isnan(np.asarray(self._force_ds[lo:hi])).all())
+            if not ok:
+                raise DamagedDataError(f"{self.path}: logged gap {a}..{b} holds numbers "
+                                       "(gaps are NaN): damaged, not measured")
+
+    def _block_ok(self, k: int) -> bool:
+        idx = self.index
+        a, b = int(idx.starts[k]), int(idx.ends[k])
+        if b > self.n:
+            return False
+        force = np.ascontiguousarray(self._force_ds[a:b], dtype="<f4")
+        flags = np.ascontiguousarray(self._flags_ds[a:b], dtype="u1")
+        if (zlib.crc32(force) != idx.crc_force[k] or zlib.crc32(flags) != idx.crc_flags[k]):
+            return False
+        edges = np.flatnonzero(flags & FLAG_TRIGGER_EDGE) + a
+        i0, i1 = np.searchsorted(self._pulses, [a, b])
+        return bool(np.array_equal(self._pulses[i0:i1], edges))
+
+
+def _bounds(key: Any, n: int) -> tuple[int, int]:
+    """The sample range ``[start, stop)`` a numpy-style 1-D index reads."""
+    if isinstance(key, tuple):
+        if len(key) != 1:
+            raise IndexError("force is 1-D")
+        key = key[0]
+    if isinstance(key, slice):
+        start, stop, step = key.indices(n)
+        if step < 0:
+            start, stop = stop + 1, start + 1
+        return start, max(start, stop)
+    if isinstance(key, (int, np.integer)):
+        i = int(key) + (n if key < 0 else 0)
+        return i, i + 1
+    if key is Ellipsis:
+        return 0, n
+    arr = np.asarray(key)
+    if arr.dtype == bool:
+        arr = np.flatnonzero(arr)
+    if arr.size == 0:
+        return 0, 0
+    arr = np.where(arr < 0, arr + n, arr)
+    return int(arr.min()), int(arr.max()) + 1
+
+
+__all__ = ["DamagedDataError", "CheckedForce", "BlockIndex", "structure_problems",
+           "check_structure", "recorded_rates", "dtype_problems", "rate_problems",
+           "trial_problems", "pulse_order_problems", "attribute_problems"]

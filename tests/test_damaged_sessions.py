@@ -1,0 +1,202 @@
+"""Nothing damaged is measured (issue 9, item 3).
+
+Damage is made on real session files (written by the recorder): random byte flips in
+the stored force and flags, tampered attributes, impossible trial rows, raw data
+rewritten with the wrong dtype. For every case the analysis either gives exactly the
+intact file's numbers or refuses (a per-trial error naming the damage, or the whole
+file with one line); ``verify`` names the problem.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from app.analysis.session import analyze_recording
+from app.errors import FileFormatError
+from app.importers import load_recording
+from app.recorder import layout as L
+from app.recorder import verify_session
+from app.recorder.integrity import CheckedForce, DamagedDataError
+from tests.helpers_recording import write_synthetic_session
+
+#: two checksummed blocks: [0, 5000) holds twitch 0, [5250, end) twitch 1 and the tetanus
+GAP = (5000, 250)
+FIELDS = ("peak_force_mN", "time_to_peak_ms", "half_relaxation_ms", "baseline_mN",
+          "frequency_hz", "pulses")
+
+
+@pytest.fixture(scope="module")
+def intact(tmp_path_factory):
+    s = write_synthetic_session(tmp_path_factory.mktemp("intact") / "s.h5", gaps=[GAP])
+    result = analyze_recording(load_recording(s.path))
+    assert all(t.error is None for t in result.trials)
+    return s, result
+
+
+def _copy(intact, tmp_path, name="d.h5"):
+    dst = tmp_path / name
+    shutil.copyfile(intact[0].path, dst)
+    return dst
+
+
+def _values(trial):
+    return tuple(json.dumps(getattr(trial, f)) for f in FIELDS)
+
+
+def _assert_matches_or_refuses(path, intact_result):
+    """The analysis of ``path``: each trial equals the intact one or carries an error;
+    returns the indices of the refused trials (None if the whole file was refused)."""
+    try:
+        result = analyze_recording(load_recording(path))
+    except FileFormatError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+        return None
+    refused = []
+    for got, want in zip(result.trials, intact_result.trials, strict=True):
+        if got.error is not None:
+            refused.append(got.index)
+        else:
+            assert _values(got) == _values(want), f"trial {got.index} measured damaged data"
+    return refused
+
+
+def _force_offset(path, sample: int) -> int:
+    """File offset of the float32 of ``sample`` in /force (chunks are stored raw)."""
+    with h5py.File(path, "r") as f:
+        ds = f[L.FORCE]
+        chunk = L.FORCE_CHUNK
+        info = ds.id.get_chunk_info_by_coord((sample // chunk * chunk,))
+        return info.byte_offset + 4 * (sample % chunk)
+
+
+def _flip(path, offset: int, mask: int) -> None:
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        b = fh.read(1)[0]
+        fh.seek(offset)
+        fh.write(bytes([b ^ mask]))
+
+
+def test_random_byte_flips_in_force_never_become_numbers(intact, tmp_path):
+    session, result = intact
+    rng = np.random.default_rng(2026)
+    n = session.force_mN.size
+    refusals = 0
+    for k in range(25):
+        path = _copy(intact, tmp_path, f"flip{k}.h5")
+        sample = int(rng.integers(0, n))
+        if GAP[0] <= sample < GAP[0] + GAP[1]:
+            sample = GAP[0] - 1 - k
+        _flip(path, _force_offset(path, sample) + int(rng.integers(0, 4)),
+              1 << int(rng.integers(0, 8)))
+        refused = _assert_matches_or_refuses(path, result)
+        assert refused, "a flipped byte in a trial's block must refuse that trial"
+        refusals += 1
+        # only the trials on the damaged block are refused
+        block_of_trial = [0 if t.start_sample < GAP[0] else 1 for t in session.trials]
+        damaged_block = 0 if sample < GAP[0] else 1
+        assert refused == [i for i, b in enumerate(block_of_trial) if b == damaged_block]
+        assert not verify_session(path).ok
+    assert refusals == 25
+
+
+def test_refused_trial_says_why(intact, tmp_path):
+    path = _copy(intact, tmp_path)
+    _flip(path, _force_offset(path, 7000), 0x40)        # twitch 1's block
+    result = analyze_recording(load_recording(path))
+    errors = {t.index: t.error for t in result.trials}
+    assert errors[0] is None
+    assert "CRC-32" in errors[1] and "5250.." in errors[1] and "not measured" in errors[1]
+    assert "CRC-32" in errors[2]
+    assert result.summary["error"] is None      # twitch 0 was measured
+
+
+def test_a_flipped_flag_refuses_the_trial(intact, tmp_path):
+    path = _copy(intact, tmp_path)
+    with h5py.File(path, "r") as f:
+        info = f[L.FLAGS].id.get_chunk_info_by_coord((0,))
+    _flip(path, info.byte_offset + 2000, 0x01)        # twitch 0's pulse marker
+    refused = _assert_matches_or_refuses(path, intact[1])
+    assert refused == [0]
+
+
+def test_eager_load_refuses_the_same_trials(intact, tmp_path):
+    from app.recorder.reader import load_recording as load_h5
+    path = _copy(intact, tmp_path)
+    _flip(path, _force_offset(path, 100), 0x01)
+    rec = load_h5(path, lazy=False)
+    assert isinstance(rec.force_mN, CheckedForce)
+    with pytest.raises(DamagedDataError, match="block 0"):
+        rec.force_mN[90:110]
+    np.testing.assert_array_equal(rec.force_mN[6000:6010], intact[0].force_mN[6000:6010])
+    result = analyze_recording(rec)
+    assert [t.index for t in result.trials if t.error] == [0]
+
+
+def _tamper(path, fn):
+    with h5py.File(path, "r+") as f:
+        fn(f)
+
+
+@pytest.mark.parametrize("what,fn,message", [
+    ("sample rate", lambda f: f.attrs.modify("sample_rate_hz", 100_000.0),
+     "sample_rate_hz = 100000 but the /force attribute sample_rate_hz says 10000"),
+    ("both rate attributes",
+     lambda f: (f.attrs.modify("sample_rate_hz", 1000.0),
+                f[L.FORCE].attrs.modify("sample_rate_hz", 1000.0)),
+     "'recording started' audit entry says 10000"),
+    ("rate not a number", lambda f: f.attrs.modify("sample_rate_hz", float("nan")),
+     "sample_rate_hz = nan"),
+    ("stop_sample 2**62", lambda f: f[f"{L.TRIALS}/stop_sample"].__setitem__(1, 2 ** 62),
+     "trial row 1 has the window"),
+    ("negative start", lambda f: f[f"{L.TRIALS}/start_sample"].__setitem__(0, -5),
+     "trial row 0 has the window -5.."),
+    ("first pulse outside", lambda f: f[f"{L.TRIALS}/first_pulse_sample"].__setitem__(0, 10),
+     "first pulse at sample 10"),
+    ("pulses out of order", lambda f: f[L.PULSES].__setitem__(0, 10 ** 6),
+     "/pulses"),
+])
+def test_damaged_metadata_refuses_the_file_in_one_line(intact, tmp_path, what, fn, message):
+    path = _copy(intact, tmp_path)
+    _tamper(path, fn)
+    with pytest.raises(FileFormatError) as err:
+        analyze_recording(load_recording(path))
+    text = str(err.value)
+    assert "\n" not in text and str(path) in text and message in text, text
+    try:
+        problems = verify_session(path).problems
+    except FileFormatError as exc:       # cannot even be opened as a session
+        problems = [str(exc)]
+    assert any(message in p for p in problems), problems
+
+
+def test_force_rewritten_as_int16_is_refused(intact, tmp_path):
+    path = _copy(intact, tmp_path)
+
+    def rewrite(f):
+        data = np.nan_to_num(f[L.FORCE][()]).astype(np.int16)
+        attrs = dict(f[L.FORCE].attrs)
+        del f[L.FORCE]
+        ds = f.create_dataset(L.FORCE, data=data, maxshape=(None,), chunks=True)
+        ds.attrs.update(attrs)
+    _tamper(path, rewrite)
+    with pytest.raises(FileFormatError, match="/force is 1-D int16; the format stores 1-D float32"):
+        load_recording(path)
+    assert any("int16" in p for p in verify_session(path).problems)
+
+
+def test_missing_checksum_rows_refuse_what_they_covered(intact, tmp_path):
+    path = _copy(intact, tmp_path)
+
+    def drop_last_row(f):
+        for c in L.TABLES[L.INTEGRITY]:
+            ds = f[f"{L.INTEGRITY}/{c.name}"]
+            ds.resize((ds.shape[0] - 1,))
+    _tamper(path, drop_last_row)
+    result = analyze_recording(load_recording(path))
+    refused = {t.index: t.error for t in result.trials if t.error}
+    assert sorted(refused) == [1, 2] and "no checksum" in refused[1]

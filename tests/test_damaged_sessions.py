@@ -200,3 +200,21 @@ def test_missing_checksum_rows_refuse_what_they_covered(intact, tmp_path):
     result = analyze_recording(load_recording(path))
     refused = {t.index: t.error for t in result.trials if t.error}
     assert sorted(refused) == [1, 2] and "no checksum" in refused[1]
+
+
+def test_trial_cut_off_by_a_recording_that_stopped_early_is_refused_alone(intact, tmp_path):
+    """A recording stopped by a disk-space problem keeps the rows of trials made after
+    its data ended: those trials are refused, the others measured; verify notes them."""
+    path = _copy(intact, tmp_path)
+    n = intact[0].force_mN.size
+
+    def stop_early(f):
+        f.attrs.modify("status", np.asarray(b"failed", dtype=L.STATUS_DTYPE))
+        f[f"{L.TRIALS}/stop_sample"][2] = n + 4000
+    _tamper(path, stop_early)
+    result = analyze_recording(load_recording(path))
+    errors = {t.index: t.error for t in result.trials}
+    assert errors[0] is None and errors[1] is None
+    assert "stopped early" in errors[2]
+    report = verify_session(path)
+    assert report.ok and any("runs past the recorded data" in x for x in report.notes)

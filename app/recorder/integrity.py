@@ -105,15 +105,38 @@ def rate_problems(sf: Any) -> list[str]:
     return []
 
 
-def trial_problems(sf: Any) -> list[str]:
-    """Trial rows whose window lies outside the data, whose first pulse lies outside the
-    window, or whose kind/status is unknown (at most three reported)."""
+def stopped_early(sf: Any) -> bool:
+    """The recording ended before its protocol: the writer died ('recording', or a copy
+    made by ``recover``) or stopped on a disk-space problem ('failed'). Trials made after
+    that are in the trial table (they happened) but their samples are not in the file."""
+    return sf.status in (L.STATUS_RECORDING, L.STATUS_FAILED, L.STATUS_RECOVERED)
+
+
+def trials_past_end(sf: Any) -> list[tuple[int, int, int]]:
+    """``(row, start, stop)`` of trials whose window runs past the recorded data of a
+    recording that stopped early (:func:`stopped_early`); ``[]`` for any other file."""
+    if not stopped_early(sf):
+        return []
     t = sf.table(L.TRIALS)
     n = sf.samples
+    return [(i, int(a), int(b)) for i, (a, b) in enumerate(zip(t["start_sample"],
+                                                                t["stop_sample"]))
+            if 0 <= a <= b and b > n]
+
+
+def trial_problems(sf: Any) -> list[str]:
+    """Trial rows whose window lies outside the data (except, in a recording that
+    stopped early, past its end: :func:`trials_past_end`), whose first pulse lies outside
+    the window, or whose kind/status is unknown (at most three reported)."""
+    t = sf.table(L.TRIALS)
+    n = sf.samples
+    late = {row for row, _, _ in trials_past_end(sf)}
     out = []
     for i in range(len(t["index"])):
         start, stop = int(t["start_sample"][i]), int(t["stop_sample"][i])
         first = int(t["first_pulse_sample"][i])
+        if i in late:
+            continue
         if not 0 <= start <= stop <= n:
             out.append(f"trial row {i} has the window {start}..{stop}, outside the recorded "
                        f"samples 0..{n}")
@@ -151,7 +174,7 @@ def attribute_problems(sf: Any) -> list[str]:
         out.append(f"root attributes complete = {int(complete)} and status = {status!r} "
                    "contradict each other")
     times = [("start_time_utc", sf.start_time_utc)]
-    if complete:
+    if complete and status != L.STATUS_RECOVERED:     # recover leaves it empty
         times.append(("end_time_utc", sf.end_time_utc or ""))
     for name, text in times:
         try:
@@ -240,6 +263,8 @@ class CheckedForce:
         self._flags_ds = sf.h5[L.FLAGS]
         self._pulses = np.asarray(sf.h5[L.PULSES][()], dtype=np.int64)
         self.index = BlockIndex(sf, self.n)
+        #: windows of trials cut off by the end of a recording that stopped early
+        self.cut_off = [(row, a, b) for row, a, b in trials_past_end(sf)]
         self._gap_ok: list[bool] | None = None   # per gap, once checked up front
         self.shape = (self.n,)
         self.dtype = np.dtype(np.float32)
@@ -276,6 +301,12 @@ class CheckedForce:
         """Raise DamagedDataError unless samples ``[start, stop)`` are all intact."""
         if stop <= start:
             return
+        for row, a, b in self.cut_off:
+            if a < stop and start < min(b, self.n) or (a >= self.n and start >= a):
+                raise DamagedDataError(
+                    f"{self.path}: samples {a}..{b} are trial row {row}'s window, which runs "
+                    f"past the end of the recorded data ({self.n}: the recording stopped "
+                    "early): not measured")
         for a, b in self.index.uncovered:
             if a < stop and b > start:
                 raise DamagedDataError(

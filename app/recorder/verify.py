@@ -19,7 +19,7 @@ import numpy as np
 
 from app.recorder import layout as L
 from app.recorder.integrity import (attribute_problems, dtype_problems, pulse_order_problems,
-                                    rate_problems, trial_problems)
+                                    rate_problems, trial_problems, trials_past_end)
 from app.recorder.reader import H5_ERRORS, SessionFile, _one_line, open_session
 from drivers.capabilities import FLAG_TRIGGER_EDGE
 
@@ -222,3 +222,6 @@ def _check(sf: SessionFile, rep: VerifyReport) -> None:
     rep.trials = len(sf.table(L.TRIALS)["index"])
     for p in trial_problems(sf) + pulse_order_problems(sf):
         problem(p)
+    for row, start, stop in trials_past_end(sf):
+        note(f"trial row {row} (samples {start}..{stop}) runs past the recorded data: the "
+             "recording stopped early; analysis refuses it")

@@ -274,6 +274,12 @@ class CheckedForce:
     def size(self) -> int:
         return self.n
 
+    @property
+    def file(self) -> Any:
+        """The open ``h5py.File`` a lazy force reads from (``None`` once loaded into
+        memory): closing it releases the session file, as with an h5py dataset."""
+        return getattr(self.source, "file", None)
+
     def __len__(self) -> int:
         return self.n
 

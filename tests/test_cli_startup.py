@@ -68,8 +68,7 @@ def test_each_command_parses_alone(name):
     assert sub.get_default("func") is not None or nested
 
 
-@pytest.mark.parametrize("command", ["info", "verify", "recover", "analyze", "compare", "plot",
-                                     "sim", "gui", "devices", "study"])
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
 def test_command_help_imports_no_heavy_module(command):
     loaded = loaded_after(command, "--help")
     assert not loaded & {"scipy", "h5py", "matplotlib", "PySide6", "pyvisa", "serial"}, loaded

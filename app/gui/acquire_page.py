@@ -282,6 +282,8 @@ class AcquirePage(QWidget):
         if kind == "connected":
             self.rig_panel.set_connected(True, ev.message)
             self.live_view.set_ring(self.experiment.ring)
+            aux = self.experiment.aux_ring
+            self.live_view.set_aux_source(aux if aux.channels else None)
             self.log.log(f"connected: {ev.message}")
             self.message.emit("Rig connected")
         elif kind == "disconnected":

@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from app.gui.aux_traces import AuxTraces
 from app.gui.style import STIM, envelope_curve, pen, plot_columns
 from app.live.decimate import decimate_to_columns
 from app.live.ring_buffer import RingBuffer, Snapshot
@@ -89,6 +90,8 @@ class LiveView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(bar)
         lay.addWidget(self.plot, 1)
+        self.aux = AuxTraces()           # a DAQ rig's auxiliary channels, switchable
+        lay.addWidget(self.aux)
 
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.PreciseTimer)       # coarse timers drift to 5 % late
@@ -102,6 +105,11 @@ class LiveView(QWidget):
 
     def set_ring(self, ring: RingBuffer) -> None:
         self.ring = ring
+        self._last_key = None
+
+    def set_aux_source(self, source) -> None:
+        """Auxiliary channels drawn under the force for the same window (None: none)."""
+        self.aux.set_source(source, link_to=self.plot)
         self._last_key = None
 
     def redraw(self) -> None:
@@ -138,6 +146,8 @@ class LiveView(QWidget):
         # two points per pixel column (its min and max in time order), drawn as they are
         x, y = decimate_to_columns(snap.force_mN, self._columns, (snap.first_sample - end) / rate, 1.0 / rate)
         self.curve.setData(x, y, connect="finite")
+        if self.aux.source is not None:
+            self.aux.draw(snap.first_sample, end, end, rate, self._columns)
         finite = snap.force_mN[np.isfinite(snap.force_mN)]
         if finite.size:
             lo_v, hi_v = float(finite.min()), float(finite.max())

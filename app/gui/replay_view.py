@@ -24,6 +24,7 @@ from app.gui.overview import OverviewPlot
 from app.gui.playback_controls import PlaybackControls
 from app.gui.results_table import ResultsTable
 from app.gui.trial_overlay import TrialOverlay
+from app.live.aux_ring import RecordingAux
 from app.live.playback import Playback
 from app.live.ring_buffer import RingBuffer
 from app.recording import Recording
@@ -187,6 +188,7 @@ class ReplayView(QWidget):
         self._fill_trials()
         self.ring = RingBuffer.for_duration(PLAYBACK_RING_S, recording.sample_rate_hz)
         self.live_view.set_ring(self.ring)
+        self.live_view.set_aux_source(RecordingAux(recording) if recording.aux else None)
         self.playback = Playback(recording, self.ring, prefill_s=2.0)
         self.controls.set_playback(self.playback)
         self.overview.set_data(recording.force_mN, recording.sample_rate_hz, recording.stim_samples,

@@ -21,6 +21,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
+from app.live.aux_ring import AuxRing
 from app.live.ring_buffer import RingBuffer
 from drivers.capabilities import Calibration, Rig
 from protocols.events import Finished, OperatorPrompt
@@ -73,6 +74,7 @@ class Experiment:
     def __init__(self, ring_seconds: float = 120.0, sample_rate_hz: float = 10_000.0) -> None:
         self.ring_seconds = float(ring_seconds)
         self.ring = RingBuffer.for_duration(self.ring_seconds, sample_rate_hz)
+        self.aux_ring = AuxRing(self.ring_seconds)   # a DAQ rig's auxiliary channels
         self.rig: Rig | None = None
         self.session: ProtocolSession | None = None
         self.session_path: Path | None = None
@@ -143,6 +145,10 @@ class Experiment:
             amp = rig.amplifier
             self.ring.reset(float(amp.sample_rate_hz))
             self._unsub.append(amp.subscribe(self.ring.write_block))
+            aux = getattr(amp, "aux_channels", None)
+            self.aux_ring.configure(aux() if callable(aux) else [], float(amp.sample_rate_hz))
+            if self.aux_ring.channels:
+                self._unsub.append(amp.subscribe(self.aux_ring.write_block))
         self._emit(Status("connected", self.describe_rig(), rig))
         return rig
 

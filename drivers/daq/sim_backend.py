@@ -74,6 +74,8 @@ class SimDaqBackend:
         self.ao_volts = 0.0      # the output pin now (tests check it is 0 after every stop)
         self._pulse_samples = np.zeros(0, dtype=np.int64)
         self.reads = 0
+        #: CPU seconds spent rendering the simulated world (not the host's DAQ path)
+        self.render_cpu_s = 0.0
 
     # ------------------------------------------------------------------ discovery
     def list_devices(self) -> list[DeviceInfo]:
@@ -138,7 +140,9 @@ class SimDaqBackend:
         if self._ao_running and self._ao_written < need:
             raise BufferOverrun("DAQ buffer overrun: the analog output ran dry (the host did not "
                                 "write ahead in time)")
+        t0 = time.thread_time()
         self._render(out, self._read, n)
+        self.render_cpu_s += time.thread_time() - t0     # the simulated board's own cost
         self._read = need
         self.reads += 1
 

@@ -45,7 +45,7 @@ def test_human_table_and_csv_outputs(capsys, tmp_path):
     code, out, err = run(capsys, "analyze", FIX / "dmc_tetanus.ddf", FIX / "dmc_twitch.ddf",
                          "--csv", trials_csv, "--summary-csv", summary_csv)
     assert code == 0 and err == ""
-    assert "Stimulus-Tetanus" in out and "summary: Pt" in out and "Po 900" in out
+    assert "Stimulus-Tetan" in out and "summary\n  Pt " in out and "Po 900" in out
     rows = list(csv.DictReader(trials_csv.open()))
     assert [r["kind"] for r in rows] == ["tetanus", "twitch"]
     assert float(rows[0]["peak_force_mN"]) == pytest.approx(900.0, rel=0.01)
@@ -73,7 +73,7 @@ def test_file_without_stimulus_fails_cleanly(capsys, tmp_path):
     t = np.arange(500) / 1000
     p.write_text("time_s,force_mN,stim\n" + "".join(f"{x:.3f},1.0,0\n" for x in t))
     code, out, err = run(capsys, "analyze", p, FIX / "twitch.csv")
-    assert code == 1 and "no stimulus" in err and "summary: Pt 120" in out
+    assert code == 1 and "no stimulus" in err and "summary\n  Pt 120" in out
 
 
 def make_group_files(tmp_path, n_per_group=3):

@@ -240,3 +240,35 @@ def test_file_still_being_written_opens_and_reloads(qtbot, tmp_path):
         rec.close()
     v.open(path, background=False)
     assert v.recording.complete
+
+
+def _tree_rows(tree):
+    rows = []
+
+    def walk(item):
+        rows.append((item.text(0), item.text(1)))
+        for i in range(item.childCount()):
+            walk(item.child(i))
+    for i in range(tree.topLevelItemCount()):
+        walk(tree.topLevelItem(i))
+    return rows
+
+
+def test_panels_have_labels_and_units_and_the_summary_is_complete(view, synthetic):
+    rec, truth = synthetic
+    info = {"file": "synthetic", "sample_rate_hz": 5000.0, "duration_s": 12.3456, "complete": True,
+            "recovered_from": None, "protocol": True, "metadata": {"body_mass_g": 310.0, "subject_id": "rat-3"}}
+    view.show_recording(rec, info, background=False)
+    rows = dict(_tree_rows(view.info_tree))
+    assert rows["sample rate"] == "5000 Hz" and rows["duration"] == "12.3 s"
+    assert rows["complete"] == "yes" and rows["protocol stored"] == "yes"
+    assert rows["body mass"] == "310 g" and rows["subject"] == "rat-3"
+    assert "recovered from" not in rows and "recovered_from" not in rows   # nothing to say
+    assert not any(k.endswith(("_hz", "_g", "_s")) for k in rows)          # no raw keys
+    text = view.summary.text()
+    for part in ("Pt ", " mN", "TPT ", " ms", "½RT ", "Po ", "Pt/Po ", "f50 ", " Hz", "fatigue index",
+                 "specific force", "N/cm²"):
+        assert part in text, part
+    view.trial_list.setCurrentRow(0)
+    assert "TPT <b>" in view.trial_text.text() and " ms</b>" in view.trial_text.text()
+    assert "time_to_peak_ms" not in view.trial_text.text()

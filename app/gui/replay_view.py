@@ -32,12 +32,6 @@ from app.recording import Recording
 PLAYBACK_RING_S = 120.0
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
-
-
 class ReplayView(QWidget):
     message = Signal(str)
     loaded = Signal()
@@ -201,20 +195,29 @@ class ReplayView(QWidget):
         self.message.emit(f"Opened {recording.source}{state}")
 
     def _fill_info(self) -> None:
+        """Session information as labelled values with units (``app.labels``); empty
+        values (nothing recovered, no gaps to name) are left out."""
+        from app.labels import describe
         self.info_tree.clear()
         rec = self.recording
         root = QTreeWidgetItem(self.info_tree, ["file", ""])
+
+        def add(parent: QTreeWidgetItem, key: str, value: Any) -> None:
+            name, text = describe(str(key), value)
+            if text:
+                QTreeWidgetItem(parent, [name, text]).setToolTip(0, str(key))
         for k, v in self.info.items():
             if isinstance(v, dict):
-                node = QTreeWidgetItem(self.info_tree, [k, ""])
+                node = QTreeWidgetItem(self.info_tree, [k.replace("_", " "), ""])
                 for k2, v2 in v.items():
-                    QTreeWidgetItem(node, [str(k2), _fmt(v2)])
+                    if not isinstance(v2, (dict, list, tuple)):
+                        add(node, k2, v2)
             elif not isinstance(v, (list, tuple)):
-                QTreeWidgetItem(root, [k, _fmt(v)])
+                add(root, k, v)
         if rec is not None and rec.metadata and "metadata" not in self.info:
             meta = QTreeWidgetItem(self.info_tree, ["metadata", ""])
             for k, v in rec.metadata.items():
-                QTreeWidgetItem(meta, [str(k), _fmt(v)])
+                add(meta, k, v)
         self.info_tree.expandAll()
         self.info_tree.resizeColumnToContents(0)
 
@@ -260,14 +263,16 @@ class ReplayView(QWidget):
         r = self.result_for(t.index) or {"kind": t.kind}
         self.trial_plot.clear()
         self.trial_plot.add_trial(t_ms, force, r, f"trial {t.index}", rec.sample_rate_hz)
+        from app.labels import describe
         keys = ["kind", "step", "frequency_hz", "pulses", "current_mA", "length_mm", "peak_force_mN",
                 "time_to_peak_ms", "half_relaxation_ms", "rise_time_10_90_ms", "max_dfdt_mN_per_s",
                 "baseline_mN", "error"]
         parts = [f"<b>trial {t.index}</b>"]
         for k in keys:
-            v = r.get(k, getattr(t, k, None))
-            if v is not None and v != "":
-                parts.append(f"{k} = {_fmt(v)}")
+            name, text = describe(k, r.get(k, getattr(t, k, None)))
+            if text:
+                name = ("Po" if r.get("kind") == "tetanus" else "Pt") if k == "peak_force_mN" else name
+                parts.append(f"{name} <b>{text}</b>" if k not in ("kind", "step") else text)
         self.trial_text.setText("  ·  ".join(parts))
 
     # --- analysis ---
@@ -308,15 +313,12 @@ class ReplayView(QWidget):
         s = result.summary or {}
         ff = s.get("force_frequency") or {}
         self.ff_plot.set_points(ff.get("frequency_hz", []), ff.get("force_mN", []))
-        bits = []
-        for k, label in (("pt_mN", "Pt"), ("tpt_ms", "TPT"), ("half_relaxation_ms", "½RT"),
-                         ("po_mN", "Po"), ("pt_po_ratio", "Pt/Po")):
-            v = s.get(k)
-            if isinstance(v, (int, float)) and np.isfinite(v):
-                bits.append(f"{label} {v:.4g}")
+        from app.labels import summary_parts
+        bits = summary_parts(s)
         if s.get("error"):
             bits.append(f"<span style='color:#b00020'>{s['error']}</span>")
-        self.summary.setText(f"<b>Session (analysis #{self.analysis_count}):</b> " + ", ".join(bits))
+        self.summary.setText(f"<b>Session summary</b> (analysis #{self.analysis_count}): "
+                             + " · ".join(bits))
         self.reanalyse_button.setEnabled(True)
         self.select_trial(max(0, self.trial_list.currentRow()))
         self.analysed.emit()

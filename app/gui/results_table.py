@@ -122,7 +122,9 @@ class ResultsTable(QTableView):
         self.results.reset_rows([])
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write every key of every row (not only the shown columns)."""
+        """Write every key of every row (not only the shown columns), numbers rounded to
+        what the measurement supports (:mod:`app.precision`, as ``analyze --csv``)."""
+        from app.precision import round_row
         path = Path(path)
         keys: list[str] = []
         for r in self.rows:
@@ -131,5 +133,6 @@ class ResultsTable(QTableView):
             w = csv.DictWriter(fh, fieldnames=keys)
             w.writeheader()
             for r in self.rows:
+                r = round_row(r)
                 w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in keys})
         return path

@@ -1,7 +1,7 @@
 """``myoforce analyze FILE... [--json] [--csv OUT.csv] [analysis options]``.
 
 Analyses myoforce ``.h5`` sessions, Aurora ``.ddf`` and ``.csv`` recordings. Prints a
-table per file (or, with ``--json``, exactly one JSON object per input file per line:
+compact table per file that fits 80 columns (``--wide``: every measure) (or, with ``--json``, exactly one JSON object per input file per line:
 ``SessionResult.to_dict()`` with NaN as null; a file that could not be read gives an
 object whose ``summary.error`` says why). A failing file gets one line on stderr and
 the other files are still analysed; the exit code is 1 if any file failed.
@@ -23,6 +23,7 @@ from typing import Any, Iterator
 from app.analysis.config import AnalysisConfig
 from app.errors import UserError
 from app.paths import check_output_file, same_file
+from app.precision import round_row
 
 NAME = "analyze"
 
@@ -97,9 +98,11 @@ def fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
-def console():
+def console(wide: bool = False):
+    """Rich console as wide as the terminal (``--wide``: at least 180 columns, for a pager)."""
     from rich.console import Console
-    return Console(width=shutil.get_terminal_size((180, 24)).columns, highlight=False)
+    width = shutil.get_terminal_size((80, 24)).columns
+    return Console(width=max(width, 180) if wide else width, highlight=False)
 
 
 # ----------------------------------------------------------------- output
@@ -113,8 +116,8 @@ def print_session(con, res) -> None:
     cols = [("#", "index"), ("kind", "kind"), ("step", "step"), ("f Hz", "frequency_hz"),
             ("n", "pulses"), ("Pt/Po mN", "peak_force_mN"), ("TPT ms", "time_to_peak_ms"),
             ("½RT ms", "half_relaxation_ms"), ("10-90 ms", "rise_time_10_90_ms"),
-            ("lat ms", "latency_ms"), ("+dF/dt N/s", "max_dfdt_mN_per_s"),
-            ("-dF/dt N/s", "min_dfdt_mN_per_s"), ("FTI mN·s", "force_time_integral_mN_s"),
+            ("lat ms", "latency_ms"), ("+dF/dt mN/s", "max_dfdt_mN_per_s"),
+            ("-dF/dt mN/s", "min_dfdt_mN_per_s"), ("FTI mN·s", "force_time_integral_mN_s"),
             ("fusion", "fusion_index")]
     for head, _ in cols:
         table.add_column(head, justify="right" if head not in ("kind", "step") else "left")
@@ -124,9 +127,7 @@ def print_session(con, res) -> None:
         row = []
         for _, key in cols:
             v = getattr(t, key)
-            if key in ("max_dfdt_mN_per_s", "min_dfdt_mN_per_s") and isinstance(v, float):
-                v = v / 1000.0
-            row.append(fmt(v))
+            row.append(fmt(v, 6 if key.endswith("_mN_per_s") else 4))
         row.append(flag_cell(t))
         row.append(f"[red]{t.error}[/red]" if t.error else notes_cell(t))
         table.add_row(*row)
@@ -135,12 +136,10 @@ def print_session(con, res) -> None:
     if s.get("error"):
         con.print(f"[red]error: {s['error']}[/red]")
         return
-    parts = [f"Pt {fmt(s['pt_mN'])} mN", f"TPT {fmt(s['tpt_ms'])} ms",
-             f"½RT {fmt(s['half_relaxation_ms'])} ms", f"Po {fmt(s['po_mN'])} mN",
-             f"Pt/Po {fmt(s['pt_po_ratio'], 3)}", f"f50 {fmt(s['f50_hz'])} Hz",
-             f"Hill {fmt(s['hill_slope'], 3)}", f"fatigue index {fmt(s['fatigue_index'], 3)}",
-             f"specific force {fmt(s['specific_force_N_per_cm2'])} N/cm²"]
-    con.print("summary: " + " · ".join(parts))
+    from app.cli.analysis_table import summary_lines
+    con.print("[bold]summary[/bold]")
+    for line in summary_lines(s):
+        con.print(line)
     for note in s.get("notes", []):
         con.print(f"  note: {note}")
     con.print()
@@ -169,7 +168,7 @@ def trial_rows(res) -> Iterator[dict[str, Any]]:
         row["flags"] = ";".join(t.flag_codes)
         row["flag_texts"] = " | ".join(f.text for f in t.flags)
         row["notes"] = "; ".join(t.notes)
-        yield row
+        yield round_row(row)
 
 
 SUMMARY_KEYS = ("n_trials", "n_twitches", "n_tetani", "n_failed", "pt_mN", "tpt_ms",
@@ -184,7 +183,7 @@ def summary_row(res) -> dict[str, Any]:
     row = {"file": res.file, "format": res.format or "", "group": md.get("group", ""),
            "subject_id": md.get("subject_id", ""), "muscle": md.get("muscle", "")}
     row.update({k: "" if s.get(k) is None else s.get(k) for k in SUMMARY_KEYS})
-    return row
+    return round_row(row)
 
 
 def write_rows(path: str, rows: list[dict[str, Any]]) -> None:
@@ -211,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     if args.csv and args.summary_csv and (args.csv == args.summary_csv
                                           or same_file(args.csv, args.summary_csv)):
         raise UserError(f"--csv and --summary-csv both name {args.csv}; give two files")
-    con = None if args.json else console()
+    con = None if args.json else console(args.wide)
     failed = 0
     trials: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
@@ -226,7 +225,11 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(res.to_dict(), allow_nan=False) + "\n")
             sys.stdout.flush()
         elif res.trials or not err:
-            print_session(con, res)
+            if args.wide:
+                print_session(con, res)
+            else:
+                from app.cli.analysis_table import print_compact
+                print_compact(con, res, flag_cell, notes_cell)
         if res.trials:
             bad = sum(1 for t in res.trials if t.error)
             if bad and not err:
@@ -249,6 +252,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="recording files")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per input file per line (NaN as null)")
+    p.add_argument("--wide", action="store_true",
+                   help="every measure in the table (about 170 columns); default: the key "
+                        "measures in 80 columns")
     p.add_argument("--csv", metavar="OUT.csv", help="write every trial's measures to a CSV file")
     p.add_argument("--summary-csv", metavar="OUT.csv",
                    help="write one summary row per file to a CSV file")

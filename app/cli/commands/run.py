@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run", help="run a protocol on a rig and record it",
         description="Run a protocol (YAML) on the simulated rig, a rig file's rig, or devices "
                     "given by address; record everything into a session file; print the "
-                    "per-trial results (Pt/Po, TPT, 1/2RT). Ctrl-C aborts safely.",
+                    "per-trial results (Pt/Po, TPT, ½RT). Ctrl-C aborts safely.",
         epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("protocol", help="protocol file (.yaml), e.g. protocols/library/protocol1.yaml")
     rig = p.add_argument_group("rig (choose one)")
@@ -90,6 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("-y", "--yes", action="store_true",
                      help="auto-continue: answer every operator prompt with its default; the "
                           "optimal length is found with the rig's length control")
+    out.add_argument("--no-results-table", action="store_true",
+                     help="leave out the results table at the end (e.g. when 'myoforce analyze' "
+                          "follows, as in scripts/demo.sh)")
     meta = p.add_argument_group(
         "session metadata", "--muscle also picks the simulated muscle: EDL, soleus, quadriceps "
                             "(or rat-edl, rat-soleus, rat-quadriceps)")
@@ -390,7 +393,7 @@ def _trial_line(ev) -> str:
     force = "Pt" if ev.kind == "twitch" else "Po"
     text = f"{what}  {force} {_fmt(r.get('peak_force_mN'), 0)} mN"
     if ev.kind == "twitch":
-        text += f"  TPT {_fmt(r.get('time_to_peak_ms'))} ms  1/2RT {_fmt(r.get('half_relaxation_ms'))} ms"
+        text += f"  TPT {_fmt(r.get('time_to_peak_ms'))} ms  ½RT {_fmt(r.get('half_relaxation_ms'))} ms"
     if r.get("error"):
         text += f"  ({r['error']})"
     if ev.status != "completed":
@@ -412,7 +415,7 @@ def _step_summary(ev) -> str:
 
 
 def _results_table(console, trials, tty: bool):
-    """Kind, frequency, current, Pt/Po, TPT, 1/2RT per trial; analysis problems below it.
+    """Kind, frequency, current, Pt/Po, TPT, ½RT per trial; analysis problems below it.
 
     On a terminal narrower than 100 columns the pulse count and length columns are left
     out (the per-trial lines printed during the run show them) so numbers never wrap."""
@@ -422,7 +425,7 @@ def _results_table(console, trials, tty: bool):
     narrow = tty and console.width < 100
     columns = [("#", "right"), ("step", "left"), ("kind", "left"), ("f Hz", "right"),
                ("pulses", "right"), ("I mA", "right"), ("L mm", "right"), ("Pt/Po mN", "right"),
-               ("TPT ms", "right"), ("1/2RT ms", "right"), ("status", "left")]
+               ("TPT ms", "right"), ("½RT ms", "right"), ("status", "left")]
     if narrow:
         columns = [c for c in columns if c[0] not in ("pulses", "L mm")]
     table = Table(title="Results", box=box.SIMPLE_HEAD if tty else box.ASCII2,
@@ -442,7 +445,7 @@ def _results_table(console, trials, tty: bool):
                  "pulses": str(ev.pulses), "I mA": f"{ev.current_mA:.2f}",
                  "L mm": _fmt(ev.length_mm, 2) if ev.length_mm is not None else "-",
                  "Pt/Po mN": _fmt(r.get("peak_force_mN")), "TPT ms": _fmt(r.get("time_to_peak_ms")),
-                 "1/2RT ms": _fmt(r.get("half_relaxation_ms")), "status": status}
+                 "½RT ms": _fmt(r.get("half_relaxation_ms")), "status": status}
         table.add_row(*(cells[name] for name, _ in columns))
     console.print(table)
     for line in problems:
@@ -551,7 +554,7 @@ def run_command(args: argparse.Namespace) -> int:
     if plan.study is not None:
         from app.study.run_link import file_session
         file_session(plan.study, status)
-    if session.results:
+    if session.results and not args.no_results_table:
         _results_table(display.console, session.results, display.tty)
     kept = f"data kept in {args.out} (status {status})" if status else "no recording was written"
     if finished is not None and finished.status == "completed" and not interrupted:

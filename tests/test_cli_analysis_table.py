@@ -1,0 +1,93 @@
+"""``myoforce analyze`` output that fits: 80 columns by default with the key measures and
+units, every measure with --wide; CSV numbers rounded to what the measurement supports;
+one unit for max dF/dt (mN/s) in CLI, GUI and CSV."""
+from __future__ import annotations
+
+import csv
+import math
+import re
+
+import pytest
+
+from app.cli.main import main
+from app.precision import decimals_for, round_row, round_value
+from tests.synthetic import SessionSpec, session_recording
+
+
+@pytest.fixture(scope="module")
+def session_file(tmp_path_factory):
+    pytest.importorskip("app.recorder.writer")
+    from tests.synthetic import write_h5
+    spec = SessionSpec(fs=2_000.0, twitches=2, ff_freqs=(10, 25, 50, 100, 150),
+                       with_trials=True, noise_sd=0.1)
+    rec, truth = session_recording(spec)
+    path = tmp_path_factory.mktemp("tbl") / "rat-with-a-rather-long-subject-name.h5"
+    write_h5(rec, path, group="vehicle", muscle="EDL")
+    return path, truth
+
+
+def run(capsys, monkeypatch, columns, *argv):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_default_table_fits_80_columns_and_cuts_no_number(capsys, monkeypatch, session_file):
+    path, truth = session_file
+    code, out, err = run(capsys, monkeypatch, 80, "analyze", path, "--no-cache")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    header = next(l for l in lines if "peak mN" in l)
+    for unit in ("f Hz", "peak mN", "TPT ms", "½RT ms"):
+        assert unit in header
+    rows = [l for l in lines if re.match(r"\s*\d+\s+(twitch|tetanus)\s", l)]
+    assert len(rows) == 2 + 5
+    for row in rows:            # every number whole: peak, TPT, ½RT parse as floats
+        nums = re.findall(r"(?<![\w.-])(\d+\.\d)(?![\w.])", row)
+        assert len(nums) >= 3, row
+    summary = out[out.index("summary"):]
+    po = re.search(r"Po ([\d.]+) mN", summary).group(1)
+    assert float(po) == pytest.approx(truth["po"], rel=0.01)
+    for label in ("Pt ", "TPT ", "½RT ", "Pt/Po ", "f50 ", "fatigue index ", "specific force "):
+        assert label in summary
+
+
+def test_wide_shows_every_measure_in_mN_per_s(capsys, monkeypatch, session_file):
+    path, _ = session_file
+    code, out, err = run(capsys, monkeypatch, 80, "analyze", path, "--wide", "--no-cache")
+    assert code == 0, err
+    assert "+dF/dt mN/s" in out and "FTI mN·s" in out and "N/s" not in out.replace("mN/s", "")
+
+
+def test_csv_numbers_are_rounded_to_what_the_measurement_supports(capsys, monkeypatch, session_file,
+                                                                  tmp_path):
+    path, _ = session_file
+    out_csv, sum_csv = tmp_path / "t.csv", tmp_path / "s.csv"
+    code, _, err = run(capsys, monkeypatch, 80, "analyze", path, "--csv", out_csv,
+                       "--summary-csv", sum_csv, "--no-cache")
+    assert code == 0, err
+    for rows in (list(csv.DictReader(out_csv.open())), list(csv.DictReader(sum_csv.open()))):
+        for row in rows:
+            for key, text in row.items():
+                if not re.fullmatch(r"-?\d+\.\d+", text or ""):
+                    continue
+                places = len(text.split(".")[1])
+                want = decimals_for(key)
+                assert places <= (want if want is not None else 6), (key, text)
+    row = next(csv.DictReader(out_csv.open()))
+    assert len(row["peak_force_mN"].split(".")[-1]) <= 2 and len(row["time_to_peak_ms"].split(".")[-1]) <= 2
+
+
+def test_rounding_rules():
+    assert round_value("peak_force_mN", 592.123456789) == 592.12
+    assert round_value("time_to_peak_ms", 14.16666666) == 14.17
+    assert round_value("max_dfdt_mN_per_s", 123456.789) == 123457
+    assert round_value("pt_po_ratio", 0.2487654321) == 0.2488
+    assert round_value("specific_force_N_per_cm2", 20.312345) == 20.312
+    assert round_value("stim_time_s", 12.345678) == 12.3457
+    assert round_value("index", 7) == 7 and round_value("kind", "twitch") == "twitch"
+    assert math.isnan(round_value("peak_force_mN", float("nan")))
+    assert round_value("something", 1.23456789) == 1.23457
+    assert round_row({"a_mN": 1.005001, "b": None}) == {"a_mN": 1.01, "b": None}

@@ -1,6 +1,7 @@
 """Rig safety limits for stimulation, checked before anything is sent to a device."""
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 from drivers.errors import LimitError
@@ -50,3 +51,18 @@ class StimulusLimits:
                 raise LimitError(f"train duration must be positive, got {train_duration_ms:g}")
             if train_duration_ms > self.max_train_duration_ms:
                 raise bad("train duration", train_duration_ms, self.max_train_duration_ms, "ms")
+
+
+def check_stimulus(limits: StimulusLimits, spec) -> None:
+    """The check every stimulator makes before anything is sent or written: the pulse
+    count is a whole number >= 1, a train has a frequency, and current, pulse width,
+    frequency and train duration are within ``limits`` (:meth:`StimulusLimits.check`).
+    ``spec`` is a :class:`drivers.capabilities.StimulusSpec`."""
+    pulses = spec.pulses
+    if isinstance(pulses, bool) or not isinstance(pulses, numbers.Integral) or pulses < 1:
+        raise LimitError(f"pulse count must be a whole number of at least 1, got {pulses!r}")
+    train = pulses > 1
+    if train and spec.frequency_hz is None:
+        raise LimitError(f"a train of {pulses} pulses needs a frequency")
+    limits.check(spec.current_mA, spec.pulse_width_ms, spec.frequency_hz if train else None,
+                 spec.duration_ms if train else None)

@@ -8,8 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from app.recorder.reader import open_session
+from app.recorder.reader import load_recording, open_session
+from drivers.capabilities import StimulusSpec
+from drivers.daq.signals import pulse_train
+from protocols import LIBRARY
 from tests.test_daq_sim import MONITOR_RIG, SHORT
+
+DEMO = LIBRARY / "protocol1-demo.yaml"
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,39 +24,50 @@ def _command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli.main"]
 
 
-def test_run_sim_daq_marks_every_pulse_at_its_generated_sample(tmp_path):
-    protocol = tmp_path / "short.yaml"
-    protocol.write_text(SHORT)
+def test_protocol1_on_the_sim_daq_rig_marks_every_pulse_at_its_generated_sample(tmp_path):
+    """Protocol 1 (demo timing) end to end through the DAQ force source and stimulator."""
     out = tmp_path / "s.h5"
-    proc = subprocess.run(_command() + ["run", str(protocol), "--sim", "daq", "--yes", "--seed", "5",
+    proc = subprocess.run(_command() + ["run", str(DEMO), "--sim", "daq", "--yes", "--seed", "5",
                                         "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr
-    assert "simulated DAQ rig" in proc.stdout and "completed: 3 trials" in proc.stdout
+    assert "simulated DAQ rig" in proc.stdout and "completed: 33 trials" in proc.stdout
     with open_session(out) as s:
         fired = [int(e.message.split()[-1]) for e in s.audit
                  if e.kind == "stimulator-command" and e.message.startswith("FIRE at sample")]
         pulses = s.pulse_samples
         trials = s.trial_records
         devices = s.devices
+        rate = s.sample_rate_hz
         aux = [c["name"] for c in s.aux_channels]
         assert all(s.aux(name).shape[0] == s.samples for name in aux)
         current = s.aux("stim_current")[:]
-        length = s.aux("length")[:]
-    # twitch, twitch, then a 20-pulse 100 Hz train (100 samples apart at 10 kHz)
-    expected = [fired[0], fired[1]] + [fired[2] + 100 * k for k in range(20)]
-    assert list(pulses) == expected
+    # every pulse the board generated, at its sample: each train's first sample (FIRE)
+    # plus the train's pulse offsets on the sample grid
+    expected = []
+    for t, first in zip(trials, fired):
+        spec = StimulusSpec(t.current_mA, t.pulse_width_ms, t.pulses,
+                            None if t.pulses == 1 else t.frequency_hz)
+        expected.extend(first + pulse_train(spec, rate, 1.0, 10.0).pulse_offsets)
+    assert len(trials) == len(fired) == 33
     assert [t.first_pulse_sample for t in trials] == fired
-    assert [t.status for t in trials] == ["completed"] * 3
+    assert list(pulses) == expected
+    assert all(t.status == "completed" for t in trials)
     assert "NI-DAQmx USB-6363 (simulated)" in devices["amplifier"]
     assert "isolator" in devices["stimulator"]
-    # auxiliary channels recorded beside force: the isolator current reads the 4 mA asked for
+    # auxiliary channels recorded beside force: the isolator current reads what was asked
     assert aux == ["emg", "length", "stim_current"]
-    assert abs(float(np.nanmax(current)) - 4.0) < 0.01
-    assert np.isfinite(length).all()
+    assert abs(float(np.nanmax(current)) - max(t.current_mA for t in trials)) < 0.01
     info = subprocess.run(_command() + ["info", str(out)], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
     assert "aux stim_current" in info.stdout and "mA" in info.stdout
+    # analysis as on the serial rig; saturation limits from the DAQ input range (+-10 V)
+    rec = load_recording(out)
+    lo, hi = rec.force_limits_mN
+    assert abs((hi - lo) - 2 * 10.0 * 2000.0) < 1.0
+    analysed = subprocess.run(_command() + ["analyze", str(out)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+    assert analysed.returncode == 0 and "Pt" in analysed.stdout and "Po" in analysed.stdout
 
 
 def test_bad_daq_rig_file_is_one_line_and_nothing_is_written(tmp_path):

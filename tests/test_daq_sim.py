@@ -3,7 +3,6 @@ faults that fail the run with the output off and the data kept, and bad rig inpu
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest

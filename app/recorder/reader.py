@@ -487,7 +487,7 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
         return Recording(source=str(path), format="myoforce-h5",
                          sample_rate_hz=sf.sample_rate_hz, force_mN=force, stim_samples=stim,
                          trials=trials, metadata=sf.metadata, complete=sf.complete,
-                         force_limits_mN=_full_scale_mN(sf.calibration), aux=aux,
+                         force_limits_mN=_full_scale_mN(sf.calibration, sf.rig), aux=aux,
                          aux_units={c["name"]: c["unit"] for c in sf.aux_channels})
     except FileFormatError:
         sf.close()
@@ -500,11 +500,17 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
             sf.close()
 
 
-def _full_scale_mN(cal: Calibration) -> tuple[float, float]:
-    """Force at the amplifier ADC's negative and positive full scale, through the
-    calibration stored in the file (saturation, ``app.analysis.checks``)."""
-    from drivers.amplifier.frames import FULL_SCALE_COUNTS
-    ends = cal.to_mN(np.array([-FULL_SCALE_COUNTS, FULL_SCALE_COUNTS], dtype=np.float64))
+def _full_scale_mN(cal: Calibration, rig: dict | None = None) -> tuple[float, float]:
+    """Force at the ADC's negative and positive full scale, through the calibration stored
+    in the file (saturation, ``app.analysis.checks``): the amplifier's counts, or on a
+    DAQ rig the force input's range (+-``daq.force.range_V``; the calibration is then
+    mN per volt)."""
+    try:
+        range_V = float(((rig or {}).get("daq") or {})["force"]["range_V"])
+    except (KeyError, TypeError, ValueError):
+        from drivers.amplifier.frames import FULL_SCALE_COUNTS
+        range_V = float(FULL_SCALE_COUNTS)
+    ends = cal.to_mN(np.array([-range_V, range_V], dtype=np.float64))
     return float(ends.min()), float(ends.max())
 
 

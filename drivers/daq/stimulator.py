@@ -7,7 +7,7 @@ The output runs on the acquisition's clock and start trigger (see
 markers are exact. Safety, in order:
 
 * ``configure`` checks the stimulus against the rig's limits with the same check as
-  every other stimulator (:meth:`drivers.limits.StimulusLimits.check`) and the
+  every other stimulator (:func:`drivers.limits.check_stimulus`) and the
   isolator's input range (volts = mA / gain <= ``max_output_V``) before anything is
   written; on refusal nothing is queued;
 * ``fire`` only queues the checked train; nothing else ever reaches the output;
@@ -17,15 +17,14 @@ markers are exact. Safety, in order:
 """
 from __future__ import annotations
 
-import numbers
 import threading
 from typing import Callable
 
 from drivers.capabilities import StimulusSpec
 from drivers.daq.force_source import DaqForceSource
 from drivers.daq.signals import PulseTrain, pulse_train
-from drivers.errors import DeviceError, LimitError, StimulusAborted
-from drivers.limits import StimulusLimits
+from drivers.errors import DeviceError, StimulusAborted
+from drivers.limits import StimulusLimits, check_stimulus
 
 #: fire() waits at most this long for the acquisition loop to place the train
 PLACE_TIMEOUT_S = 2.0
@@ -66,15 +65,7 @@ class DaqStimulator:
 
     def check(self, spec: StimulusSpec) -> PulseTrain:
         """The rig limits, then the output voltage and sample grid; LimitError, nothing written."""
-        if isinstance(spec.pulses, bool) or not isinstance(spec.pulses, numbers.Integral) \
-                or spec.pulses < 1:
-            raise LimitError(f"pulse count must be a whole number of at least 1, got {spec.pulses!r}")
-        train = spec.pulses > 1
-        if train and spec.frequency_hz is None:
-            raise LimitError(f"a train of {spec.pulses} pulses needs a frequency")
-        self._limits.check(spec.current_mA, spec.pulse_width_ms,
-                           spec.frequency_hz if train else None,
-                           spec.duration_ms if train else None)
+        check_stimulus(self._limits, spec)
         return pulse_train(spec, self._source.sample_rate_hz, self._gain, self._max_V)
 
     def configure(self, stimulus: StimulusSpec) -> None:

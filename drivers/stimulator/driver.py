@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import threading
 from typing import Callable, Protocol
 
@@ -24,7 +23,7 @@ from drivers.capabilities import StimulusSpec
 from drivers.errors import (DeviceDisconnected, DeviceError, DeviceNotFound, InstrumentError,
                             LimitError, StimulusAborted,
                             ProtocolError)
-from drivers.limits import StimulusLimits
+from drivers.limits import StimulusLimits, check_stimulus
 from drivers.stimulator import scpi
 
 log = logging.getLogger(__name__)
@@ -169,16 +168,7 @@ class ScpiStimulator:
     # ------------------------------------------------------------------ checks
     def check(self, spec: StimulusSpec) -> None:
         """Raise :class:`LimitError` if ``spec`` may not be sent; sends nothing."""
-        if isinstance(spec.pulses, bool) or not isinstance(spec.pulses, numbers.Integral) \
-                or spec.pulses < 1:
-            raise LimitError(
-                f"pulse count must be a whole number of at least 1, got {spec.pulses!r}")
-        train = spec.pulses > 1
-        if train and spec.frequency_hz is None:
-            raise LimitError(f"a train of {spec.pulses} pulses needs a frequency")
-        self._limits.check(spec.current_mA, spec.pulse_width_ms,
-                           spec.frequency_hz if train else None,
-                           spec.duration_ms if train else None)
+        check_stimulus(self._limits, spec)
         volts = scpi.output_volts(spec.current_mA, self._gain)
         if volts > self._max_V + 1e-12:
             raise LimitError(

@@ -78,5 +78,8 @@ def summary_parts(summary: dict[str, Any]) -> list[str]:
         v = summary.get(key)
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         text = f"{float(v):.{decimals}f}" if ok else "–"
+        sd = summary.get(key.replace("_mN", "_sd_mN")) if key == "pt_mN" else None
+        if ok and isinstance(sd, float) and math.isfinite(sd):
+            text += f" ± {sd:.{decimals}f}"          # mean ± SD of the session twitches
         parts.append(f"{name} {text}" + (f" {unit}" if unit else ""))
     return parts

@@ -113,11 +113,13 @@ def plot_force_frequency(result: SessionResult, path: str | Path) -> Path | None
     fit = ff.get("fit")
     if fit:
         f = np.geomspace(max(0.5, freq.min() * 0.8), freq.max() * 1.2, 300)
-        ax.plot(f, sigmoid(f, fit["fmin_mN"], fit["fmax_mN"], fit["f50_hz"], fit["hill_slope"]),
+        ax.plot(f, sigmoid(f, fit["fmin_mN"], fit["fmax_mN"], fit["midpoint_hz"],
+                           fit["hill_slope"]),
                 color="tab:red", lw=1,
-                label=f"fit: f50 {fit['f50_hz']:.1f} Hz, h {fit['hill_slope']:.2f}, "
-                      f"R² {fit['r_squared']:.3f}")
-        ax.axvline(fit["f50_hz"], color="tab:red", lw=0.6, ls=":")
+                label=f"fit: f50 {fit['f50_hz'] or math.nan:.1f} Hz (50 % of Fmax), "
+                      f"h {fit['hill_slope']:.2f}, R² {fit['r_squared']:.3f}")
+        if fit.get("f50_hz") and math.isfinite(fit["f50_hz"]):
+            ax.axvline(fit["f50_hz"], color="tab:red", lw=0.6, ls=":")
     ax.set_xscale("log")
     ax.set_xlabel("stimulation frequency (Hz)")
     ax.set_ylabel("peak force above baseline (mN)")

@@ -61,6 +61,9 @@ class Recording:
     #: samples (same index and length as ``force_mN``; array or lazy dataset), and units
     aux: dict[str, Any] = field(default_factory=dict)
     aux_units: dict[str, str] = field(default_factory=dict)
+    #: True when ``trials`` were grouped from the pulse markers (no trial table or
+    #: protocol): the analysis may group them again with its own ``train_min_hz``
+    trials_from_markers: bool = False
 
     @property
     def samples(self) -> int:
@@ -90,21 +93,72 @@ def train_frequency(stim_samples: np.ndarray, sample_rate_hz: float) -> float:
     return float(sample_rate_hz * periods / (g[-1] - g[0]))
 
 
-def trials_from_pulses(stim_samples: np.ndarray, sample_rate_hz: float, n_samples: int,
-                       max_train_gap_s: float = 0.1, pre_s: float = 0.05,
-                       post_s: float = 0.5) -> list[Trial]:
-    """Group pulse markers into trials, for recordings without a trial table.
+#: relative tolerance of the pulse spacing inside one train (covers a clock off by
+#: ±0.5 % between trains and markers on whole samples)
+TRAIN_SPACING_TOLERANCE = 0.02
+#: a stimulator clock may run this much slow (1 %, twice the ±0.5 % asked): a 1 Hz
+#: train stays a train
+CLOCK_TOLERANCE = 0.01
+#: pulses further apart than this form a train only when at least three are regular
+SLOW_TRAIN_INTERVAL_S = 0.1
 
-    Pulses closer than ``max_train_gap_s`` belong to one train; a lone pulse is a
-    twitch, a train a tetanus. Windows span ``pre_s`` before the first pulse to
-    ``post_s`` after the last, clipped to the recording and to the next trial.
+
+def group_trains(stim_samples: np.ndarray, sample_rate_hz: float,
+                 train_min_hz: float = 1.0) -> list[np.ndarray]:
+    """Split pulse markers into trains by regular spacing (docs/analysis.md §1 Trials).
+
+    Consecutive pulses belong to one train when their interval is at most one period of
+    ``train_min_hz`` (+0.5 % for a slow clock) and within 2 % (+1 sample) of the train's
+    first interval; anything else starts a new train. A clock off by ±0.5 % scales
+    every interval alike, so it never splits a train; a lone pulse is a twitch. Two
+    pulses more than 0.1 s apart are two twitches (a slower train needs three pulses).
     """
     stim = np.asarray(stim_samples, dtype=np.int64)
     if stim.size == 0:
         return []
-    gap = int(round(max_train_gap_s * sample_rate_hz))
-    breaks = np.flatnonzero(np.diff(stim) > gap) + 1
-    groups = np.split(stim, breaks)
+    d = np.diff(stim)
+    longest = sample_rate_hz / train_min_hz * (1.0 + CLOCK_TOLERANCE) + 1.0
+    groups: list[np.ndarray] = []
+    start, ref = 0, 0.0
+    for i, di in enumerate(d.tolist()):          # per pulse, not per sample
+        joined = di <= longest and (ref == 0.0 or
+                                    abs(di - ref) <= TRAIN_SPACING_TOLERANCE * ref + 1.0)
+        if joined:
+            ref = ref or float(di)
+            continue
+        groups.append(stim[start:i + 1])
+        start, ref = i + 1, 0.0
+    groups.append(stim[start:])
+    # two pulses more than 0.1 s apart are two twitches, not a train: a slow train needs
+    # at least three regularly spaced pulses
+    slow = SLOW_TRAIN_INTERVAL_S * sample_rate_hz
+    out: list[np.ndarray] = []
+    for g in groups:
+        if g.size == 2 and g[1] - g[0] > slow:
+            out += [g[:1], g[1:]]
+        else:
+            out.append(g)
+    return out
+
+
+def trials_from_pulses(stim_samples: np.ndarray, sample_rate_hz: float, n_samples: int,
+                       max_train_gap_s: float | None = None, pre_s: float = 0.05,
+                       post_s: float = 0.5, train_min_hz: float = 1.0) -> list[Trial]:
+    """Group pulse markers into trials, for recordings without a trial table.
+
+    Trains by :func:`group_trains` (regular spacing from ``train_min_hz`` up), or, with
+    ``max_train_gap_s``, pulses closer than that (a DDF protocol's own rate); a lone
+    pulse is a twitch, a train a tetanus. Windows span ``pre_s`` before the first pulse
+    to ``post_s`` after the last, clipped to the recording and to the next trial.
+    """
+    stim = np.asarray(stim_samples, dtype=np.int64)
+    if stim.size == 0:
+        return []
+    if max_train_gap_s is None:
+        groups = group_trains(stim, sample_rate_hz, train_min_hz)
+    else:
+        gap = int(round(max_train_gap_s * sample_rate_hz))
+        groups = np.split(stim, np.flatnonzero(np.diff(stim) > gap) + 1)
     trials: list[Trial] = []
     pre, post = int(round(pre_s * sample_rate_hz)), int(round(post_s * sample_rate_hz))
     for i, g in enumerate(groups):

@@ -233,3 +233,44 @@ def test_flags_in_json_and_flagged_measures():
     d = r.to_dict()
     assert d["flags"][0]["code"] == "baseline-drift" and "mN/s" in d["flags"][0]["text"]
     assert "peak_force_mN" in r.flagged_measures()
+
+
+# ------------------------------------------------------------------ trains
+@pytest.mark.parametrize("freq", [1.0, 2.0, 5.0, 10.0, 40.0, 150.0])
+@pytest.mark.parametrize("clock", [0.995, 1.0, 1.005])
+def test_trains_grouped_by_regular_spacing_whatever_the_clock(freq, clock):
+    """Twitches 3 s apart, then a train at ``freq`` from a clock off by ±0.5 %, then two
+    twitches: always 1 + 1 train + 2, never a train split into twitches."""
+    from app.recording import trials_from_pulses
+    fs = 5_000.0
+    period = fs / (freq * clock)
+    train = 20_000 + np.round(np.arange(8) * period).astype(np.int64)
+    stim = np.concatenate(([5_000], train, train[-1] + [15_000, 30_000]))
+    trials = trials_from_pulses(stim, fs, int(stim[-1] + fs))
+    assert [t.pulses for t in trials] == [1, 8, 1, 1]
+    assert trials[1].kind == "tetanus"
+    span = 7 * period                   # markers on whole samples: ±1 sample over the span
+    assert trials[1].frequency_hz == pytest.approx(freq * clock, rel=1.5 / span)
+
+
+def test_csv_train_option_and_ddf_protocol_rate(tmp_path):
+    from app.importers import load_recording
+    from tests.synthetic import write_csv
+    fs = 2_000.0
+    tr = tetanus_trace(fs=fs, freq=5, pulses=6, plateau=300, ripple=100, noise_sd=0.2,
+                       tau_rise_s=0.01)
+    path = tmp_path / "t5.csv"
+    write_csv(tr.recording(), path)
+    res = analyze_recording(load_recording(path))
+    assert [t.pulses for t in res.trials] == [6]
+    # with --train-min-hz 10 the 5 Hz pulses are separate twitches (documented option)
+    res10 = analyze_recording(load_recording(path), AnalysisConfig(train_min_hz=10.0))
+    assert [t.pulses for t in res10.trials] == [1] * 6
+
+
+def test_work_loop_session_has_no_po():
+    tr = tetanus_trace(fs=5_000.0, freq=100, pulses=20, plateau=800, noise_sd=0.5)
+    res = analyze_recording(tr.recording(experiment="workloop"))
+    assert res.trials[0].flag_codes[0] == "not-isometric"
+    assert not math.isfinite(res.summary.po_mN)
+    assert any("no Po" in n for n in res.summary.notes)

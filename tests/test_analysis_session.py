@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from app.analysis import AnalysisConfig, analyze_recording
-from app.analysis.force_frequency import fit_force_frequency, sigmoid
+from app.analysis.force_frequency import fit_force_frequency, half_max_frequency, sigmoid
 from app.analysis.muscles import canonical_muscle, fibre_length_ratio, specific_force_n_per_cm2
 from app.recording import trials_from_pulses, train_frequency
 from tests.synthetic import SessionSpec, ff_sigmoid, session_recording
@@ -19,12 +19,16 @@ def test_sigmoid_fit_recovers_known_parameters(fmin, fmax, f50, h):
     noisy = y * (1 + np.random.default_rng(0).normal(0, 0.003, f.size))
     fit, note = fit_force_frequency(f, noisy)
     assert fit is not None, note
-    assert fit.f50_hz == pytest.approx(f50, rel=0.03)
+    assert fit.midpoint_hz == pytest.approx(f50, rel=0.03)
+    assert fit.f50_hz == pytest.approx(half_max_frequency(fmin, fmax, f50, h), rel=0.03)
+    assert float(sigmoid(fit.f50_hz, fit.fmin_mN, fit.fmax_mN, fit.midpoint_hz,
+                         fit.hill_slope)) == pytest.approx(0.5 * fit.fmax_mN, rel=1e-9)
     assert fit.hill_slope == pytest.approx(h, rel=0.1)
     assert fit.fmax_mN == pytest.approx(fmax, rel=0.02)
     assert fit.fmin_mN == pytest.approx(fmin, abs=0.05 * fmax)
     assert fit.r_squared > 0.99
-    np.testing.assert_allclose(sigmoid(f, fit.fmin_mN, fit.fmax_mN, fit.f50_hz, fit.hill_slope),
+    np.testing.assert_allclose(sigmoid(f, fit.fmin_mN, fit.fmax_mN, fit.midpoint_hz,
+                                       fit.hill_slope),
                                y, rtol=0.02)
 
 
@@ -44,7 +48,9 @@ def test_session_summary_recovers_known_values():
     assert s["pt_mN"] == pytest.approx(truth["pt"], rel=0.01)
     assert s["po_mN"] == pytest.approx(truth["po"], rel=0.01)
     assert s["pt_po_ratio"] == pytest.approx(truth["pt"] / truth["po"], rel=0.02)
-    assert s["f50_hz"] == pytest.approx(truth["f50"], rel=0.03)
+    assert s["sigmoid_midpoint_hz"] == pytest.approx(truth["f50"], rel=0.03)
+    assert s["f50_hz"] == pytest.approx(half_max_frequency(
+        truth["fmin"], truth["fmax"], truth["f50"], truth["hill"]), rel=0.03)
     assert s["hill_slope"] == pytest.approx(truth["hill"], rel=0.1)
     ff = s["force_frequency"]
     assert ff["frequency_hz"] == [1.0] + [float(f) for f in spec.ff_freqs]   # fatigue excluded

@@ -104,10 +104,15 @@ class AnalysisConfig:
              "this length", "ms")
     fusion_intervals: int = _opt(
         3, "fusion index uses the ripple in this many last inter-pulse intervals")
+    train_min_hz: float = _opt(
+        1.0, "files without a trial table or protocol (CSV, .h5 without trials): pulses "
+             "spaced regularly (within 2 %) at this frequency or faster form one train", "Hz")
     # --- session summary -------------------------------------------------------------
-    twitch_summary: Literal["max", "mean"] = _opt(
-        "max", "session Pt/TPT/½RT: the twitch with the largest Pt ('max': the "
-               "supramaximal twitch at optimal length) or the mean of all twitches")
+    twitch_summary: Literal["protocol", "max", "mean"] = _opt(
+        "protocol", "session Pt/TPT/½RT: 'protocol' = mean ± SD of the twitches of the "
+                    "protocol's twitch step before the first tetanus (without step names: "
+                    "the twitches before the first tetanus within 10 % of the largest); "
+                    "'max' = the largest twitch; 'mean' = all twitches")
     ff_include_twitch: bool = _opt(
         True, "include the twitch as the 1 Hz point of the force-frequency curve")
     fatigue_min_trains: int = _opt(
@@ -116,11 +121,14 @@ class AnalysisConfig:
     fibre_length_ratio: float | None = _opt(
         None, "fibre-to-muscle length ratio for specific force; overrides the per-muscle "
               "table (needed for muscles not in the table)")
+    fibre_length_ratios: str | None = _opt(
+        None, "per-muscle Lf/Lo ratios, e.g. 'edl=0.40,soleus=0.68' (muscle names as in "
+            "docs/analysis.md §5); override the table for those muscles")
     muscle_density_g_cm3: float = _opt(
         1.06, "mammalian skeletal muscle density (Mendez & Keys 1960)", "g/cm³")
 
     def __post_init__(self) -> None:
-        positive = ("baseline_ms", "muscle_density_g_cm3", "peak_window_ms")
+        positive = ("baseline_ms", "muscle_density_g_cm3", "peak_window_ms", "train_min_hz")
         nonneg = ("baseline_gap_ms", "blank_ms", "artefact_max_ms", "min_tpt_ms", "min_rise_ms",
                   "baseline_drift_percent", "baseline_shift_percent", "crossing_fit_percent", "smooth_ms", "fill_gaps_ms", "onset_sd",
                   "onset_percent", "min_snr", "clip_ms", "po_average_ms")
@@ -149,12 +157,31 @@ class AnalysisConfig:
             raise ValueError("force_polarity must be 'positive' or 'negative'")
         if not 0 < self.second_contraction_percent < 100:
             raise ValueError("second_contraction_percent must be between 0 and 100")
-        if self.twitch_summary not in ("max", "mean"):
-            raise ValueError("twitch_summary must be 'max' or 'mean'")
+        if self.twitch_summary not in ("protocol", "max", "mean"):
+            raise ValueError("twitch_summary must be 'protocol', 'max' or 'mean'")
         if self.fibre_length_ratio is not None and not 0 < self.fibre_length_ratio <= 1:
             raise ValueError("fibre_length_ratio must be in (0, 1]")
+        self.fibre_ratio_overrides()            # raises ValueError naming the bad item
         if self.clip_level_mN is not None and not math.isfinite(self.clip_level_mN):
             raise ValueError("clip_level_mN must be finite")
+
+    def fibre_ratio_overrides(self) -> dict[str, float]:
+        """``fibre_length_ratios`` parsed: canonical muscle name -> Lf/Lo."""
+        from app.analysis.muscles import canonical_muscle
+        out: dict[str, float] = {}
+        text = self.fibre_length_ratios or ""
+        for item in filter(None, (p.strip() for p in text.split(","))):
+            name, sep, value = item.partition("=")
+            canon = canonical_muscle(name)
+            try:
+                ratio = float(value)
+            except ValueError:
+                ratio = math.nan
+            if not sep or canon is None or not 0 < ratio <= 1:
+                raise ValueError(f"fibre_length_ratios: {item!r} is not 'muscle=ratio' with "
+                                 f"a known muscle and 0 < ratio <= 1")
+            out[canon] = ratio
+        return out
 
     def with_changes(self, **changes: Any) -> "AnalysisConfig":
         """A copy with some settings changed (validated again)."""

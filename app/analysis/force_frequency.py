@@ -1,9 +1,13 @@
-"""Force-frequency sigmoid: F(f) = Fmin + (Fmax − Fmin) / (1 + (f50 / f)^h).
+"""Force-frequency sigmoid: F(f) = Fmin + (Fmax − Fmin) / (1 + (m / f)^h).
 
-Fmin and Fmax are the asymptotic forces at low and high frequency, f50 the frequency
-giving half of the range, h the Hill slope. Fitted by least squares
-(``scipy.optimize.curve_fit``) on absolute forces; f50 and h do not depend on how the
-forces are normalised.
+Fmin and Fmax are the asymptotic forces at low and high frequency, m the sigmoid's
+midpoint (the frequency giving half of the *range*, ``midpoint_hz``), h the Hill slope.
+Fitted by least squares (``scipy.optimize.curve_fit``) on absolute forces.
+
+**f50** is the frequency at which the fitted curve reaches 50 % of its maximum Fmax
+(F(f50) = Fmax / 2): f50 = m / (Fmax / (Fmax − 2·Fmin))^(1/h), defined when
+Fmin < Fmax / 2 (else the lowest frequency already gives half of maximal force and
+f50 is NaN with a note). It equals m only when Fmin = 0.
 """
 from __future__ import annotations
 
@@ -26,12 +30,25 @@ def sigmoid(f: np.ndarray, fmin: float, fmax: float, f50: float, h: float) -> np
 class SigmoidFit:
     fmin_mN: float
     fmax_mN: float
-    f50_hz: float
+    midpoint_hz: float
     hill_slope: float
     r_squared: float
 
+    @property
+    def f50_hz(self) -> float:
+        """Frequency at which the fitted curve reaches 50 % of Fmax (NaN if below range)."""
+        return half_max_frequency(self.fmin_mN, self.fmax_mN, self.midpoint_hz,
+                                  self.hill_slope)
+
     def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return {**asdict(self), "f50_hz": self.f50_hz}
+
+
+def half_max_frequency(fmin: float, fmax: float, midpoint: float, h: float) -> float:
+    """f with F(f) = Fmax / 2 on the sigmoid; NaN when Fmin >= Fmax / 2."""
+    if not (fmax > 0 and fmin < 0.5 * fmax and midpoint > 0 and h > 0):
+        return math.nan
+    return float(midpoint / (fmax / (fmax - 2.0 * fmin)) ** (1.0 / h))
 
 
 def fit_force_frequency(freq_hz: np.ndarray, force_mN: np.ndarray) -> tuple[SigmoidFit | None, str]:
@@ -56,6 +73,7 @@ def fit_force_frequency(freq_hz: np.ndarray, force_mN: np.ndarray) -> tuple[Sigm
     hi = [y.max(), y.max() + 2 * span, f.max() * 10.0, 30.0]
     p0 = [min(max(p, l + 1e-9 * abs(l) + 1e-12), h) for p, l, h in zip(p0, lo, hi)]
     from scipy.optimize import curve_fit     # here, not at the top: a slow import (startup)
+
     try:
         popt, _ = curve_fit(sigmoid, f, y, p0=p0, bounds=(lo, hi), maxfev=20000)
     except (RuntimeError, ValueError) as exc:
@@ -65,6 +83,9 @@ def fit_force_frequency(freq_hz: np.ndarray, force_mN: np.ndarray) -> tuple[Sigm
     r2 = 1.0 - float(np.sum(resid ** 2)) / ss_tot if ss_tot > 0 else math.nan
     fit = SigmoidFit(*(float(p) for p in popt), r_squared=r2)
     note = ""
-    if not (f.min() < fit.f50_hz < f.max()):
+    if not math.isfinite(fit.f50_hz):
+        note = ("the fitted curve starts above 50 % of its maximum (Fmin >= Fmax/2): "
+                "no f50")
+    elif not (f.min() < fit.f50_hz < f.max()):
         note = "f50 lies outside the measured frequencies; treat the fit with caution"
     return fit, note

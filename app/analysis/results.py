@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from app.analysis.flags import Flag
+from app.analysis.summary import SessionSummary
 
 NAN = float("nan")
 
@@ -29,6 +30,8 @@ def jsonable(obj: Any) -> Any:
     """``obj`` with numpy types made plain and NaN/inf turned into None, recursively."""
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (SessionSummary, Flag)):
+        return jsonable(obj.to_dict())
     if isinstance(obj, (list, tuple)):
         return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
@@ -114,7 +117,8 @@ class SessionResult:
     format: str | None
     metadata: dict[str, Any] = field(default_factory=dict)
     trials: list[TrialResult] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
+    #: a SessionSummary (dict-readable); a plain dict is accepted from older callers
+    summary: SessionSummary | dict[str, Any] = field(default_factory=SessionSummary)
 
     @property
     def error(self) -> str | None:
@@ -130,4 +134,4 @@ class SessionResult:
     @classmethod
     def failed(cls, file: str, message: str, format: str | None = None) -> "SessionResult":
         """The result for a file that could not be loaded or analysed at all."""
-        return cls(file=file, format=format, summary={"error": message})
+        return cls(file=file, format=format, summary=SessionSummary(error=message))

@@ -1,14 +1,16 @@
 """``analyze_recording``: every trial of a file, plus the per-session summary.
 
-Summary (keys of ``SessionResult.summary``; definitions in docs/analysis.md):
+The summary is a :class:`~app.analysis.summary.SessionSummary` (definitions in
+docs/analysis.md §5):
 
-* ``pt_mN``, ``tpt_ms``, ``half_relaxation_ms`` — from the twitch with the largest Pt
-  (in Protocol 1 that is the supramaximal twitch at optimal length) or the mean of all
-  twitches (``twitch_summary``);
+* ``pt_mN`` ± ``pt_sd_mN``, ``tpt_ms``, ``half_relaxation_ms``... — mean of the twitches
+  of the protocol's twitch step before the first tetanus (:func:`session_twitches`);
+  ``ptp_ratio`` — post-tetanic potentiation;
 * ``po_mN`` — the largest tetanic force of the session, ``pt_po_ratio`` = Pt / Po;
 * ``force_frequency`` — force at each frequency (best contraction per frequency,
-  excluding a fatigue series), normalised to its maximum, and the sigmoid fit
-  (``fmin_mN``, ``fmax_mN``, ``f50_hz``, ``hill_slope`` repeated at top level);
+  excluding a fatigue series), normalised to its maximum, and the sigmoid fit;
+  ``f50_hz`` is where the fitted curve reaches 50 % of its maximum,
+  ``sigmoid_midpoint_hz`` the sigmoid's midpoint;
 * ``fatigue`` — a fatigue series (steps named 'fatigue', else the longest run of at
   least ``fatigue_min_trains`` identical tetani): ``fatigue_index`` = last / first
   force, and the time at which force first fell to 50 % of the first;
@@ -25,8 +27,11 @@ import numpy as np
 
 from app.analysis.config import AnalysisConfig
 from app.analysis.force_frequency import fit_force_frequency
-from app.analysis.muscles import fibre_length_ratio, specific_force_n_per_cm2
+from app.analysis.muscles import (
+    canonical_muscle, fibre_length_ratio, specific_force_n_per_cm2,
+)
 from app.analysis.results import SessionResult, TrialResult
+from app.analysis.summary import SessionSummary
 from app.analysis.trial import analyze_trial
 from app.recording import Recording, trials_from_pulses
 
@@ -38,27 +43,28 @@ def analyze_recording(recording: Recording, config: AnalysisConfig | None = None
 
     Recordings without a trial table get their trials from the pulse markers. A file
     with no stimulus at all, or where no trial could be measured, has
-    ``summary["error"]`` set (the CLI reports it as a failed file).
+    ``summary.error`` set (the CLI reports it as a failed file).
     """
     cfg = config or AnalysisConfig()
     trials = list(recording.trials)
-    if not trials:
+    if not trials or (recording.trials_from_markers and cfg.train_min_hz != 1.0):
         trials = trials_from_pulses(recording.stim_samples, recording.sample_rate_hz,
-                                    recording.samples)
+                                    recording.samples, train_min_hz=cfg.train_min_hz)
     results = [analyze_trial(recording, t, cfg) for t in trials]
     summary = summarize(results, recording.metadata, cfg)
     if not trials:
-        summary["error"] = ("no stimulus markers in the file: contractions cannot be "
+        summary.error = ("no stimulus markers in the file: contractions cannot be "
                             "located (is the stimulus/trigger channel recorded?)")
     elif not any(r.ok for r in results):
         first = next((r.error for r in results if r.error), "unknown reason")
-        summary["error"] = (f"none of the {len(results)} trial(s) could be measured "
+        summary.error = (f"none of the {len(results)} trial(s) could be measured "
                             f"(trial {results[0].index}: {first})")
     if recording.metadata.get("experiment") == "workloop":
-        summary["notes"].append("work-loop recording: muscle length changes during the "
-                                "trains, so isometric measures (Pt, Po, ½RT) do not apply")
+        summary.notes.append("work-loop recording: muscle length changes during the "
+                             "trains, so isometric measures (Pt, Po, ½RT) do not apply and "
+                             "the session has no Po")
     if not recording.complete:
-        summary["notes"].append("the recording is incomplete (interrupted session)")
+        summary.notes.append("the recording is incomplete (interrupted session)")
     return SessionResult(file=recording.source, format=recording.format,
                          metadata=dict(recording.metadata), trials=results, summary=summary)
 
@@ -95,65 +101,110 @@ def find_fatigue_series(tetani: list[TrialResult], min_trains: int) -> list[Tria
 
 
 def summarize(results: list[TrialResult], metadata: dict[str, Any],
-              cfg: AnalysisConfig) -> dict[str, Any]:
-    """The per-session summary of already analysed trials (see module docstring)."""
-    notes: list[str] = []
+              cfg: AnalysisConfig) -> SessionSummary:
+    """The per-session summary of already analysed trials (docs/analysis.md §5)."""
     # a work loop's length changes: its contractions are not isometric (no Pt/Po)
     ok = [r for r in results if r.ok and "not-isometric" not in r.flag_codes]
     twitches = [r for r in ok if r.kind == "twitch"]
     tetani = [r for r in ok if r.kind == "tetanus"]
-    s: dict[str, Any] = {
-        "n_trials": len(results), "n_twitches": len(twitches), "n_tetani": len(tetani),
-        "n_failed": sum(1 for r in results if not r.ok),
-        "pt_mN": NAN, "tpt_ms": NAN, "half_relaxation_ms": NAN, "pt_trial": None,
-        "pt_current_mA": NAN, "pt_length_mm": NAN,
-        "po_mN": NAN, "po_frequency_hz": NAN, "po_trial": None, "pt_po_ratio": NAN,
-        "fmin_mN": NAN, "fmax_mN": NAN, "f50_hz": NAN, "hill_slope": NAN,
-        "fatigue_index": NAN, "fatigue_time_to_50pct_s": NAN,
-        "specific_force_N_per_cm2": NAN, "csa_mm2": NAN,
-        "force_frequency": None, "fatigue": None, "notes": notes, "error": None,
-    }
-
-    # twitch
-    if twitches:
-        best = max(twitches, key=lambda r: r.peak_force_mN)
-        s["pt_trial"] = best.index
-        s["pt_current_mA"] = best.current_mA
-        s["pt_length_mm"] = best.length_mm
-        if cfg.twitch_summary == "max":
-            s["pt_mN"], s["tpt_ms"] = best.peak_force_mN, best.time_to_peak_ms
-            s["half_relaxation_ms"] = best.half_relaxation_ms
-        else:
-            for key, attr in (("pt_mN", "peak_force_mN"), ("tpt_ms", "time_to_peak_ms"),
-                              ("half_relaxation_ms", "half_relaxation_ms")):
-                v = _finite([getattr(r, attr) for r in twitches])
-                s[key] = float(v.mean()) if v.size else NAN
-
-    # tetani: Po, fatigue, force-frequency
+    s = SessionSummary(n_trials=len(results), n_twitches=len(twitches), n_tetani=len(tetani),
+                       n_failed=sum(1 for r in results if not r.ok),
+                       n_flagged=sum(1 for r in results if r.ok and r.flags))
+    _twitch_summary(s, ok, cfg)
     if tetani:
         top = max(tetani, key=lambda r: r.peak_force_mN)
-        s["po_mN"], s["po_frequency_hz"], s["po_trial"] = (
-            top.peak_force_mN, top.frequency_hz, top.index)
-    if math.isfinite(s["pt_mN"]) and math.isfinite(s["po_mN"]) and s["po_mN"] > 0:
-        s["pt_po_ratio"] = s["pt_mN"] / s["po_mN"]
+        s.po_mN, s.po_frequency_hz, s.po_trial = top.peak_force_mN, top.frequency_hz, top.index
+        s.po_time_to_90pct_ms = top.time_to_90pct_ms
+    if math.isfinite(s.pt_mN) and math.isfinite(s.po_mN) and s.po_mN > 0:
+        s.pt_po_ratio = s.pt_mN / s.po_mN
 
     fatigue = find_fatigue_series(tetani, cfg.fatigue_min_trains)
     if fatigue:
-        s["fatigue"] = _fatigue_summary(fatigue)
-        s["fatigue_index"] = s["fatigue"]["index"]
-        s["fatigue_time_to_50pct_s"] = s["fatigue"]["time_to_50pct_s"]
+        s.fatigue = _fatigue_summary(fatigue)
+        s.fatigue_index = s.fatigue["index"]
+        s.fatigue_time_to_50pct_s = s.fatigue["time_to_50pct_s"]
     in_fatigue = {id(t) for t in fatigue}
     ff_tetani = [t for t in tetani if id(t) not in in_fatigue]
-    s["force_frequency"] = _force_frequency(ff_tetani, s if twitches else None, cfg)
-    if s["force_frequency"]:
-        fit = s["force_frequency"].get("fit") or {}
-        for key in ("fmin_mN", "fmax_mN", "f50_hz", "hill_slope"):
-            s[key] = fit.get(key, NAN)
-        if s["force_frequency"].get("note"):
-            notes.append(s["force_frequency"]["note"])
-
-    _specific_force(s, metadata, cfg, notes)
+    s.force_frequency = _force_frequency(ff_tetani, s.pt_mN, cfg)
+    if s.force_frequency:
+        fit = s.force_frequency.get("fit") or {}
+        s.fmin_mN, s.fmax_mN = fit.get("fmin_mN", NAN), fit.get("fmax_mN", NAN)
+        s.f50_hz, s.hill_slope = fit.get("f50_hz", NAN), fit.get("hill_slope", NAN)
+        s.sigmoid_midpoint_hz = fit.get("midpoint_hz", NAN)
+        if s.force_frequency.get("note"):
+            s.notes.append(s.force_frequency["note"])
+    _specific_force(s, metadata, cfg)
     return s
+
+
+def session_twitches(ok: list[TrialResult], cfg: AnalysisConfig
+                     ) -> tuple[list[TrialResult], str]:
+    """The twitches that give the session Pt, and the rule that chose them (§5).
+
+    ``protocol`` (default): the twitches of the last protocol step with twitches before
+    the first tetanus (Protocol 1's twitch step at optimal length, after the supramaximal
+    and length searches); without step names, the twitches before the first tetanus
+    within 10 % of the largest of them (the plateau of a search). ``max``: the largest
+    twitch; ``mean``: every twitch.
+    """
+    twitches = [r for r in ok if r.kind == "twitch"]
+    if not twitches:
+        return [], ""
+    if cfg.twitch_summary == "max":
+        return [max(twitches, key=lambda r: r.peak_force_mN)], "the largest twitch"
+    if cfg.twitch_summary == "mean":
+        return twitches, "mean of all twitches"
+    first_tet = next((i for i, r in enumerate(ok) if r.kind == "tetanus"), len(ok))
+    before = [r for r in ok[:first_tet] if r.kind == "twitch"]
+    where = "before the first tetanus" if first_tet < len(ok) else "(no tetanus)"
+    if not before:
+        before, where = twitches, "(none before the first tetanus: all twitches)"
+    step = before[-1].step
+    if step:
+        chosen = [r for r in before if r.step == step]
+        return chosen, f"mean of the {len(chosen)} twitch(es) of step '{step}' {where}"
+    top = max(r.peak_force_mN for r in before)
+    chosen = [r for r in before if r.peak_force_mN >= 0.9 * top]
+    return chosen, (f"mean of the {len(chosen)} twitch(es) {where} within 10 % of the "
+                    f"largest")
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    v = _finite(values)
+    if v.size == 0:
+        return NAN, NAN
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else NAN
+
+
+def _twitch_summary(s: SessionSummary, ok: list[TrialResult], cfg: AnalysisConfig) -> None:
+    """Pt, TPT, ½RT (mean ± SD) and kinetics of the session twitches; potentiation."""
+    chosen, rule = session_twitches(ok, cfg)
+    if not chosen:
+        return
+    s.pt_rule, s.pt_n, s.pt_trials = rule, len(chosen), [r.index for r in chosen]
+    s.pt_mN, s.pt_sd_mN = _mean_sd([r.peak_force_mN for r in chosen])
+    s.tpt_ms, s.tpt_sd_ms = _mean_sd([r.time_to_peak_ms for r in chosen])
+    s.half_relaxation_ms, s.half_relaxation_sd_ms = _mean_sd(
+        [r.half_relaxation_ms for r in chosen])
+    s.contraction_time_ms = _mean_sd([r.contraction_time_ms for r in chosen])[0]
+    s.rfd_10_90_mN_per_s = _mean_sd([r.rfd_10_90_mN_per_s for r in chosen])[0]
+    s.dfdt_per_peak_per_s = _mean_sd([r.dfdt_per_peak_per_s for r in chosen])[0]
+    best = max(chosen, key=lambda r: r.peak_force_mN)
+    s.pt_trial, s.pt_current_mA, s.pt_length_mm = best.index, best.current_mA, best.length_mm
+    flagged = sum(1 for r in chosen if r.flags)
+    if flagged:
+        s.notes.append(f"{flagged} of the {len(chosen)} session twitch(es) carry quality flags")
+    # post-tetanic potentiation: the first twitch after the first tetanus / session Pt
+    first_tet = next((r for r in ok if r.kind == "tetanus"), None)
+    if first_tet is None or not s.pt_mN > 0:
+        return
+    after = next((r for r in ok if r.kind == "twitch"
+                  and r.stim_time_s > first_tet.stim_time_s), None)
+    if after is not None and after.index not in s.pt_trials:
+        s.ptp_ratio, s.ptp_trial = after.peak_force_mN / s.pt_mN, after.index
+        s.notes.append(f"post-tetanic potentiation from trial {after.index}, "
+                       f"{after.stim_time_s - first_tet.stim_time_s:.1f} s after the first "
+                       f"tetanus (trial {first_tet.index})")
 
 
 def _fatigue_summary(series: list[TrialResult]) -> dict[str, Any]:
@@ -173,7 +224,7 @@ def _fatigue_summary(series: list[TrialResult]) -> dict[str, Any]:
             "time_s": time.tolist(), "force_mN": force.tolist()}
 
 
-def _force_frequency(tetani: list[TrialResult], twitch_summary: dict | None,
+def _force_frequency(tetani: list[TrialResult], pt_mN: float,
                      cfg: AnalysisConfig) -> dict[str, Any] | None:
     points: dict[float, float] = {}
     for t in tetani:
@@ -182,8 +233,8 @@ def _force_frequency(tetani: list[TrialResult], twitch_summary: dict | None,
             points[k] = max(points.get(k, -math.inf), t.peak_force_mN)
     if not points:
         return None
-    if cfg.ff_include_twitch and twitch_summary and math.isfinite(twitch_summary["pt_mN"]):
-        points.setdefault(1.0, twitch_summary["pt_mN"])
+    if cfg.ff_include_twitch and math.isfinite(pt_mN):
+        points.setdefault(1.0, pt_mN)
     freq = np.array(sorted(points))
     force = np.array([points[f] for f in freq])
     out: dict[str, Any] = {
@@ -198,32 +249,37 @@ def _force_frequency(tetani: list[TrialResult], twitch_summary: dict | None,
     return out
 
 
-def _specific_force(s: dict[str, Any], metadata: dict[str, Any], cfg: AnalysisConfig,
-                    notes: list[str]) -> None:
-    po = s["po_mN"]
+def _specific_force(s: SessionSummary, metadata: dict[str, Any], cfg: AnalysisConfig) -> None:
+    po = s.po_mN
     if not math.isfinite(po):
         return
     mass, lo = metadata.get("muscle_mass_mg"), metadata.get("muscle_length_mm")
     muscle = metadata.get("muscle")
+    per_muscle = cfg.fibre_ratio_overrides().get(canonical_muscle(muscle) or "")
     if cfg.fibre_length_ratio is not None:
         ratio, source = cfg.fibre_length_ratio, "given by the user"
+    elif per_muscle is not None:
+        ratio, source = per_muscle, "given by the user for this muscle"
     else:
         tab = fibre_length_ratio(muscle)
         ratio, source = (tab.ratio, tab.source) if tab else (None, None)
     if mass and lo and ratio:
         sf, csa = specific_force_n_per_cm2(po, float(mass), float(lo), ratio,
                                            cfg.muscle_density_g_cm3)
-        s.update(specific_force_N_per_cm2=sf, csa_mm2=csa, fibre_length_ratio=ratio,
-                 fibre_length_ratio_source=source)
+        s.specific_force_N_per_cm2, s.csa_mm2 = sf, csa
+        s.muscle_mass_mg, s.muscle_length_mm = float(mass), float(lo)
+        s.fibre_length_ratio, s.fibre_length_ratio_source = ratio, source or ""
         return
     area = metadata.get("reference_area_mm2")
     if area:
-        s.update(specific_force_N_per_cm2=(po / 1000.0) / (float(area) / 100.0),
-                 csa_mm2=float(area))
-        notes.append("specific force uses the cross-sectional area recorded in the file")
+        s.specific_force_N_per_cm2 = (po / 1000.0) / (float(area) / 100.0)
+        s.csa_mm2 = float(area)
+        s.notes.append("specific force uses the cross-sectional area recorded in the file")
         return
     missing = [n for n, v in (("muscle_mass_mg", mass), ("muscle_length_mm", lo)) if not v]
     if not ratio:
         missing.append(f"a fibre-length ratio for muscle {muscle!r} "
                        f"(pass fibre_length_ratio)" if muscle else "muscle")
-    notes.append("specific force not computed: missing " + ", ".join(missing))
+    s.notes.append("specific force not computed: missing " + ", ".join(missing)
+                   + ("; add it with 'myoforce annotate FILE muscle_mass_mg=...'"
+                      if not mass else ""))

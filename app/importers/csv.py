@@ -140,4 +140,5 @@ def load_csv(path: str | Path) -> Recording:
         meta.setdefault("time_offset_s", float(t[0]))
     return Recording(source=str(path), format="csv", sample_rate_hz=float(fs),
                      force_mN=force, stim_samples=edges,
-                     trials=trials_from_pulses(edges, fs, force.size), metadata=meta)
+                     trials=trials_from_pulses(edges, fs, force.size), metadata=meta,
+                     trials_from_markers=True)

@@ -243,12 +243,18 @@ def _trials(edges: np.ndarray, fs: float, n: int, protocol: list[dict[str, Any]]
     """Group pulse edges into trials; take frequency, width and kind from the protocol."""
     stims = [p for p in protocol if p["action"] in _STIM_PARAMS and
              any(v for v in p["params"] if math.isfinite(v))]
-    gap = 0.1
-    # work-loop trains repeat every cycle (tens of ms): split them at 1.5 pulse periods
+    # the protocol array decides: pulses closer than 1.5 periods of its slowest tetanus
+    # are one train; work-loop trains repeat every cycle (tens of ms), so they split at
+    # 1.5 periods of the train rate; without a train in the protocol, regular spacing
+    gap: float | None = None
+    tet_f = [p["frequency_hz"] for p in stims
+             if p["action"] == "Stimulus-Tetanus" and p.get("frequency_hz")]
     train_f = [p["frequency_hz"] for p in stims
                if p["action"] == "Stimulus-Train" and p.get("frequency_hz")]
     if train_f:
-        gap = min(gap, 1.5 / max(train_f))
+        gap = 1.5 / max(train_f)
+    elif tet_f:
+        gap = 1.5 / min(tet_f)
     trials = trials_from_pulses(edges, fs, n, max_train_gap_s=gap)
     for t in trials:
         t.length_mm = length_mm

@@ -476,7 +476,10 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
         check_structure(sf)
         n = sf.samples
         stim = sf.pulse_samples
-        trials = sf.trials or trials_from_pulses(stim, sf.sample_rate_hz, n)
+        # the trial table decides; a file without one (crashed before the first trial
+        # row) falls back to pulses closer than 0.1 s forming a train
+        trials = sf.trials or trials_from_pulses(stim, sf.sample_rate_hz, n,
+                                                 max_train_gap_s=0.1)
         data = None if lazy else np.asarray(sf.force[:n], dtype=np.float32)
         force = CheckedForce(sf, data)
         if not lazy:

@@ -43,6 +43,8 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
         elif "Literal" in str(typ):
             choices = [c.strip(" '\"") for c in str(typ).split("[", 1)[1].rstrip("]").split(",")]
             grp.add_argument(flag, dest=name, choices=choices, default=None, help=text)
+        elif str(typ).startswith("str"):
+            grp.add_argument(flag, dest=name, default=None, metavar="TEXT", help=text)
         else:
             kind = int if isinstance(default, int) else float
             grp.add_argument(flag, dest=name, type=kind, default=None, metavar="X", help=text)
@@ -171,10 +173,14 @@ def trial_rows(res) -> Iterator[dict[str, Any]]:
         yield round_row(row)
 
 
-SUMMARY_KEYS = ("n_trials", "n_twitches", "n_tetani", "n_failed", "pt_mN", "tpt_ms",
-                "half_relaxation_ms", "po_mN", "po_frequency_hz", "pt_po_ratio", "fmin_mN",
-                "fmax_mN", "f50_hz", "hill_slope", "fatigue_index", "fatigue_time_to_50pct_s",
-                "specific_force_N_per_cm2", "csa_mm2", "error")
+SUMMARY_KEYS = ("n_trials", "n_twitches", "n_tetani", "n_failed", "n_flagged", "pt_mN",
+                "pt_sd_mN", "pt_n", "tpt_ms", "tpt_sd_ms", "half_relaxation_ms",
+                "half_relaxation_sd_ms", "contraction_time_ms", "rfd_10_90_mN_per_s",
+                "dfdt_per_peak_per_s", "ptp_ratio", "po_mN", "po_frequency_hz",
+                "po_time_to_90pct_ms", "pt_po_ratio", "fmin_mN", "fmax_mN", "f50_hz",
+                "sigmoid_midpoint_hz", "hill_slope", "fatigue_index", "fatigue_time_to_50pct_s",
+                "specific_force_N_per_cm2", "csa_mm2", "muscle_mass_mg", "muscle_length_mm",
+                "error")
 
 
 def summary_row(res) -> dict[str, Any]:

@@ -79,6 +79,9 @@ FLAGS: dict[str, FlagRule] = {r.code: r for r in (
           "measures do not apply and the session gets no Po", ALL_MEASURES),
     _rule("gaps-filled",
           "lost samples (NaN) up to --fill-gaps-ms were interpolated", ALL_MEASURES),
+    _rule("damaged",
+          "the trial's samples fail the recording's integrity check (.h5 block CRC, "
+          "unlogged gap): damaged data is never measured", ALL_MEASURES, "refused"),
     _rule("aborted",
           "the trial was aborted during recording (stimulation stopped early)",
           ALL_MEASURES),

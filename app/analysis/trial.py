@@ -69,6 +69,7 @@ def analyze_trial(recording: Recording, trial: Trial,
         return res
     except FileFormatError as exc:      # damaged samples (app.recorder.integrity): refused
         res.error = str(exc)
+        res.flags.append(Flag("damaged", str(exc)))
         return res
     except Exception as exc:            # a bad signal must never abort a session
         res.error = f"analysis failed ({type(exc).__name__}: {exc})"

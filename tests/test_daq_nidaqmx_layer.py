@@ -292,3 +292,10 @@ def test_close_zeroes_and_releases_everything(double):
     seq = double.sequence(skip_reads=True)
     assert seq[-2:] == ["myoforce-ai.close", "myoforce-ao.close"]
     assert double.pin_V == 0.0
+
+
+def test_a_driverless_nidaqmx_is_one_plain_error_before_any_task(double):
+    double.driver = False
+    with pytest.raises(DeviceNotFound, match="NI-DAQmx driver is not installed"):
+        DaqForceSource(_backend(double), _plan())
+    assert not any(s == "nidaqmx.Task" for s in double.sequence())

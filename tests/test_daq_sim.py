@@ -193,3 +193,21 @@ def test_nidaqmx_absence_is_one_plain_line(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_nidaqmx)
     with pytest.raises(DeviceNotFound, match=r"pip install 'myoforce\[daq\]'"):
         connect_rig(parse_rig('[daq]\n[daq.ao]\n'))
+
+
+def test_option_b_a_separate_stimulator_marked_through_the_monitor_input():
+    """No [daq.ao]: the SCPI stimulator times the pulses, its sync reaches [daq.monitor]."""
+    from app.rig.connect import connect_rig
+    from drivers.stimulator.driver import ScpiStimulator
+
+    text = MONITOR_RIG.replace('[daq.ao]\nchannel = "ao1"\n', "")
+    rig = connect_rig(parse_rig(text))
+    try:
+        assert isinstance(rig.stimulator, ScpiStimulator)
+        blocks = _collect(rig, 0.3, [StimulusSpec(3.0, 0.2), StimulusSpec(3.0, 0.2, 4, 100.0)])
+    finally:
+        rig.close()
+    flags = np.concatenate([b.flags for b in blocks])
+    edges = np.flatnonzero(flags & 1)
+    assert edges.size == 5
+    assert list(np.diff(edges[1:])) == [100, 100, 100]       # 100 Hz at 10 kHz, on the sample grid

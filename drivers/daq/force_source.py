@@ -32,6 +32,7 @@ from drivers.daq.backend import DaqBackend
 from drivers.daq.plan import DaqPlan, DeviceInfo, check_plan
 from drivers.daq.signals import hysteresis_edges
 from drivers.errors import BufferOverrun, DeviceError, DeviceTimeout
+from drivers.sinks import SinkList
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,8 @@ class DaqForceSource:
         self._on_command = on_command
         force = plan.force
         self._cal = Calibration(force.scale, force.offset_V)
-        self._lock = threading.Lock()
-        self._sinks: tuple[BlockSink, ...] = ()
-        self._notice_sinks: tuple[NoticeSink, ...] = ()
+        self._sinks = SinkList("DAQ block")
+        self._notice_sinks = SinkList("DAQ notice")
         self._stats = StreamStats()
         self._thread: threading.Thread | None = None
         self._halt = threading.Event()
@@ -145,29 +145,13 @@ class DaqForceSource:
 
     # ------------------------------------------------------------------ subscribers
     def subscribe(self, sink: BlockSink) -> Callable[[], None]:
-        with self._lock:
-            self._sinks = (*self._sinks, sink)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._sinks = tuple(s for s in self._sinks if s is not sink)
-        return unsubscribe
+        return self._sinks.add(sink)
 
     def subscribe_notices(self, sink: NoticeSink) -> Callable[[], None]:
-        with self._lock:
-            self._notice_sinks = (*self._notice_sinks, sink)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._notice_sinks = tuple(s for s in self._notice_sinks if s is not sink)
-        return unsubscribe
+        return self._notice_sinks.add(sink)
 
     def _notify(self, kind: str, message: str, sample: int | None = None, count: int = 0) -> None:
-        for sink in self._notice_sinks:
-            try:
-                sink(StreamNotice(kind, message, sample, count))
-            except Exception:
-                log.exception("notice subscriber failed")
+        self._notice_sinks.emit(StreamNotice(kind, message, sample, count))
 
     # ------------------------------------------------------------------ streaming
     def start(self) -> None:
@@ -269,11 +253,7 @@ class DaqForceSource:
         s = self._stats
         self._stats = StreamStats(s.samples + len(block), s.blocks + 1, s.gaps, s.lost_samples,
                                   s.checksum_errors, s.bytes_discarded, s.sink_overflows)
-        for sink in self._sinks:
-            try:
-                sink(block)
-            except Exception:
-                log.exception("block subscriber failed")
+        self._sinks.emit(block)
 
     def _die(self, error: DeviceError) -> None:
         """Output off first, then tell everyone why the stream ended."""

@@ -40,3 +40,23 @@ class SessionMetadata(BaseModel):
     def as_attrs(self) -> dict[str, str | float]:
         """The fields that are known, for storing as HDF5 attributes."""
         return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+def metadata_problems(values: dict, field_name=lambda name: f"metadata {name}") -> list[str]:
+    """Every problem of metadata ``values`` (raw field values), one sentence each, with
+    the field named by ``field_name`` (the CLI names its option, the GUI its label)."""
+    from pydantic import ValidationError
+
+    from app.validation_messages import sentence
+
+    try:
+        SessionMetadata(**values)
+    except ValidationError as exc:
+        out = []
+        for err in exc.errors():
+            loc = err.get("loc") or ()
+            name = str(loc[0]) if loc else "metadata"
+            out.append(sentence(err, field_name(name), allowed=SessionMetadata.model_fields,
+                                owner="the session metadata"))
+        return out
+    return []

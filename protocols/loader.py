@@ -17,9 +17,10 @@ import yaml
 from pydantic import ValidationError
 
 from app.errors import UserError
+from app.validation_messages import shown, type_name
 from drivers.limits import StimulusLimits
 from protocols.schema import STEP_MODELS, ProtocolSpec, Windows
-from protocols.validation import Problem, check_limits, check_structure
+from protocols.validation import Problem, check_limits, check_structure, step_label
 
 MAX_FILE_BYTES = 1_000_000
 
@@ -47,7 +48,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
             hash(key)
         except TypeError:           # '? [a, b]' or '{a: 1}: x': a list or mapping as a key
             raise yaml.constructor.ConstructorError(
-                None, None, f"a key must be a name, not {_type_name(key)}",
+                None, None, f"a key must be a name, not {type_name(key)}",
                 key_node.start_mark) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -108,7 +109,7 @@ def parse_protocol(text: str, *, source: str = "protocol",
     if not isinstance(data, dict):
         raise ProtocolFileError(
             f"{source}: expected a mapping with 'name' and 'steps' at the top level, "
-            f"got {_type_name(data)}")
+            f"got {type_name(data)}")
     try:
         protocol = ProtocolSpec.model_validate(data)
     except ValidationError as exc:
@@ -133,52 +134,28 @@ def validate_protocol(protocol: ProtocolSpec, limits: StimulusLimits, *,
 
 
 def _error(source: str, messages: list[str]) -> ProtocolFileError:
-    more = len(messages) - 1
-    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return ProtocolFileError(f"{source}: {messages[0]}{tail}",
-                             problems=[f"{source}: {m}" for m in messages])
+    """Every problem, one line each, each naming the file."""
+    lines = [f"{source}: {m}" for m in messages]
+    return ProtocolFileError("\n".join(lines), problems=lines)
 
 
 # --- turning pydantic's errors into one readable line each ----------------------------
 
-_TYPE_WORDS = {
-    "float_type": "must be a number", "float_parsing": "must be a number",
-    "int_type": "must be a whole number", "int_parsing": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "string_type": "must be text", "bool_type": "must be true or false",
-    "list_type": "must be a list", "model_type": "must be a mapping of fields",
-    "dict_type": "must be a mapping of fields", "model_attributes_type": "must be a mapping of fields",
-    "finite_number": "must be a finite number",
-}
-
 _UNION_MEMBER_TAGS = {"float", "str", "int", "bool", "none", "list", "dict"}
-
-
-def _shown(value: Any) -> str:
-    """``repr(value)`` for a message, bounded: YAML aliases can make a small file hold a
-    list of a billion items, whose repr would never finish."""
-    if isinstance(value, (list, tuple, dict, set)):
-        return _type_name(value)
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"{value!r} (a boolean)"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, str):
-        return f"text {value!r}"
-    return repr(value)
 
 
 def _step_kind(data: Any, index: int) -> str | None:
     try:
         kind = data["steps"][index].get("kind")
         return kind if isinstance(kind, str) else None
+    except Exception:
+        return None
+
+
+def _step_name(data: Any, index: int) -> str | None:
+    try:
+        name = data["steps"][index].get("name")
+        return name if isinstance(name, str) and 0 < len(name) <= 80 else None
     except Exception:
         return None
 
@@ -195,7 +172,8 @@ def _split_loc(loc: tuple, data: Any) -> tuple[str, list[str], str | None]:
             kind = rest.pop(0)
         else:
             kind = _step_kind(data, index)
-        prefix = f"steps[{index}]" + (f" ({kind})" if kind else "")
+        count = len(data["steps"]) if isinstance(data, dict) and isinstance(data.get("steps"), list) else index + 1
+        prefix = step_label(index, count, kind, _step_name(data, index))
     parts: list[str] = []
     for item in rest:
         if isinstance(item, int):
@@ -222,51 +200,22 @@ def _allowed_fields(prefix: str, parts: list[str], kind: str | None) -> list[str
 
 
 def _format_error(err: dict, data: Any) -> str:
+    """One pydantic error of a protocol file, through the one formatter
+    (:mod:`app.validation_messages`), with the step located as the run numbers it."""
+    from app.validation_messages import sentence
+
     prefix, parts, kind = _split_loc(tuple(err.get("loc", ())), data)
     etype = err.get("type", "")
     ctx = err.get("ctx") or {}
-    value = err.get("input")
-
     if etype in ("union_tag_invalid", "union_tag_not_found"):
         kinds = ", ".join(STEP_MODELS)
-        prefix = prefix.split(" (")[0]
+        prefix = prefix.split(" ")[0]
         if etype == "union_tag_not_found":
             return f"{prefix} kind: missing (one of: {kinds})"
         tag = ctx.get("tag")
         close = difflib.get_close_matches(str(tag), list(STEP_MODELS), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"{prefix} kind: {tag!r} is not a step kind (one of: {kinds}){hint}"
-
-    field = ".".join(parts)
-    where = " ".join(p for p in (prefix, field) if p) or "protocol"
-    if etype == "missing":
-        return f"{where}: is required"
-    if etype == "extra_forbidden":
-        allowed = _allowed_fields(prefix, parts, kind)
-        close = difflib.get_close_matches(parts[-1] if parts else "", allowed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        owner = f"a {kind} step" if prefix else "the protocol"
-        return f"{where}: is not a field of {owner}{hint}"
-    if etype in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        op, bound = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"),
-                     "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}[etype]
-        limit = ctx.get(bound)
-        limit = f"{limit:g}" if isinstance(limit, (int, float)) else limit
-        return f"{where}: must be {op} {limit}, got {_shown(value)}"
-    if etype in ("too_short", "string_too_short"):
-        n = ctx.get("min_length")
-        if etype == "string_too_short":
-            return f"{where}: must not be empty" if n == 1 else f"{where}: needs at least {n} characters"
-        return f"{where}: needs at least {n} item{'s' if n != 1 else ''}"
-    if etype in ("too_long", "string_too_long"):
-        return f"{where}: at most {ctx.get('max_length')} {'characters' if etype == 'string_too_long' else 'items'}"
-    if etype == "literal_error":
-        return f"{where}: must be {ctx.get('expected')}, got {_shown(value)}"
-    if etype == "string_pattern_mismatch":
-        return f"{where}: {_shown(value)} may only use letters, digits, '.', '_' and '-'"
-    if etype in _TYPE_WORDS:
-        return f"{where}: {_TYPE_WORDS[etype]}, got {_type_name(value)}"
-    if etype == "value_error":
-        msg = str(err.get("msg", "")).removeprefix("Value error, ")
-        return f"{where}: {msg}"
-    return f"{where}: {err.get('msg', 'invalid')}"
+        return f"{prefix} kind: {shown(tag)} is not a step kind (one of: {kinds}){hint}"
+    where = " ".join(p for p in (prefix, ".".join(parts)) if p) or "protocol"
+    owner = f"a {kind} step" if prefix else "the protocol"
+    return sentence(err, where, allowed=_allowed_fields(prefix, parts, kind), owner=owner)

@@ -1,26 +1,32 @@
 """Checks of a parsed protocol that the schema alone cannot do.
 
 Two kinds: *structural* (a step that needs a working current has one to use, names
-and prompt ids are unique) and *rig limits* (every stimulus the protocol can ask for
-is within the rig's :class:`~drivers.limits.StimulusLimits`, and every tetanus is
-followed by at least the rig's minimum rest). Both run before anything is connected,
-so a bad protocol never reaches a stimulator. The driver checks every stimulus again
-before sending it; this is the early, readable check.
+and prompt ids are unique) and *rig limits*. The rig-limit rules are not written here:
+every stimulus the protocol will make the driver program (built by the same
+:meth:`StimulusSpec.train` the engine uses, so after the rounding of a train to whole
+pulses) goes through :meth:`StimulusLimits.stimulus_problems`, the check the driver makes
+before sending anything, and the protocol's earliest-possible timeline goes through
+:meth:`StimulusLimits.schedule_problems` (interval between single pulses, rest after
+every train, mean rate and duty cycle over any window). This module only says which
+field of which step each problem belongs to.
+
+Steps are numbered from 1, as the run shows them: ``[4/9] tetanus-4 (tetanus) rest_s``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from drivers.capabilities import StimulusSpec
-from drivers.limits import StimulusLimits
-from protocols.schema import (FatigueStep, ForceFrequencyStep, PromptStep,
-                              ProtocolSpec, StimulusStep, SupramaximalStep, TetanusStep,
-                              TwitchStep)
+from drivers.limits import LimitProblem, Scheduled, StimulusLimits
+from protocols.schema import (FatigueStep, ForceFrequencyStep, OptimalLengthStep, PromptStep,
+                              ProtocolSpec, RestStep, StimulusStep, SupramaximalStep,
+                              TetanusStep, TwitchStep)
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong: where (``steps[3] (tetanus) frequency_hz``) and what."""
+    """One thing wrong: where (``[4/9] tetanus-4 (tetanus) frequency_hz``) and what."""
 
     location: str
     message: str
@@ -32,8 +38,16 @@ class Problem:
         return f"{self.location}: {self.message}" if self.location else self.message
 
 
+def step_label(index: int, count: int, kind: str | None, name: str | None = None) -> str:
+    """``[4/9] tetanus-4 (tetanus)``: a step as the run numbers and names it."""
+    shown = name or (f"{kind}-{index + 1}" if kind else "")
+    tail = f" ({kind})" if kind else ""
+    return f"[{index + 1}/{count}] {shown}{tail}".rstrip()
+
+
 def step_location(protocol: ProtocolSpec, index: int) -> str:
-    return f"steps[{index}] ({protocol.steps[index].kind})"
+    step = protocol.steps[index]
+    return step_label(index, len(protocol.steps), step.kind, protocol.step_name(index))
 
 
 def check_structure(protocol: ProtocolSpec) -> list[Problem]:
@@ -53,96 +67,199 @@ def check_structure(protocol: ProtocolSpec) -> list[Problem]:
                 "and the protocol gives no current_mA"))
         name = protocol.step_name(i)
         if name in names:
-            problems.append(Problem(f"{where} name",
-                                    f"{name!r} is already used by steps[{names[name]}]"))
+            problems.append(Problem(f"{where} name", f"{name!r} is already used by step {names[name] + 1}"))
         names.setdefault(name, i)
         if isinstance(step, PromptStep) and step.id is not None:
             if step.id in prompt_ids:
                 problems.append(Problem(f"{where} id",
-                                        f"{step.id!r} is already used by steps[{prompt_ids[step.id]}]"))
+                                        f"{step.id!r} is already used by step {prompt_ids[step.id] + 1}"))
             prompt_ids.setdefault(step.id, i)
     return problems
 
 
-def _exceeds(value: float, limit: float, unit: str) -> str:
-    return f"{value:g} exceeds the rig limit of {limit:g} {unit}"
+@dataclass(frozen=True)
+class RigOutput:
+    """What the rig's stimulator can put out: the isolator gain and the generator's
+    maximum voltage (None: not known, the voltage is not checked)."""
+
+    isolator_gain_mA_per_V: float | None = None
+    max_output_V: float | None = None
 
 
-def _check_current(problems: list[Problem], where: str, field: str, current_mA: float,
-                   pulse_width_ms: float, limits: StimulusLimits) -> None:
-    if current_mA > limits.max_current_mA:
-        problems.append(Problem(f"{where} {field}", _exceeds(current_mA, limits.max_current_mA, "mA")))
-    charge = current_mA * pulse_width_ms
-    if charge > limits.max_charge_per_phase_uC + 1e-12:
-        problems.append(Problem(
-            f"{where} {field}",
-            f"{current_mA:g} mA x {pulse_width_ms:g} ms = {charge:g} uC per phase exceeds the "
-            f"rig limit of {limits.max_charge_per_phase_uC:g} uC"))
+# ------------------------------------------------------------------ per stimulus
+
+def _pulse_width(protocol: ProtocolSpec, step) -> float:
+    return getattr(step, "pulse_width_ms", None) or protocol.pulse_width_ms
 
 
-def _check_train(problems: list[Problem], where: str, freq_field: str, frequency_hz: float,
-                 duration_ms: float, pulse_width_ms: float, limits: StimulusLimits) -> None:
-    if frequency_hz > limits.max_frequency_hz:
-        problems.append(Problem(f"{where} {freq_field}",
-                                _exceeds(frequency_hz, limits.max_frequency_hz, "Hz")))
-    period_ms = 1000.0 / frequency_hz
-    if pulse_width_ms >= period_ms:
-        problems.append(Problem(
-            f"{where} pulse_width_ms",
-            f"{pulse_width_ms:g} ms does not fit in the {period_ms:g} ms period of {frequency_hz:g} Hz"))
-    if duration_ms > limits.max_train_duration_ms:
-        problems.append(Problem(f"{where} duration_ms",
-                                _exceeds(duration_ms, limits.max_train_duration_ms, "ms")))
+def _currents(protocol: ProtocolSpec, step, limits: StimulusLimits) -> list[tuple[str, str, float]]:
+    """(location prefix, field, current) of every current the step may use."""
+    pw = _pulse_width(protocol, step)
+    if isinstance(step, SupramaximalStep):
+        return [("", "max_mA", c) for c in step.currents_mA()[-1:]]
+    if step.current_mA is not None:
+        return [("", "current_mA", step.current_mA)]
+    out = [("", "current", limits.max_safe_current_mA(pw))]   # the working current, capped
+    if protocol.current_mA is not None:
+        out.append(("protocol", "current_mA", protocol.current_mA))
+    return out
 
 
-def _check_rest(problems: list[Problem], where: str, field: str, rest_s: float,
-                limits: StimulusLimits, what: str = "") -> None:
-    if rest_s + 1e-9 < limits.min_rest_after_tetanus_s:
-        minimum = limits.min_rest_after_tetanus_s
-        text = (f"{what}{rest_s:g} s of rest after each train, below the rig minimum rest "
-                f"after a tetanus of {minimum:g} s" if what else
-                f"{rest_s:g} s rest after a tetanus is below the rig minimum of {minimum:g} s")
-        problems.append(Problem(f"{where} {field}", text))
+def _trains(step) -> list[tuple[str, float, float]]:
+    """(frequency field, frequency, requested duration) of every train of a step."""
+    if isinstance(step, (TetanusStep, FatigueStep)):
+        return [("frequency_hz", step.frequency_hz, step.duration_ms)]
+    if isinstance(step, ForceFrequencyStep):
+        return [(f"frequencies_hz[{k}]", f, step.duration_ms)
+                for k, f in enumerate(step.frequencies_hz)]
+    return []
 
 
-def check_limits(protocol: ProtocolSpec, limits: StimulusLimits) -> list[Problem]:
-    """Every stimulus the protocol can ask for, against the rig's limits."""
+_FIELDS = {"pulse_width_ms": "pulse_width_ms", "duration_ms": "duration_ms", "pulses": "duration_ms"}
+
+
+def _stimulus_problems(protocol: ProtocolSpec, i: int, limits: StimulusLimits,
+                       output: RigOutput) -> list[Problem]:
+    step = protocol.steps[i]
+    where = step_location(protocol, i)
+    pw = _pulse_width(protocol, step)
+    pw_field = "pulse_width_ms" if getattr(step, "pulse_width_ms", None) else None
+    options = dict(isolator_gain_mA_per_V=output.isolator_gain_mA_per_V,
+                   max_output_V=output.max_output_V)
+    out: list[Problem] = []
+    for prefix, current_field, current in _currents(protocol, step, limits):
+        trains = _trains(step) or [(None, None, None)]
+        for freq_field, frequency, duration in trains:
+            spec = (StimulusSpec(current, pw) if frequency is None
+                    else StimulusSpec.train(current, pw, frequency, duration))
+            for p in limits.stimulus_problems(spec, requested_duration_ms=duration, **options):
+                current_problem = p.quantity in ("current_mA", "charge", "voltage")
+                if prefix == "protocol":
+                    if current_problem:          # the protocol-level current_mA itself
+                        out.append(Problem("current_mA", p.detail))
+                    continue
+                if p.quantity == "pulse_width_ms" and pw_field is None and "period" not in p.message:
+                    continue                     # the protocol's pulse width: reported once
+                field = _field_of(p, current_field, freq_field, pw_field)
+                out.append(Problem(f"{where} {field}", p.detail))
+    return out
+
+
+def _field_of(p: LimitProblem, current_field: str, freq_field: str | None,
+              pw_field: str | None) -> str:
+    if p.quantity in ("current_mA", "charge", "voltage"):
+        return current_field
+    if p.quantity == "frequency_hz":
+        return freq_field or "frequency_hz"
+    if p.quantity == "pulse_width_ms":
+        return pw_field or "pulse_width_ms"
+    return _FIELDS.get(p.quantity, p.quantity)
+
+
+# ------------------------------------------------------------------ over time
+
+def planned_schedule(protocol: ProtocolSpec, limits: StimulusLimits) -> list[tuple[int, Scheduled]]:
+    """(step index, stimulus at its earliest start) for the whole protocol.
+
+    The times are lower bounds: the engine waits at least ``interval_s`` between single
+    pulses (start to start), at least ``rest_s`` after a train ends, ``interval_s``
+    between fatigue trains, ``duration_s`` in a rest step; trial windows and the
+    technician only add time. Adaptive steps are taken at their longest: every current
+    of a supramaximal search, and an operator-guided optimal-length step twitching for
+    at least a whole rate window."""
+    out: list[tuple[int, Scheduled]] = []
+    t = 0.0
+    for i, step in enumerate(protocol.steps):
+        pw = _pulse_width(protocol, step)
+        current = limits.max_safe_current_mA(pw)
+        if isinstance(step, (SupramaximalStep, OptimalLengthStep, TwitchStep)):
+            if isinstance(step, SupramaximalStep):
+                count = step.step_count()
+            elif isinstance(step, OptimalLengthStep):
+                planned = len(step.planned_lengths_mm()) * step.twitches_per_length
+                count = max(planned, math.ceil(limits.rate_window_s / step.interval_s) + 1)
+                count = min(count, 100_000)
+            else:
+                count = step.count
+            for _ in range(count):
+                out.append((i, Scheduled(t, StimulusSpec(current, pw))))
+                t += step.interval_s
+        elif isinstance(step, (TetanusStep, ForceFrequencyStep)):
+            repeats = step.count if isinstance(step, TetanusStep) else 1
+            for _ in range(repeats):
+                for _, frequency, duration in _trains(step):
+                    s = Scheduled(t, StimulusSpec.train(current, pw, frequency, duration))
+                    out.append((i, s))
+                    t = s.end_s + step.rest_s
+        elif isinstance(step, FatigueStep):
+            spec = StimulusSpec.train(current, pw, step.frequency_hz, step.duration_ms)
+            for _ in range(step.train_count):
+                out.append((i, Scheduled(t, spec)))
+                t = max(t + step.train_interval_s, t + spec.duration_ms / 1000.0)
+        elif isinstance(step, RestStep):
+            t += step.duration_s
+    return out
+
+
+def _schedule_field(step, quantity: str) -> str:
+    if quantity == "rest_s":
+        if isinstance(step, FatigueStep):
+            return "interval_s" if step.interval_s is not None else "duty_cycle"
+        return "rest_s" if hasattr(step, "rest_s") else "interval_s"
+    if quantity == "interval_s":
+        return "interval_s"
+    return ""
+
+
+def _declared_rest_problems(protocol: ProtocolSpec, limits: StimulusLimits) -> list[Problem]:
+    """The rest a train step declares after each of its trains, also after its last one."""
+    out: list[Problem] = []
+    for i, step in enumerate(protocol.steps):
+        if isinstance(step, (TetanusStep, ForceFrequencyStep)):
+            rest = step.rest_s
+        elif isinstance(step, FatigueStep):
+            rest = step.rest_between_s
+        else:
+            continue
+        p = limits.rest_problem(rest, step.duration_ms)
+        if p is not None:
+            out.append(Problem(f"{step_location(protocol, i)} {_schedule_field(step, 'rest_s')}",
+                               p.message))
+    return out
+
+
+def _schedule_problems(protocol: ProtocolSpec, limits: StimulusLimits) -> list[Problem]:
+    schedule = planned_schedule(protocol, limits)
+    found = limits.schedule_problems([s for _, s in schedule])
+    out: list[Problem] = _declared_rest_problems(protocol, limits)
+    flagged = {p.location for p in out}
+    for index, p in found:
+        # a short gap is the fault of the step that should have waited: the earlier one
+        owner = schedule[index - 1][0] if p.quantity in ("rest_s", "interval_s") else schedule[index][0]
+        step = protocol.steps[owner]
+        location = f"{step_location(protocol, owner)} {_schedule_field(step, p.quantity)}"
+        if p.quantity == "rest_s" and location.strip() in flagged:
+            continue
+        out.append(Problem(f"{step_location(protocol, owner)} {_schedule_field(step, p.quantity)}",
+                           p.message))
+    return out
+
+
+def check_limits(protocol: ProtocolSpec, limits: StimulusLimits,
+                 output: RigOutput | None = None) -> list[Problem]:
+    """Every stimulus the protocol can ask for, and its timeline, against the rig's limits."""
+    output = output or RigOutput()
     problems: list[Problem] = []
     if protocol.pulse_width_ms > limits.max_pulse_width_ms:
-        problems.append(Problem("pulse_width_ms",
-                                _exceeds(protocol.pulse_width_ms, limits.max_pulse_width_ms, "ms")))
+        problems.append(Problem("pulse_width_ms", f"{protocol.pulse_width_ms:g} ms exceeds the "
+                                                  f"rig limit of {limits.max_pulse_width_ms:g} ms"))
     for i, step in enumerate(protocol.steps):
-        where = step_location(protocol, i)
-        if not isinstance(step, (StimulusStep, SupramaximalStep)):
-            continue
-        pw = step.pulse_width_ms or protocol.pulse_width_ms
-        if step.pulse_width_ms is not None and step.pulse_width_ms > limits.max_pulse_width_ms:
-            problems.append(Problem(f"{where} pulse_width_ms",
-                                    _exceeds(step.pulse_width_ms, limits.max_pulse_width_ms, "ms")))
-        if isinstance(step, SupramaximalStep):
-            _check_current(problems, where, "max_mA", step.max_mA, pw, limits)
-            continue
-        if step.current_mA is not None:
-            _check_current(problems, where, "current_mA", step.current_mA, pw, limits)
-        elif protocol.current_mA is not None:
-            # used until a supramaximal step has run (and always when there is none)
-            _check_current(problems, "", "current_mA", protocol.current_mA, pw, limits)
-        if isinstance(step, TetanusStep):
-            _check_train(problems, where, "frequency_hz", step.frequency_hz, step.duration_ms, pw, limits)
-            _check_rest(problems, where, "rest_s", step.rest_s, limits)
-        elif isinstance(step, ForceFrequencyStep):
-            for k, f in enumerate(step.frequencies_hz):
-                _check_train(problems, where, f"frequencies_hz[{k}]", f, step.duration_ms, pw, limits)
-            _check_rest(problems, where, "rest_s", step.rest_s, limits)
-        elif isinstance(step, FatigueStep):
-            _check_train(problems, where, "frequency_hz", step.frequency_hz, step.duration_ms, pw, limits)
-            field = "interval_s" if step.interval_s is not None else "duty_cycle"
-            _check_rest(problems, where, field, step.rest_between_s, limits,
-                        what=f"{step.train_interval_s:g} s between {step.duration_ms:g} ms trains leaves ")
-    # de-duplicate (a protocol-level current is reported once)
+        if isinstance(step, (StimulusStep, SupramaximalStep)):
+            problems += _stimulus_problems(protocol, i, limits, output)
+    problems += _schedule_problems(protocol, limits)
     seen: set[str] = set()
     unique = []
-    for p in problems:
+    for p in problems:            # a protocol-level value is reported once
         if str(p) not in seen:
             seen.add(str(p))
             unique.append(p)
@@ -154,7 +271,7 @@ def stimuli_of(protocol: ProtocolSpec, step_index: int, current_mA: float) -> li
 
     Used for progress estimates and by tests; the engine builds the same specs."""
     step = protocol.steps[step_index]
-    pw = getattr(step, "pulse_width_ms", None) or protocol.pulse_width_ms
+    pw = _pulse_width(protocol, step)
     if isinstance(step, TwitchStep):
         return [StimulusSpec(current_mA, pw)] * step.count
     if isinstance(step, TetanusStep):

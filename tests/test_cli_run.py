@@ -129,10 +129,10 @@ def test_an_invalid_protocol_is_refused_before_connecting(index, sim, tmp_path, 
     code, _, err = _run([str(path), "--amplifier", sim.amplifier_port, "--stimulator",
                          sim.stimulator_resource, "--yes", "--out", str(out)], capsys)
     assert code == 1
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"myoforce run: bad{index}.yaml: ")
+    lines = err.strip().splitlines()      # one line per problem, each naming the file
+    assert lines and all(line.startswith(f"myoforce run: bad{index}.yaml: ") for line in lines)
     for word in words:
-        assert word in lines[0]
+        assert word in err
     assert not out.exists()
 
 
@@ -149,7 +149,7 @@ def test_no_terminal_and_no_yes_fails_before_stimulating(sim, tmp_path, capsys, 
     code, _, err = _run([str(DEMO), "--amplifier", sim.amplifier_port, "--stimulator",
                          sim.stimulator_resource, "--out", str(tmp_path / "x.h5")], capsys)
     assert code == 1
-    assert "steps[2] (optimal_length)" in err and "--yes" in err and "not a terminal" in err
+    assert "step [3/10] optimal-length (optimal_length)" in err and "--yes" in err and "not a terminal" in err
     assert sim.stimulator_device.commands == []
 
 
@@ -158,7 +158,7 @@ def test_no_terminal_and_no_yes_fails_before_stimulating(sim, tmp_path, capsys, 
     ([str(DEMO), "--sim", "--rig", "r.toml", "--out", "X"], ["--sim and --rig"]),
     ([str(DEMO), "--amplifier", "/dev/null", "--out", "X"], ["--stimulator RESOURCE is needed"]),
     ([str(DEMO), "--sim", "--muscle", "biceps", "--out", "X"], ["--muscle", "unknown muscle 'biceps'"]),
-    ([str(DEMO), "--sim", "--body-mass-g", "-3", "--out", "X"], ["--body-mass-g", "greater than 0", "'-3'"]),
+    ([str(DEMO), "--sim", "--body-mass-g", "-3", "--out", "X"], ["--body-mass-g", "must be > 0", "'-3'"]),
     ([str(DEMO), "--sim", "--dose-mg-per-kg", "lots", "--out", "X"], ["--dose-mg-per-kg", "'lots'"]),
     ([str(DEMO), "--sim", "--sample-rate", "12345", "--out", "X"], ["--sample-rate 12345"]),
     ([str(DEMO), "--amplifier", "a", "--stimulator", "b", "--seed", "3", "--out", "X"],
@@ -189,7 +189,7 @@ def test_rig_file_limits_apply_and_a_sim_rig_file_runs(tmp_path, capsys):
                    "rest_s: 1, current_mA: 4}\n")
     code, _, err = _run([str(bad), "--rig", str(rig), "--yes", "--out", str(tmp_path / "a.h5")], capsys)
     assert code == 1
-    assert "fast.yaml: steps[0] (tetanus) frequency_hz: 200 exceeds the rig limit of 150 Hz" in err
+    assert "fast.yaml: [1/1] tetanus-1 (tetanus) frequency_hz: 200 Hz exceeds the rig limit of 150 Hz" in err
 
     good = tmp_path / "ok.yaml"
     good.write_text("name: ok\nwindows: {twitch_post_ms: 150, tetanus_post_ms: 150}\nsteps:\n"

@@ -25,7 +25,7 @@ steps:
     name: force-frequency
     frequencies_hz: [20, 50, 100]
     duration_ms: 200
-    rest_s: 0.5
+    rest_s: 1.0
 """
 
 

@@ -8,7 +8,12 @@ import pytest
 from app.errors import UserError
 from app.live.experiment import BorrowedRig, Experiment, Status
 from app.metadata import SessionMetadata
+from protocols.loader import parse_protocol
 from tests.gui_fakes import FakeSession, fake_rig
+
+#: a protocol the run plan accepts (the fake session runs its own trials)
+TINY = parse_protocol("name: tiny\ncurrent_mA: 1\nsteps:\n  - {kind: twitch, count: 1, interval_s: 1}\n",
+                      source="tiny.yaml")
 
 
 def wait_for(cond, timeout=10.0):
@@ -37,16 +42,16 @@ def test_session_lifecycle_events_and_stop(tmp_path):
     events = []
     exp.subscribe(events.append)
     with pytest.raises(UserError):
-        exp.start(object(), tmp_path / "x.h5", SessionMetadata())
+        exp.start(TINY, tmp_path / "x.h5", SessionMetadata())
     rig = exp.attach(fake_rig())
     exp.start_monitor()
     assert rig.amplifier.streaming and exp.monitoring
     assert wait_for(lambda: exp.ring.end_sample > 100)
-    session = exp.start(object(), tmp_path / "run.h5", SessionMetadata(subject_id="r1"),
+    session = exp.start(TINY, tmp_path / "run.h5", SessionMetadata(subject_id="r1"),
                         session_factory=FakeSession, prompt=False)
     assert isinstance(session.rig, BorrowedRig) and session.rig.amplifier is rig.amplifier
     with pytest.raises(UserError):
-        exp.start(object(), tmp_path / "again.h5", SessionMetadata(), session_factory=FakeSession)
+        exp.start(TINY, tmp_path / "again.h5", SessionMetadata(), session_factory=FakeSession)
     with pytest.raises(UserError):
         exp.tare()
     assert wait_for(lambda: any(type(e).__name__ == "TrialAnalysed" for e in events))
@@ -66,7 +71,7 @@ def test_session_lifecycle_events_and_stop(tmp_path):
 def test_auto_continue_answers_prompts_the_runner_did_not(tmp_path):
     exp = Experiment(ring_seconds=5)
     exp.attach(fake_rig())
-    session = exp.start(object(), tmp_path / "auto.h5", SessionMetadata(), auto_continue=True,
+    session = exp.start(TINY, tmp_path / "auto.h5", SessionMetadata(), auto_continue=True,
                         session_factory=FakeSession, trials=1)
     assert exp.wait(15)
     assert session._answers == {"len": 32.0}        # the prompt's default

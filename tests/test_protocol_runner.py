@@ -38,13 +38,14 @@ from sim_devices.muscle.presets import REFERENCE_WIDTH_MS
 WINDOWS = "windows: {pre_ms: 30, twitch_post_ms: 100, tetanus_post_ms: 100}\n"
 
 
-FAST = StimulusLimits(min_rest_after_tetanus_s=0.1)   # the fake rig's muscle never tires
+FAST = StimulusLimits(min_rest_after_tetanus_s=0.1,   # the fake rig's muscle never tires
+                      min_pulse_interval_s=0.01)
 
 
 def protocol(steps: str, limits: StimulusLimits | None = None):
     head = "name: test\n" + WINDOWS
     return parse_protocol(head + "steps:\n" + textwrap.dedent(steps), source="test.yaml",
-                          limits=limits or StimulusLimits())
+                          limits=limits or StimulusLimits(min_pulse_interval_s=0.01))
 
 
 # =============================================================================== fakes

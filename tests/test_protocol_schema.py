@@ -24,10 +24,12 @@ def _parse(text: str, limits: StimulusLimits | None = LIMITS):
 
 
 def _error(text: str, limits: StimulusLimits | None = LIMITS) -> str:
+    """The message of a refused protocol: one line per problem, each naming the file."""
     with pytest.raises(ProtocolFileError) as info:
         _parse(text, limits)
     message = str(info.value)
-    assert "\n" not in message and message.startswith("p.yaml: ")
+    lines = message.split("\n")
+    assert lines == info.value.problems and all(line.startswith("p.yaml: ") for line in lines)
     return message
 
 
@@ -80,16 +82,18 @@ def test_the_example_message_of_the_issue():
         "  - {kind: tetanus, frequency_hz: 500, duration_ms: 300, rest_s: 120}\n"
     with pytest.raises(ProtocolFileError) as info:
         parse_protocol(text, source="protocol1.yaml", limits=LIMITS)
-    assert str(info.value) == "protocol1.yaml: steps[3] (tetanus) frequency_hz: 500 exceeds the " \
-                              "rig limit of 250 Hz"
+    assert str(info.value) == "protocol1.yaml: [4/4] tetanus-4 (tetanus) frequency_hz: 500 Hz exceeds " \
+                              "the rig limit of 250 Hz"
 
 
 def test_several_problems_are_counted_and_listed():
     text = HEAD + SUPRA + "  - {kind: tetanus, frequency_hz: 500, duration_ms: 3000, rest_s: 0}\n"
     with pytest.raises(ProtocolFileError) as info:
         _parse(text)
-    assert "(and 2 more problems)" in str(info.value)
-    assert len(info.value.problems) == 3
+    assert "more problem" not in str(info.value)
+    assert str(info.value).split("\n") == info.value.problems
+    assert len(info.value.problems) == 4            # 1500 pulses in 3 s: the mean rate too
+    assert any("mean of" in p for p in info.value.problems)
     assert any("duration_ms" in p for p in info.value.problems)
     assert any("rest_s" in p for p in info.value.problems)
 
@@ -98,7 +102,7 @@ def test_limits_are_those_of_the_rig():
     text = HEAD + SUPRA + "  - {kind: tetanus, frequency_hz: 200, duration_ms: 300, rest_s: 5}\n"
     _parse(text)  # fine on the default rig
     strict = StimulusLimits(max_frequency_hz=150)
-    assert "steps[1] (tetanus) frequency_hz: 200 exceeds the rig limit of 150 Hz" in _error(text, strict)
+    assert "[2/2] tetanus-2 (tetanus) frequency_hz: 200 Hz exceeds the rig limit of 150 Hz" in _error(text, strict)
     p = _parse(text, limits=None)  # no rig: only the file itself is checked
     with pytest.raises(ProtocolFileError, match="frequency_hz"):
         validate_protocol(p, strict, source="p.yaml")
@@ -113,70 +117,70 @@ INVALID = [
     ("- kind: twitch\n", ["mapping", "top level"]),
     ("name: x\n", ["steps", "is required"]),
     ("name: x\nsteps: []\n", ["steps", "at least 1"]),
-    (HEAD + "  - {kind: tetnus, frequency_hz: 100}\n", ["steps[0]", "kind", "'tetnus'", "did you mean 'tetanus'"]),
-    (HEAD + "  - {frequency_hz: 100}\n", ["steps[0]", "kind: missing"]),
-    (HEAD + SUPRA + "  - {kind: twitch, count: 3}\n", ["steps[1] (twitch) interval_s", "required"]),
-    (HEAD + SUPRA + "  - {kind: twitch, count: 0, interval_s: 1}\n", ["steps[1] (twitch) count", ">= 1", "got 0"]),
+    (HEAD + "  - {kind: tetnus, frequency_hz: 100}\n", ["[1/1]", "kind", "'tetnus'", "did you mean 'tetanus'"]),
+    (HEAD + "  - {frequency_hz: 100}\n", ["[1/1]", "kind: missing"]),
+    (HEAD + SUPRA + "  - {kind: twitch, count: 3}\n", ["[2/2] twitch-2 (twitch) interval_s", "required"]),
+    (HEAD + SUPRA + "  - {kind: twitch, count: 0, interval_s: 1}\n", ["[2/2] twitch-2 (twitch) count", ">= 1", "got 0"]),
     (HEAD + SUPRA + "  - {kind: twitch, count: 2.5, interval_s: 1}\n", ["count", "whole number"]),
     (HEAD + SUPRA + "  - {kind: twitch, count: '3', interval_s: 1}\n", ["count", "whole number", "'3'"]),
     (HEAD + SUPRA + "  - {kind: tetanus, frequency_hz: yes, duration_ms: 300, rest_s: 5}\n",
-     ["steps[1] (tetanus) frequency_hz", "number", "boolean"]),
+     ["[2/2] tetanus-2 (tetanus) frequency_hz", "number", "boolean"]),
     (HEAD + SUPRA + "  - {kind: tetanus, frequency_hz: .inf, duration_ms: 300, rest_s: 5}\n",
      ["frequency_hz", "finite"]),
     (HEAD + SUPRA + "  - {kind: tetanus, frequency_hz: 100, duration_ms: 300, rest_s: 5, frequency: 3}\n",
-     ["steps[1] (tetanus) frequency:", "not a field of a tetanus step", "frequency_hz"]),
+     ["[2/2] tetanus-2 (tetanus) frequency:", "not a field of a tetanus step", "frequency_hz"]),
     (HEAD + SUPRA + "  - {kind: tetanus, frequency_hz: 100, duration_s: 0.3, rest_s: 5}\n",
      ["duration_s", "did you mean 'duration_ms'"]),
     (HEAD + SUPRA + "  - {kind: tetanus, frequency_hz: 100, duration_ms: 300, rest_s: 0.5}\n",
-     ["steps[1] (tetanus) rest_s", "0.5 s rest", "minimum of 1 s"]),
+     ["[2/2] tetanus-2 (tetanus) rest_s", "0.5 s of rest after a 300 ms train", "minimum of 1 s"]),
     (HEAD + SUPRA + "  - {kind: tetanus, frequency_hz: 100, duration_ms: 2500, rest_s: 5}\n",
-     ["duration_ms: 2500 exceeds the rig limit of 2000 ms"]),
+     ["duration_ms: 2500 ms exceeds the rig limit of 2000 ms"]),
     (HEAD + SUPRA + "  - {kind: tetanus, frequency_hz: -5, duration_ms: 300, rest_s: 5}\n",
      ["frequency_hz", "> 0", "-5"]),
     (HEAD + SUPRA + "  - {kind: twitch, count: 1, interval_s: 1, current_mA: 12}\n",
-     ["steps[1] (twitch) current_mA: 12 exceeds the rig limit of 10 mA"]),
+     ["[2/2] twitch-2 (twitch) current_mA: 12 mA exceeds the rig limit of 10 mA"]),
     (HEAD + SUPRA + "  - {kind: twitch, count: 1, interval_s: 1, current_mA: 8, pulse_width_ms: 1}\n",
-     ["current_mA", "8 uC per phase", "5 uC"]),
+     ["current_mA", "charge per phase 8 mA x 1 ms = 8 uC", "5 uC"]),
     (HEAD + SUPRA + "  - {kind: twitch, count: 1, interval_s: 1, pulse_width_ms: 2}\n",
-     ["pulse_width_ms: 2 exceeds the rig limit of 1 ms"]),
+     ["pulse_width_ms: 2 ms exceeds the rig limit of 1 ms"]),
     (HEAD + SUPRA + "  - {kind: twitch, count: 1, interval_s: 1, current_mA: 2, current: supramaximal}\n",
-     ["steps[1] (twitch)", "either current_mA or current"]),
+     ["[2/2] twitch-2 (twitch)", "either current_mA or current"]),
     (HEAD + SUPRA + "  - {kind: twitch, count: 1, interval_s: 1, current: maximal}\n",
      ["current", "'supramaximal'", "'maximal'"]),
     (HEAD + "  - {kind: twitch, count: 1, interval_s: 1}\n",
-     ["steps[0] (twitch) current", "no supramaximal step"]),
+     ["[1/1] twitch-1 (twitch) current", "no supramaximal step"]),
     (HEAD + "  - {kind: supramaximal, start_mA: 3, step_mA: 0.5, max_mA: 2, interval_s: 1}\n",
-     ["steps[0] (supramaximal)", "start_mA 3 is above max_mA 2"]),
+     ["[1/1] supramaximal-1 (supramaximal)", "start_mA 3 is above max_mA 2"]),
     (HEAD + "  - {kind: supramaximal, start_mA: 0.5, step_mA: 0.5, max_mA: 12, interval_s: 1}\n",
-     ["steps[0] (supramaximal) max_mA: 12 exceeds the rig limit of 10 mA"]),
+     ["[1/1] supramaximal-1 (supramaximal) max_mA: 12 mA exceeds the rig limit of 10 mA"]),
     (HEAD + "  - {kind: supramaximal, start_mA: 0.5, step_mA: 0.5, max_mA: 5, interval_s: 1, factor: 2}\n",
      ["factor", "<= 1.5"]),
     (HEAD + SUPRA + "  - {kind: force_frequency, frequencies_hz: [10, 300], duration_ms: 300, rest_s: 5}\n",
-     ["steps[1] (force_frequency) frequencies_hz[1]: 300 exceeds the rig limit of 250 Hz"]),
+     ["[2/2] force_frequency-2 (force_frequency) frequencies_hz[1]: 300 Hz exceeds the rig limit of 250 Hz"]),
     (HEAD + SUPRA + "  - {kind: force_frequency, frequencies_hz: [10, 0], duration_ms: 300, rest_s: 5}\n",
      ["frequencies_hz[1]", "> 0"]),
     (HEAD + SUPRA + "  - {kind: fatigue, frequency_hz: 40, duration_ms: 500, interval_s: 1, trains: 10}\n",
-     ["steps[1] (fatigue) interval_s", "1 s between 500 ms trains leaves 0.5 s of rest", "minimum"]),
+     ["[2/2] fatigue-2 (fatigue) interval_s", "0.5 s of rest after a 500 ms train", "minimum of 1 s"]),
     (HEAD + SUPRA + "  - {kind: fatigue, frequency_hz: 40, duration_ms: 500, interval_s: 2}\n",
-     ["steps[1] (fatigue)", "trains and total_s"]),
+     ["[2/2] fatigue-2 (fatigue)", "trains and total_s"]),
     (HEAD + SUPRA + "  - {kind: fatigue, frequency_hz: 40, duration_ms: 500, interval_s: 2, duty_cycle: 0.2, trains: 3}\n",
      ["interval_s and duty_cycle"]),
     (HEAD + SUPRA + "  - {kind: optimal_length, interval_s: 1}\n",
-     ["steps[1] (optimal_length)", "lengths_mm"]),
+     ["[2/2] optimal_length-2 (optimal_length)", "lengths_mm"]),
     (HEAD + SUPRA + "  - {kind: optimal_length, interval_s: 1, lengths_mm: [28, -30]}\n",
      ["lengths_mm[1]", "> 0"]),
-    (HEAD + "  - {kind: rest, duration_s: 0}\n", ["steps[0] (rest) duration_s", "> 0"]),
-    (HEAD + "  - {kind: prompt}\n", ["steps[0] (prompt) text", "required"]),
+    (HEAD + "  - {kind: rest, duration_s: 0}\n", ["[1/1] rest-1 (rest) duration_s", "> 0"]),
+    (HEAD + "  - {kind: prompt}\n", ["[1/1] prompt-1 (prompt) text", "required"]),
     (HEAD + "  - {kind: prompt, text: Set length, request: length_mm, default: long}\n",
-     ["steps[0] (prompt)", "positive length"]),
+     ["[1/1] prompt-1 (prompt)", "positive length"]),
     (HEAD + "  - {kind: rest, duration_s: 1, name: a}\n  - {kind: rest, duration_s: 1, name: a}\n",
-     ["steps[1] (rest) name", "already used by steps[0]"]),
+     ["[2/2] a (rest) name", "already used by step 1"]),
     ("name: x\nname: y\nsteps: []\n", ["line 2", "'name' appears twice"]),
     ("name: x\nrate: 3\nsteps:\n  - {kind: rest, duration_s: 1}\n", ["rate", "not a field of the protocol"]),
     ("name: x\nwindows: {pre_ms: 0}\nsteps:\n  - {kind: rest, duration_s: 1}\n", ["windows.pre_ms", "> 0"]),
     ("name: x\npulse_width_ms: 1.5\nsteps:\n  - {kind: rest, duration_s: 1}\n",
-     ["pulse_width_ms: 1.5 exceeds the rig limit of 1 ms"]),
-    (HEAD + "  - twitch\n", ["steps[0]", "mapping"]),
+     ["pulse_width_ms: 1.5 ms exceeds the rig limit of 1 ms"]),
+    (HEAD + "  - twitch\n", ["[1/1]", "mapping"]),
 ]
 
 

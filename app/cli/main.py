@@ -141,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, DeviceError, OSError, ValueError) as exc:
         if os.environ.get("MYOFORCE_DEBUG"):
             raise
-        print(f"myoforce {args.command}: {exc}", file=sys.stderr)
+        from app.terminal import printable
+        # one line per problem (a refused run plan lists every one), each on its own line
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"myoforce {args.command}: {printable(line)}", file=sys.stderr)
         return 1
 
 

@@ -125,6 +125,7 @@ class AcquirePage(QWidget):
         self.run_controls.auto_continue.toggled.connect(self.experiment.set_auto_continue)
         self.prompt_panel.answered.connect(self.experiment.answer)
         self.metadata_form.changed.connect(self._subject_changed)
+        self.protocol_panel.runnable_changed.connect(self._update_run_enabled)
         default = default_protocol_path()
         if default.exists():
             self.protocol_panel.load(default)
@@ -214,9 +215,10 @@ class AcquirePage(QWidget):
             return self._refuse("Choose another output file.")
         self._clear_results()
         try:
+            panel = self.protocol_panel
             exp.start(protocol, out, metadata, auto_continue=self.run_controls.auto_continue.isChecked(),
-                      session_factory=self.session_factory,
-                      protocol_text=self.protocol_panel.protocol_text)
+                      session_factory=self.session_factory, protocol_text=panel.protocol_text,
+                      protocol_source=panel.path.name if panel.path else "protocol")
         except Exception as exc:  # UserError, DeviceError, limits: one line
             return self._refuse(f"Could not start: {exc}")
         self.last_output = out
@@ -242,9 +244,14 @@ class AcquirePage(QWidget):
         self.experiment.stop()
         self.prompt_panel.dismiss()
 
+    def _update_run_enabled(self, *_: Any) -> None:
+        """Run only for a protocol the connected rig's rules accept (shown in the panel)."""
+        self.run_controls.run_button.setEnabled(not self._running and self.protocol_panel.runnable)
+
     def _set_running(self, running: bool) -> None:
         self._running = running
         self.run_controls.set_running(running)
+        self._update_run_enabled()
         self.protocol_panel.set_running(running)
         self.rig_panel.set_busy(running)
         self.running_changed.emit(running)
@@ -280,6 +287,7 @@ class AcquirePage(QWidget):
     def _on_status(self, ev: Status) -> None:
         kind = ev.kind
         if kind == "connected":
+            self.protocol_panel.set_rig(self.experiment.rig_settings)   # the rig's own rules
             self.rig_panel.set_connected(True, ev.message)
             self.live_view.set_ring(self.experiment.ring)
             aux = self.experiment.aux_ring
@@ -287,6 +295,7 @@ class AcquirePage(QWidget):
             self.log.log(f"connected: {ev.message}")
             self.message.emit("Rig connected")
         elif kind == "disconnected":
+            self.protocol_panel.set_rig(None)
             self.rig_panel.set_connected(False, "Not connected")
             self.log.log("rig disconnected")
         elif kind == "session-ended":

@@ -2,8 +2,11 @@
 
 The steps and their parameters are shown in a tree; a value edited there is checked by
 the protocol's own validation (the pydantic model and the structure checks of
-``protocols.loader``) before it is accepted, so the panel can never hold a protocol the
-runner would refuse. Rejected edits are reverted and the reason is shown.
+``protocols.loader``) before it is accepted; rejected edits are reverted and the reason
+is shown. A protocol that is valid as a file is then checked against the connected
+rig with the run plan's own rules (:func:`app.run_plan.protocol_problems`, the same
+rules and messages as ``myoforce run``): every problem is listed under the tree and
+:attr:`runnable` is False until they are fixed, so Run stays disabled.
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ def step_summary(step: dict[str, Any]) -> str:
 
 class ProtocolPanel(QWidget):
     protocol_changed = Signal(object)
+    runnable_changed = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,6 +58,8 @@ class ProtocolPanel(QWidget):
         self.data: dict[str, Any] = {}     # its plain-data form, what the tree shows
         self.edited = False
         self._filling = False
+        self.rig_settings: Any = None        # app.run_plan.RigSettings of the connected rig
+        self.problems: list[str] = []         # why the protocol may not run on that rig
 
         self.path_edit = QLineEdit()
         self.path_edit.setReadOnly(True)
@@ -101,14 +107,51 @@ class ProtocolPanel(QWidget):
         self.path_edit.setText(str(path))
         self.edited = False
         self._set_protocol(protocol)
-        self._say(f"{len(protocol.steps)} steps. Double-click a value to edit it.")
+        if not self.problems:
+            self._say(f"{len(protocol.steps)} steps. Double-click a value to edit it.")
         return True
 
     def _set_protocol(self, protocol: Any) -> None:
         self.protocol = protocol
         self.data = protocol.model_dump(mode="json", exclude_none=True)
         self._fill()
+        self._check_rig()
         self.protocol_changed.emit(protocol)
+
+    # --- the rig's rules ---
+    @property
+    def source(self) -> str:
+        """The protocol's name in messages: its file name, as ``myoforce run`` says it."""
+        return self.path.name if self.path is not None else "protocol"
+
+    @property
+    def runnable(self) -> bool:
+        """A protocol is loaded and the connected rig's rules accept it."""
+        return self.protocol is not None and not self.problems
+
+    def set_rig(self, settings: Any) -> None:
+        """Check the protocol (now and after every edit) against this rig's settings
+        (:class:`app.run_plan.RigSettings`; None when no rig is connected)."""
+        self.rig_settings = settings
+        self._check_rig()
+
+    def set_limits(self, limits: Any) -> None:
+        """Check against these stimulation limits (a rig not connected yet)."""
+        from app.run_plan import RigSettings
+        self.set_rig(RigSettings(limits=limits))
+
+    def _check_rig(self) -> None:
+        from app.run_plan import RigSettings, protocol_problems
+        before = self.runnable
+        self.problems = []
+        if self.protocol is not None:
+            settings = self.rig_settings or RigSettings()
+            self.problems = protocol_problems(self.protocol, settings, source=self.source)
+        if self.problems:
+            rig = "this rig" if self.rig_settings is not None else "the default rig limits"
+            self._say(f"Cannot run on {rig}:\n" + "\n".join(self.problems), error=True)
+        if before != self.runnable or self.problems:
+            self.runnable_changed.emit(self.runnable)
 
     @property
     def protocol_text(self) -> str:
@@ -189,7 +232,8 @@ class ProtocolPanel(QWidget):
             return False
         self.edited = True
         self._set_protocol(protocol)
-        self._say(f"{'.'.join(str(p) for p in path)} = {text}  (edited; the file is unchanged)")
+        if not self.problems:
+            self._say(f"{'.'.join(str(p) for p in path)} = {text}  (edited; the file is unchanged)")
         return True
 
     def set_running(self, running: bool) -> None:

@@ -48,10 +48,12 @@ def _metadata(lines: list[str], path: Path) -> dict[str, Any]:
     try:
         meta = SessionMetadata(**known).as_attrs() if known else {}
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise FileFormatError(f"{path}: metadata line '# {err['loc'][0]}: "
-                              f"{known.get(str(err['loc'][0]), '')}' is invalid "
-                              f"({err['msg']})") from exc
+        from app.terminal import printable
+        from app.validation_messages import sentence
+        lines = [sentence(err, f"{path}: metadata line '# {err['loc'][0]}: "
+                               f"{printable(str(known.get(str(err['loc'][0]), '')))[:40]}'")
+                 for err in exc.errors()]
+        raise FileFormatError("\n".join(lines)) from None
     meta = {k: v for k, v in meta.items() if k in known}   # only what the file states
     meta.update({k: v for k, v in raw.items() if k not in known})
     return meta

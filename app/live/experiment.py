@@ -86,6 +86,7 @@ class Experiment:
         self._monitoring = False
         self._session_thread: threading.Thread | None = None
         self._auto_continue = False
+        self.rig_settings: Any = None   # app.run_plan.RigSettings of the connected rig
 
     def command_hook(self, command: str, device: str = "stimulator") -> None:
         """The devices' ``on_command`` hook: commands sent during a session go to that
@@ -125,7 +126,10 @@ class Experiment:
     def connect_rig_file(self, path: str | Path) -> Rig:
         """Connect the devices a rig file describes (blocking)."""
         from app.rig import connect_rig, load_rig_file
-        return self.attach(connect_rig(load_rig_file(path), on_command=self.command_hook))
+        from app.run_plan import RigSettings
+        config = load_rig_file(path)
+        rig = connect_rig(config, on_command=self.command_hook)
+        return self.attach(rig, RigSettings.from_config(config, path))
 
     def connect_ports(self, amplifier_port: str, stimulator_resource: str, **kwargs: Any) -> Rig:
         """Connect devices picked by port and VISA resource (default limits, 10 kHz)."""
@@ -136,12 +140,18 @@ class Experiment:
         kwargs.setdefault("on_command", self.command_hook)
         return self.attach(connect_devices(amplifier_port, stimulator_resource, **kwargs))
 
-    def attach(self, rig: Rig) -> Rig:
-        """Use an already connected rig: its amplifier streams into the ring buffer."""
+    def attach(self, rig: Rig, settings: Any = None) -> Rig:
+        """Use an already connected rig: its amplifier streams into the ring buffer.
+
+        ``settings`` (:class:`app.run_plan.RigSettings`, e.g. from its rig file) are what
+        every run plan is checked against; by default they are read from the rig itself
+        (the limits its stimulator driver enforces)."""
+        from app.run_plan import RigSettings
         with self._lock:
             if self.rig is not None:
                 self.disconnect()
             self.rig = rig
+            self.rig_settings = settings or RigSettings.from_rig(rig)
             amp = rig.amplifier
             self.ring.reset(float(amp.sample_rate_hz))
             self._unsub.append(amp.subscribe(self.ring.write_block))
@@ -277,23 +287,45 @@ class Experiment:
             raise UserError(f"cannot {what} while a protocol runs")
 
     # --- sessions ---
+    def plan(self, protocol: Any, out_path: str | Path, metadata: Any, *,
+             protocol_source: str = "protocol", protocol_text: str | None = None,
+             overwrite: bool | None = None) -> Any:
+        """The core's run plan for this rig (:func:`app.run_plan.make_plan`): the same
+        checks, and the same messages, as ``myoforce run``. Raises PlanRefused."""
+        from app.run_plan import RunRequest, make_plan
+        self._require_rig()
+        out = Path(out_path)
+        return make_plan(RunRequest(
+            rig=self.rig_settings, out=out, metadata=metadata, protocol=protocol,
+            protocol_text=protocol_text, protocol_source=protocol_source,
+            overwrite=out.exists() if overwrite is None else overwrite))  # the GUI asked first
+
     def start(self, protocol: Any, out_path: str | Path, metadata: Any, *,
               auto_continue: bool = False, session_factory: Callable[..., Any] | None = None,
-              **session_kwargs: Any) -> Any:
+              protocol_source: str = "protocol", **session_kwargs: Any) -> Any:
         """Start running ``protocol`` into ``out_path``; returns at once (no device I/O here:
         safe to call from the GUI thread). The session runs on its own thread.
 
-        The session streams the amplifier itself, so monitoring stops first (on that
-        thread) and the ring buffer restarts with the session's stream.
+        Nothing starts unless the run plan accepts protocol, metadata and output for
+        this rig (PlanRefused, every problem listed, nothing stimulated). The session
+        streams the amplifier itself, so monitoring stops first (on that thread) and the
+        ring buffer restarts with the session's stream.
         """
         rig = self._require_rig()
+        plan = self.plan(protocol, out_path, metadata, protocol_source=protocol_source,
+                         protocol_text=session_kwargs.get("protocol_text"),
+                         overwrite=session_kwargs.pop("overwrite", None))
+        session_kwargs["protocol_text"] = plan.protocol_text
+        session_kwargs.setdefault("tare_samples", plan.tare_samples)
         with self._lock:
             if self.session is not None:
                 from app.errors import UserError
                 raise UserError("a protocol is already running")
             factory = session_factory or _default_session_factory
-            session = factory(protocol=protocol, rig=BorrowedRig.of(rig), out_path=Path(out_path),
-                              metadata=metadata, auto_continue=auto_continue, **session_kwargs)
+            session = factory(protocol=plan.protocol, rig=BorrowedRig.of(rig),
+                              out_path=plan.out, metadata=plan.metadata,
+                              auto_continue=auto_continue, overwrite=plan.overwrite,
+                              **session_kwargs)
             self.session = session
             self.session_path = Path(out_path)
             self.last_status = None
@@ -418,5 +450,4 @@ class BorrowedRig(Rig):
 def _default_session_factory(*, protocol: Any, rig: Rig, out_path: Path, metadata: Any,
                              **kw: Any) -> Any:
     from app.session import ExperimentSession
-    kw.setdefault("overwrite", out_path.exists())  # the GUI asked before getting here
     return ExperimentSession(protocol, rig, out_path, metadata, **kw)

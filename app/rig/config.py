@@ -11,7 +11,6 @@ the value, e.g. ``rig.toml: limits.max_current_mA: must be > 0, got -1``.
 """
 from __future__ import annotations
 
-import difflib
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -76,6 +75,10 @@ class LimitsSection(_Section):
     max_train_duration_ms: float = Field(2000.0, gt=0, le=60000)
     max_charge_per_phase_uC: float = Field(5.0, gt=0, le=100)
     min_rest_after_tetanus_s: float = Field(1.0, ge=0, le=3600)
+    min_pulse_interval_s: float = Field(0.1, ge=0, le=3600)
+    max_mean_rate_hz: float = Field(50.0, gt=0, le=1000)
+    max_duty_cycle: float = Field(0.5, gt=0, le=1)
+    rate_window_s: float = Field(10.0, gt=0, le=3600)
 
     def to_limits(self) -> StimulusLimits:
         return StimulusLimits(**self.model_dump())
@@ -198,11 +201,8 @@ def parse_rig(text: str, *, source: str = "rig file") -> RigConfig:
     try:
         return RigConfig.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = _format(errors[0])
-        more = len(errors) - 1
-        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        raise RigFileError(f"{source}: {first}{tail}") from None
+        lines = [f"{source}: {_format(err)}" for err in exc.errors()]
+        raise RigFileError("\n".join(lines)) from None
 
 
 _SECTIONS = {"amplifier": AmplifierSection, "stimulator": StimulatorSection,
@@ -210,42 +210,20 @@ _SECTIONS = {"amplifier": AmplifierSection, "stimulator": StimulatorSection,
 
 
 def _format(err: dict) -> str:
+    """One pydantic error of a rig file, through the one formatter (app.validation_messages)."""
+    from app.validation_messages import sentence
+
     loc = [str(p) for p in err.get("loc", ())]
-    etype = err.get("type", "")
-    ctx = err.get("ctx") or {}
-    value = err.get("input")
-    exc = ctx.get("error")
+    exc = (err.get("ctx") or {}).get("error")
     if isinstance(exc, _FieldProblem):
         return f"{exc.field}: {exc.message}"
     field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
                     for p in err.get("loc", ())).lstrip(".") or "rig file"
-    if etype == "missing":
-        return f"{field}: is required"
-    if etype == "extra_forbidden":
-        model = _SECTIONS.get(loc[0]) if len(loc) == 2 else (RigConfig if len(loc) == 1 else None)
-        allowed = sorted(model.model_fields) if model else []
-        close = difflib.get_close_matches(loc[-1], allowed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"{field}: unknown field{hint}"
-    bounds = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"),
-              "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}
-    if etype in bounds:
-        op, key = bounds[etype]
-        return f"{field}: must be {op} {ctx.get(key)}, got {value!r}"
-    if etype in ("float_type", "int_type", "int_from_float", "float_parsing", "int_parsing"):
-        what = "a whole number" if etype.startswith("int") else "a number"
-        return f"{field}: must be {what}, got {value!r}"
-    if etype == "string_type":
-        return f"{field}: must be text in quotes, got {value!r}"
+    model = _SECTIONS.get(loc[0]) if len(loc) == 2 else (RigConfig if len(loc) == 1 else None)
+    owner = f"the [{loc[0]}] table" if len(loc) == 2 else "a rig file"
+    etype = err.get("type", "")
     if etype in ("model_type", "dict_type"):
-        return f"{field}: must be a [table], got {value!r}"
-    if etype == "literal_error":
-        return f"{field}: must be {ctx.get('expected')}, got {value!r}"
-    if etype == "finite_number":
-        return f"{field}: must be a finite number, got {value!r}"
-    if etype == "string_too_short":
-        return f"{field}: must not be empty"
-    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    if etype == "value_error" or value is None or isinstance(value, dict):
-        return f"{field}: {msg}"
-    return f"{field}: {msg}, got {value!r}"
+        return f"{field}: must be a [table], got {err.get('input')!r}"
+    if etype == "string_type":
+        return f"{field}: must be text in quotes, got {err.get('input')!r}"
+    return sentence(err, field, allowed=sorted(model.model_fields) if model else (), owner=owner)

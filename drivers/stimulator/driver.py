@@ -23,7 +23,7 @@ from drivers.capabilities import StimulusSpec
 from drivers.errors import (DeviceDisconnected, DeviceError, DeviceNotFound, InstrumentError,
                             LimitError, StimulusAborted,
                             ProtocolError)
-from drivers.limits import StimulusLimits, check_stimulus
+from drivers.limits import StimulusLimits
 from drivers.stimulator import scpi
 
 log = logging.getLogger(__name__)
@@ -166,14 +166,13 @@ class ScpiStimulator:
         return self._t is None
 
     # ------------------------------------------------------------------ checks
-    def check(self, spec: StimulusSpec) -> None:
-        """Raise :class:`LimitError` if ``spec`` may not be sent; sends nothing."""
-        check_stimulus(self._limits, spec)
-        volts = scpi.output_volts(spec.current_mA, self._gain)
-        if volts > self._max_V + 1e-12:
-            raise LimitError(
-                f"output voltage {volts:g} V ({spec.current_mA:g} mA at {self._gain:g} mA/V) "
-                f"exceeds the stimulator maximum of {self._max_V:g} V")
+    def check(self, spec: StimulusSpec, *, requested_duration_ms: float | None = None) -> None:
+        """Raise :class:`LimitError` if ``spec`` may not be sent; sends nothing.
+
+        The rules are the rig's (:meth:`StimulusLimits.stimulus_problems`), the same ones
+        the protocol validator applies, plus this generator's output voltage."""
+        self._limits.check_stimulus(spec, requested_duration_ms=requested_duration_ms,
+                                    isolator_gain_mA_per_V=self._gain, max_output_V=self._max_V)
 
     # ------------------------------------------------------------------ Stimulator
     def configure(self, stimulus: StimulusSpec) -> None:
@@ -347,6 +346,7 @@ class ScpiStimulator:
         """
         self._limits.check(current_mA, pulse_width_ms, frequency_hz, duration_ms)
         spec = StimulusSpec.train(current_mA, pulse_width_ms, frequency_hz, duration_ms)
+        self.check(spec, requested_duration_ms=duration_ms)
         self.configure(spec)
         self.fire()
         return spec

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import UserError
-from app.paths import check_output_file
+from app.terminal import printable
 
 #: largest --seed (the recording stores it as a 64-bit integer)
 SEED_MAX = 2**63 - 1
@@ -127,26 +127,22 @@ def _unit(name: str) -> tuple[str, str]:
 # ============================================================================ checks
 
 class _Plan:
-    """Everything decided before connecting."""
+    """The core's :class:`~app.run_plan.RunPlan` plus how this command connects the rig."""
 
-    def __init__(self) -> None:
-        self.protocol = None
-        self.protocol_text = ""
-        self.source = ""
-        self.rig_factory = None
-        self.metadata = None
-        self.tare_samples = 1000
-        self.preset: str | None = None
+    def __init__(self, plan, source: str, rig_factory) -> None:
+        self.plan = plan
+        self.protocol = plan.protocol
+        self.protocol_text = plan.protocol_text
+        self.metadata = plan.metadata
+        self.tare_samples = plan.tare_samples
+        self.preset = plan.preset
+        self.source = source
+        self.rig_factory = rig_factory
         self.study = None
 
 
-def _plan(args: argparse.Namespace) -> _Plan:
-    from app.rig import load_rig_file, resolve_muscle
-    from drivers.limits import StimulusLimits
-    from protocols.loader import parse_protocol, read_protocol_text, validate_protocol
-
-    plan = _Plan()
-    plan.study = _study_session(args)
+def _check_rig_options(args: argparse.Namespace) -> str:
+    """The rig options given make sense together; returns which rig source was chosen."""
     sources = [s for s, given in (("--sim", args.sim), ("--rig", args.rig is not None),
                                   ("--amplifier/--stimulator",
                                    args.amplifier is not None or args.stimulator is not None))
@@ -172,74 +168,75 @@ def _plan(args: argparse.Namespace) -> _Plan:
         raise UserError(f"--treatment must be a positive factor, got {args.treatment:g}")
     if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
         raise UserError(f"--seed must be a whole number from 0 to {SEED_MAX}, got {args.seed}")
+    return sources[0]
 
+
+def _check_addresses(args: argparse.Namespace) -> None:
+    from drivers.transports.visa import resource_name_problem
+    if not args.amplifier.strip():
+        raise UserError("--amplifier: the serial port name is empty")
+    problem = resource_name_problem(args.stimulator)
+    if problem:
+        raise UserError(f"--stimulator {printable(repr(args.stimulator))}: {problem}")
+
+
+def _plan(args: argparse.Namespace) -> _Plan:
+    """Check everything before connecting: the command line's own options here, the rest
+    (protocol against the rig, metadata, muscle, output, tare) in the core's run plan."""
+    from app.rig import load_rig_file
+    from app.run_plan import RigSettings, RunRequest, make_plan
+
+    study = _study_session(args)
+    source = _check_rig_options(args)
     config = load_rig_file(args.rig) if args.rig is not None else None
     simulated = bool(args.sim or (config is not None and config.simulated))
     if not simulated and (args.seed is not None or args.treatment is not None):
         raise UserError("--seed and --treatment apply to a simulated rig only")
-    if direct:
-        from drivers.transports.visa import resource_name_problem
-        if not args.amplifier.strip():
-            raise UserError("--amplifier: the serial port name is empty")
-        problem = resource_name_problem(args.stimulator)
-        if problem:
-            raise UserError(f"--stimulator {args.stimulator!r}: {problem}")
-    limits = config.limits.to_limits() if config is not None else StimulusLimits()
-
-    # the protocol, against this rig's limits: before anything is connected
-    path = Path(args.protocol)
-    plan.protocol_text = read_protocol_text(path)
-    plan.protocol = parse_protocol(plan.protocol_text, source=path.name)
-    validate_protocol(plan.protocol, limits, source=path.name)
-
-    muscle = args.meta_muscle
-    if muscle is None and config is not None and config.sim is not None:
-        muscle = config.sim.muscle        # the rig file's simulated muscle, unless --muscle says
-    preset, muscle_name = resolve_muscle(muscle, simulated=simulated)
-    plan.preset = preset
-    plan.metadata = _metadata(args, muscle_name)
-
-    # never the protocol or the rig file itself, even with --overwrite
-    out = check_output_file(args.out, what="recording",
-                            inputs=[path] + ([args.rig] if args.rig is not None else []))
-    if out.exists() and not args.overwrite:
-        raise UserError(f"{out}: file exists; refusing to overwrite a recording "
-                        f"(choose another name, or pass --overwrite)")
-
-    if not args.yes and not _interactive():
-        needs = _first_interactive_step(plan.protocol)
-        if needs is not None:
-            raise UserError(f"{path.name}: {needs} needs the operator's answers, but stdin is not "
-                            f"a terminal; run with --yes to auto-continue with the defaults")
-
+    if source == "--amplifier/--stimulator":
+        _check_addresses(args)
     gain = args.isolator_gain or 1.0
     rate = args.sample_rate or 10000
     if config is not None:
+        rig = RigSettings.from_config(config, args.rig)
+    else:
+        rig = RigSettings(isolator_gain_mA_per_V=gain, max_output_V=10.0, simulated=simulated)
+    plan = make_plan(RunRequest(rig=rig, out=args.out, metadata=_metadata_values(args),
+                                protocol_path=args.protocol, overwrite=args.overwrite,
+                                metadata_field_name=_meta_option))
+    name = Path(args.protocol).name
+    if not args.yes and not _interactive():
+        needs = _first_interactive_step(plan.protocol)
+        if needs is not None:
+            raise UserError(f"{name}: {needs} needs the operator's answers, but stdin is not "
+                            f"a terminal; run with --yes to auto-continue with the defaults")
+    preset, limits = plan.preset, rig.limits
+    if config is not None:
         from app.rig import connect_rig
-        plan.tare_samples = config.amplifier.tare_samples
-        plan.source = f"rig file {args.rig}" + (f" (simulated {preset})" if simulated else "")
-        plan.rig_factory = lambda hook: connect_rig(config, on_command=hook, muscle=preset,
-                                                    seed=args.seed)
+        source = f"rig file {args.rig}" + (f" (simulated {preset})" if simulated else "")
+        factory = lambda hook: connect_rig(config, on_command=hook, muscle=preset,  # noqa: E731
+                                           seed=args.seed)
     elif args.sim == "daq":
         from app.rig.daq_config import sim_daq_section
         from app.rig.daq_connect import start_sim_daq_rig
-        plan.source = f"simulated DAQ rig ({preset})"
-        plan.rig_factory = lambda hook: start_sim_daq_rig(
+        source = f"simulated DAQ rig ({preset})"
+        factory = lambda hook: start_sim_daq_rig(  # noqa: E731
             sim_daq_section(rate), preset, seed=args.seed, treatment_effect=args.treatment,
             isolator_gain_mA_per_V=gain, limits=limits, on_command=hook)
     elif simulated:
         from app.rig import start_sim_rig
-        plan.source = f"simulated rig ({preset})"
-        plan.rig_factory = lambda hook: start_sim_rig(
+        source = f"simulated rig ({preset})"
+        factory = lambda hook: start_sim_rig(  # noqa: E731
             preset, seed=args.seed, treatment_effect=args.treatment, isolator_gain_mA_per_V=gain,
             limits=limits, sample_rate_hz=rate, on_command=hook)
     else:
         from app.rig import connect_devices
-        plan.source = f"amplifier {args.amplifier}, stimulator {args.stimulator}"
-        plan.rig_factory = lambda hook: connect_devices(
+        source = f"amplifier {args.amplifier}, stimulator {args.stimulator}"
+        factory = lambda hook: connect_devices(  # noqa: E731
             args.amplifier, args.stimulator, limits=limits, isolator_gain_mA_per_V=gain,
             sample_rate_hz=rate, on_command=hook)
-    return plan
+    result = _Plan(plan, source, factory)
+    result.study = study
+    return result
 
 
 def _study_session(args: argparse.Namespace):
@@ -268,26 +265,12 @@ def _study_session(args: argparse.Namespace):
     return link
 
 
-def _metadata(args: argparse.Namespace, muscle_name: str | None):
-    from pydantic import ValidationError
-
+def _metadata_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The metadata options given, as one object (``--muscle`` included) for the plan."""
     from app.metadata import SessionMetadata
 
-    values: dict[str, Any] = {}
-    for name in SessionMetadata.model_fields:
-        value = getattr(args, f"meta_{name}", None)
-        if value is not None:
-            values[name] = value
-    if muscle_name is not None:
-        values["muscle"] = muscle_name
-    try:
-        return SessionMetadata(**values)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        name = str(err["loc"][0]) if err.get("loc") else "metadata"
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        raise UserError(f"{_meta_option(name)}: {msg[0].lower() + msg[1:]}, "
-                        f"got {err.get('input')!r}") from None
+    values = {name: getattr(args, f"meta_{name}", None) for name in SessionMetadata.model_fields}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _interactive() -> bool:
@@ -299,9 +282,11 @@ def _interactive() -> bool:
 
 def _first_interactive_step(protocol) -> str | None:
     """The first step that waits for the technician (without --yes)."""
+    from protocols.validation import step_location
+
     for i, step in enumerate(protocol.steps):
         if step.kind in ("prompt", "optimal_length"):
-            return f"steps[{i}] ({step.kind})"
+            return f"step {step_location(protocol, i)}"
     return None
 
 
@@ -336,7 +321,7 @@ class _Display:
             self.progress.stop()
 
     def line(self, text: str, style: str | None = None) -> None:
-        self.console.print(text, style=style if self.tty else None, markup=False)
+        self.console.print(printable(text), style=style if self.tty else None, markup=False)
 
     def handle(self, ev) -> None:
         from protocols import events as E
@@ -440,8 +425,8 @@ def _results_table(console, trials, tty: bool):
         if r.get("error"):
             status += " (!)"
             problems.append(f"trial {ev.trial_index}: {r['error']}")
-        cells = {"#": str(ev.trial_index), "step": ev.step, "kind": ev.kind,
-                 "f Hz": f"{ev.frequency_hz:g}" if ev.frequency_hz else "-",
+        cells = {"#": str(ev.trial_index), "kind": ev.kind,
+                 "f Hz": f"{ev.frequency_hz:g}" if ev.frequency_hz else "-", "step": printable(ev.step),
                  "pulses": str(ev.pulses), "I mA": f"{ev.current_mA:.2f}",
                  "L mm": _fmt(ev.length_mm, 2) if ev.length_mm is not None else "-",
                  "Pt/Po mN": _fmt(r.get("peak_force_mN")), "TPT ms": _fmt(r.get("time_to_peak_ms")),
@@ -449,7 +434,7 @@ def _results_table(console, trials, tty: bool):
         table.add_row(*(cells[name] for name, _ in columns))
     console.print(table)
     for line in problems:
-        console.print(f"(!) {line}", markup=False, highlight=False)
+        console.print(f"(!) {printable(line)}", markup=False, highlight=False)
 
 
 # ============================================================================ running
@@ -480,7 +465,8 @@ def run_command(args: argparse.Namespace) -> int:
     session.subscribe(lambda ev: inbox.put(("event", ev)))
     interactive = _interactive() and not args.yes
 
-    display.line(f"myoforce run: {plan.protocol.name} on the {plan.source} -> {args.out}")
+    display.line(f"myoforce run: {printable(plan.protocol.name)} on the {printable(plan.source)} "
+                 f"-> {printable(str(args.out))}")
     started = time.monotonic()
     previous_term = signal.getsignal(signal.SIGTERM)
     interrupted = False
@@ -566,7 +552,7 @@ def run_command(args: argparse.Namespace) -> int:
         return 130
     why = finished.message if finished is not None else "the run did not finish"
     state = finished.status if finished is not None else "failed"
-    print(f"myoforce run: {state}: {why}; stimulator output off; {kept}", file=sys.stderr)
+    print(printable(f"myoforce run: {state}: {why}; stimulator output off; {kept}"), file=sys.stderr)
     return 1
 
 
@@ -582,7 +568,7 @@ def _show_prompt(display: _Display, prompt) -> None:
         hint += ")"
     else:
         hint = " (Enter to continue)"
-    display.console.print(f"? {prompt.text}{hint}{default}", style="bold cyan" if display.tty else None,
+    display.console.print(printable(f"? {prompt.text}{hint}{default}"), style="bold cyan" if display.tty else None,
                           markup=False)
 
 

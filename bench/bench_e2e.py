@@ -25,7 +25,7 @@ from app import __version__
 from app.metadata import SessionMetadata
 from app.recorder import SessionRecorder
 from app.recorder.reader import session_info
-from drivers.amplifier.driver import SerialForceAmplifier
+from drivers.amplifier.driver import READ_PERIOD_S, SerialForceAmplifier
 
 
 def start_sim() -> tuple[subprocess.Popen, dict]:
@@ -36,8 +36,9 @@ def start_sim() -> tuple[subprocess.Popen, dict]:
     return proc, json.loads(line)
 
 
-def run_one(port: str, rate: int, seconds: float, out: Path) -> dict:
-    amp = SerialForceAmplifier.open(port)
+def run_one(port: str, rate: int, seconds: float, out: Path,
+            read_period_s: float = READ_PERIOD_S) -> dict:
+    amp = SerialForceAmplifier.open(port, read_period_s=read_period_s)
     notices = []
     amp.subscribe_notices(notices.append)
     try:
@@ -47,10 +48,13 @@ def run_one(port: str, rate: int, seconds: float, out: Path) -> dict:
                  metadata=SessionMetadata(subject_id="bench"), rig={"bench": True},
                  devices={"amplifier": amp.identity}, software_version=__version__)
         amp.subscribe(rec.put_block)
+        amp.subscribe_notices(rec.put_notice)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         amp.start()
         time.sleep(seconds)
+        t_stop = time.perf_counter()
         amp.stop()
+        stop_s = time.perf_counter() - t_stop
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
         rec.close()
@@ -60,7 +64,8 @@ def run_one(port: str, rate: int, seconds: float, out: Path) -> dict:
     info = session_info(out)
     return {
         "rate_hz": rate, "wall_s": round(wall, 2), "samples_streamed": stats.samples,
-        "samples_in_file": info["samples"], "expected_approx": int(rate * wall),
+        "samples_in_file": info["samples"], "gap_samples_in_file": info["gap_samples"],
+        "expected_approx": int(rate * wall), "stop_s": round(stop_s, 3),
         "gaps": stats.gaps, "lost_samples": stats.lost_samples,
         "checksum_errors": stats.checksum_errors, "lost_in_recorder": info.get("lost_samples"),
         "cpu_percent_of_one_core": round(100.0 * cpu / wall, 1),
@@ -72,13 +77,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--rates", type=int, nargs="+", default=[10000, 100000])
+    ap.add_argument("--read-period", type=float, default=READ_PERIOD_S,
+                    help="the driver's read pacing in s (0: unpaced, as before)")
     args = ap.parse_args()
     proc, addresses = start_sim()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for rate in args.rates:
                 result = run_one(addresses["amplifier"], rate, args.seconds,
-                                 Path(tmp) / f"bench-{rate}.h5")
+                                 Path(tmp) / f"bench-{rate}.h5", args.read_period)
                 print(json.dumps(result))
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -17,7 +17,7 @@ import time
 from typing import Callable
 
 from drivers.amplifier import commands as cmd
-from drivers.amplifier.frames import FrameParser, ParseResult
+from drivers.amplifier.frames import FRAME_SIZE, FrameParser, ParseResult
 from drivers.capabilities import (BlockSink, Calibration, NoticeSink, SampleBlock, StreamNotice,
                                   StreamStats)
 from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout, InstrumentError, ProtocolError
@@ -31,15 +31,20 @@ CHUNK_BYTES = 65536
 #: Streaming reads are paced to one per this many seconds while the stream is light:
 #: the reader sleeps, then takes everything that arrived in one read, instead of waking
 #: for every piece the port delivers (about 100 wake-ups/s, each costing a read, a parse
-#: and a delivery). The price is latency: blocks reach subscribers (recorder, live
-#: display, protocol runner) up to this much later — invisible at a 60 Hz display, and
-#: stimulus timing is unaffected (pulses are marked in the stream by the hardware).
-READ_PERIOD_S = 0.02
-#: A read of at least this many bytes means the stream is heavy (or a backlog drains):
-#: the next read follows at once, unpaced, so the device's buffer never fills while the
-#: reader sleeps. Below the 4 KiB a tty's line discipline holds, so a full tty buffer
-#: always turns pacing off.
-PACED_READ_MAX_BYTES = 3072
+#: and a delivery: a fixed cost per wake-up, whatever the bytes). The price is latency:
+#: blocks reach subscribers (recorder, live display, protocol runner) up to this much
+#: later — the live trace advances in steps of this size (2–3 frames at 60 Hz). Stimulus timing is unaffected (pulses are marked in the stream by the
+#: hardware). ``SerialForceAmplifier(read_period_s=...)`` chooses another trade-off
+#: (0 turns pacing off).
+READ_PERIOD_S = 0.04
+#: Pacing is for light streams only: a stream that brings more than this many bytes per
+#: period (from about 17 kHz at 40 ms) is read as it comes, so the port's and the
+#: device's buffers never fill while the reader sleeps. At a rig's 10 kHz a period
+#: brings 4800 bytes.
+PACED_READ_MAX_BYTES = 8192
+#: A paced read bringing more than this many periods' worth is a backlog draining (the
+#: host was busy): reads follow at once until it is gone.
+BACKLOG_PERIODS = 2.0
 #: Silence that proves a device is in command mode when the port is opened.
 QUIET_S = 0.03
 #: At most one 'sink-error' notice per this many seconds (the count says how many).
@@ -54,9 +59,11 @@ class SerialForceAmplifier:
     """
 
     def __init__(self, transport: SerialTransport, *, timeout_s: float = 1.0,
-                 on_command: Callable[[str], None] | None = None) -> None:
+                 on_command: Callable[[str], None] | None = None,
+                 read_period_s: float = READ_PERIOD_S) -> None:
         self._t = transport
         self._timeout_s = float(timeout_s)
+        self._read_period_s = max(0.0, float(read_period_s))
         self._on_command = on_command
         self._identity = ""
         self._rate = 0
@@ -83,7 +90,8 @@ class SerialForceAmplifier:
     # ------------------------------------------------------------------ opening
     @classmethod
     def open(cls, port: str, *, timeout_s: float = 1.0,
-             on_command: Callable[[str], None] | None = None) -> "SerialForceAmplifier":
+             on_command: Callable[[str], None] | None = None,
+             read_period_s: float = READ_PERIOD_S) -> "SerialForceAmplifier":
         """Open ``port`` and check that a myoforce force amplifier answers.
 
         DeviceNotFound if the port cannot be opened, ProtocolError if whatever answers is not
@@ -91,16 +99,19 @@ class SerialForceAmplifier:
         earlier session is stopped first."""
         transport = SerialTransport.open(port, timeout_s=timeout_s)
         try:
-            return cls.from_transport(transport, timeout_s=timeout_s, on_command=on_command)
+            return cls.from_transport(transport, timeout_s=timeout_s, on_command=on_command,
+                                      read_period_s=read_period_s)
         except BaseException:
             transport.close()
             raise
 
     @classmethod
     def from_transport(cls, transport: SerialTransport, *, timeout_s: float = 1.0,
-                       on_command: Callable[[str], None] | None = None) -> "SerialForceAmplifier":
+                       on_command: Callable[[str], None] | None = None,
+                       read_period_s: float = READ_PERIOD_S) -> "SerialForceAmplifier":
         """Handshake over an already open transport: ``*IDN?``, ``RATE?``, ``CAL?``."""
-        amp = cls(transport, timeout_s=timeout_s, on_command=on_command)
+        amp = cls(transport, timeout_s=timeout_s, on_command=on_command,
+                  read_period_s=read_period_s)
         amp._ensure_command_mode()
         try:
             amp._identity = cmd.parse_identity(amp._query("*IDN?"))
@@ -418,16 +429,20 @@ class SerialForceAmplifier:
     def _read_loop(self, parser: FrameParser, cal: Calibration, rate: float) -> None:
         """Reader thread: chunks in, blocks and notices out, until end of stream or failure."""
         poll_s = getattr(self._t, "poll_s", 0.01)
-        paced = (READ_PERIOD_S > 0 and callable(getattr(self._t, "read_ready", None))
+        period = self._read_period_s
+        per_period = rate * period * FRAME_SIZE          # bytes a period brings
+        paced = (0 < per_period <= PACED_READ_MAX_BYTES
+                 and callable(getattr(self._t, "read_ready", None))
                  and bool(getattr(self._t, "sizes_reads_exactly", False)))
+        backlog = BACKLOG_PERIODS * per_period
         last_rx = time.monotonic()
-        last_read, last_size = last_rx, CHUNK_BYTES
+        last_read, last_size = last_rx, 0
         try:
             while not self._halt.is_set():
                 try:
                     data = b""
-                    if paced and last_size < PACED_READ_MAX_BYTES:
-                        wait = last_read + READ_PERIOD_S - time.monotonic()
+                    if paced and last_size <= backlog:
+                        wait = last_read + period - time.monotonic()
                         if wait > 0 and self._halt.wait(wait):
                             return
                         data = self._t.read_ready(CHUNK_BYTES)

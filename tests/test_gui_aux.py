@@ -90,3 +90,57 @@ def test_replay_shows_the_recordings_aux_channels(qtbot):
         assert np.isnan(src.read(rec.samples - 5, rec.samples + 5)[0, 5:]).all()
     finally:
         view.close_view()
+
+
+SHORT_GUI = """\
+name: daq gui
+pulse_width_ms: 0.2
+current_mA: 3.0
+steps:
+  - kind: twitch
+    name: twitch
+    count: 2
+    interval_s: 0.3
+"""
+
+
+@pytest.mark.slow
+def test_acquire_on_the_simulated_daq_rig_shows_and_records_aux(qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+
+    from app.gui.main_window import MainWindow
+    from app.recorder.reader import open_session
+
+    ensure_app()
+    win = MainWindow()
+    win.confirm_quit = lambda: True
+    win.acquire.metadata_form.editors["subject_id"].setText("rat-daq")
+    win.acquire.run_controls.output.set_directory(tmp_path)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        page = win.acquire
+        proto = tmp_path / "short.yaml"
+        proto.write_text(SHORT_GUI)
+        assert page.protocol_panel.load(proto)
+        page.rig_panel.sim_kind.setCurrentIndex(page.rig_panel.sim_kind.findData("daq"))
+        qtbot.mouseClick(page.rig_panel.connect_button, Qt.LeftButton)
+        qtbot.waitUntil(lambda: page.rig_panel.connected, timeout=30000)
+        assert "NI-DAQmx" in page.rig_panel.status.text()
+        qtbot.waitUntil(lambda: page.experiment.ring.end_sample > 5000, timeout=10000)
+        aux = page.live_view.aux
+        assert aux.isVisible() and [b.text() for b in aux.boxes] == [
+            "emg (mV)", "length (mm)", "stim_current (mA)"]
+        qtbot.waitUntil(lambda: aux.curves[1].getData()[0] is not None
+                        and len(aux.curves[1].getData()[0]) > 0, timeout=5000)
+        out = tmp_path / "daq.h5"
+        page.run_controls.output.set_path(out)
+        assert page.run_protocol()
+        qtbot.waitUntil(lambda: not page.running, timeout=30000)
+        assert page.finished_status == "completed"
+        assert page.experiment.rig.sim.ao_volts == 0.0
+        with open_session(out) as s:
+            assert [c["name"] for c in s.aux_channels] == ["emg", "length", "stim_current"]
+            assert s.pulse_samples.size == 2
+    finally:
+        win.close()

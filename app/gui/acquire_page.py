@@ -139,7 +139,9 @@ class AcquirePage(QWidget):
     def connect_rig(self, spec: dict) -> None:
         exp = self.experiment
         source = spec.get("source")
-        if source == "sim":
+        if source == "sim" and spec.get("daq"):
+            job = lambda: exp.connect_sim_daq(spec.get("muscle") or "rat-edl")  # noqa: E731
+        elif source == "sim":
             job = lambda: exp.connect_sim(spec.get("muscle") or "rat-edl")  # noqa: E731
         elif source == "file":
             if not spec.get("path"):

@@ -67,10 +67,16 @@ class RigPanel(QWidget):
         self.muscle.addItems(muscle_presets())
         self.muscle.setCurrentText("rat-edl")
         self.muscle.setToolTip("Muscle model of the simulated rig")
+        self.sim_kind = QComboBox()
+        self.sim_kind.addItem("Serial amplifier + SCPI stimulator", "serial")
+        self.sim_kind.addItem("NI-DAQ board (force, stimulus, aux channels)", "daq")
+        self.sim_kind.setToolTip("Which simulated rig: the serial one, or a DAQ board with "
+                                 "auxiliary channels (docs/daq-rig.md)")
         sim = QWidget()
         f = QFormLayout(sim)
         f.setContentsMargins(0, 0, 0, 0)
         f.addRow("Muscle", self.muscle)
+        f.addRow("Hardware", self.sim_kind)
         # rig file
         self.rig_file = QLineEdit()
         self.rig_file.setPlaceholderText("rig.toml")
@@ -141,7 +147,8 @@ class RigPanel(QWidget):
     def spec(self) -> dict[str, Any]:
         key = self.source.currentData()
         if key == "sim":
-            return {"source": "sim", "muscle": self.muscle.currentText()}
+            return {"source": "sim", "muscle": self.muscle.currentText(),
+                    "daq": self.sim_kind.currentData() == "daq"}
         if key == "file":
             return {"source": "file", "path": self.rig_file.text().strip()}
         return {"source": "ports", "amplifier": self.amp_port.currentText().strip(),

@@ -123,6 +123,14 @@ class Experiment:
         kwargs.setdefault("on_command", self.command_hook)
         return self.attach(start_sim_rig(muscle=muscle, **kwargs))
 
+    def connect_sim_daq(self, muscle: str = "rat-edl", **kwargs: Any) -> Rig:
+        """Start the simulated DAQ rig (force, stimulus and auxiliary channels on one
+        simulated board; blocking) and attach it."""
+        from app.rig.daq_config import sim_daq_section
+        from app.rig.daq_connect import start_sim_daq_rig
+        kwargs.setdefault("on_command", self.command_hook)
+        return self.attach(start_sim_daq_rig(sim_daq_section(), muscle, **kwargs))
+
     def connect_rig_file(self, path: str | Path) -> Rig:
         """Connect the devices a rig file describes (blocking)."""
         from app.rig import connect_rig, load_rig_file

@@ -17,7 +17,7 @@ file's (device, inode, size, mtime, ctime) — a write changes the ctime even wh
 keeps size and mtime — so an unchanged file is not read again. A file modified in the
 last 2 s is hashed every time (a write in the same clock tick could keep its state). The code version is :data:`ANALYSIS_SCHEMA`, the package version,
 numpy's and scipy's versions, and a fingerprint of the source of every module that
-turns a file into numbers (``app/analysis``, the importers, the session reader), so a
+turns a file into numbers (``app/analysis``, the importers, ``app/recorder``...), so a
 code change invalidates old entries without anyone remembering to bump a number.
 
 What is stored: a result whose file was read completely and did not change while
@@ -46,8 +46,10 @@ from app import __version__
 ANALYSIS_SCHEMA = 1
 
 #: source (relative to the project root) whose change invalidates cached results
-_FINGERPRINTED = ("app/analysis", "app/importers", "app/recorder/reader.py",
-                  "app/recorder/layout.py", "app/recording.py", "app/result_cache.py")
+#: (whole packages: a module they start to use is covered; over-invalidating is harmless)
+_FINGERPRINTED = ("app/analysis", "app/importers", "app/recorder", "app/recording.py",
+                  "app/metadata.py", "app/batch.py", "app/result_cache.py",
+                  "drivers/capabilities.py")
 _CHUNK = 1 << 20
 #: a file's digest is remembered only once it has not been modified for this long
 SETTLE_S = 2.0
@@ -83,10 +85,14 @@ def code_version() -> str:
 
 
 def _scipy_version() -> str:
+    """scipy's version file, read without importing scipy (or importlib.metadata: both
+    slow imports on a path that may not need them)."""
+    import importlib.util
     try:
-        from importlib.metadata import version
-        return version("scipy")
-    except Exception:                      # not installed: nothing of it can be cached
+        spec = importlib.util.find_spec("scipy")
+        origin = Path(spec.origin) if spec and spec.origin else None
+        return hashlib.sha256((origin.parent / "version.py").read_bytes()).hexdigest()
+    except (OSError, ValueError, ImportError):
         return "none"
 
 

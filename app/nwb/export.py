@@ -43,6 +43,7 @@ class ExportReport:
     trials: int = 0
     gaps: int = 0
     seconds: float = 0.0
+    analysis_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)   # stored in the file and printed
     notes: list[str] = field(default_factory=list)      # DANDI metadata gaps, printed
 
@@ -211,7 +212,9 @@ def export_session(source: str | os.PathLike[str], output: str | os.PathLike[str
             report = ExportReport(str(src), str(out), sf.status, sf.complete)
             report.warnings = status_warnings(sf.status, sf.complete, sf.recovered_from)
             report.warnings += list(sf.warnings)
+            t0 = time.perf_counter()
             result = analyze_recording(rec, cfg)
+            report.analysis_seconds = time.perf_counter() - t0
             if result.error:
                 report.warnings.append(f"analysis: {result.error}")
             try:

@@ -220,21 +220,38 @@ def add_trials(nwbfile: Any, recording: Recording, results: Sequence[Any],
     matched = [by_index.get(t.index) for t in trials]
     if all(m is not None for m in matched):
         columns += result_columns(matched)
-    typed = []
-    for name, text, values in columns:
+    nwbfile.trials = time_intervals(
+        "trials", "one row per contraction: trial window, stimulus, analysis results",
+        [t.start_sample / fs for t in trials], [t.stop_sample / fs for t in trials],
+        [int(t.index) for t in trials], columns)
+
+
+def time_intervals(name: str, description: str, start: Sequence[float],
+                   stop: Sequence[float], ids: Sequence[int],
+                   columns: Sequence[tuple[str, str, Sequence[Any]]]) -> Any:
+    """A TimeIntervals table built column by column (hdmf's add_row costs milliseconds a
+    row: seconds for a long session). Columns of lists become ragged (VectorIndex)."""
+    from hdmf.common import VectorData, VectorIndex
+    from pynwb.epoch import TimeIntervals
+
+    cols = [VectorData(name="start_time", description="start of the interval, s",
+                       data=np.asarray(start, dtype=np.float64)),
+            VectorData(name="stop_time", description="end of the interval, s",
+                       data=np.asarray(stop, dtype=np.float64))]
+    for col, text, values in columns:
+        values = list(values)
         if any(isinstance(v, list) for v in values):        # ragged: lists of text
-            if any(values):     # (hdmf cannot type a column of only empty lists: left out)
-                typed.append((name, text, values, True))
+            if not any(values):   # hdmf cannot type a column of only empty lists: left out
+                continue
+            target = VectorData(name=col, description=text,
+                                data=[x for v in values for x in (v or [])])
+            ends = np.cumsum([len(v or []) for v in values]).astype(np.int64)
+            cols += [target, VectorIndex(name=f"{col}_index", data=ends, target=target)]
             continue
         data, kind = column_values(values)
-        typed.append((name, text + (" (JSON text)" if kind == "json" else ""), data, False))
-    for name, text, _, ragged in typed:
-        nwbfile.add_trial_column(name=name, description=text, index=ragged)
-    for i, t in enumerate(trials):
-        row = {name: (data[i].item() if isinstance(data, np.ndarray) else data[i])
-               for name, _, data, _ in typed}
-        nwbfile.add_trial(start_time=t.start_sample / fs, stop_time=t.stop_sample / fs,
-                          id=int(t.index), **row)
+        cols.append(VectorData(name=col, description=text + (" (JSON text)" if kind == "json"
+                                                             else ""), data=data))
+    return TimeIntervals(name=name, description=description, columns=cols, id=list(ids))
 
 
 # ------------------------------------------------------------------ pulses
@@ -291,13 +308,11 @@ def add_invalid_times(nwbfile: Any, gaps: Sequence[Any], fs: float) -> None:
     """Each run of missing samples (NaN in the force) as an invalid-times interval."""
     if not gaps:
         return
-    nwbfile.add_invalid_times_column(name="start_sample", description="first missing sample")
-    nwbfile.add_invalid_times_column(name="sample_count", description="missing samples")
-    nwbfile.add_invalid_times_column(
-        name="cause", description="why: stream-gap (the amplifier stream skipped samples), "
-                                  "recorder-queue-full, before-recording")
-    for g in gaps:
-        nwbfile.add_invalid_time_interval(start_time=g.sample / fs,
-                                          stop_time=(g.sample + g.count) / fs,
-                                          start_sample=int(g.sample), sample_count=int(g.count),
-                                          cause=str(g.cause))
+    nwbfile.invalid_times = time_intervals(
+        "invalid_times", "samples that are missing from acquisition/force (NaN there)",
+        [g.sample / fs for g in gaps], [(g.sample + g.count) / fs for g in gaps],
+        range(len(gaps)),
+        [("start_sample", "first missing sample", [int(g.sample) for g in gaps]),
+         ("sample_count", "missing samples", [int(g.count) for g in gaps]),
+         ("cause", "why: stream-gap (the amplifier stream skipped samples), "
+                   "recorder-queue-full, before-recording", [str(g.cause) for g in gaps])])

@@ -229,3 +229,54 @@ def test_quality_flags_and_every_result_field_become_trial_columns(tmp_path):
     for t, (_, row) in zip(expected.trials, trials.iterrows()):
         assert row["peak_force_mN"] == t.peak_force_mN or math.isnan(t.peak_force_mN)
         assert row["markers_peak"] == t.markers["peak"]
+
+
+def test_a_damaged_block_is_exported_as_invalid_never_as_numbers(tmp_path, capsys):
+    """A flipped byte in /force: the block fails its CRC-32 in the session reader, so
+    its samples go to NWB as NaN (flags 0, pulses out) inside an invalid-times row."""
+    import h5py
+
+    from app.recorder import layout as L
+    truth = _session(tmp_path / "d.h5")
+    sample = 7050                                   # the second twitch's contraction
+    with h5py.File(truth.path, "r") as f:
+        ds = f[L.FORCE]
+        info = ds.id.get_chunk_info_by_coord((sample // L.FORCE_CHUNK * L.FORCE_CHUNK,))
+        offset = info.byte_offset + 4 * (sample % L.FORCE_CHUNK) + 2
+    with open(truth.path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)[0]
+        fh.seek(offset)
+        fh.write(bytes([byte ^ 0x10]))
+    assert main(["export", str(truth.path), "--nwb", str(tmp_path / "d.nwb")]) == 0
+    assert "not verified" in capsys.readouterr().err
+    with pynwb.NWBHDF5IO(str(tmp_path / "d.nwb"), "r") as io:
+        nwb = io.read()
+        inv = nwb.invalid_times.to_dataframe()
+        bad = inv[inv["cause"].str.startswith("damaged")]
+        assert len(bad) == 1 and "not verified" in nwb.notes
+        a, n = int(bad["start_sample"].iloc[0]), int(bad["sample_count"].iloc[0])
+        assert a <= sample < a + n
+        force = nwb.acquisition["force"].data[:]
+        assert np.isnan(force[a:a + n]).all()
+        intact = np.ones(force.size, bool)
+        intact[a:a + n] = False
+        np.testing.assert_array_equal(force[intact], truth.force_mN[intact])
+        assert not nwb.acquisition["amplifier_flags"].data[a:a + n].any()
+        pulses = nwb.events["stimulus_pulses"]["sample"][:]
+        assert not ((pulses >= a) & (pulses < a + n)).any()
+        assert set(pulses) == {p for p in truth.pulses if not a <= p < a + n}
+    trials = analyze_recording(load_recording(tmp_path / "d.nwb")).trials
+    assert trials[1].error and not trials[0].error        # never measured
+
+
+def test_auxiliary_channels_are_exported_and_read_back(tmp_path):
+    from tests.test_recorder_aux import AUX, _block, _record
+    _record(tmp_path / "aux.h5", [_block(0, 3000), _block(3000, 2000)])
+    export_session(tmp_path / "aux.h5", tmp_path / "aux.nwb")
+    src, back = load_recording(tmp_path / "aux.h5"), load_recording(tmp_path / "aux.nwb")
+    assert set(back.aux) == {c["name"] for c in AUX} and back.aux_units == src.aux_units
+    for name in src.aux:
+        np.testing.assert_array_equal(back.aux[name][:], src.aux[name][:])
+    with pynwb.NWBHDF5IO(str(tmp_path / "aux.nwb"), "r") as io:
+        assert io.read().acquisition["aux_length"].unit == "mm"

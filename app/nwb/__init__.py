@@ -22,6 +22,7 @@ INSTALL_HINT = "pip install 'myoforce[nwb]' (pynwb and nwbinspector)"
 #: names inside the NWB file, shared by the exporter and the reader
 FORCE = "force"
 FLAGS = "amplifier_flags"
+AUX_PREFIX = "aux_"
 PULSES = "stimulus_pulses"
 RECORD_MODULE = "session_record"
 ANALYSIS_MODULE = "analysis"

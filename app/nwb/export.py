@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
+import numpy as np
+
 from app.errors import FileFormatError
-from app.nwb import EXPORT_MARK, FLAGS, FORCE, require_pynwb
+from app.nwb import AUX_PREFIX, EXPORT_MARK, FLAGS, FORCE, require_pynwb
 from app.nwb.batch import write_atomically
-from app.nwb.stream import SourceReadError, chunked_dataset
+from app.nwb.stream import SourceReadError, chunked_dataset, raw_source, unreadable_ranges
 from app.nwb.subject import (experiment_description, experimenters, parse_idn, pharmacology,
                              subject_fields)
+from app.recorder.records import Gap
 
 SOFTWARE = f"myoforce {__version__}"
 
@@ -104,7 +107,9 @@ def _records(sf: Any, rec: Any, info: dict[str, Any],
     export = {"mark": EXPORT_MARK, "software": SOFTWARE, "source": report.source,
               "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "status": report.status, "complete": report.complete,
-              "warnings": report.warnings, "dandi_notes": report.notes}
+              "warnings": report.warnings, "dandi_notes": report.notes,
+              "force_limits_mN": list(rec.force_limits_mN) if getattr(
+                  rec, "force_limits_mN", None) else None}
     return [("session_metadata", "the session metadata as recorded (myoforce "
              "SessionMetadata; the Subject and file fields are made from it)", rec.metadata),
             ("rig_configuration", "the rig: name, stimulus isolator, stimulation limits",
@@ -124,7 +129,8 @@ def protocol_yaml(sf: Any) -> str | None:
     return None
 
 
-def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport) -> Any:
+def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
+           bad: list[tuple[int, int, str]]) -> Any:
     """The NWBFile in memory (the force still a lazy stream from the source)."""
     pynwb = require_pynwb()
     from pynwb.file import Subject
@@ -161,7 +167,8 @@ def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport) -> An
     fs, n = rec.sample_rate_hz, rec.samples
     cal = sf.calibration
     nwbfile.add_acquisition(pynwb.TimeSeries(
-        name=FORCE, data=chunked_dataset(rec.force_mN, n, "float32"), unit="N",
+        name=FORCE, data=chunked_dataset(raw_source(rec.force_mN), n, "float32", bad, np.nan),
+        unit="N",
         conversion=1e-3, resolution=abs(cal.scale_mN_per_count) * 1e-3, rate=fs,
         starting_time=0.0, continuity="continuous",
         description="isometric muscle force from the force transducer, stored in mN "
@@ -170,11 +177,13 @@ def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport) -> An
         comments=f"calibration: {cal.scale_mN_per_count} mN/count, offset "
                  f"{cal.offset_counts} counts"))
     nwbfile.add_acquisition(pynwb.TimeSeries(
-        name=FLAGS, data=chunked_dataset(sf.flags, n, "uint8"), unit="n.a.", rate=fs,
+        name=FLAGS, data=chunked_dataset(sf.flags, n, "uint8", bad, 0), unit="n.a.", rate=fs,
         starting_time=0.0, continuity="instantaneous",
         description="per-sample amplifier flag bits: 1 trigger edge (stimulus pulse), "
                     "2 trigger level, 4 over range (saturated), 8 end of stream"))
-    gaps = sf.gaps
+    _aux(nwbfile, rec, bad)
+    gaps = sorted(sf.gaps + [Gap(a, b - a, cause) for a, b, cause in bad],
+                  key=lambda g: g.sample)
     add_invalid_times(nwbfile, gaps, fs)
     add_pulses(nwbfile, rec)
     wall = {r.index: r.wall_time_utc for r in sf.trial_records}
@@ -184,6 +193,40 @@ def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport) -> An
     report.samples, report.pulses = n, int(len(rec.stim_samples))
     report.trials, report.gaps = len(rec.trials), len(gaps)
     return nwbfile
+
+
+def _leave_out_unverified(rec: Any, report: ExportReport) -> list[tuple[int, int, str]]:
+    """Samples the session reader refuses (damaged blocks, no checksum): their ranges,
+    with their pulses taken out of ``rec`` and a warning added. Never exported as data."""
+    bad = unreadable_ranges(rec.force_mN)
+    if not bad:
+        return []
+    stim = np.asarray(rec.stim_samples, dtype=np.int64)
+    keep = np.ones(stim.size, bool)
+    for a, b, _ in bad:
+        keep &= ~((stim >= a) & (stim < b))
+    rec.stim_samples = stim[keep]
+    for t in rec.trials:
+        t.stim_samples = t.stim_samples[np.isin(t.stim_samples, rec.stim_samples)]
+    causes = sorted({c for _, _, c in bad})
+    report.warnings.append(
+        f"{sum(b - a for a, b, _ in bad)} samples in {len(bad)} range(s) are not verified "
+        f"({'; '.join(causes)}): exported as NaN force and 0 flags, listed in invalid_times; "
+        f"{int((~keep).sum())} pulse(s) in them left out")
+    return bad
+
+
+def _aux(nwbfile: Any, rec: Any, bad: list[tuple[int, int, str]]) -> None:
+    """Auxiliary analog channels (DAQ rigs) as TimeSeries beside the force."""
+    import pynwb
+    for name, data in getattr(rec, "aux", {}).items():
+        nwbfile.add_acquisition(pynwb.TimeSeries(
+            name=f"{AUX_PREFIX}{name}",
+            data=chunked_dataset(data, rec.samples, "float32", bad, np.nan),
+            unit=rec.aux_units.get(name, "V") or "V", rate=rec.sample_rate_hz,
+            starting_time=0.0, continuity="continuous",
+            description=f"auxiliary analog channel '{name}' recorded beside the force "
+                        f"(same samples); NaN where no sample was recorded"))
 
 
 def export_session(source: str | os.PathLike[str], output: str | os.PathLike[str],
@@ -218,7 +261,8 @@ def export_session(source: str | os.PathLike[str], output: str | os.PathLike[str
             if result.error:
                 report.warnings.append(f"analysis: {result.error}")
             try:
-                nwbfile = _build(sf, rec, result, cfg, report)
+                bad = _leave_out_unverified(rec, report)
+                nwbfile = _build(sf, rec, result, cfg, report, bad)
 
                 def write(tmp: Path) -> None:
                     with NWBHDF5IO(str(tmp), "w") as io:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import FileFormatError, UserError
-from app.nwb import EXPORT_MARK, FORCE, PULSES, RECORD_MODULE, require_pynwb
+from app.nwb import AUX_PREFIX, EXPORT_MARK, FORCE, PULSES, RECORD_MODULE, require_pynwb
 from app.recording import Recording, Trial
 
 
@@ -46,7 +46,9 @@ def _read(path: Path) -> dict[str, Any]:
                     f"processing/{RECORD_MODULE}/export record); myoforce reads back the NWB "
                     f"files it exports")
             force = nwb.acquisition[FORCE]
-            out = {"export": export, "rate": float(force.rate),
+            aux = {k[len(AUX_PREFIX):]: (v.data.name, str(v.unit))
+                   for k, v in nwb.acquisition.items() if k.startswith(AUX_PREFIX)}
+            out = {"export": export, "rate": float(force.rate), "aux": aux,
                    "conversion": float(force.conversion), "samples": int(force.data.shape[0]),
                    "force_path": force.data.name, "nwb_version": str(io.nwb_version[0] or ""),
                    "start": nwb.session_start_time.isoformat(), "notes": nwb.notes or "",
@@ -93,6 +95,8 @@ def load_nwb(path: str | os.PathLike[str], *, lazy: bool = True) -> Recording:
     f = h5py.File(str(p), "r")
     try:
         ds = f[d["force_path"]]
+        aux = {name: f[path] if lazy else np.asarray(f[path][:], dtype=np.float32)
+               for name, (path, _) in d["aux"].items()}
         if d["conversion"] == 1e-3 and lazy:
             force: Any = ds
         else:
@@ -103,10 +107,13 @@ def load_nwb(path: str | os.PathLike[str], *, lazy: bool = True) -> Recording:
     except Exception as exc:
         f.close()
         raise FileFormatError(f"{p}: damaged NWB file ({_first_line(exc)})") from None
+    limits = d["export"].get("force_limits_mN")
     return Recording(source=str(p), format="nwb", sample_rate_hz=d["rate"], force_mN=force,
+                     force_limits_mN=tuple(limits) if limits else None,
                      stim_samples=d["pulses"], trials=_trials(d["trials"], d["pulses"]),
                      metadata=dict(d["session_metadata"]),
-                     complete=bool(d["source_session"].get("complete", True)))
+                     complete=bool(d["source_session"].get("complete", True)), aux=aux,
+                     aux_units={name: unit for name, (_, unit) in d["aux"].items()})
 
 
 def nwb_info(path: str | os.PathLike[str]) -> dict[str, Any]:

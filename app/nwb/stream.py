@@ -7,7 +7,7 @@ memory stays bounded whatever the length of the recording.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -27,9 +27,36 @@ class SourceReadError(Exception):
     """The source file could not be read (damaged storage): the export stops."""
 
 
-def chunked_dataset(source: Any, n: int, dtype: np.dtype) -> Any:
+#: why samples are left out (NaN in the force, 0 in the flags) and marked invalid
+CAUSE_DAMAGED = "damaged (fails its CRC-32 check)"
+CAUSE_UNCHECKED = "no checksum (written after the last checksum of an interrupted recording)"
+
+
+def unreadable_ranges(force: Any) -> list[tuple[int, int, str]]:
+    """``(start, stop, cause)`` of samples a checked session force refuses: blocks failing
+    their CRC-32 and samples no checksum covers (:mod:`app.recorder.integrity`). Every
+    block is checked now, once (one more read of the file); ``[]`` for other sources."""
+    index = getattr(force, "index", None)
+    if index is None or not hasattr(force, "check_all_now"):
+        return []
+    force.check_all_now()
+    n = int(force.shape[0])
+    out = [(int(a), int(min(b, n)), CAUSE_DAMAGED)
+           for a, b, state in zip(index.starts, index.ends, index.state) if state == 2 and a < n]
+    out += [(int(a), int(min(b, n)), CAUSE_UNCHECKED) for a, b in index.uncovered if a < n]
+    return sorted(out)
+
+
+def raw_source(force: Any) -> Any:
+    """What a checked force reads from (its checks done by :func:`unreadable_ranges`)."""
+    return getattr(force, "source", force)
+
+
+def chunked_dataset(source: Any, n: int, dtype: np.dtype,
+                    blank: Sequence[tuple[int, int, str]] = (), fill: Any = 0) -> Any:
     """``source[:n]`` (an h5py dataset or an array) wrapped for hdmf: streamed in buffers,
-    written chunked and gzip-compressed. An empty stream is written as an empty array."""
+    written chunked and gzip-compressed, the ``blank`` ranges replaced by ``fill``. An
+    empty stream is written as an empty array."""
     from hdmf.backends.hdf5.h5_utils import H5DataIO
     from hdmf.data_utils import GenericDataChunkIterator
 
@@ -41,13 +68,20 @@ def chunked_dataset(source: Any, n: int, dtype: np.dtype) -> Any:
         """Reads ``source`` one buffer at a time (hdmf's contract: three small methods)."""
 
         def _get_data(self, selection: tuple[slice, ...]) -> np.ndarray:
+            a, b = selection[0].start or 0, selection[0].stop
             try:
-                return np.asarray(source[selection[0]], dtype=dtype)
+                data = np.asarray(source[a:b], dtype=dtype)
             except (OSError, RuntimeError, ValueError) as exc:
                 sel = selection[0]
                 raise SourceReadError(f"samples {sel.start}-{sel.stop} cannot be read "
                                       f"({str(exc).splitlines()[0] if str(exc) else exc})"
                                       ) from None
+            hit = [(lo, hi) for lo, hi, _ in blank if lo < b and hi > a]
+            if hit:
+                data = data.copy()          # never write into an in-memory source
+                for lo, hi in hit:
+                    data[max(lo, a) - a:min(hi, b) - a] = fill
+            return data
 
         def _get_maxshape(self) -> tuple[int, ...]:
             return (n,)

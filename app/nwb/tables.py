@@ -75,6 +75,8 @@ def _json_text(v: Any) -> str:
 def column_values(values: Sequence[Any]) -> tuple[Any, str]:
     """``(data, kind)`` for one column: 'bool', 'int', 'float' (None -> NaN), 'text'
     (None -> '') or 'json' (lists, dicts: JSON text)."""
+    if not values:          # hdmf needs a typed array to write an empty column
+        return np.array([], dtype=str), "text"
     present = [v for v in values if v is not None]
     if not present:
         return ["" for _ in values], "text"
@@ -105,13 +107,15 @@ def dynamic_table(name: str, description: str,
 
 
 def flat_items(value: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """Nested mapping -> ``[("a.b", leaf)]``: NWB's inspector wants no dictionaries
-    inside table strings, so structure becomes dotted keys."""
+    """Nested mapping -> ``[("a.b", leaf)]`` (list items of records as ``a.0.b``): NWB's
+    inspector wants no dictionaries inside table strings, so structure becomes keys."""
     out: list[tuple[str, Any]] = []
     for k, v in plain(value).items():
         key = f"{prefix}{k}"
         if isinstance(v, Mapping):
             out.extend(flat_items(v, key + ".") if v else [(key, None)])
+        elif isinstance(v, list) and any(isinstance(x, Mapping) for x in v):
+            out.extend(flat_items({str(i): x for i, x in enumerate(v)}, key + "."))
         else:
             out.append((key, v))
     return out

@@ -208,7 +208,7 @@ def test_limit_refusal_writes_nothing(double):
         before = len(_writes(double))
         with pytest.raises(LimitError, match="current 50 mA exceeds"):
             stim.configure(StimulusSpec(50.0, 0.2))
-        with pytest.raises(LimitError, match="above the analog output limit"):
+        with pytest.raises(LimitError, match="exceeds the stimulator maximum of 5 V"):
             DaqStimulator(source, limits=StimulusLimits(max_current_mA=100, max_charge_per_phase_uC=100),
                           isolator_gain_mA_per_V=1.0, max_output_V=5.0).configure(StimulusSpec(8.0, 0.2))
         with pytest.raises(LimitError, match="not a whole number of samples"):

@@ -211,3 +211,11 @@ def test_option_b_a_separate_stimulator_marked_through_the_monitor_input():
     edges = np.flatnonzero(flags & 1)
     assert edges.size == 5
     assert list(np.diff(edges[1:])) == [100, 100, 100]       # 100 Hz at 10 kHz, on the sample grid
+
+
+def test_max_output_beyond_the_ao_range_is_refused_in_the_rig_file():
+    from app.rig.config import RigFileError
+    with pytest.raises(RigFileError, match=r"stimulator\.max_output_V: 10 V is beyond the DAQ "
+                                           r"output range of \+-5 V"):
+        parse_rig('[daq]\n[daq.ao]\nrange_V = 5.0\n')
+    parse_rig('[stimulator]\nmax_output_V = 5.0\n[daq]\n[daq.ao]\nrange_V = 5.0\n')

@@ -124,6 +124,12 @@ class RigConfig(_Section):
             object.__setattr__(self, "sim", SimSection())
         if self.kind == "hardware" and self.sim is not None:
             raise ValueError("kind is 'hardware' but there is a [sim] table")
+        ao = self.daq.ao if self.daq is not None else None
+        if ao is not None and self.stimulator.max_output_V > ao.range_V:
+            # the protocol is checked against max_output_V: it must be what the board can write
+            raise _FieldProblem("stimulator.max_output_V",
+                                f"{self.stimulator.max_output_V:g} V is beyond the DAQ output "
+                                f"range of +-{ao.range_V:g} V (daq.ao.range_V)")
         if self.sim is None:
             if self.daq is not None:
                 if self.daq.ao is None and self.stimulator.resource is None:

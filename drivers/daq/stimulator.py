@@ -63,9 +63,25 @@ class DaqStimulator:
     def configured(self) -> StimulusSpec | None:
         return self._spec
 
-    def check(self, spec: StimulusSpec) -> PulseTrain:
-        """The rig limits, then the output voltage and sample grid; LimitError, nothing written."""
-        check_stimulus(self._limits, spec)
+    @property
+    def limits(self) -> StimulusLimits:
+        return self._limits
+
+    @property
+    def isolator_gain_mA_per_V(self) -> float:
+        return self._gain
+
+    @property
+    def max_output_V(self) -> float:
+        """The highest voltage ever written: the rig file's, within the output's range."""
+        return self._max_V
+
+    def check(self, spec: StimulusSpec, *, requested_duration_ms: float | None = None) -> PulseTrain:
+        """The rig's rules (the same as every stimulator's and the protocol validator's,
+        output voltage through the isolator included), then the board's sample grid;
+        LimitError and nothing written if any fails. Returns the rendered train."""
+        check_stimulus(self._limits, spec, requested_duration_ms=requested_duration_ms,
+                       isolator_gain_mA_per_V=self._gain, max_output_V=self._max_V)
         return pulse_train(spec, self._source.sample_rate_hz, self._gain, self._max_V)
 
     def configure(self, stimulus: StimulusSpec) -> None:

@@ -22,6 +22,7 @@ import atexit
 import collections
 import errno
 import logging
+import operator
 import os
 import re
 import shutil
@@ -63,6 +64,13 @@ WRITER_POLL_S = 0.05
 _FSIZE_RESERVE = 4 << 20
 #: bytes a write may need beyond its samples: new chunks, metadata, table rows
 _WRITE_MARGIN = 2 * L.FORCE_CHUNK * 5 + (1 << 20)
+
+
+_RATE = operator.attrgetter("sample_rate_hz")
+_FORCE = operator.attrgetter("force_mN")
+_FLAGS = operator.attrgetter("flags")
+_NDIM = operator.attrgetter("ndim")
+_FIRST = operator.attrgetter("first_sample")
 
 
 class DiskSpaceLow(OSError):
@@ -296,7 +304,7 @@ class SessionRecorder:
         comparisons and a list append. Every check of the block is made by the writer,
         once per batch (see ``_Writer.accept_batch``)."""
         notice: RecorderNotice | None = None
-        end = block.first_sample + block.force_mN.shape[0]
+        end = block.first_sample + len(block.force_mN)
         with self._lock:
             if not self._opened:
                 return      # not part of the recording: shows up as the 'before-recording' gap
@@ -474,30 +482,42 @@ class _Writer:
 
         The common case (every block at the recording's rate, force and flags 1-D and
         equally long, each block starting at or after the end of the one before) costs a
-        few list comprehensions; anything else goes block by block through
+        few C-level passes over the batch (``map``/``attrgetter``, set and list
+        comparisons, numpy on the indices); anything else goes block by block through
         :meth:`accept`, which rejects and reports the offending blocks."""
-        rate, tol = self.rate, 1e-9 * self.rate
-        try:
-            sane = (all(abs(b.sample_rate_hz - rate) <= tol for b in blocks)
-                    and all(b.force_mN.ndim == 1 and b.flags.shape == b.force_mN.shape
-                            for b in blocks))
-            n = [b.force_mN.shape[0] for b in blocks] if sane else []
-            first = [b.first_sample for b in blocks] if sane else []
-        except (AttributeError, TypeError):     # not numpy arrays: checked one by one
-            sane = False
-        sane = (sane and all(n) and (self.next is None or first[0] >= self.next)
-                and all(first[i + 1] >= first[i] + n[i] for i in range(len(blocks) - 1)))
-        if not sane:
+        first, n = self.batch_layout(blocks)
+        if first is None:
             for block in blocks:
                 self.accept(block)
             return
+        ends = first + n
+        breaks = np.flatnonzero(first[1:] != ends[:-1]) + 1   # gaps between blocks
         i = 0
-        while i < len(blocks):          # contiguous runs; a gap between runs is logged
-            j = i + 1
-            while j < len(blocks) and first[j] == first[j - 1] + n[j - 1]:
-                j += 1
-            self.take_run(blocks[i:j], first[i], first[j - 1] + n[j - 1])
+        for j in (*breaks.tolist(), len(blocks)):
+            self.take_run(blocks[i:j], int(first[i]), int(ends[j - 1]))
             i = j
+
+    def batch_layout(self, blocks: list[SampleBlock]
+                     ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        """``(first_sample, length)`` of every block of a sane batch, or ``(None, None)``."""
+        tol = 1e-9 * self.rate
+        try:
+            if any(abs(r - self.rate) > tol for r in set(map(_RATE, blocks))):
+                return None, None
+            forces, flags = list(map(_FORCE, blocks)), list(map(_FLAGS, blocks))
+            if set(map(_NDIM, forces)) != {1} or set(map(_NDIM, flags)) != {1}:
+                return None, None
+            lengths = list(map(len, forces))
+            if lengths != list(map(len, flags)):
+                return None, None
+            first = np.fromiter(map(_FIRST, blocks), np.int64, len(blocks))
+        except (AttributeError, TypeError, ValueError):  # not numpy arrays: one by one
+            return None, None
+        n = np.array(lengths, dtype=np.int64)
+        if (n.min() <= 0 or (self.next is not None and first[0] < self.next)
+                or (first[1:] < first[:-1] + n[:-1]).any()):
+            return None, None
+        return first, n
 
     def accept(self, block: SampleBlock) -> None:
         """Accept one block, or reject it (counted, audited, reported) with the reason."""

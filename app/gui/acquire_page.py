@@ -369,8 +369,10 @@ class AcquirePage(QWidget):
                 label = f"{ev.kind} {ev.trial_index}" + (f" {ev.frequency_hz:g} Hz" if ev.frequency_hz else "")
                 self._later(lambda: self.trial_overlay.add_trial(t_ms, snap.force_mN, row, label,
                                                                  snap.sample_rate_hz))
-        if self._step_kinds.get(ev.step_index) == "force_frequency" and ev.frequency_hz:
-            freq, peak = ev.frequency_hz, row.get("peak_force_mN")
+        # a force-frequency step's single pulse is its 1 Hz point (as in the analysis)
+        freq = ev.frequency_hz or (1.0 if ev.kind == "twitch" else None)
+        if self._step_kinds.get(ev.step_index) == "force_frequency" and freq:
+            peak = row.get("peak_force_mN")
             self._later(lambda: self.ff_plot.add_point(freq, peak))
 
     def _later(self, job) -> None:

@@ -100,7 +100,12 @@ class ReplayView(QWidget):
         self.csv_button = QPushButton("Export CSV…")
         self.csv_button.clicked.connect(self._export_csv_dialog)
         self.png_button = QPushButton("Export PNG…")
+        self.png_button.setToolTip("Pictures of the plots as they are on screen")
         self.png_button.clicked.connect(self._export_png_dialog)
+        self.fig_button = QPushButton("Export figures…")
+        self.fig_button.setToolTip("Publication figures into a folder, as 'myoforce plot' writes them: "
+                                   "each contraction, force–frequency, length–tension, fatigue")
+        self.fig_button.clicked.connect(self._export_figures_dialog)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -129,6 +134,7 @@ class ReplayView(QWidget):
         row.addStretch(1)
         row.addWidget(self.csv_button)
         row.addWidget(self.png_button)
+        row.addWidget(self.fig_button)
         rl.addLayout(row)
 
         self.tabs = QTabWidget()
@@ -349,6 +355,22 @@ class ReplayView(QWidget):
             written.append(out)
         self.message.emit(f"Plots written to {', '.join(str(w) for w in written)}")
         return written
+
+    def export_figures(self, directory: str | Path) -> list[Path]:
+        """The notebook-ready figures of ``app.plots`` (the same as ``myoforce plot``)."""
+        if self.recording is None or self.session_result is None:
+            self.message.emit("Nothing to export yet: the analysis has not finished")
+            return []
+        from app.plots import plot_session
+        written = plot_session(self.recording, self.session_result, directory)
+        self.message.emit(f"{len(written)} figures written to {directory}")
+        return written
+
+    def _export_figures_dialog(self) -> None:
+        start = str(self.path.parent) if self.path else ""
+        path = QFileDialog.getExistingDirectory(self, "Folder for the figures", start)
+        if path:
+            self.export_figures(path)
 
     def _export_csv_dialog(self) -> None:
         start = str(self.path.with_suffix(".results.csv")) if self.path else ""

@@ -65,6 +65,22 @@ class TrialOverlay(QWidget):
             self.plot.removeItem(self._curves.popleft())
         self.latest = dict(result or {})
         self._mark(self.latest, sample_rate_hz)
+        self._fit_y()
+
+    def _fit_y(self) -> None:
+        """Force axis over every curve with headroom above the highest: the Pt/Po label
+        sits above the peak and must not be clipped at the top (pyqtgraph's auto range
+        ignores text items)."""
+        lo, hi = np.inf, -np.inf
+        for c in self._curves:
+            _x, y = c.getData()
+            if y is not None and len(y) and np.isfinite(y).any():
+                lo, hi = min(lo, float(np.nanmin(y))), max(hi, float(np.nanmax(y)))
+        if not np.isfinite(lo):
+            return
+        span = max(hi - lo, 1.0)
+        self.plot.enableAutoRange(y=False)
+        self.plot.setYRange(lo - 0.05 * span, hi + 0.30 * span, padding=0)
 
     def _mark(self, r: Mapping[str, Any], rate: float | None = None) -> None:
         """Pt at the peak (TPT from the stimulus), ½RT at the relaxation point.

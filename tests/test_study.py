@@ -70,8 +70,10 @@ def test_certificate_percentage_replaces_the_formula(study):
 
 def test_dose_command(study, capsys):
     record_mass(study, "R01", 320.0, dt.date(2026, 11, 1))
+    randomise(study, seed=3)
     assert main(["study", "dose", str(study.root), "--date", "2026-11-02"]) == 0
     out = capsys.readouterr().out
+    assert "vehicle" not in out and "treatment" not in out       # blinded
     assert "324.52 g/mol" in out and "7.489 %" in out
     row = next(line for line in out.splitlines() if "R01" in line)
     assert "213.64" in row and "16.000" in row and "0.6583" in row

@@ -137,6 +137,9 @@ def _protocol(res: StudyResults) -> tuple[dict[str, Any] | None, int, list[float
     the sample rates used."""
     from app.recorder.reader import open_session
 
+    memo = getattr(res, "_protocol_memo", None)
+    if memo is not None:
+        return memo
     protocols, rates = [], set()
     for ref, _r in res.sessions:
         try:
@@ -145,9 +148,10 @@ def _protocol(res: StudyResults) -> tuple[dict[str, Any] | None, int, list[float
                 rates.add(float(sf.sample_rate_hz))
         except Exception:                           # noqa: BLE001 - described as unknown
             protocols.append(None)
-    if not protocols:
-        return None, 0, []
-    return protocols[0], sum(1 for p in protocols[1:] if p != protocols[0]), sorted(rates)
+    memo = (None, 0, []) if not protocols else (
+        protocols[0], sum(1 for p in protocols[1:] if p != protocols[0]), sorted(rates))
+    res._protocol_memo = memo                       # read each file once per report
+    return memo
 
 
 def _step_text(st: dict[str, Any], pw: Any) -> str | None:

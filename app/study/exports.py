@@ -79,16 +79,15 @@ def write_exports(res: StudyResults, stem: Path) -> list[Path]:
              stem.with_name(stem.name + "-contractions.csv"), stem.with_suffix(".xlsx")]
     _write_csv(paths[0], ANIMAL_COLUMNS, animals)
     _write_csv(paths[1], CONTRACTION_COLUMNS, contractions)
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = Workbook(write_only=True)          # streamed rows: several times faster to save
     for title, cols, rows in (("animals", ANIMAL_COLUMNS, animals),
                               ("contractions", CONTRACTION_COLUMNS, contractions),
                               ("groups", group_cols, groups)):
         ws = wb.create_sheet(title)
+        ws.freeze_panes = "A2"
         ws.append(list(cols))
         for r in rows:
             ws.append([_xl(r.get(k)) for k in cols])
-        ws.freeze_panes = "A2"
     wb.save(paths[2])
     return paths
 

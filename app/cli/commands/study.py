@@ -86,8 +86,11 @@ def cmd_dose(args: argparse.Namespace) -> int:
               f"dose {d.dose.amount_mg_per_kg_per_day:g} mg/kg/day as "
               f"{'elemental Mg' if d.dose.basis == 'elemental_mg' else 'salt'}, "
               f"{d.dose.route}", markup=False)
-    t = Table(title=f"per animal and day, on {day} (group '{d.dose.group}' gets the compound; "
-                    f"the others get the same volume of vehicle)", title_justify="left")
+    who = ("one group gets the compound (which one: the allocation key), the others the "
+           "same volume of carrier" if study.blinded else
+           f"group '{d.dose.group}' gets the compound; the others the same volume of carrier")
+    t = Table(title=f"per animal and day, on {day}, for its latest body mass ({who})",
+              title_justify="left")
     for col in ("animal", "group", "body mass g", "weighed", "salt mg", "Mg mg", "Mg mmol"):
         t.add_column(col, justify="left" if col in ("animal", "group") else "right")
     for r in dose_rows(study, day):

@@ -28,6 +28,7 @@ from app.gui.protocol_panel import ProtocolPanel, default_protocol_path
 from app.gui.results_table import ResultsTable
 from app.gui.rig_panel import RigPanel
 from app.gui.run_controls import RunControls
+from app.gui.study_picker import StudyPicker
 from app.gui.trial_overlay import TrialOverlay
 from app.live.experiment import Experiment, Status
 from protocols import events as rev
@@ -66,7 +67,13 @@ class AcquirePage(QWidget):
         self.run_controls = RunControls()
         self.setup_tabs = QTabWidget()
         self.setup_tabs.addTab(self.rig_panel, "Rig")
-        self.setup_tabs.addTab(_scroll(self.metadata_form), "Subject")
+        self.study_picker = StudyPicker()
+        subject = QWidget()
+        sl = QVBoxLayout(subject)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.addWidget(self.study_picker)
+        sl.addWidget(self.metadata_form, 1)
+        self.setup_tabs.addTab(_scroll(subject), "Subject")
         self.setup_tabs.addTab(self.protocol_panel, "Protocol")
         run_box = QGroupBox("Run")
         QVBoxLayout(run_box).addWidget(self.run_controls)
@@ -126,6 +133,7 @@ class AcquirePage(QWidget):
         self.prompt_panel.answered.connect(self.experiment.answer)
         self.metadata_form.changed.connect(self._subject_changed)
         self.protocol_panel.runnable_changed.connect(self._update_run_enabled)
+        self.study_picker.chosen.connect(self._study_animal)
         default = default_protocol_path()
         if default.exists():
             self.protocol_panel.load(default)
@@ -188,6 +196,12 @@ class AcquirePage(QWidget):
         self.run_controls.show_notice(str(exc))
         self.log.log(str(exc), "error")
         self.message.emit(str(exc))
+
+    def _study_animal(self, metadata: dict, out: Path) -> None:
+        """An animal picked from a study: its metadata, the study's file for it."""
+        self.metadata_form.set_values({name: None for name in self.metadata_form.editors})
+        self.metadata_form.set_values(metadata)
+        self.run_controls.output.set_path(out)
 
     def _subject_changed(self) -> None:
         out = self.run_controls.output
@@ -307,6 +321,7 @@ class AcquirePage(QWidget):
             status = self.finished_status or ev.message or "ended"
             self.run_controls.set_progress(None, f"{status}")
             self.log.log(f"session ended ({status}); file: {ev.detail}")
+            self.study_picker.session_ended(self.last_output, status)
             self.message.emit(f"Protocol {status}. Saved {ev.detail}")
             nxt = self.run_controls.output.propose_next(self.metadata_form.raw_values().get("subject_id"))
             if nxt is not None:

@@ -140,10 +140,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             cells.append("missing" if n == 0 else ("✓" if n == 1 else f"✓ ×{n}"))
         ex = r["excluded"]
         t.add_row(r["animal"], r["sex"] or "–", fmt(r["body_mass_g"]), r["group"] or
-                  "not allocated", *cells,
-                  f"{ex.time:%Y-%m-%d} {ex.reason}" if ex else "")
+                  "not allocated", *cells, f"{ex.time:%Y-%m-%d}" if ex else "")
     con = console()
     con.print(t)
+    for r in rows:
+        if r["excluded"] is not None:
+            con.print(f"excluded {r['animal']} on {r['excluded'].time:%Y-%m-%d %H:%M} UTC: "
+                      f"{r['excluded'].reason}", markup=False)
     allocated = sum(1 for r in rows if r["group"])
     excluded = sum(1 for r in rows if r["excluded"])
     con.print(f"{len(rows)} animals, {allocated} allocated, {excluded} excluded, "

@@ -36,7 +36,9 @@ ARTEFACT_SETTLE_SD = 6.0
 def artefact_extent(x: np.ndarray, pulse: int, baseline: float, noise_sd: float,
                     fs: float, cfg: AnalysisConfig) -> int:
     """Samples from ``pulse`` until force is back within 6 noise SD of the baseline
-    (at most ``artefact_max_ms``; 0 when the pulse sample itself is at baseline).
+    (at most ``artefact_max_ms``; 0 when the pulse sample itself is at baseline); when it
+    never gets back, the sample closest to the baseline (where the artefact's decay
+    meets a contraction's rise), unless that is the last one.
 
     A nerve-evoked contraction starts 1.5-5 ms after the pulse, so a departure from
     baseline at the pulse that returns within a few ms is the stimulus artefact. When
@@ -48,8 +50,14 @@ def artefact_extent(x: np.ndarray, pulse: int, baseline: float, noise_sd: float,
     if w.size == 0:
         return 0
     thr = max(ARTEFACT_SETTLE_SD * noise_sd, 1e-9 * max(1.0, abs(baseline)))
-    settled = np.flatnonzero(np.abs(w - baseline) <= thr)
-    return int(settled[0]) if settled.size else int(w.size)
+    dev = np.abs(w - baseline)
+    settled = np.flatnonzero(dev <= thr)
+    if settled.size:
+        return int(settled[0])
+    # never back at baseline: a contraction starting early rises out of the artefact's
+    # decay; the artefact ends where the deviation is smallest (unless that is the cap)
+    k = int(np.argmin(dev))
+    return k if k < w.size - 1 else int(w.size)
 
 
 def check_polarity(y: np.ndarray, start: int, baseline: float, floor: float) -> None:

@@ -124,6 +124,9 @@ class AnalysisConfig:
     fibre_length_ratios: str | None = _opt(
         None, "per-muscle Lf/Lo ratios, e.g. 'edl=0.40,soleus=0.68' (muscle names as in "
             "docs/analysis.md §5); override the table for those muscles")
+    metadata_overrides: tuple[tuple[str, Any], ...] = field(
+        default=(), metadata={"internal": True, "help": "session metadata given with "
+                              "'analyze --meta key=value' (validated), applied over the file's"})
     muscle_density_g_cm3: float = _opt(
         1.06, "mammalian skeletal muscle density (Mendez & Keys 1960)", "g/cm³")
 
@@ -194,4 +197,5 @@ class AnalysisConfig:
     def option_fields(cls) -> list[tuple[str, Any, Any, str, str]]:
         """(name, type, default, help, unit) of each setting, for building CLI options."""
         return [(f.name, f.type, f.default, f.metadata.get("help", ""),
-                 f.metadata.get("unit", "")) for f in fields(cls)]
+                 f.metadata.get("unit", "")) for f in fields(cls)
+                if not f.metadata.get("internal")]

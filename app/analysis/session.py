@@ -50,8 +50,14 @@ def analyze_recording(recording: Recording, config: AnalysisConfig | None = None
     if not trials or (recording.trials_from_markers and cfg.train_min_hz != 1.0):
         trials = trials_from_pulses(recording.stim_samples, recording.sample_rate_hz,
                                     recording.samples, train_min_hz=cfg.train_min_hz)
+    metadata = dict(recording.metadata)
+    if cfg.metadata_overrides:
+        metadata.update(dict(cfg.metadata_overrides))
     results = [analyze_trial(recording, t, cfg) for t in trials]
-    summary = summarize(results, recording.metadata, cfg)
+    summary = summarize(results, metadata, cfg)
+    if cfg.metadata_overrides:
+        summary.notes.append("metadata given with --meta: " + ", ".join(
+            f"{k} = {v}" for k, v in cfg.metadata_overrides))
     if not trials:
         summary.error = ("no stimulus markers in the file: contractions cannot be "
                             "located (is the stimulus/trigger channel recorded?)")
@@ -66,7 +72,7 @@ def analyze_recording(recording: Recording, config: AnalysisConfig | None = None
     if not recording.complete:
         summary.notes.append("the recording is incomplete (interrupted session)")
     return SessionResult(file=recording.source, format=recording.format,
-                         metadata=dict(recording.metadata), trials=results, summary=summary)
+                         metadata=metadata, trials=results, summary=summary)
 
 
 def _finite(values: list[float]) -> np.ndarray:

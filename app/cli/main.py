@@ -37,6 +37,7 @@ from drivers.errors import DeviceError
 #: command name -> one-line summary for ``myoforce --help`` (module: app.cli.commands.NAME)
 COMMANDS: dict[str, str] = {
     "analyze": "analyse twitches and tetani (Pt, TPT, ½RT, Po, force-frequency...)",
+    "annotate": "add metadata known later (muscle mass...) to a session as a new revision",
     "compare": "compare groups: mean ± SEM, Welch t and Mann-Whitney U p-values",
     "devices": "list serial ports and VISA resources",
     "export": "export sessions as NWB (Neurodata Without Borders) files for DANDI",

@@ -365,8 +365,28 @@ class SessionFile:
     # ---------------------------------------------------------------- descriptive groups
     @property
     def metadata(self) -> dict[str, Any]:
-        """Session metadata (the known fields of :class:`app.metadata.SessionMetadata`)."""
+        """Session metadata (the known fields of :class:`app.metadata.SessionMetadata`):
+        the recorded attributes with the metadata revisions applied
+        (``app.recorder.revisions``)."""
+        return self._metadata_and_history()[0]
+
+    @property
+    def recorded_metadata(self) -> dict[str, Any]:
+        """The metadata as recorded at the start of the session (never rewritten)."""
         return {k: _py(v) for k, v in self.h5[L.SESSION].attrs.items()}
+
+    @property
+    def metadata_revisions(self) -> list[dict[str, Any]]:
+        """Revisions in order: time_utc, source, changes and the previous values."""
+        return self._metadata_and_history()[1]
+
+    def _metadata_and_history(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        from app.recorder.revisions import apply_revisions, revisions_from_audit
+        try:
+            audit = self.table(L.AUDIT)
+        except KeyError:
+            audit = {}
+        return apply_revisions(self.recorded_metadata, revisions_from_audit(audit))
 
     @property
     def rig(self) -> dict[str, Any]:
@@ -558,6 +578,7 @@ def _info(sf: SessionFile) -> dict[str, Any]:
         "missing_samples_by_cause": by_cause,
         "audit_entries": len(sf.table(L.AUDIT)["kind"]),
         "metadata": sf.metadata,
+        "metadata_revisions": sf.metadata_revisions,
         "devices": sf.devices,
         "rig": sf.rig,
         "calibration": {"scale_mN_per_count": sf.calibration.scale_mN_per_count,

@@ -54,6 +54,9 @@ def config_from_args(args: argparse.Namespace) -> AnalysisConfig:
     """AnalysisConfig with the options given on the command line; UserError if invalid."""
     given = {name: getattr(args, name) for name, *_ in AnalysisConfig.option_fields()
              if getattr(args, name, None) is not None}
+    if getattr(args, "meta", None):
+        from app.recorder.revisions import parse_pairs, validate_changes
+        given["metadata_overrides"] = tuple(validate_changes(parse_pairs(args.meta)).items())
     try:
         return AnalysisConfig(**given)
     except ValueError as exc:
@@ -265,5 +268,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--summary-csv", metavar="OUT.csv",
                    help="write one summary row per file to a CSV file")
     add_batch_options(p)
+    p.add_argument("--meta", action="append", metavar="KEY=VALUE",
+                   help="session metadata for files that lack it (DDF, CSV), e.g. "
+                        "--meta muscle_mass_mg=160 --meta muscle_length_mm=35; .h5 sessions: "
+                        "prefer 'myoforce annotate', which stores it in the file")
     add_analysis_options(p)
     p.set_defaults(func=run)

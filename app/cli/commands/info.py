@@ -67,8 +67,13 @@ def run(args: argparse.Namespace) -> int:
         lines.append((f"aux {c['name']}", f"{c['unit']}{where}"))
     for name, identity in info["devices"].items():
         lines.append((f"device {name}", identity))
+    revised = {k for r in info.get("metadata_revisions") or [] for k in r["changes"]}
     for key, value in info["metadata"].items():
-        lines.append((key, str(value)))
+        lines.append((key, str(value) + (" (revised)" if key in revised else "")))
+    for r in info.get("metadata_revisions") or []:
+        changed = ", ".join(f"{k} {r['previous'].get(k) if r['previous'].get(k) is not None else '(none)'}"
+                            f" -> {v}" for k, v in r["changes"].items())
+        lines.append(("metadata revision", f"{r['time_utc']} {r['source']}: {changed}"))
     for w in info["warnings"]:
         lines.append(("warning", w))
     width = max(len(k) for k, _ in lines)

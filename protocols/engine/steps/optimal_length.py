@@ -14,7 +14,9 @@ warning).
 
 Lo is the length of the largest mean twitch, or, with ``fit: parabola``, the vertex of
 a parabola through the maximum and its neighbours when that vertex lies between them.
-The technician confirms (or corrects) Lo; the muscle is then set to Lo.
+The technician confirms (or corrects) Lo; the muscle is then set to Lo, and Lo is
+recorded as the session's ``muscle_length_mm`` (a metadata revision in the audit log,
+``app.recorder.revisions``), so specific force needs no further input but the mass.
 """
 from __future__ import annotations
 
@@ -78,6 +80,9 @@ def run(ctx: StepContext, step: OptimalLengthStep) -> None:
                   suggested_lo_mm=suggested, lo_mm=lo, fit=step.fit)
     ctx.result.update(result)
     ctx.log("optimal-length", f"Lo {lo:g} mm (suggested {suggested:g} mm)", **result)
+    # Lo becomes the session's muscle length (specific force), as a metadata revision
+    ctx.log("metadata-revision", f"muscle_length_mm = {lo:g} (Lo from the optimal-length step)",
+            changes={"muscle_length_mm": lo}, source="optimal-length step")
 
 
 def _twitch_at(ctx: StepContext, step: OptimalLengthStep, forces: dict[float, list[float]],

@@ -53,6 +53,9 @@ class RigSettings:
     """The rig file's simulated muscle, used when the metadata names none."""
     files: tuple[Path, ...] = ()
     """Input files of the rig (its rig file): never overwritten by the recording."""
+    stimulus_sample_rate_hz: float | None = None
+    """A DAQ board generating the pulses on its sample clock (docs/daq-rig.md): every
+    pulse width must be a whole number of samples at this rate."""
 
     @classmethod
     def from_config(cls, config: Any, path: str | Path | None = None) -> "RigSettings":
@@ -62,7 +65,9 @@ class RigSettings:
                    max_output_V=config.stimulator.max_output_V,
                    tare_samples=config.amplifier.tare_samples, simulated=config.simulated,
                    sim_muscle=config.sim.muscle if config.sim is not None else None,
-                   files=(Path(path),) if path is not None else ())
+                   files=(Path(path),) if path is not None else (),
+                   stimulus_sample_rate_hz=config.daq.sample_rate_hz
+                   if config.daq is not None and config.daq.ao is not None else None)
 
     @classmethod
     def from_rig(cls, rig: Any, *, tare_samples: int | None = None) -> "RigSettings":
@@ -79,7 +84,8 @@ class RigSettings:
         tare = tare_samples or description.get("tare_samples") or 1000
         return cls(limits=limits, isolator_gain_mA_per_V=gain,
                    max_output_V=getattr(stim, "max_output_V", None), tare_samples=int(tare),
-                   simulated=description.get("kind") == "sim")
+                   simulated=description.get("kind") == "sim",
+                   stimulus_sample_rate_hz=getattr(stim, "sample_grid_hz", None))
 
 
 @dataclass
@@ -122,7 +128,27 @@ def protocol_problems(protocol: Any, rig: RigSettings, *, source: str = "protoco
 
     output = RigOutput(rig.isolator_gain_mA_per_V, rig.max_output_V)
     found = check_structure(protocol) + check_limits(protocol, rig.limits, output)
-    return [f"{source}: {p}" for p in found]
+    lines = [f"{source}: {p}" for p in found]
+    if rig.stimulus_sample_rate_hz:
+        lines += [f"{source}: {p}" for p in _sample_grid_problems(protocol, rig.stimulus_sample_rate_hz)]
+    return lines
+
+
+def _sample_grid_problems(protocol: Any, rate_hz: float) -> list[str]:
+    """A DAQ board generates pulses on its sample clock: widths must be whole samples."""
+    from drivers.daq.signals import width_problem
+    from protocols.validation import step_location
+
+    out = []
+    problem = width_problem(protocol.pulse_width_ms, rate_hz)
+    if problem:
+        out.append(f"pulse_width_ms: {problem}")
+    for i, step in enumerate(protocol.steps):
+        width = getattr(step, "pulse_width_ms", None)
+        problem = width_problem(width, rate_hz) if width else None
+        if problem:
+            out.append(f"{step_location(protocol, i)} pulse_width_ms: {problem}")
+    return out
 
 
 def make_plan(request: RunRequest) -> RunPlan:

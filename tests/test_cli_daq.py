@@ -85,3 +85,21 @@ def test_bad_daq_rig_file_is_one_line_and_nothing_is_written(tmp_path):
     assert "daq.force.channel: SimDev1/ai77 does not exist" in lines[0]
     assert "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_a_pulse_width_off_the_board_sample_grid_is_refused_before_anything_starts(tmp_path):
+    protocol = tmp_path / "odd.yaml"
+    protocol.write_text(SHORT.replace("pulse_width_ms: 0.2", "pulse_width_ms: 0.25"))
+    out = tmp_path / "s.h5"
+    proc = subprocess.run(_command() + ["run", str(protocol), "--sim", "daq", "--yes",
+                                        "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "pulse_width_ms: pulse width 0.25 ms is 2.5 samples at 10000 Hz" in proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()
+    # the serial rig's stimulator times pulses itself: the same protocol is fine there
+    from app.run_plan import RigSettings, protocol_problems
+    from protocols.loader import parse_protocol
+    spec = parse_protocol(protocol.read_text(), source="odd.yaml")
+    assert protocol_problems(spec, RigSettings()) == []
+    assert len(protocol_problems(spec, RigSettings(stimulus_sample_rate_hz=10000.0))) == 1

@@ -65,8 +65,7 @@ def pulse_train(spec: StimulusSpec, rate_hz: float, gain_mA_per_V: float,
         raise LimitError(f"current {spec.current_mA:g} mA needs {volts:g} V at the isolator gain "
                          f"of {gain_mA_per_V:g} mA/V, above the analog output limit of "
                          f"{max_output_V:g} V")
-    width = _whole(spec.pulse_width_ms * rate_hz / 1000.0, f"pulse width {spec.pulse_width_ms:g} ms",
-                   rate_hz)
+    width = _whole(spec.pulse_width_ms * rate_hz / 1000.0, rate_hz)
     if spec.pulses == 1 or not spec.frequency_hz:
         offsets = np.zeros(1, dtype=np.int64)
     else:
@@ -83,9 +82,21 @@ def pulse_train(spec: StimulusSpec, rate_hz: float, gain_mA_per_V: float,
     return PulseTrain(out, offsets, width)
 
 
-def _whole(samples: float, what: str, rate_hz: float) -> int:
+def width_problem(width_ms: float, rate_hz: float) -> str | None:
+    """Why a pulse of ``width_ms`` cannot be generated exactly on a ``rate_hz`` clock
+    (not a whole number of samples, or shorter than one), or None. The run plan asks this
+    before a DAQ run starts; :func:`pulse_train` refuses the same widths."""
+    samples = width_ms * rate_hz / 1000.0
     n = int(round(samples))
     if n < 1 or abs(samples - n) > WHOLE_SAMPLE_TOLERANCE * max(samples, 1.0):
-        raise LimitError(f"{what} is {samples:.3g} samples at {rate_hz:g} Hz: not a whole number "
-                         f"of samples (choose a width that is, or a higher sample rate)")
-    return n
+        step = 1000.0 / rate_hz
+        return (f"pulse width {width_ms:g} ms is {samples:.3g} samples at {rate_hz:g} Hz: not a "
+                f"whole number of samples (the board generates widths in {step:g} ms steps)")
+    return None
+
+
+def _whole(samples: float, rate_hz: float) -> int:
+    problem = width_problem(samples * 1000.0 / rate_hz, rate_hz)
+    if problem:
+        raise LimitError(problem)
+    return int(round(samples))

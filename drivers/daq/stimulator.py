@@ -76,6 +76,11 @@ class DaqStimulator:
         """The highest voltage ever written: the rig file's, within the output's range."""
         return self._max_V
 
+    @property
+    def sample_grid_hz(self) -> float:
+        """Pulses are generated on this clock: widths must be whole samples of it."""
+        return self._source.sample_rate_hz
+
     def check(self, spec: StimulusSpec, *, requested_duration_ms: float | None = None) -> PulseTrain:
         """The rig's rules (the same as every stimulator's and the protocol validator's,
         output voltage through the isolator included), then the board's sample grid;

@@ -199,7 +199,8 @@ def _plan(args: argparse.Namespace) -> _Plan:
     if config is not None:
         rig = RigSettings.from_config(config, args.rig)
     else:
-        rig = RigSettings(isolator_gain_mA_per_V=gain, max_output_V=10.0, simulated=simulated)
+        rig = RigSettings(isolator_gain_mA_per_V=gain, max_output_V=10.0, simulated=simulated,
+                          stimulus_sample_rate_hz=float(rate) if args.sim == "daq" else None)
     plan = make_plan(RunRequest(rig=rig, out=args.out, metadata=_metadata_values(args),
                                 protocol_path=args.protocol, overwrite=args.overwrite,
                                 metadata_field_name=_meta_option))

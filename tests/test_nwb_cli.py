@@ -46,10 +46,15 @@ def test_several_sessions_and_a_folder_export_into_a_directory(tmp_path, capsys)
     code, out, err = _cli(capsys, "export", str(tmp_path / "study"), "--nwb",
                           str(tmp_path / "nwb"))
     assert code == 0, err
-    assert _files(tmp_path / "nwb") == {"a.nwb", "b.nwb"} and out.count(" -> ") == 2
+    assert _files(tmp_path / "nwb") == {"a.nwb", "day1"} and out.count(" -> ") == 2
+    assert _files(tmp_path / "nwb" / "day1") == {"b.nwb"}      # subfolders mirrored
     code, _, err = _cli(capsys, "export", str(tmp_path / "study" / "a.h5"),
                         str(sub / "b.h5"), "--nwb", str(tmp_path / "nwb"))
     assert code == 1 and err.count("\n") == 1 and "--overwrite" in err
+    write_synthetic_session(tmp_path / "a.h5", **SHORT)          # same name, another folder
+    code, _, err = _cli(capsys, "export", str(tmp_path / "a.h5"), str(tmp_path / "study" / "a.h5"),
+                        "--nwb", str(tmp_path / "other"))
+    assert code == 1 and "both export to" in err and not (tmp_path / "other").exists()
 
 
 def test_a_foreign_or_damaged_input_gets_one_line_and_no_output(tmp_path, capsys, session):
@@ -143,3 +148,37 @@ def test_age_sex_and_device_identity():
         "manufacturer": "Agilent Technologies", "model": "33521A", "serial": "MY123",
         "firmware": "2.03"}
     assert parse_idn("DAQ board")["model"] == "DAQ board"
+
+
+def test_a_study_folder_exports_its_sessions_with_the_animals_facts(tmp_path, capsys):
+    """A study folder is read through the study's loader: outputs mirror
+    sessions/<timepoint>/<animal>, and the animal's date of birth from the study file
+    fills the Subject (the session's own metadata has no age)."""
+    import pynwb
+
+    from app.study.animals import validate_animal
+    from app.study.operations import add_animals, init_study, randomise
+    study = init_study(tmp_path / "st", "Mg study", ["baseline", "week-4"])
+    add_animals(study, [validate_animal({"id": "R01", "sex": "female",
+                                         "date_of_birth": "2026-08-01"}, "t"),
+                        validate_animal({"id": "R02", "sex": "male"}, "t")])
+    randomise(study, seed=3)
+    for tp, animal in (("baseline", "R01"), ("week-4", "R01"), ("week-4", "R02")):
+        (study.root / "sessions" / tp).mkdir(parents=True, exist_ok=True)
+        write_synthetic_session(study.root / "sessions" / tp / f"{animal}.h5", **{
+            **SHORT, "metadata": SessionMetadata(subject_id=animal, body_mass_g=250)})
+    code, out, err = _cli(capsys, "export", str(study.root), "--nwb", str(tmp_path / "nwb"))
+    assert code == 0, err
+    made = sorted(p.relative_to(tmp_path / "nwb").as_posix()
+                  for p in (tmp_path / "nwb").rglob("*.nwb"))
+    assert made == ["sessions/baseline/R01.nwb", "sessions/week-4/R01.nwb",
+                    "sessions/week-4/R02.nwb"]
+    with pynwb.NWBHDF5IO(str(tmp_path / "nwb/sessions/week-4/R01.nwb"), "r") as io:
+        nwb = io.read()
+        s = nwb.subject
+        assert s.date_of_birth.date().isoformat() == "2026-08-01" and s.sex == "F"
+        assert s.species == "Rattus norvegicus" and "Mg study" in nwb.experiment_description
+        assert "week-4" in nwb.experiment_description
+    with pynwb.NWBHDF5IO(str(tmp_path / "nwb/sessions/week-4/R02.nwb"), "r") as io:
+        assert io.read().subject.date_of_birth is None           # not known: not invented
+    assert "age unknown" in out                                  # ... and said

@@ -1,7 +1,8 @@
 """Where exported files go, and writing them so that a failure leaves nothing behind.
 
-One session exports to the file named; several sessions, or a folder of sessions,
-export into a directory, one ``<session name>.nwb`` each. Every output name is checked
+One session exports to the file named; several sessions, a folder of sessions or a
+study folder export into a directory, one ``<session name>.nwb`` each (a folder's
+subfolders mirrored: a study gives ``sessions/<timepoint>/<animal>.nwb``). Every output name is checked
 before any export starts (:func:`app.paths.check_output_file`): an input is never
 overwritten, an existing file only with ``overwrite``, and two inputs never share an
 output name. Each file is written under a temporary name in the output's own folder
@@ -11,8 +12,9 @@ so a failed or interrupted export leaves no half-written NWB file.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 from app.errors import UserError
 from app.paths import check_output_file
@@ -21,30 +23,66 @@ T = TypeVar("T")
 SESSION_SUFFIXES = (".h5", ".hdf5")
 
 
-def session_files(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """The session files named, a folder standing for the ``.h5`` files in it (sorted,
-    searched in subfolders too); UserError for a missing input or an empty folder."""
-    out: list[Path] = []
+@dataclass
+class Job:
+    """One session to export: its file, its output name relative to the output directory,
+    and what its study folder says about the animal (``None`` outside a study)."""
+
+    source: Path
+    name: Path
+    study: dict[str, Any] | None = None
+    output: Path | None = None
+
+
+def _study_jobs(root: Path) -> list[Job]:
+    """The sessions of a study folder, through the study's own loader (app.study): the
+    subject facts the study file holds travel with each (never the blinding key)."""
+    from app.study.folder import load_study
+    study = load_study(root)
+    jobs = []
+    for ref in study.sessions():
+        animal = study.animals.get(ref.animal)
+        facts = {"study_title": study.design.title, "timepoint": ref.timepoint,
+                 "species": study.design.species, "strain": study.design.strain,
+                 "sex": animal.sex if animal else None,
+                 "date_of_birth": (animal.date_of_birth.isoformat()
+                                   if animal and animal.date_of_birth else None)}
+        jobs.append(Job(ref.path, ref.path.relative_to(root).with_suffix(".nwb"),
+                        {k: v for k, v in facts.items() if v is not None}))
+    if not jobs:
+        raise UserError(f"{root}: the study has no sessions yet (sessions/<timepoint>/*.h5)")
+    return jobs
+
+
+def session_files(inputs: Iterable[str | os.PathLike[str]]) -> list[Job]:
+    """The sessions named. A study folder (with study.toml) stands for its sessions, read
+    through the study's loader; another folder for the ``.h5`` files in it and its
+    subfolders (sorted; outputs mirror the subfolders). UserError for a missing input or
+    a folder without sessions."""
+    from app.study.folder import STUDY_FILE
+    out: list[Job] = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
+        if p.is_dir() and (p / STUDY_FILE).is_file():
+            out.extend(_study_jobs(p))
+        elif p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.suffix.lower() in SESSION_SUFFIXES
                            and f.is_file() and not f.name.startswith("."))
             if not found:
                 raise UserError(f"{p}: no session files (.h5) in this folder")
-            out.extend(found)
+            out.extend(Job(f, f.relative_to(p).with_suffix(".nwb")) for f in found)
         elif not p.exists():
             raise UserError(f"{p}: no such file")
         else:
-            out.append(p)
+            out.append(Job(p, Path(p.stem + ".nwb")))
     return out
 
 
-def plan_outputs(inputs: list[Path], target: str | os.PathLike[str], *, into_dir: bool,
-                 overwrite: bool) -> list[tuple[Path, Path]]:
-    """``(input, output)`` pairs, every output checked; UserError naming the first problem.
-
-    ``into_dir``: ``target`` is a directory (created if missing, its parent must exist)."""
+def plan_outputs(jobs: list[Job], target: str | os.PathLike[str], *, into_dir: bool,
+                 overwrite: bool) -> list[Job]:
+    """The jobs with their output paths, every output checked; UserError naming the first
+    problem. ``into_dir``: ``target`` is a directory (created if missing, its parent
+    must exist; subfolders of it are created as the outputs need them)."""
     target = Path(target)
     if into_dir:
         if target.exists() and not target.is_dir():
@@ -52,23 +90,25 @@ def plan_outputs(inputs: list[Path], target: str | os.PathLike[str], *, into_dir
                             f"directory, one .nwb file each)")
         if not target.exists():
             check_output_file(target, what="output directory")
-            target.mkdir()
-        pairs = [(src, target / (src.stem + ".nwb")) for src in inputs]
-    else:
-        pairs = [(inputs[0], target)]
+    inputs = [j.source for j in jobs]
     seen: dict[Path, Path] = {}
-    for src, out in pairs:
+    for job in jobs:
+        job.output = target / job.name if into_dir else target
+        out = job.output
         if out.suffix.lower() != ".nwb":
             raise UserError(f"{out}: an NWB file name must end in .nwb")
-        check_output_file(out, what="NWB file", inputs=inputs)
         key = out.resolve()
         if key in seen:
-            raise UserError(f"{seen[key]} and {src} would both export to {out}; export them "
-                            f"into different directories")
-        seen[key] = src
+            raise UserError(f"{seen[key]} and {job.source} would both export to {out}; "
+                            f"export them into different directories")
+        seen[key] = job.source
         if out.exists() and not overwrite:
             raise UserError(f"{out}: already exists; add --overwrite to replace it")
-    return pairs
+    for job in jobs:
+        if into_dir:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+        check_output_file(job.output, what="NWB file", inputs=inputs)
+    return jobs
 
 
 def temp_name(path: Path) -> Path:

@@ -98,8 +98,8 @@ def _devices(nwbfile: Any, devices: dict[str, str], rig: dict[str, Any]) -> None
                               serial_number=idn.get("serial"), model=model)
 
 
-def _records(sf: Any, rec: Any, info: dict[str, Any],
-             report: ExportReport) -> list[tuple[str, str, dict[str, Any]]]:
+def _records(sf: Any, rec: Any, info: dict[str, Any], report: ExportReport,
+             study: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """The key/value records of ``processing/session_record``."""
     source = {k: v for k, v in info.items()
               if k not in ("metadata", "rig", "gaps", "path")}
@@ -109,7 +109,7 @@ def _records(sf: Any, rec: Any, info: dict[str, Any],
               "status": report.status, "complete": report.complete,
               "warnings": report.warnings, "dandi_notes": report.notes,
               "force_limits_mN": list(rec.force_limits_mN) if getattr(
-                  rec, "force_limits_mN", None) else None}
+                  rec, "force_limits_mN", None) else None, "study": study or None}
     return [("session_metadata", "the session metadata as recorded (myoforce "
              "SessionMetadata; the Subject and file fields are made from it)", rec.metadata),
             ("rig_configuration", "the rig: name, stimulus isolator, stimulation limits",
@@ -130,7 +130,7 @@ def protocol_yaml(sf: Any) -> str | None:
 
 
 def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
-           bad: list[tuple[int, int, str]]) -> Any:
+           bad: list[tuple[int, int, str]], study: dict[str, Any]) -> Any:
     """The NWBFile in memory (the force still a lazy stream from the source)."""
     pynwb = require_pynwb()
     from pynwb.file import Subject
@@ -139,7 +139,7 @@ def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
     from app.nwb.tables import add_invalid_times, add_pulses, add_trials
     from app.recorder.reader import session_info
 
-    md = rec.metadata
+    md = {**study, **{k: v for k, v in rec.metadata.items() if v is not None}}
     info = session_info(sf.path)
     protocol = sf.protocol or {}
     name = protocol.get("name") or "myoforce session"
@@ -189,7 +189,7 @@ def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
     wall = {r.index: r.wall_time_utc for r in sf.trial_records}
     add_trials(nwbfile, rec, result.trials, wall)
     analysis_module(nwbfile, cfg, result.summary, SOFTWARE)
-    record_module(nwbfile, _records(sf, rec, info, report), sf.audit, sf.analysis)
+    record_module(nwbfile, _records(sf, rec, info, report, study), sf.audit, sf.analysis)
     report.samples, report.pulses = n, int(len(rec.stim_samples))
     report.trials, report.gaps = len(rec.trials), len(gaps)
     return nwbfile
@@ -230,10 +230,13 @@ def _aux(nwbfile: Any, rec: Any, bad: list[tuple[int, int, str]]) -> None:
 
 
 def export_session(source: str | os.PathLike[str], output: str | os.PathLike[str],
-                   config: Any = None) -> ExportReport:
+                   config: Any = None, study: dict[str, Any] | None = None) -> ExportReport:
     """Export ``source`` (a myoforce .h5 session) to ``output`` (.nwb), atomically.
 
-    The caller checks the output name first (:func:`app.nwb.batch.plan_outputs`)."""
+    ``study``: what the session's study folder says about the animal (date of birth,
+    species, strain, sex, study title, timepoint), filling what the session's own
+    metadata lacks. The caller checks the output name first
+    (:func:`app.nwb.batch.plan_outputs`)."""
     require_pynwb()
     from pynwb import NWBHDF5IO
 
@@ -262,7 +265,7 @@ def export_session(source: str | os.PathLike[str], output: str | os.PathLike[str
                 report.warnings.append(f"analysis: {result.error}")
             try:
                 bad = _leave_out_unverified(rec, report)
-                nwbfile = _build(sf, rec, result, cfg, report, bad)
+                nwbfile = _build(sf, rec, result, cfg, report, bad, study or {})
 
                 def write(tmp: Path) -> None:
                     with NWBHDF5IO(str(tmp), "w") as io:

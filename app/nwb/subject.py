@@ -77,17 +77,29 @@ def subject_fields(md: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     sex, why = nwb_sex(md.get("sex"))
     problems += [why] if why else []
     age, why = iso_age(md.get("age_weeks"))
-    problems += [why] if why else []
+    birth = _date_of_birth(md.get("date_of_birth"))
+    problems += [why] if why and birth is None else []
     subject_id = str(md.get("subject_id") or "")
     if subject_id in ("", "unnamed"):
         problems.append("subject_id not set (the recording says 'unnamed'); DANDI requires one")
     described = [f"{k.replace('_', ' ')}: {md[k]}" for k in
-                 ("group", "compound", "dose_mg_per_kg", "vehicle", "dosing_period_days")
+                 ("study_title", "timepoint", "group", "compound", "dose_mg_per_kg", "vehicle",
+                  "dosing_period_days")
                  if md.get(k) is not None]
     fields = {"subject_id": subject_id or "unnamed", "species": species, "sex": sex,
-              "age": age, "strain": md.get("strain"), "weight": weight_text(md.get("body_mass_g")),
+              "age": age, "date_of_birth": birth, "strain": md.get("strain"),
+              "weight": weight_text(md.get("body_mass_g")),
               "description": "; ".join(described) or None}
     return {k: v for k, v in fields.items() if v is not None}, problems
+
+
+def _date_of_birth(value: Any) -> Any:
+    """An ISO date (from a study's animal file) as the timezone-aware datetime NWB wants."""
+    if not value:
+        return None
+    import datetime as dt
+    day = dt.date.fromisoformat(str(value)[:10])
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
 
 
 def pharmacology(md: Mapping[str, Any]) -> str | None:
@@ -110,6 +122,9 @@ def experiment_description(md: Mapping[str, Any], protocol_name: str) -> str:
     muscle = " ".join(str(md[k]) for k in ("side", "muscle") if md.get(k)) or "muscle"
     text = (f"In-vivo isometric force of the {muscle} evoked by motor-nerve stimulation "
             f"(twitches and tetani), protocol '{protocol_name}'")
+    if md.get("study_title"):
+        text += f"; study '{md['study_title']}'" + (f", timepoint '{md['timepoint']}'"
+                                                    if md.get("timepoint") else "")
     if md.get("group"):
         text += f"; group '{md['group']}'"
     treatment = pharmacology({k: md.get(k) for k in ("compound", "dose_mg_per_kg",

@@ -24,10 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Export myoforce sessions as NWB files for DANDI and every NWB tool: "
                     "force, stimulus pulses, trials with their analysis, subject, devices, "
                     "protocol and session summary (mapping: docs/nwb.md). One session "
-                    "exports to the file named; several sessions, or a folder of sessions, "
-                    "into a directory (one <session>.nwb each).")
+                    "exports to the file named; several sessions, a folder of sessions or a "
+                    "study folder into a directory (one <session>.nwb each, subfolders "
+                    "mirrored).")
     p.add_argument("sessions", nargs="+", metavar="SESSION",
-                   help="session files (.h5), or folders of them")
+                   help="session files (.h5), folders of them, or a study folder")
     p.add_argument("--nwb", required=True, metavar="OUT",
                    help="output .nwb file (one session) or directory (several, or a folder)")
     p.add_argument("--overwrite", action="store_true",
@@ -70,16 +71,17 @@ def run(args: argparse.Namespace) -> int:
 
     require_pynwb()
     cfg = config_from_args(args)
-    inputs = session_files(args.sessions)
-    into_dir = (len(inputs) > 1 or any(Path(s).is_dir() for s in args.sessions)
+    jobs = session_files(args.sessions)
+    into_dir = (len(jobs) > 1 or any(Path(s).is_dir() for s in args.sessions)
                 or Path(args.nwb).is_dir())
-    pairs = plan_outputs(inputs, args.nwb, into_dir=into_dir, overwrite=args.overwrite)
+    plan_outputs(jobs, args.nwb, into_dir=into_dir, overwrite=args.overwrite)
     from app.nwb.export import export_session
 
     failed = 0
-    for src, out in pairs:
+    for job in jobs:
+        out = job.output
         try:
-            report = export_session(src, out, cfg)
+            report = export_session(job.source, out, cfg, study=job.study)
         except UserError as exc:
             failed += 1
             print(f"myoforce {NAME}: {exc}", file=sys.stderr)

@@ -218,3 +218,13 @@ def test_trial_cut_off_by_a_recording_that_stopped_early_is_refused_alone(intact
     assert "stopped early" in errors[2]
     report = verify_session(path)
     assert report.ok and any("runs past the recorded data" in x for x in report.notes)
+
+
+def test_numbers_in_a_logged_gap_are_refused(intact, tmp_path):
+    path = _copy(intact, tmp_path)
+    _tamper(path, lambda f: f[L.FORCE].__setitem__(GAP[0] + 7, 12.5))
+    rec = load_recording(path)
+    with pytest.raises(DamagedDataError, match="logged gap 5000..5250 holds numbers"):
+        rec.force_mN[4990:5300]
+    np.testing.assert_array_equal(rec.force_mN[100:200], intact[0].force_mN[100:200])
+    assert any("holds numbers" in p for p in verify_session(path).problems)

@@ -221,15 +221,29 @@ class BlockIndex:
         self.crc_flags = np.asarray(integ["crc_flags"], dtype=np.int64)[keep][order]
         self.rows = np.flatnonzero(keep)[order]
         self.state = np.zeros(self.starts.size, np.int8)     # 0 unchecked, 1 ok, 2 damaged
-        self.gaps = sorted((g.sample, g.end) for g in sf.gaps if g.count > 0)
-        self.uncovered = _uncovered(n, [(int(a), int(b)) for a, b in zip(self.starts, self.ends)]
-                                    + self.gaps)
+        gaps = sorted((g.sample, g.end) for g in sf.gaps if g.count > 0)
+        self.gap_starts = np.array([a for a, _ in gaps], dtype=np.int64)
+        self.gap_ends = np.array([b for _, b in gaps], dtype=np.int64)
+        self.gap_state = np.zeros(len(gaps), np.int8)        # 0 unchecked, 1 NaN, 2 numbers
+        uncovered = _uncovered(n, [(int(a), int(b)) for a, b in zip(self.starts, self.ends)]
+                               + gaps)
+        self.uncovered_starts = np.array([a for a, _ in uncovered], dtype=np.int64)
+        self.uncovered_ends = np.array([b for _, b in uncovered], dtype=np.int64)
 
-    def touching(self, start: int, stop: int) -> range:
-        """Indices of the blocks that overlap ``[start, stop)``."""
-        i0 = int(np.searchsorted(self.ends, start, side="right"))
-        i1 = int(np.searchsorted(self.starts, stop, side="left"))
-        return range(i0, max(i0, i1))
+    def touching(self, start: int, stop: int) -> np.ndarray:
+        """Indices of the blocks that overlap ``[start, stop)`` (blocks may overlap in a
+        damaged table: every overlapping one is found)."""
+        return np.flatnonzero((self.starts < stop) & (self.ends > start))
+
+    def gaps_touching(self, start: int, stop: int) -> np.ndarray:
+        return np.flatnonzero((self.gap_starts < stop) & (self.gap_ends > start))
+
+    def first_uncovered(self, start: int, stop: int) -> tuple[int, int] | None:
+        hit = np.flatnonzero((self.uncovered_starts < stop) & (self.uncovered_ends > start))
+        if not hit.size:
+            return None
+        k = int(hit[0])
+        return max(int(self.uncovered_starts[k]), start), min(int(self.uncovered_ends[k]), stop)
 
 
 def _uncovered(n: int, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -265,7 +279,6 @@ class CheckedForce:
         self.index = BlockIndex(sf, self.n)
         #: windows of trials cut off by the end of a recording that stopped early
         self.cut_off = [(row, a, b) for row, a, b in trials_past_end(sf)]
-        self._gap_ok: list[bool] | None = None   # per gap, once checked up front
         self.shape = (self.n,)
         self.dtype = np.dtype(np.float32)
         self.ndim = 1
@@ -299,8 +312,9 @@ class CheckedForce:
         for k in range(idx.starts.size):
             if idx.state[k] == 0:
                 idx.state[k] = 1 if self._block_ok(k) else 2
-        self._gap_ok = [bool(np.isnan(np.asarray(self._force_ds[a:b])).all())
-                        for a, b in idx.gaps]
+        for g in range(idx.gap_state.size):
+            if idx.gap_state[g] == 0:
+                idx.gap_state[g] = 1 if self._gap_ok(g) else 2
         self._force_ds = self._flags_ds = None
 
     def check(self, start: int, stop: int) -> None:
@@ -308,19 +322,18 @@ class CheckedForce:
         if stop <= start:
             return
         for row, a, b in self.cut_off:
-            if a < stop and start < min(b, self.n) or (a >= self.n and start >= a):
+            if a < stop and start < min(b, self.n):
                 raise DamagedDataError(
                     f"{self.path}: samples {a}..{b} are trial row {row}'s window, which runs "
                     f"past the end of the recorded data ({self.n}: the recording stopped "
                     "early): not measured")
-        for a, b in self.index.uncovered:
-            if a < stop and b > start:
-                raise DamagedDataError(
-                    f"{self.path}: samples {max(a, start)}..{min(b, stop)} have no checksum "
-                    "(written after the last flushed checksum of an interrupted recording, "
-                    "or the checksum table is damaged): not measured; 'myoforce recover' "
-                    "makes a verified copy")
         idx = self.index
+        hole = idx.first_uncovered(start, stop)
+        if hole is not None:
+            raise DamagedDataError(
+                f"{self.path}: samples {hole[0]}..{hole[1]} have no checksum (written after "
+                "the last flushed checksum of an interrupted recording, or the checksum "
+                "table is damaged): not measured; 'myoforce recover' makes a verified copy")
         for k in idx.touching(start, stop):
             if idx.state[k] == 0:
                 idx.state[k] = 1 if self._block_ok(k) else 2
@@ -329,17 +342,20 @@ class CheckedForce:
                     f"{self.path}: samples {int(idx.starts[k])}..{int(idx.ends[k])} "
                     f"(block {int(idx.rows[k])}) fail their CRC-32 check: damaged data, "
                     "not measured")
-        for g, (a, b) in enumerate(idx.gaps):
-            lo, hi = max(a, start), min(b, stop)
-            if lo >= hi:
-                continue
-            if self._gap_ok is not None:
-                ok = self._gap_ok[g]
-            else:
-                ok = bool(np.isnan(np.asarray(self._force_ds[lo:hi])).all())
-            if not ok:
-                raise DamagedDataError(f"{self.path}: logged gap {a}..{b} holds numbers "
-                                       "(gaps are NaN): damaged, not measured")
+        for g in idx.gaps_touching(start, stop):
+            if idx.gap_state[g] == 0:
+                idx.gap_state[g] = 1 if self._gap_ok(g) else 2
+            if idx.gap_state[g] == 2:
+                raise DamagedDataError(
+                    f"{self.path}: logged gap {int(idx.gap_starts[g])}..{int(idx.gap_ends[g])} "
+                    "holds numbers (gaps are NaN): damaged, not measured")
+
+    def _gap_ok(self, g: int) -> bool:
+        """A logged gap reads as NaN throughout (checked in windows: gaps can be long)."""
+        a, b = int(self.index.gap_starts[g]), min(int(self.index.gap_ends[g]), self.n)
+        step = 1 << 22
+        return all(np.isnan(np.asarray(self._force_ds[x:min(b, x + step)])).all()
+                   for x in range(a, b, step))
 
     def _block_ok(self, k: int) -> bool:
         idx = self.index

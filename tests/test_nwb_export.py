@@ -280,3 +280,37 @@ def test_auxiliary_channels_are_exported_and_read_back(tmp_path):
         np.testing.assert_array_equal(back.aux[name][:], src.aux[name][:])
     with pynwb.NWBHDF5IO(str(tmp_path / "aux.nwb"), "r") as io:
         assert io.read().acquisition["aux_length"].unit == "mm"
+
+
+def test_a_protocol_run_on_the_simulated_rig_exports_cleanly_and_reads_back(tmp_path):
+    """The real path end to end: 'myoforce run' on the simulated rig (real transports,
+    real muscle model with its noise and artefacts), then export, nwbinspector, and the
+    analysis of the NWB file against that of the session."""
+    out = tmp_path / "sim.h5"
+    cmd = [sys.executable, "-m", "app.cli.main"]
+    run = subprocess.run(
+        cmd + ["run", str(REPO / "tests/fixtures/protocol1-short-sim.yaml"), "--sim", "--yes",
+               "--out", str(out), "--subject", "rat-02", "--sex", "female", "--age-weeks", "11",
+               "--body-mass-g", "280", "--muscle", "EDL", "--side", "right", "--group",
+               "vehicle", "--operator", "Curie, Marie", "--seed", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    report = export_session(out, tmp_path / "sim.nwb")
+    assert report.trials == 6 and report.warnings == [] and report.notes == []
+    findings = nwbinspector.inspect_nwbfile(nwbfile_path=str(tmp_path / "sim.nwb"))
+    serious = [f"{f.check_function_name}: {f.message}" for f in findings if f.importance in (
+        nwbinspector.Importance.CRITICAL, nwbinspector.Importance.BEST_PRACTICE_VIOLATION)]
+    assert serious == []
+    a = analyze_recording(load_recording(tmp_path / "sim.nwb")).to_dict()
+    b = analyze_recording(load_recording(out)).to_dict()
+    for r in (a, b):
+        r.pop("file"), r.pop("format")
+    assert a == b and a["summary"]["po_mN"] > 1000
+    with pynwb.NWBHDF5IO(str(tmp_path / "sim.nwb"), "r") as io:
+        nwb = io.read()
+        with open_session(out) as sf:
+            assert nwb.protocol == sf.protocol_text
+            np.testing.assert_array_equal(nwb.acquisition["force"].data[:], sf.force[:])
+            np.testing.assert_array_equal(nwb.events["stimulus_pulses"]["sample"][:],
+                                          sf.pulse_samples)
+            assert len(nwb.processing["session_record"]["audit_log"]) == len(sf.audit)

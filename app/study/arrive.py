@@ -116,7 +116,8 @@ def procedures_text(res: StudyResults) -> str:
     basis = "elemental Mg" if dose.basis == "elemental_mg" else "salt"
     text = (f"{c.name} ({c.formula or 'formula not given'}"
             + (f", M = {mm:.1f} g/mol" if mm else "")
-            + f", Mg {100 * frac:.2f} % from the {src}) at {dose.amount_mg_per_kg_per_day:g} "
+            + f", Mg {100 * frac:.2f} % from the "
+            f"{'formula' if src.startswith('formula') else src}) at {dose.amount_mg_per_kg_per_day:g} "
             f"mg/kg/day as {basis}, {dose.route}"
             + (f", for {dose.duration_days:g} days" if dose.duration_days else "")
             + f", to {who}; the other animals received the carrier ({d.vehicle}) alone.")

@@ -37,7 +37,7 @@ def _figure(w: float, h: float, grid: bool = False) -> Figure:
         fig.subplots_adjust(left=0.07, right=0.99, bottom=0.1, top=0.88, wspace=0.42,
                             hspace=0.5)
     else:
-        fig.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.91)
+        fig.subplots_adjust(left=0.12, right=0.97, bottom=0.16, top=0.91)
     return fig
 
 

@@ -41,6 +41,8 @@ def _num(v: Any, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, float):
+        if abs(v) >= 10 ** digits:                  # no exponent for large numbers
+            return f"{v:.0f}"
         return f"{v:.{digits}g}"
     return str(v)
 

@@ -310,11 +310,9 @@ class CheckedForce:
         later reads of damaged or unchecked samples are refused from what was found."""
         idx = self.index
         for k in range(idx.starts.size):
-            if idx.state[k] == 0:
-                idx.state[k] = 1 if self._block_ok(k) else 2
+            _known_ok(idx.state, k, self._block_ok)
         for g in range(idx.gap_state.size):
-            if idx.gap_state[g] == 0:
-                idx.gap_state[g] = 1 if self._gap_ok(g) else 2
+            _known_ok(idx.gap_state, g, self._gap_ok)
         self._force_ds = self._flags_ds = None
 
     def check(self, start: int, stop: int) -> None:
@@ -335,17 +333,13 @@ class CheckedForce:
                 "the last flushed checksum of an interrupted recording, or the checksum "
                 "table is damaged): not measured; 'myoforce recover' makes a verified copy")
         for k in idx.touching(start, stop):
-            if idx.state[k] == 0:
-                idx.state[k] = 1 if self._block_ok(k) else 2
-            if idx.state[k] == 2:
+            if not _known_ok(idx.state, k, self._block_ok):
                 raise DamagedDataError(
                     f"{self.path}: samples {int(idx.starts[k])}..{int(idx.ends[k])} "
                     f"(block {int(idx.rows[k])}) fail their CRC-32 check: damaged data, "
                     "not measured")
         for g in idx.gaps_touching(start, stop):
-            if idx.gap_state[g] == 0:
-                idx.gap_state[g] = 1 if self._gap_ok(g) else 2
-            if idx.gap_state[g] == 2:
+            if not _known_ok(idx.gap_state, g, self._gap_ok):
                 raise DamagedDataError(
                     f"{self.path}: logged gap {int(idx.gap_starts[g])}..{int(idx.gap_ends[g])} "
                     "holds numbers (gaps are NaN): damaged, not measured")
@@ -369,6 +363,13 @@ class CheckedForce:
         edges = np.flatnonzero(flags & FLAG_TRIGGER_EDGE) + a
         i0, i1 = np.searchsorted(self._pulses, [a, b])
         return bool(np.array_equal(self._pulses[i0:i1], edges))
+
+
+def _known_ok(state: np.ndarray, k: int, test: Any) -> bool:
+    """``state[k]`` (0 unchecked, 1 intact, 2 damaged), running ``test(k)`` the first time."""
+    if state[k] == 0:
+        state[k] = 1 if test(k) else 2
+    return bool(state[k] == 1)
 
 
 def _bounds(key: Any, n: int) -> tuple[int, int]:

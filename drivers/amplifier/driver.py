@@ -21,6 +21,7 @@ from drivers.amplifier.frames import FRAME_SIZE, FrameParser, ParseResult
 from drivers.capabilities import (BlockSink, Calibration, NoticeSink, SampleBlock, StreamNotice,
                                   StreamStats)
 from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout, InstrumentError, ProtocolError
+from drivers.sinks import SinkList
 from drivers.transports.serial_port import SerialTransport
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,8 @@ class SerialForceAmplifier:
         self._identity = ""
         self._rate = 0
         self._cal = Calibration(1.0, 0.0)
-        self._sub_lock = threading.Lock()
-        self._sinks: tuple[BlockSink, ...] = ()
-        self._notice_sinks: tuple[NoticeSink, ...] = ()
+        self._sinks = SinkList("amplifier block")        # errors reported by _sink_failed
+        self._notice_sinks = SinkList("amplifier notice")
         self._state_lock = threading.Lock()
         self._streaming = False
         self._dead: DeviceError | None = None
@@ -83,7 +83,6 @@ class SerialForceAmplifier:
         self._started_at = 0.0
         #: subscribers that raised (block sinks / notice sinks), over the driver's life
         self.sink_errors = 0
-        self.notice_sink_errors = 0
         self._sink_errors_unreported = 0
         self._last_sink_notice = 0.0
 
@@ -260,32 +259,19 @@ class SerialForceAmplifier:
 
     # ------------------------------------------------------------ subscriptions
     def subscribe(self, sink: BlockSink) -> Callable[[], None]:
-        with self._sub_lock:
-            self._sinks = (*self._sinks, sink)
-
-        def unsubscribe() -> None:
-            with self._sub_lock:
-                self._sinks = tuple(s for s in self._sinks if s is not sink)
-        return unsubscribe
+        return self._sinks.add(sink)
 
     def subscribe_notices(self, sink: NoticeSink) -> Callable[[], None]:
-        with self._sub_lock:
-            self._notice_sinks = (*self._notice_sinks, sink)
+        return self._notice_sinks.add(sink)
 
-        def unsubscribe() -> None:
-            with self._sub_lock:
-                self._notice_sinks = tuple(s for s in self._notice_sinks if s is not sink)
-        return unsubscribe
+    @property
+    def notice_sink_errors(self) -> int:
+        """Notice subscribers that raised, over the driver's life."""
+        return self._notice_sinks.errors
 
     def _notify(self, kind: str, message: str, sample: int | None = None, count: int = 0) -> None:
-        notice = StreamNotice(kind, message, sample, count)
         log.debug("amplifier notice %s: %s", kind, message)
-        for sink in self._notice_sinks:
-            try:
-                sink(notice)
-            except Exception:  # a broken status display must not stop the stream
-                self.notice_sink_errors += 1
-                log.exception("notice subscriber failed")
+        self._notice_sinks.emit(StreamNotice(kind, message, sample, count))
 
     # ---------------------------------------------------------------- streaming
     def start(self) -> None:
@@ -506,7 +492,7 @@ class SerialForceAmplifier:
         for run in result.runs:
             block = SampleBlock(first_sample=run.first, force_mN=cal.to_mN(run.counts),
                                 flags=run.flags, sample_rate_hz=rate, host_time_s=host_time)
-            for sink in self._sinks:
+            for sink in self._sinks.items:
                 try:
                     sink(block)
                 except Exception as exc:

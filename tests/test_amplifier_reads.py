@@ -118,22 +118,20 @@ class CountingTransport(ScriptedTransport):
                 self._in += encode_frames(self._seq, np.full(n, 500), np.zeros(n, np.uint8))
                 self._seq += n
 
-    def read_ready(self, max_bytes: int) -> bytes:
+    def _take(self, kind: str, max_bytes: int) -> bytes:
         with self._in_lock:
-            self.reads["ready"] += 1
+            self.reads[kind] += 1
             self._due()
             out = bytes(self._in[:max_bytes])
             del self._in[:max_bytes]
         return out
 
+    def read_ready(self, max_bytes: int) -> bytes:
+        return self._take("ready", max_bytes)
+
     def read_chunk(self, max_bytes: int, timeout_s: float) -> bytes:
         time.sleep(self.poll_s)
-        with self._in_lock:
-            self.reads["chunk"] += 1
-            self._due()
-            out = bytes(self._in[:max_bytes])
-            del self._in[:max_bytes]
-        return out
+        return self._take("chunk", max_bytes)
 
 
 @pytest.mark.parametrize("period", [D.READ_PERIOD_S, 0.0])

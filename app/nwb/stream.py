@@ -43,7 +43,8 @@ def unreadable_ranges(force: Any) -> list[tuple[int, int, str]]:
     n = int(force.shape[0])
     out = [(int(a), int(min(b, n)), CAUSE_DAMAGED)
            for a, b, state in zip(index.starts, index.ends, index.state) if state == 2 and a < n]
-    out += [(int(a), int(min(b, n)), CAUSE_UNCHECKED) for a, b in index.uncovered if a < n]
+    out += [(int(a), int(min(b, n)), CAUSE_UNCHECKED)
+            for a, b in zip(index.uncovered_starts, index.uncovered_ends) if a < n]
     return sorted(out)
 
 

@@ -128,6 +128,8 @@ def test_study_end_to_end_on_the_simulated_rig(tmp_path, capsys):
         with h5py.File(f, "r") as h:
             values = " ".join(str(v) for v in h["session"].attrs.values())
             _no_group_names(values, f"{f} metadata values")
+            rig = " ".join(str(v) for v in h["rig"].attrs.values())
+            assert "hidden while blinded" in rig, rig          # no treatment factor
     capsys.readouterr()
     assert main(["study", "status", str(study)]) == 0
     status = capsys.readouterr().out

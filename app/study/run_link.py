@@ -77,6 +77,26 @@ def study_session(root: str | Path, animal_id: str, timepoint: str | None,
                                                     if v is not None}, factor)
 
 
+HIDDEN_EFFECT = "set by the study's allocation (hidden while blinded)"
+
+
+def conceal_effect(link: StudySession, factory):
+    """Wrap a simulated rig's factory so that, while the study is blinded, the session's
+    rig description does not carry the treatment factor (it would tell the group). The
+    factor is reproducible from the study: [simulation] effects, the allocation key and
+    :func:`animal_factor`."""
+    if not link.study.blinded:
+        return factory
+
+    def make(hook):
+        rig = factory(hook)
+        sim = getattr(rig, "description", {}).get("sim")
+        if isinstance(sim, dict) and "treatment_effect" in sim:
+            sim["treatment_effect"] = HIDDEN_EFFECT
+        return rig
+    return make
+
+
 def file_session(link: StudySession, status: str | None) -> None:
     """Record the written session in the study log."""
     if status is None or not link.out.exists():

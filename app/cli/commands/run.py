@@ -235,6 +235,9 @@ def _plan(args: argparse.Namespace) -> _Plan:
         factory = lambda hook: connect_devices(  # noqa: E731
             args.amplifier, args.stimulator, limits=limits, isolator_gain_mA_per_V=gain,
             sample_rate_hz=rate, on_command=hook)
+    if study is not None and simulated:
+        from app.study.run_link import conceal_effect
+        factory = conceal_effect(study, factory)
     result = _Plan(plan, source, factory)
     result.study = study
     return result

@@ -89,6 +89,12 @@ class _OutStream:
     def __setattr__(self, name: str, value: Any) -> None:
         self._double.record(self._who, f"out_stream.{name}=", (value,), {})
 
+    def __getattr__(self, name: str) -> Any:
+        if name == "total_samp_per_chan_generated" and self._double.generated is not None:
+            self._double.record(self._who, f"out_stream.{name}", (), {})
+            return self._double.generated
+        raise AttributeError(name)
+
 
 class FakeTask:
     def __init__(self, double: "NidaqmxDouble", name: str) -> None:
@@ -139,6 +145,7 @@ class NidaqmxDouble:
         self.tasks: dict[str, FakeTask] = {}
         self.read_value = 0.5      # volts every read returns (force channel)
         self.read_delay_s = 0.0    # a read takes this long (a board delivering in real time)
+        self.generated: int | None = None   # what out_stream.total_samp_per_chan_generated says
 
     # -------------------------------------------------------------- recording
     def fail(self, method: str, code: int) -> None:

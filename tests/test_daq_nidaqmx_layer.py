@@ -299,3 +299,30 @@ def test_a_driverless_nidaqmx_is_one_plain_error_before_any_task(double):
     with pytest.raises(DeviceNotFound, match="NI-DAQmx driver is not installed"):
         DaqForceSource(_backend(double), _plan())
     assert not any(s == "nidaqmx.Task" for s in double.sequence())
+
+
+def test_abort_mid_train_marks_only_the_pulses_the_board_generated(double):
+    """The output stopped after ``total_samp_per_chan_generated`` samples: pulses the
+    host had written beyond that never happened and get no marker."""
+    source, stim = _rig(double)
+    blocks = []
+    source.subscribe(blocks.append)
+    source.start()
+    try:
+        stim.configure(StimulusSpec(3.0, 0.2, 10, 100.0))       # pulses every 100 samples
+        stim.fire()
+        at = stim.fired_at[-1]
+        deadline = time.monotonic() + 5
+        while source.schedule.written < at + 450 and time.monotonic() < deadline:
+            time.sleep(0.005)                     # pulses +0 .. +400 written to the board
+        double.generated = at + 250               # ... but only +0, +100, +200 generated
+        stim.abort()
+        assert "myoforce-ao.out_stream.total_samp_per_chan_generated" in double.sequence()
+        deadline = time.monotonic() + 5
+        while (not blocks or blocks[-1].end_sample < at + 1200) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        source.close()
+    flags = np.concatenate([b.flags for b in blocks])
+    assert list(np.flatnonzero(flags & 1)) == [at, at + 100, at + 200]
+    assert double.pin_V == 0.0

@@ -219,3 +219,29 @@ def test_max_output_beyond_the_ao_range_is_refused_in_the_rig_file():
                                            r"output range of \+-5 V"):
         parse_rig('[daq]\n[daq.ao]\nrange_V = 5.0\n')
     parse_rig('[stimulator]\nmax_output_V = 5.0\n[daq]\n[daq.ao]\nrange_V = 5.0\n')
+
+
+def test_abort_mid_train_marks_exactly_the_pulses_the_muscle_got():
+    rig = start_sim_daq_rig(sim_daq_section(10000), seed=6)
+    amp, stim, board = rig.amplifier, rig.stimulator, rig.sim
+    blocks = []
+    amp.subscribe(blocks.append)
+    try:
+        amp.start()
+        time.sleep(0.1)
+        stim.configure(StimulusSpec(3.0, 0.2, 20, 20.0))        # 1 s train
+        stim.fire()
+        time.sleep(0.45)
+        stim.abort()
+        time.sleep(0.6)
+        delivered = board.world._pulses[:, 0].copy()
+        t0 = board._world_t0
+        amp.stop()
+    finally:
+        rig.close()
+    flags = np.concatenate([b.flags for b in blocks])
+    edges = np.flatnonzero(flags & 1)
+    got = np.round((delivered - t0) * 10000).astype(np.int64)
+    assert 0 < edges.size < 20
+    assert list(edges) == sorted(got.tolist())
+    assert board.ao_volts == 0.0

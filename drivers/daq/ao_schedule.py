@@ -55,9 +55,23 @@ class AoSchedule:
 
     def cancel(self) -> None:
         """Drop pending and unwritten output (already written samples are the caller's
-        business: see :meth:`live_after`)."""
+        business: see :meth:`live_after`). Pulses of a dropped train that were never
+        written are forgotten: they are not stimuli and get no marker."""
         with self._lock:
             self._drop_locked()
+            self._forget_from_locked(self._written)
+
+    def truncate(self, generated: int) -> None:
+        """The output was stopped after ``generated`` samples: nothing is written any
+        more, and pulses starting at or after that sample never happened (no markers)."""
+        with self._lock:
+            self._drop_locked()
+            self._forget_from_locked(generated)
+            self._last_nonzero = min(self._last_nonzero, generated - 1)
+
+    def _forget_from_locked(self, sample: int) -> None:
+        keep = self._starts < sample
+        self._starts, self._ends = self._starts[keep], np.minimum(self._ends[keep], sample)
 
     def busy(self) -> bool:
         """A train is queued or partly written."""

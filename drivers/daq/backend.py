@@ -43,9 +43,10 @@ class DaqBackend(Protocol):
     def write_ao(self, volts: np.ndarray, timeout_s: float) -> None:
         """Append output samples (float64 volts) to the running output."""
 
-    def ao_zero(self) -> None:
+    def ao_zero(self) -> int | None:
         """Stop the output now and drive it to 0 V. Safe from any thread; never raises for
-        an output that is already off."""
+        an output that is already off. Returns how many output samples were generated
+        before it stopped (so pulses after that get no marker), or None if unknown."""
 
     def stop(self) -> None:
         """Stop input and output; the output ends at 0 V."""

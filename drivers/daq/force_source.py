@@ -191,10 +191,13 @@ class DaqForceSource:
                          self._read_pos)
 
     def output_off(self) -> None:
-        """Output to 0 V now (any thread): no more pulses in this acquisition."""
+        """Output to 0 V now (any thread): no more pulses in this acquisition. Pulses
+        after the last generated output sample never happened and get no marker (if the
+        board cannot say how far it got: none after the samples read so far)."""
         self.schedule.cancel()
         self._ao_live = False
-        self.backend.ao_zero()
+        generated = self.backend.ao_zero()
+        self.schedule.truncate(self._read_pos if generated is None else generated)
 
     def close(self) -> None:
         if self._closed:

@@ -214,12 +214,19 @@ class NidaqmxBackend:
             self._call(self._writer.write_many_sample, volts, timeout=timeout_s,
                        during="writing the analog output")
 
-    def ao_zero(self) -> None:
-        """Stop the output task, release its channel, write 0 V on demand."""
+    def ao_zero(self) -> int | None:
+        """Stop the output task, release its channel, write 0 V on demand. Returns the
+        samples the output generated before it stopped (None if the board cannot say)."""
         if self._ao is None or self._plan is None or self._plan.ao is None:
-            return
+            return None
         c, ao = self.api.constants, self._plan.ao
+        generated = None
         with self._ao_lock:
+            if self._ao_running:
+                try:   # read before stopping: the stop freezes it, a restart resets it
+                    generated = int(self._ao.out_stream.total_samp_per_chan_generated)
+                except (self.api.Error, AttributeError, TypeError, ValueError):
+                    generated = None
             self._ao_running = False
             for step in (self._ao.stop, lambda: self._ao.control(c.TaskMode.TASK_UNRESERVE)):
                 try:
@@ -234,6 +241,7 @@ class NidaqmxBackend:
                 self._call(zero.stop)
             finally:
                 zero.close()
+        return generated
 
     def stop(self) -> None:
         try:

@@ -245,16 +245,19 @@ class SimDaqBackend:
         self.world.add_pulses(self._world_t0 + starts / rate, currents, (ends - starts) / rate * 1e3)
         self._pulse_samples = np.concatenate([self._pulse_samples[-1000:], starts.astype(np.int64)])
 
-    def ao_zero(self) -> None:
+    def ao_zero(self) -> int | None:
+        generated = None
         with self._lock:
             if self._ao_running and self._plan is not None:
                 # samples not yet generated never happen: the output stops now
                 now = self._available() if self._running else self._read
-                self.world.cancel_after(self._world_t0 + now / self._plan.sample_rate_hz)
+                generated = min(now, self._ao_written)
+                self.world.cancel_after(self._world_t0 + (generated - 0.5) / self._plan.sample_rate_hz)
             self._ao_running = False
             self._ao_carry = None
             self._ao_last = 0.0
             self.ao_volts = 0.0
+        return generated
 
     def stop(self) -> None:
         self._running = False

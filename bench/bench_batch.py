@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -36,15 +37,33 @@ LAUNCH = "import sys; from app.cli.main import main; sys.exit(main())"
 
 
 def myoforce(tree: Path, argv: list[str], cache: Path | None) -> tuple[float, bytes]:
+    """(wall seconds, stdout) of one ``myoforce ARGV`` process; its CPU time (with its
+    worker processes) is added to :data:`CPU`."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     env.update({"MYOFORCE_CACHE_DIR": str(cache)} if cache else {"MYOFORCE_CACHE": "off"})
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", LAUNCH, *argv], env=env, cwd=tree,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     dt = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[0] += (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if done.returncode != 0:
         raise RuntimeError(f"myoforce {' '.join(argv[:3])}...: {done.stderr.decode()[-500:]}")
     return dt, done.stdout
+
+
+CPU = [0.0]
+
+
+def timed(label: str, times: dict, cpu: dict, fn):
+    """Run ``fn`` and record its wall and CPU time under ``label``."""
+    c0 = CPU[0]
+    t0 = time.perf_counter()
+    out = fn()
+    times.setdefault(label, []).append(time.perf_counter() - t0)
+    cpu.setdefault(label, []).append(CPU[0] - c0)
+    return out
 
 
 def make_files(folder: Path, n: int) -> list[str]:
@@ -61,34 +80,34 @@ def main() -> int:
     args = ap.parse_args()
     old = args.before.resolve() if args.before else ROOT
     times: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         files = make_files(Path(tmp), args.files)
         cache = Path(tmp) / "cache"
+        batch = ["analyze", *files, "--json"]
         for _ in range(args.rounds):
-            t, sep_out = 0.0, b""
-            for f in files:
-                dt, out = myoforce(old, ["analyze", f, "--json"], None)
-                t, sep_out = t + dt, sep_out + out
-            times.setdefault("separate", []).append(t)
+            sep_out = timed("separate", times, cpu, lambda: b"".join(
+                myoforce(old, ["analyze", f, "--json"], None)[1] for f in files))
             shutil.rmtree(cache, ignore_errors=True)
-            dt, cold_out = myoforce(ROOT, ["analyze", *files, "--json"], cache)
-            times.setdefault("batch cold", []).append(dt)
-            dt, warm_out = myoforce(ROOT, ["analyze", *files, "--json"], cache)
-            times.setdefault("batch warm", []).append(dt)
-            dt, serial_out = myoforce(ROOT, ["analyze", *files, "--json", "-j", "1"], None)
-            times.setdefault("batch serial", []).append(dt)
+            cold_out = timed("batch cold", times, cpu, lambda: myoforce(ROOT, batch, cache)[1])
+            warm_out = timed("batch warm", times, cpu, lambda: myoforce(ROOT, batch, cache)[1])
+            serial_out = timed("batch serial", times, cpu,
+                               lambda: myoforce(ROOT, [*batch, "-j", "1"], None)[1])
             if not cold_out == warm_out == serial_out:
                 raise SystemExit("batch outputs differ between cold, warm and serial runs")
-            if sep_out != cold_out:
-                print("note: one-process-per-file output differs from the batch output "
-                      "(expected only when --before is a tree with different analysis)")
+            same = sep_out == cold_out
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"{args.files} session files, median of {args.rounds} interleaved rounds "
           f"({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}); separate = "
           f"{'tree ' + str(old) if args.before else 'this tree'}")
     for k, v in med.items():
-        print(f"  {k:13} {v:8.2f} s   ({v / args.files * 1000:6.1f} ms/file)   "
-              f"{v / med['separate']:.3f} of separate")
+        c = statistics.median(cpu[k])
+        print(f"  {k:13} wall {v:8.2f} s ({v / args.files * 1000:6.1f} ms/file, "
+              f"{v / med['separate']:.3f} of separate)   CPU {c:8.2f} s "
+              f"({c / statistics.median(cpu['separate']):.3f} of separate)")
+    if not same:
+        print("note: the one-process-per-file output differs from the batch output "
+              "(expected when --before is a tree with a different analysis)")
     ratio = med["batch cold"] / med["separate"]
     print(f"batch cold / separate = {ratio:.3f} (target < 0.333: "
           f"{'OK' if ratio < 1 / 3 else 'MISSED'})")

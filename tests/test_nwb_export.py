@@ -314,3 +314,29 @@ def test_a_protocol_run_on_the_simulated_rig_exports_cleanly_and_reads_back(tmp_
             np.testing.assert_array_equal(nwb.events["stimulus_pulses"]["sample"][:],
                                           sf.pulse_samples)
             assert len(nwb.processing["session_record"]["audit_log"]) == len(sf.audit)
+
+
+def test_samples_without_a_checksum_are_exported_as_invalid(tmp_path):
+    """The end of a recording whose last checksums never reached the disk: those samples
+    are not verified, so they go to NWB as NaN inside an invalid-times row."""
+    import h5py
+
+    from app.recorder import layout as L
+    truth = _session(tmp_path / "u.h5")
+    with h5py.File(truth.path, "r+") as f:           # drop the last checksum rows
+        g = f[L.INTEGRITY]
+        keep = g["start"].shape[0] // 2
+        first_lost = int(g["start"][keep])
+        for col in g.values():
+            col.resize((keep,))
+    report = export_session(truth.path, tmp_path / "u.nwb")
+    assert any("no checksum" in w for w in report.warnings)
+    with pynwb.NWBHDF5IO(str(tmp_path / "u.nwb"), "r") as io:
+        nwb = io.read()
+        inv = nwb.invalid_times.to_dataframe()
+        row = inv[inv["cause"].str.startswith("no checksum")]
+        assert list(row["start_sample"]) == [first_lost]
+        assert int(row["sample_count"].iloc[0]) == truth.force_mN.size - first_lost
+        force = nwb.acquisition["force"].data[:]
+        assert np.isnan(force[first_lost:]).all()
+        np.testing.assert_array_equal(force[:first_lost], truth.force_mN[:first_lost])

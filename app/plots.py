@@ -177,6 +177,18 @@ def _heading(result: SessionResult, heading: str | None) -> str:
     return heading if heading is not None else session_heading(result.metadata)
 
 
+def _finish(ax, xlabel: str, ylabel: str, title: str, path: str | Path) -> Path:
+    """Axis labels, the two-line title (session heading, then what the figure shows),
+    the legend beside the axes; saved to ``path``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9, loc="left")
+    _outside_legend(ax)
+    path = Path(path)
+    ax.figure.savefig(path)
+    return path
+
+
 def plot_force_frequency(result: SessionResult, path: str | Path, *,
                          heading: str | None = None) -> Path | None:
     """Force vs frequency with the fitted sigmoid; None if fewer than 2 frequencies."""
@@ -199,14 +211,8 @@ def plot_force_frequency(result: SessionResult, path: str | Path, *,
         if fit.get("f50_hz") and math.isfinite(fit["f50_hz"]):
             ax.axvline(fit["f50_hz"], color="tab:red", lw=0.6, ls=":")
     _hz_axis(ax, freq)
-    ax.set_xlabel("stimulation frequency (Hz)")
-    ax.set_ylabel("peak force above baseline (mN)")
-    ax.set_title(f"{_heading(result, heading)}\nforce–frequency · {Path(result.file).name}",
-                 fontsize=9, loc="left")
-    _outside_legend(ax)
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return _finish(ax, "stimulation frequency (Hz)", "peak force above baseline (mN)",
+                   f"{_heading(result, heading)}\nforce–frequency · {Path(result.file).name}", path)
 
 
 def plot_fatigue(result: SessionResult, path: str | Path, *, heading: str | None = None) -> Path | None:
@@ -218,14 +224,8 @@ def plot_fatigue(result: SessionResult, path: str | Path, *, heading: str | None
     ax = fig.add_subplot()
     ax.plot(fat["time_s"], fat["force_mN"], "o-", ms=3, lw=0.8, label="train peak")
     ax.axhline(0.5 * fat["first_mN"], color="0.5", lw=0.6, ls=":", label="50 % of first")
-    ax.set_xlabel("time from first train (s)")
-    ax.set_ylabel("peak force (mN)")
-    ax.set_title(f"{_heading(result, heading)}\nfatigue · index {fat['index']:.2f} (last/first)",
-                 fontsize=9, loc="left")
-    _outside_legend(ax)
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return _finish(ax, "time from first train (s)", "peak force (mN)",
+                   f"{_heading(result, heading)}\nfatigue · index {fat['index']:.2f} (last/first)", path)
 
 
 def length_tension(result: SessionResult) -> tuple[list[float], list[float], float | None]:
@@ -260,14 +260,8 @@ def plot_length_tension(result: SessionResult, path: str | Path, *,
     ax = fig.add_subplot()
     ax.plot(lengths, means, "o-", color="tab:blue", ms=5, lw=1, label="twitch peak (mean)")
     ax.axvline(lo, color="tab:red", lw=0.8, ls="--", label=f"Lo {lo:.2f} mm")
-    ax.set_xlabel("muscle length (mm)")
-    ax.set_ylabel("twitch force above baseline (mN)")
-    ax.set_title(f"{_heading(result, heading)}\nlength–tension (optimal-length step)",
-                 fontsize=9, loc="left")
-    _outside_legend(ax)
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return _finish(ax, "muscle length (mm)", "twitch force above baseline (mN)",
+                   f"{_heading(result, heading)}\nlength–tension (optimal-length step)", path)
 
 
 def plot_session(recording: Recording, result: SessionResult, out_dir: str | Path) -> list[Path]:

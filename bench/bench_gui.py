@@ -143,6 +143,47 @@ def bench_live(seconds: float, protocol: str | None, external_sim: bool = False)
     }
 
 
+def bench_frame_cost(frames: int = 400) -> dict:
+    """One live-view frame without a rig: a 10 s window at 10 kHz, 1400 px wide, the ring
+    growing by one 60 Hz frame of samples before each; redraw() then a synchronous paint
+    of the plot's viewport. The minimum is the figure least disturbed by other load."""
+    import numpy as np
+
+    from app.gui.app import ensure_app
+    from app.gui.live_view import LiveView
+    from app.live.ring_buffer import RingBuffer
+
+    app = ensure_app()
+    rate = 10_000.0
+    ring = RingBuffer.for_duration(60.0, rate)
+    t = np.arange(int(30 * rate)) / rate
+    force = (300 * (np.sin(2 * np.pi * 2 * t) > 0.9)
+             + np.random.default_rng(0).normal(0, 2, t.size)).astype(np.float32)
+    flags = np.zeros(t.size, np.uint8)
+    flags[::2000] = 1
+    pos = int(12 * rate)
+    ring.write(0, force[:pos], flags[:pos])
+    view = LiveView(ring)
+    view.timer.stop()
+    view.resize(1400, 420)
+    view.show()
+    for _ in range(5):
+        app.processEvents()
+    step = int(rate / 60)
+    times = []
+    for _ in range(frames):
+        ring.write(pos, force[pos:pos + step], flags[pos:pos + step])
+        pos += step
+        t0 = time.perf_counter()
+        view.redraw()
+        view.plot.viewport().repaint()
+        times.append(1000 * (time.perf_counter() - t0))
+    view.close()
+    ms = np.asarray(times[50:])
+    return {"median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
+            "min_ms": float(ms.min())}
+
+
 def bench_overview(hours: float = 1.0, rate: float = 10_000.0) -> dict:
     import numpy as np
 
@@ -189,10 +230,18 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=1, help="measure this many runs (default 1)")
     ap.add_argument("--protocol", help="protocol file (default Protocol 1 demo timing)")
     ap.add_argument("--skip-overview", action="store_true")
+    ap.add_argument("--frame-cost", action="store_true",
+                    help="only the cost of one live-view frame (no rig, no protocol)")
     ap.add_argument("--external-sim", action="store_true",
                     help="run the simulated devices in their own process (myoforce sim), as real "
                          "devices would be, instead of inside the GUI process")
     args = ap.parse_args()
+    if args.frame_cost:
+        fc = bench_frame_cost()
+        print(f"one live-view frame (10 s at 10 kHz, 1400 px, data work + paint): median "
+              f"{fc['median_ms']:.2f} ms, 90th percentile {fc['p90_ms']:.2f} ms, minimum "
+              f"{fc['min_ms']:.2f} ms (room for {1000 / fc['min_ms']:.0f} frames/s on an idle core)")
+        return 0
     where = "in its own process" if args.external_sim else "in the GUI process"
     runs = []
     for k in range(args.runs):

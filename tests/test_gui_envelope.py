@@ -89,17 +89,22 @@ def _check_envelope(plot, y: np.ndarray, t0: float, t1: float) -> int:
     return checked
 
 
-@pytest.mark.parametrize("span", [(0.0, 20.0), (0.0, 10.0), (4.8, 6.0), (9.9, 12.2), (5.0, 5.3),
-                                  (10.0, 10.12)])
-def test_detail_draws_the_true_envelope_at_every_zoom(qtbot, span):
+def _shown_overview(qtbot, y: np.ndarray, stim):
     from app.gui.overview import OverviewPlot
-    y = _signal()
     w = OverviewPlot()
     qtbot.addWidget(w)
     w.resize(1100, 800)
     w.show()
     qtbot.waitExposed(w)
-    w.set_data(y, RATE, np.array([50_000]), background=False)
+    w.set_data(y, RATE, stim, background=False)
+    return w
+
+
+@pytest.mark.parametrize("span", [(0.0, 20.0), (0.0, 10.0), (4.8, 6.0), (9.9, 12.2), (5.0, 5.3),
+                                  (10.0, 10.12)])
+def test_detail_draws_the_true_envelope_at_every_zoom(qtbot, span):
+    y = _signal()
+    w = _shown_overview(qtbot, y, np.array([50_000]))
     w.detail.setYRange(-100, 2500, padding=0)
     w.show_span(*span)
     qtbot.wait(20)
@@ -108,14 +113,8 @@ def test_detail_draws_the_true_envelope_at_every_zoom(qtbot, span):
 
 
 def test_overview_draws_the_true_envelope(qtbot):
-    from app.gui.overview import OverviewPlot
     y = _signal()
-    w = OverviewPlot()
-    qtbot.addWidget(w)
-    w.resize(1100, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    w.set_data(y, RATE, None, background=False)
+    w = _shown_overview(qtbot, y, None)
     w.overview.setXRange(0, 20, padding=0)
     w.overview.setYRange(-100, 2500, padding=0)
     w.region.hide()            # the region's brush would tint the trace

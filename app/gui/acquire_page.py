@@ -243,6 +243,7 @@ class AcquirePage(QWidget):
         self._set_running(True)
         self.setup_tabs.setCurrentWidget(self.protocol_panel)   # follow the steps
         self.log.log(f"running {getattr(protocol, 'name', 'protocol')} → {out}")
+        self.message.emit(f"Running {getattr(protocol, 'name', 'protocol')} → {out}")  # replaces a refusal
         return True
 
     def _refuse(self, text: str, tab: int | None = None) -> bool:

@@ -107,6 +107,9 @@ class ReplayView(QWidget):
                                    "each contraction, force–frequency, length–tension, fatigue")
         self.fig_button.clicked.connect(self._export_figures_dialog)
         self.summary = QLabel()
+        self.summary.setObjectName("sessionSummary")
+        self.summary.setStyleSheet("QLabel#sessionSummary { font-size: 14px; padding: 6px; "
+                                   "background: #eef3fb; border: 1px solid #b8c8e6; border-radius: 4px; }")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
         form_box = QWidget()

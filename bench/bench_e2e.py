@@ -69,6 +69,7 @@ def run_one(port: str, rate: int, seconds: float, out: Path,
     return {
         "rate_hz": rate, "wall_s": round(wall, 2), "samples_streamed": stats.samples,
         "samples_in_file": info["samples"], "gap_samples_in_file": info["gap_samples"],
+        "gap_rows": info["gaps"][:5],
         "expected_approx": int(rate * wall), "stop_s": round(stop_s, 3),
         "gaps": stats.gaps, "lost_samples": stats.lost_samples,
         "checksum_errors": stats.checksum_errors, "lost_in_recorder": info.get("lost_samples"),

@@ -216,6 +216,14 @@ class ExperimentSession:
         return self.runner.finished if self.runner is not None else None
 
     @property
+    def output_off_confirmed(self) -> bool | None:
+        """Whether the stimulator confirmed its output off at the end (``OUTP?``): False
+        when it stopped answering (the switch-off was sent but cannot be confirmed), None
+        when the driver does not say."""
+        stimulator = self.rig.stimulator if self.rig is not None else None
+        return getattr(stimulator, "off_confirmed", None)
+
+    @property
     def results(self) -> list[TrialAnalysed]:
         return list(self.runner.trials) if self.runner is not None else []
 
@@ -285,12 +293,21 @@ class ExperimentSession:
 
     # ------------------------------------------------------------------ internals
     def _safe(self, action: Callable[[], Any], what: str) -> bool:
+        """Run one teardown stage; a failure is logged (with its traceback, to the log
+        file) and kept in the recording's audit table while it is still open."""
         try:
             action()
             return True
         except Exception as exc:
-            log.exception("%s failed", what)
+            log.warning("%s failed", what, exc_info=True)
             self.teardown_errors.append(f"{what}: {exc}")
+            recorder = self.recorder
+            if recorder is not None and what != "recorder close":
+                try:
+                    recorder.log("fault", f"{what}: {exc}", stage=what,
+                                 error=type(exc).__name__)
+                except Exception:       # the recorder may be the thing that failed
+                    pass
             return False
 
     def _dispatch(self, event: Event) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import signal
@@ -231,7 +232,8 @@ def attack_input_files() -> dict[str, tuple[int, int]]:
             cases.append((["run", str(m), "--sim", "--yes", "--out", f"{tmp}/o.h5"], [m.name]))
         out["deep nesting (YAML/TOML)"] = (len(cases), sum(not refused_one_line(a, m) for a, m in cases))
 
-        broken = ["name: x\nsteps: [\n", "name: 'x\n", "name: x\n  bad: indent\n:\n",
+        broken = ["name: x\x07\nsteps: []\n", "name: \x1b[2Jx\n", "name: x\x00\n",
+                  "name: x\nsteps: [\n", "name: 'x\n", "name: x\n  bad: indent\n:\n",
                   "name: x\nsteps:\n- a\n b: c\n", "\tname: x\n", "name: *nope\n",
                   "name: !!python/object:os.system x\n", "%YAML 9.9\n---\nname: x\n"]
         cases = []
@@ -314,6 +316,8 @@ def attack_late_reply(n: int = 10) -> tuple[int, int]:
         server.execute_line = slow
         resource = server.start()
         stim = ScpiStimulator.open(resource, limits=StimulusLimits(), timeout_s=0.3)
+        seen = _Captured()
+        logging.getLogger("drivers").addHandler(seen)
         try:
             delay["left"] = 1
             try:
@@ -328,12 +332,24 @@ def attack_late_reply(n: int = 10) -> tuple[int, int]:
                 if errors:
                     failures += 1
             except Exception as exc:
-                if "expected" in str(exc) or "answered" in str(exc):
-                    failures += 1
+                seen.messages.append(str(exc))
+            stim.close()
+            if any("expected" in m or "answered" in m for m in seen.messages):
+                failures += 1          # a reply was taken as the answer to another query
         finally:
+            logging.getLogger("drivers").removeHandler(seen)
             stim.close()
             server.close()
     return tries, failures
+
+
+class _Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _world():
@@ -343,6 +359,17 @@ def _world():
 
 STALL_SCRIPT = r"""
 import logging, sys, threading, time
+import drivers.transports.visa as visa
+from drivers.errors import DeviceTimeout
+detected = []
+_read = visa.VisaTransport._read
+def timed_read(self, command, timeout_s):
+    try:
+        return _read(self, command, timeout_s)
+    except DeviceTimeout:
+        detected.append(time.monotonic())     # the fault is detected here
+        raise
+visa.VisaTransport._read = timed_read
 from app.rig import start_sim_rig
 from app.session import ExperimentSession
 from app.metadata import SessionMetadata
@@ -361,12 +388,14 @@ f = s.wait(30)
 t1 = time.monotonic()
 s.close()
 t2 = time.monotonic()
-print(f"{t1 - t0:.3f} {t2 - t0:.3f}")
+print(f"{t1 - t0:.3f} {t2 - t0:.3f} {t2 - detected[0] if detected else float('nan'):.3f}")
 """
 
 
 def attack_stall_exit(n: int = 3) -> tuple[int, int, list[float]]:
-    """Stimulator stops answering mid-run: time from the stall to the session closed."""
+    """Stimulator stops answering mid-run: time from the fault's detection (the first
+    query timing out) to the session closed (output off confirmed or reported
+    unconfirmable, recording closed, devices released)."""
     times: list[float] = []
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -376,7 +405,7 @@ def attack_stall_exit(n: int = 3) -> tuple[int, int, list[float]]:
             r = subprocess.run([PY, str(script), f"{tmp}/s{i}.h5", f"{tmp}/log{i}.txt"],
                                capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=120)
             try:
-                times.append(float(r.stdout.split()[-1]))
+                times.append(float(r.stdout.split()[-1]))   # from detection to the run closed
             except (IndexError, ValueError):
                 failures += 1
                 continue
@@ -432,8 +461,14 @@ def attack_double_sigint(n: int = 4) -> tuple[int, int]:
             p.send_signal(signal.SIGINT)
             time.sleep(0.02 + 0.04 * i)
             p.send_signal(signal.SIGINT)
-            _, err = p.communicate(timeout=60)
-            if "output off" not in err or "Traceback" in err:
+            try:
+                _, err = p.communicate(timeout=30)
+            except subprocess.TimeoutExpired:      # still running after two signals: a hang
+                p.kill()
+                p.communicate()
+                failures += 1
+                continue
+            if "output off" not in err or "Traceback" in err or p.returncode != 130:
                 failures += 1
     return n, failures
 

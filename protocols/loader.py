@@ -3,7 +3,8 @@
 Every way a file can be wrong (not found, not YAML, a duplicated key, an unknown step
 kind, a missing or mistyped field, a value beyond the rig's limits) ends in a
 :class:`ProtocolFileError` whose message names the file, the step and the field, e.g.
-``protocol1.yaml: steps[3] (tetanus) frequency_hz: 500 exceeds the rig limit of 250 Hz``.
+``protocol1.yaml: [4/9] tetanus-4 (tetanus) frequency_hz: 500 Hz exceeds the rig limit of 250 Hz``
+(steps counted from 1, as the run shows them); every problem is one such line.
 The technician reads it at the rig; a traceback would help nobody there.
 """
 from __future__ import annotations
@@ -161,7 +162,7 @@ def _step_name(data: Any, index: int) -> str | None:
 
 
 def _split_loc(loc: tuple, data: Any) -> tuple[str, list[str], str | None]:
-    """(step prefix like ``steps[3] (tetanus)``, field path parts, step kind)."""
+    """(step prefix like ``[4/9] tetanus-4 (tetanus)``, field path parts, step kind)."""
     prefix = ""
     kind: str | None = None
     rest = list(loc)

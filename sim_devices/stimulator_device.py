@@ -18,6 +18,7 @@ import re
 import select
 import socket
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -179,6 +180,9 @@ class StimulatorFaults:
     ``queue_error(code, message)``: the next setting command is refused with that error.
     ``stall = True``: commands are still executed but queries get no reply.
     ``vanish()``: drop the connection and stop listening, like a device switched off.
+    ``delay_replies(seconds, count)``: the next ``count`` replies come ``seconds`` late
+    (the instrument busy: later commands wait too), so a driver's query can time out
+    and the reply arrive while it asks something else.
     """
 
     def __init__(self, server: "SimStimulatorServer") -> None:
@@ -186,6 +190,15 @@ class StimulatorFaults:
         self._lock = threading.Lock()
         self._errors: deque[tuple[int, str]] = deque()
         self.stall = False
+        self._delays: deque[float] = deque()
+
+    def delay_replies(self, seconds: float, count: int = 1) -> None:
+        with self._lock:
+            self._delays.extend([float(seconds)] * int(count))
+
+    def _take_delay(self) -> float:
+        with self._lock:
+            return self._delays.popleft() if self._delays else 0.0
 
     def queue_error(self, code: int, message: str) -> None:
         with self._lock:
@@ -349,6 +362,8 @@ class SimStimulatorServer:
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
                 reply = self.execute_line(line.decode("ascii", "replace"))
+                if reply is not None and (delay := self.faults._take_delay()):
+                    time.sleep(delay)
                 if reply is not None and not self.faults.stall:
                     try:
                         conn.sendall(reply.encode("ascii") + b"\n")

@@ -12,3 +12,10 @@ def _analysis_cache_in_tmp(tmp_path_factory, monkeypatch):
     """The analysis result cache (app.result_cache) of every test, and of the commands
     it starts, lives in a temporary folder: never in the user's ~/.cache."""
     monkeypatch.setenv("MYOFORCE_CACHE_DIR", str(tmp_path_factory.mktemp("myoforce-cache")))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _run_log_in_tmp(tmp_path_factory):
+    """``myoforce run``'s log file (app.run_log) lives in a temporary folder during the
+    tests, for the commands they start too: never in the user's ~/.local/state."""
+    os.environ.setdefault("MYOFORCE_LOG", str(tmp_path_factory.mktemp("myoforce-log") / "myoforce.log"))

@@ -469,7 +469,7 @@ def test_a_store_that_cannot_write_fails_the_run_with_output_off():
     p = protocol("- {kind: twitch, count: 3, interval_s: 0.02, current_mA: 3}\n")
     runner, events, _, rig = run_fake(p, store=BrokenStore())
     assert runner.finished.status == "failed" and "disk full" in runner.finished.message
-    assert "steps[0] twitch" in runner.finished.message
+    assert "step [1/1] twitch-1 (twitch)" in runner.finished.message
     assert rig.stimulator.output is False and rig.stimulator.aborts >= 1
     assert len(events.of(E.TrialRecorded)) == 1
     assert events.of(E.Error) and runner.state == S.FAILED

@@ -449,3 +449,54 @@ def test_reset_restores_defaults_and_turns_output_off(sim):
     sim.execute_line("*RST")
     assert sim.output_on is False
     assert (sim.state["function"], sim.state["frequency_hz"]) == ("SIN", 1000.0)
+
+
+# ---------------------------------------------------------------------------- late replies
+
+@pytest.mark.parametrize("late_by_s", [0.35, 0.5, 0.8])
+def test_a_late_reply_is_never_the_answer_to_a_later_query(rig, late_by_s):
+    """OUTP? answered after the driver gave up: the session is reopened before the next
+    query, so SYST:ERR? and OUTP? get their own answers, never the late '0'."""
+    world, server, clock, muscle, open_stim, _ = rig
+    stim = open_stim(timeout_s=0.3)
+    server.faults.delay_replies(late_by_s)
+    with pytest.raises(DeviceTimeout):
+        stim.set_output(False)
+    assert not stim.responsive
+    time.sleep(max(0.0, late_by_s - 0.3) / 2)        # the late reply is (about to be) on its way
+    assert stim.read_errors() == []                   # '+0,"No error"', not the late '0'
+    stim.set_output(True)                             # OUTP? -> '1', not a late '0'
+    assert server.output_on and stim.responsive
+    stim.set_output(False)
+    assert stim._t.resyncs == 1
+
+
+def test_every_query_after_repeated_timeouts_gets_its_own_answer(rig):
+    world, server, clock, muscle, open_stim, _ = rig
+    stim = open_stim(timeout_s=0.2)
+    for _ in range(3):
+        server.faults.delay_replies(0.35)
+        with pytest.raises(DeviceTimeout):
+            stim.read_errors()
+    time.sleep(0.4)                                   # the instrument is done being busy
+    assert stim.identity == stim._query("*IDN?")
+    assert stim.read_errors() == []
+
+
+def test_a_stimulator_that_stops_answering_is_switched_off_without_waiting(rig):
+    """Abort and close after the stimulator stopped answering: OUTP OFF is sent, OUTP? is
+    asked once briefly, the switch-off is reported unconfirmed, and nothing waits for
+    the full timeout again (the run ends within a second of the fault)."""
+    world, server, clock, muscle, open_stim, _ = rig
+    stim = open_stim(timeout_s=1.0)
+    stim.set_output(True)
+    server.faults.stall = True
+    with pytest.raises(DeviceTimeout):
+        stim.read_errors()
+    started = time.monotonic()
+    stim.abort()
+    stim.close()
+    took = time.monotonic() - started
+    assert not server.output_on and stim.off_confirmed is False
+    assert server.commands.count("OUTP?") <= 2        # asked once after the fault (plus its resync)
+    print(f"abort + close after the fault: {took:.3f} s")

@@ -20,9 +20,8 @@ import threading
 from typing import Callable, Protocol
 
 from drivers.capabilities import StimulusSpec
-from drivers.errors import (DeviceDisconnected, DeviceError, DeviceNotFound, InstrumentError,
-                            LimitError, StimulusAborted,
-                            ProtocolError)
+from drivers.errors import (DeviceDisconnected, DeviceError, DeviceNotFound, DeviceTimeout,
+                            InstrumentError, LimitError, ProtocolError, StimulusAborted)
 from drivers.limits import StimulusLimits
 from drivers.stimulator import scpi
 
@@ -52,6 +51,9 @@ class ScpiStimulator:
 
     #: how long abort waits for a message in progress before using the urgent path
     ABORT_WAIT_S = 0.25
+    #: how long ``OUTP?`` may take to confirm "off" once the stimulator has stopped answering:
+    #: asked once, briefly, so the run ends within a second of the fault being detected
+    CONFIRM_UNRESPONSIVE_S = 0.3
 
     def __init__(self, transport: CommandTransport, *, limits: StimulusLimits,
                  isolator_gain_mA_per_V: float = 1.0, max_output_V: float = 10.0,
@@ -77,6 +79,8 @@ class ScpiStimulator:
         self._configured: StimulusSpec | None = None
         # (width s, period s) believed programmed; None = unknown, ask the instrument
         self._shape: tuple[float, float] | None = None
+        self._unresponsive = False      # a query timed out and nothing has answered since
+        self._off_confirmed: bool | None = None   # last OUTP OFF confirmed by OUTP?
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -164,6 +168,17 @@ class ScpiStimulator:
     @property
     def closed(self) -> bool:
         return self._t is None
+
+    @property
+    def responsive(self) -> bool:
+        """False once a query has timed out, until the stimulator answers again."""
+        return not self._unresponsive
+
+    @property
+    def off_confirmed(self) -> bool | None:
+        """Whether the last switch-off (abort/close) was confirmed with ``OUTP?``: True,
+        False (sent but the stimulator did not confirm: report it), None (none yet)."""
+        return self._off_confirmed
 
     # ------------------------------------------------------------------ checks
     def check(self, spec: StimulusSpec, *, requested_duration_ms: float | None = None) -> None:
@@ -270,6 +285,7 @@ class ScpiStimulator:
                     (t.write if got else t.write_urgent)(command)
                 except DeviceDisconnected as exc:
                     log.error("abort: the stimulator is gone: %s", exc)
+                    self._off_confirmed = False
                     return
                 except Exception as exc:
                     log.error("abort: %s failed: %s", command, exc)
@@ -314,6 +330,7 @@ class ScpiStimulator:
                         self._send(command)
                     except DeviceDisconnected as exc:
                         log.error("close: the stimulator is gone: %s", exc)
+                        self._off_confirmed = False
                         gone = True
                         break
                     except Exception as exc:
@@ -391,7 +408,18 @@ class ScpiStimulator:
         with t.lock:
             self._check_abort(start, command)
             self._notify(command)
-            return t.query(command, timeout_s) if timeout_s is not None else t.query(command)
+            try:
+                reply = t.query(command, timeout_s) if timeout_s is not None else t.query(command)
+            except DeviceTimeout:
+                self._mark_unresponsive(command)
+                raise
+            self._unresponsive = False
+            return reply
+
+    def _mark_unresponsive(self, command: str) -> None:
+        if not self._unresponsive:
+            log.warning("stimulator: no reply to %r: it does not answer", command)
+        self._unresponsive = True
 
     def _drain_errors(self, start: int | None = None) -> list[scpi.ScpiError]:
         """Read ``SYST:ERR?`` until ``+0``; bounded, so a broken device cannot loop us."""
@@ -435,13 +463,28 @@ class ScpiStimulator:
             log.error("could not switch the stimulator output off: %s", exc)
 
     def _confirm_off(self, t: CommandTransport, during: str) -> None:
-        """Ask ``OUTP?`` (short timeout); log loudly if the output is not reported off."""
+        """Ask ``OUTP?`` (short timeout); log loudly if the output is not reported off.
+
+        A stimulator that has stopped answering is asked once, for CONFIRM_UNRESPONSIVE_S;
+        after that the switch-off is reported as unconfirmed (``off_confirmed`` False) and
+        not asked again, so a dead device cannot hold up the end of a run."""
+        if self._unresponsive and self._off_confirmed is False:
+            log.info("%s: OUTP OFF sent; not confirmed (the stimulator does not answer)", during)
+            return
+        timeout = self.CONFIRM_UNRESPONSIVE_S if self._unresponsive else min(self._timeout_s, 1.0)
         try:
             self._notify(scpi.OUTPUT_QUERY)
-            reply = t.query(scpi.OUTPUT_QUERY, min(self._timeout_s, 1.0))
+            reply = t.query(scpi.OUTPUT_QUERY, timeout)
+            self._unresponsive = False
             if scpi.parse_bool(reply, scpi.OUTPUT_QUERY):
                 log.error("%s: output still reported ON; sending OUTP OFF again", during)
                 self._notify(scpi.OUTPUT_OFF)
                 t.write(scpi.OUTPUT_OFF)
+                self._off_confirmed = False
+            else:
+                self._off_confirmed = True
         except Exception as exc:
-            log.warning("%s: could not confirm the output is off: %s", during, exc)
+            if isinstance(exc, DeviceTimeout):
+                self._mark_unresponsive(scpi.OUTPUT_QUERY)
+            self._off_confirmed = False
+            log.warning("%s: OUTP OFF sent but not confirmed: %s", during, exc)

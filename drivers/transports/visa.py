@@ -79,6 +79,8 @@ class VisaTransport:
         self._lock = threading.RLock()
         self._closed = False
         self._stale = False  # a reply may still be in flight after a timeout
+        self._reopen: Any = None   # () -> a fresh resource of the same instrument (sockets)
+        self.resyncs = 0           # sessions resynchronised after a timeout (tests, logs)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -106,6 +108,9 @@ class VisaTransport:
         except Exception as exc:  # VisaIOError, pyvisa-py's bare "could not connect", bad names
             raise DeviceNotFound(f"cannot open {resource}: {_describe(exc)}") from exc
         transport = cls(res, resource, timeout_s)
+        transport._reopen = lambda: rm.open_resource(
+            resource, open_timeout=timeout_ms, timeout=timeout_ms,
+            read_termination=TERMINATION, write_termination=TERMINATION)
         # pyvisa-py reports a refused TCP connect as success; the socket knows better.
         err = transport._socket_error()
         if err:
@@ -146,9 +151,37 @@ class VisaTransport:
         with self._lock:
             self._check_open()
             if self._stale and not self._peer_closed():
-                self._discard_input()
+                self._resync()
             self._write(command)
             return self._read(command, timeout_s)
+
+    def _resync(self) -> None:
+        """After a timeout, make sure no late reply can answer this query.
+
+        A socket session is reopened: whatever the instrument still sends on the old
+        connection is gone with it, and the instrument keeps its state (output off stays
+        off). Other sessions drop what has arrived so far (a VISA buffer flush)."""
+        self.resyncs += 1
+        if self._reopen is None or self._socket() is None:
+            self._discard_input()
+            return
+        old = self._res
+        try:
+            old.close()
+        except Exception as exc:  # the old session may already be broken: replace it anyway
+            log.debug("%s: closing the stale session: %s", self._name, exc)
+        try:
+            self._res = self._reopen()
+        except Exception as exc:
+            self._closed = True
+            raise DeviceDisconnected(f"{self._name}: could not reconnect after a timeout: "
+                                     f"{_describe(exc)}") from exc
+        self._stale = False
+        err = self._socket_error()
+        if err:
+            self._closed = True
+            raise DeviceDisconnected(f"{self._name}: could not reconnect after a timeout: {err}")
+        log.info("%s: session reopened after a timeout (late replies dropped)", self._name)
 
     def write_urgent(self, command: str) -> None:
         """Send a command WITHOUT taking the lock.

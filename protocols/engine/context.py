@@ -74,7 +74,8 @@ class StepContext:
 
     @property
     def where(self) -> str:
-        return f"steps[{self.index}] ({self.kind})"
+        from protocols.validation import step_location
+        return f"step {step_location(self.runner.protocol, self.index)}"
 
     # --- stimuli --------------------------------------------------------------------------
     def twitch_spec(self, current_mA: float | None = None) -> StimulusSpec:

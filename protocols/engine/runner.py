@@ -445,19 +445,19 @@ class ProtocolRunner:
             note = step.text  # type: ignore[attr-defined]
         self.emit(StepStarted(index=index, count=len(self.protocol.steps), name=ctx.name,
                               kind=step.kind, note=note))
-        self.audit("step-started", f"{ctx.where} {ctx.name}", step_kind=step.kind)
+        self.audit("step-started", ctx.where, step_kind=step.kind)
         STEP_RUNNERS[step.kind](ctx, step)
         event = StepCompleted(index=index, name=ctx.name, kind=step.kind, result=dict(ctx.result))
         self.step_results[index] = event
         self.emit(event)
-        self.audit("step-completed", f"{ctx.where} {ctx.name}", step_kind=step.kind)
+        self.audit("step-completed", ctx.where, step_kind=step.kind)
 
     def _where(self, message: str) -> str:
         index = self._current_step
         if index is None:
             return message
-        return f"{message} (during steps[{index}] {self.protocol.steps[index].kind} " \
-               f"'{self.protocol.step_name(index)}')"
+        from protocols.validation import step_location
+        return f"{message} (during step {step_location(self.protocol, index)})"
 
     def _finish(self, status: str, message: str) -> None:
         with self._lock:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import math
 import queue
-import signal
 import sys
 import threading
 import time
@@ -27,8 +26,12 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from app.cli.interrupts import SafeInterrupts
 from app.errors import UserError
 from app.terminal import printable
+
+#: the log file of this run (app.run_log), named in the one-line summary of a fault
+_LOG_PATH: list = [None]
 
 #: largest --seed (the recording stores it as a 64-bit integer)
 SEED_MAX = 2**63 - 1
@@ -457,10 +460,11 @@ def _stdin_reader(lines: "queue.Queue[tuple[str, Any]]") -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from app.run_log import route_logs_to_file
     from app.session import ExperimentSession
-    from protocols import events as E
 
     plan = _plan(args)
+    _LOG_PATH[0] = route_logs_to_file()        # fault details: the log file, not the terminal
     display = _Display()
     inbox: "queue.Queue[tuple[str, Any]]" = queue.Queue()
     session = ExperimentSession(plan.protocol, plan.rig_factory, args.out, plan.metadata,
@@ -471,17 +475,16 @@ def run_command(args: argparse.Namespace) -> int:
 
     display.line(f"myoforce run: {printable(plan.protocol.name)} on the {printable(plan.source)} "
                  f"-> {printable(str(args.out))}")
+    with SafeInterrupts() as guard:
+        return _run(args, plan, session, display, inbox, interactive, guard)
+
+
+def _run(args, plan, session, display, inbox, interactive, guard) -> int:
+    """The run itself: events shown, prompts answered, then the safe teardown and a
+    one-line summary of how it ended (which no second signal can take away)."""
+    from protocols import events as E
+
     started = time.monotonic()
-    previous_term = signal.getsignal(signal.SIGTERM)
-    interrupted = False
-
-    how = {"signal": "Ctrl-C"}
-
-    def on_term(signum, frame):  # SIGTERM behaves like Ctrl-C: abort safely
-        how["signal"] = "SIGTERM"
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
     open_prompts: list = []
     finished = None
     try:
@@ -522,24 +525,23 @@ def run_command(args: argparse.Namespace) -> int:
             elif kind == "eof" and open_prompts:
                 session.abort("stdin closed while a prompt was open")
     except KeyboardInterrupt:
-        interrupted = True
-        signal.signal(signal.SIGINT, signal.SIG_IGN)   # let the safe teardown finish
+        guard.shield()                       # a second signal must not stop the teardown
         display.stop()
-        display.err.print(f"{how['signal']}: aborting - stimulator output off, closing the "
+        display.err.print(f"{guard.signal_name}: aborting - stimulator output off, closing the "
                           f"recording ...", markup=False)
-        session.abort(f"aborted with {how['signal']}")
+        session.abort(f"aborted with {guard.signal_name}")
         session.wait(10.0)
     finally:
         # nothing may interrupt the teardown: output off, recorder closed, devices released
-        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        try:
-            display.stop()
-            status = session.close()
-        finally:
-            signal.signal(signal.SIGTERM, previous_term)
-            signal.signal(signal.SIGINT, signal.default_int_handler if interrupted else previous_int)
-    elapsed = time.monotonic() - started
+        guard.shield()
+        display.stop()
+        status = session.close()
+    return _summary(args, plan, session, display, finished, status, guard,
+                    time.monotonic() - started)
+
+
+def _summary(args, plan, session, display, finished, status, guard, elapsed: float) -> int:
+    """The last word on the terminal: how the run ended, the stimulator's state, the data."""
     finished = finished or session.finished
     if plan.study is not None:
         from app.study.run_link import file_session
@@ -547,16 +549,21 @@ def run_command(args: argparse.Namespace) -> int:
     if session.results and not args.no_results_table:
         _results_table(display.console, session.results, display.tty)
     kept = f"data kept in {args.out} (status {status})" if status else "no recording was written"
-    if finished is not None and finished.status == "completed" and not interrupted:
+    if finished is not None and finished.status == "completed" and not guard.interrupted:
         display.line(f"completed: {finished.trials} trials in {elapsed:.1f} s -> {args.out}", "green")
         return 0
-    if interrupted:
-        print(f"myoforce run: aborted with {how['signal']} after {elapsed:.1f} s; stimulator "
-              f"output off; {kept}", file=sys.stderr)
+    confirmed = getattr(session, "output_off_confirmed", True)
+    output = ("stimulator output off" if confirmed is not False else
+              "stimulator output OFF sent but NOT confirmed (the stimulator does not answer: "
+              "check it)")
+    details = f"; details in {_LOG_PATH[0]}" if _LOG_PATH[0] and not guard.interrupted else ""
+    if guard.interrupted:
+        print(printable(f"myoforce run: aborted with {guard.signal_name} after {elapsed:.1f} s; "
+                        f"{output}; {kept}"), file=sys.stderr)
         return 130
     why = finished.message if finished is not None else "the run did not finish"
     state = finished.status if finished is not None else "failed"
-    print(printable(f"myoforce run: {state}: {why}; stimulator output off; {kept}"), file=sys.stderr)
+    print(printable(f"myoforce run: {state}: {why}; {output}; {kept}{details}"), file=sys.stderr)
     return 1
 
 

@@ -309,7 +309,8 @@ def test_forward_jump_over_pulses_and_long_gaps():
     ref, after = _continuous_vs_gap(pulses, until_s=0.5, resume_s=1.1)
     np.testing.assert_allclose(after, ref, atol=2e-3 * ref.max())
     # after a long gap only the exponential tail (tau1) is left, then nothing
-    m = quiet("rat-edl")
+    # (without post-tetanic potentiation, which shortens tau1 after the train)
+    m = quiet(get_preset("rat-edl").with_(ptp_max=0.0))
     m.force_block(0.0, int(0.4 * RATE), RATE, *_pulse_args(train(0.05, 150, 0.3)), 32.0)
     f_end = m.active_force_mN
     tau1 = get_preset("rat-edl").tau1_s * m.fatigue_state[2]  # the tetanus slowed relaxation a bit
@@ -379,3 +380,55 @@ def test_world_keeps_pulses_for_a_muscle_not_rendered_for_a_while():
     world.render(70.0, 100, 1000.0)
     a, _, _ = world.muscle.fatigue_state
     assert a < 0.9  # the muscle felt the trains delivered while nobody was rendering
+
+
+# ------------------------------------------------------------- realism (issue 10 item 5)
+def _twitch(m, t, rate=RATE):
+    """Force of one supramaximal twitch at ``t`` (0.2 s rendered from the pulse)."""
+    return m.force_block(t, int(0.2 * rate), rate, *_pulse_args([t]), m.preset.Lo_mm)
+
+
+@pytest.mark.parametrize("name", ["rat-edl", "rat-soleus", "rat-quadriceps"])
+def test_force_starts_2_to_5_ms_after_the_stimulus(name):
+    m = quiet(name)
+    f = _twitch(m, 1.0)
+    onset = int(np.argmax(f > 0.01 * f.max())) / RATE * 1000.0
+    assert 2.0 <= onset <= 5.0
+    assert onset == pytest.approx(get_preset(name).latency_s * 1000.0, abs=1.0)
+
+
+def _ptp_ratio(name):
+    m = quiet(name)
+    before = _twitch(m, 1.0).max()
+    Lo = m.preset.Lo_mm
+    m.force_block(2.0, int(0.5 * RATE), RATE, *_pulse_args(train(2.0, 150, 0.3)), Lo)
+    after = _twitch(m, 4.0).max()
+    return after / before
+
+
+def test_post_tetanic_potentiation_where_the_muscle_type_has_it():
+    assert 1.15 < _ptp_ratio("rat-edl") < 1.6          # fast-twitch: potentiates
+    assert _ptp_ratio("rat-soleus") == pytest.approx(1.0, abs=0.03)   # slow: none
+
+
+def _twitch_and_tetanus(effect):
+    m = quiet("rat-edl", treatment_effect=effect)
+    tw = _twitch(m, 1.0).max()
+    m2 = quiet("rat-edl", treatment_effect=effect)
+    Lo = m2.preset.Lo_mm
+    tet = m2.force_block(1.0, int(0.5 * RATE), RATE, *_pulse_args(train(1.0, 150, 0.3)), Lo).max()
+    return tw, tet
+
+
+def test_treatment_effects_none_contractile_and_nmj_block():
+    from sim_devices.muscle.model import TreatmentEffect
+    tw0, tet0 = _twitch_and_tetanus(None)
+    assert _twitch_and_tetanus("none") == (tw0, tet0)
+    tw, tet = _twitch_and_tetanus("contractile:0.8")
+    assert tw / tw0 == pytest.approx(0.8, rel=0.02) and tet / tet0 == pytest.approx(0.8, rel=0.02)
+    tw, tet = _twitch_and_tetanus("nmj-block:0.4")
+    assert tw / tw0 < 0.75                    # the twitch loses much of its force
+    assert tet / tet0 > tw / tw0 + 0.15       # the tetanus much less (facilitation)
+    for bad in ("nmj-block:1.5", "contractile:-1", "strong"):
+        with pytest.raises(ValueError):
+            TreatmentEffect.coerce(bad)

@@ -35,13 +35,18 @@ Additions to the Ding model, each a multiplicative factor on A:
   in relative units: ``dA/dt = -(A - 1)/tau_fat - kA F/Po`` and likewise for Km (+) and
   tau1 (+), updated on a fixed 10 ms grid of world time (so the result does not depend on
   how the samples are split into blocks);
-* a treatment effect scaling force, time constants and fatigue rates.
+* a delay ``latency_s`` from each pulse to its force (nerve conduction, NMJ);
+* post-tetanic potentiation (presets.py): train pulses raise A by (1 + P) and shorten
+  tau1, tau2 by that factor (the fused tetanus is unchanged, the twitch grows);
+* a treatment effect scaling force, time constants and fatigue rates, or a
+  neuromuscular-junction block that depresses the twitch more than the tetanus.
 
 The output also carries transducer white noise, a slow baseline drift and a brief
 stimulus artefact during each pulse.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +55,12 @@ import numpy as np
 
 from sim_devices.muscle.presets import REFERENCE_WIDTH_MS, MusclePreset, get_preset
 
+#: a pulse this soon after the previous one is a train pulse (builds potentiation)
+PTP_TRAIN_GAP_S = 0.05
+#: neuromuscular facilitation of transmitter release: added per pulse, decay time
+#: (Magleby 1987 reviews facilitation/augmentation of 10-500 ms at the NMJ)
+NMJ_FACILITATION_STEP = 0.5
+NMJ_FACILITATION_TAU_S = 0.1
 #: a chunk of the recurrence never decays by more than exp(-_MAX_LOG_DECAY), so the
 #: rescaled partial sums in :func:`linear_recurrence` stay far from overflow
 _MAX_LOG_DECAY = 300.0
@@ -85,24 +96,60 @@ def linear_recurrence(log_c: np.ndarray, d: np.ndarray, x0: float) -> np.ndarray
 class TreatmentEffect:
     """How a treatment changes the muscle, as factors on the untreated preset.
 
-    ``force`` scales A (all active force), ``time`` scales tau1 and tau2 (twitch
-    relaxation and fusion), ``fatigue`` scales the fatigue rates.
+    ``force`` scales A (all active force: a contractile effect), ``time`` scales tau1 and
+    tau2 (twitch relaxation and fusion), ``fatigue`` scales the fatigue rates.
+    ``nmj_block`` (0..1) is a neuromuscular-junction block, as raised extracellular Mg²⁺
+    causes by reducing acetylcholine release: a pulse's recruitment is scaled by
+    (1 − nmj_block / (1 + f)), f the facilitation of transmitter release left by the
+    previous pulses (0 for an isolated pulse; +0.5 per pulse, decaying with 0.1 s), so the
+    twitch loses ``nmj_block`` of its drive and a tetanus much less: the twitch is
+    depressed more than the tetanus.
     """
 
     force: float = 1.0
     time: float = 1.0
     fatigue: float = 1.0
+    nmj_block: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("force", "time", "fatigue"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"treatment {name} factor must be > 0 (got {v!r})")
+        if not 0.0 <= self.nmj_block < 1.0:
+            raise ValueError(f"nmj_block must be in [0, 1) (got {self.nmj_block!r})")
 
     @classmethod
     def coerce(cls, value: Any) -> "TreatmentEffect":
-        """``None`` (no effect), a number (force factor), a mapping or a TreatmentEffect."""
+        """``None``/'none' (no effect), a number or 'contractile:F' (force factor),
+        'nmj-block:B', a mapping or a TreatmentEffect."""
         if value is None:
             return cls()
         if isinstance(value, cls):
             return value
         if isinstance(value, dict):
             return cls(**{k: float(v) for k, v in value.items()})
+        if isinstance(value, str):
+            return cls.parse(value)
         return cls(force=float(value))
+
+    @classmethod
+    def parse(cls, text: str) -> "TreatmentEffect":
+        """'none', 'contractile:0.85', 'nmj-block:0.4' or a bare force factor '0.85'."""
+        kind, _, arg = text.strip().lower().partition(":")
+        try:
+            if kind == "none" and not arg:
+                return cls()
+            if kind == "contractile":
+                return cls(force=float(arg))
+            if kind in ("nmj-block", "nmj_block", "nmj"):
+                return cls(nmj_block=float(arg))
+            return cls(force=float(text))
+        except ValueError as exc:
+            if "must" in str(exc):
+                raise
+        raise ValueError(f"treatment effect {text!r}: use none, contractile:FACTOR or "
+                         f"nmj-block:FRACTION")
 
 
 class MuscleModel:
@@ -158,6 +205,11 @@ class MuscleModel:
         self._fat_t = self._start_time       # time of the last fatigue update
         self._fat_bin: int | None = None     # fatigue step being accumulated
         self._fat_acc = 0.0                  # force-time integral in that step, mN s
+        # post-tetanic potentiation (0..1 of ptp_max): (time, value) at each update, so
+        # it can be read at any time of a block whatever the block boundaries
+        self._nmj_fac = 0.0                  # NMJ release facilitation (treatment block)
+        self._ptp_times: list[float] = [self._start_time]
+        self._ptp_values: list[float] = [0.0]
 
     @property
     def fatigue_state(self) -> tuple[float, float, float]:
@@ -270,17 +322,47 @@ class MuscleModel:
         if not new.any():
             return
         order = np.argsort(pt[new], kind="stable")
-        t_new = pt[new][order]
+        t_new = pt[new][order] + self.preset.latency_s   # force follows after the delay
         r_new = np.asarray(self.recruitment(pi[new][order], pw[new][order]), dtype=np.float64).reshape(-1)
         self._queue_t = np.concatenate([self._queue_t, t_new])
         self._queue_r = np.concatenate([self._queue_r, r_new])
-        self._seen_until = float(t_new[-1])
+        self._seen_until = float(pt[new].max())
 
-    def _params(self, length_mm: float) -> tuple[float, float, float, float]:
-        """(A, Km, tau1, tau2) now: preset x fatigue x length x treatment."""
+    def _params(self, length_mm: float, t: float | None = None
+                ) -> tuple[float, float, float, float]:
+        """(A, Km, tau1, tau2) at time ``t`` (default: the state time): preset x fatigue x
+        length x treatment x potentiation."""
         p, tr, fat = self.preset, self.treatment, self._fatigue
-        A = p.A_per_s * fat[0] * self.length_factor(length_mm) * tr.force
-        return A, p.Km * fat[1], p.tau1_s * fat[2] * tr.time, p.tau2_s * tr.time
+        pot = 1.0 + p.ptp_max * self._potentiation(self._t if t is None else t)
+        A = p.A_per_s * fat[0] * self.length_factor(length_mm) * tr.force * pot
+        return A, p.Km * fat[1], p.tau1_s * fat[2] * tr.time / pot, p.tau2_s * tr.time / pot
+
+    def _potentiation(self, t: float) -> float:
+        """Potentiation (0..1 of ``ptp_max``) at time ``t``, decayed since its update."""
+        i = bisect.bisect_right(self._ptp_times, t) - 1
+        if i < 0 or self._ptp_values[i] <= 0.0:
+            return 0.0
+        return self._ptp_values[i] * math.exp(-(t - self._ptp_times[i]) / self.preset.tau_ptp_s)
+
+    def _pulse_weights(self, t: float, r: float) -> tuple[float, float]:
+        """(facilitation R, recruitment-weighted R) of a pulse at ``t``, with the
+        neuromuscular block of the treatment; updates the potentiation (a pulse within
+        50 ms of the previous one is a train pulse)."""
+        p = self.preset
+        gap = t - self._last_pulse
+        R = 1.0 + (p.R0 - 1.0) * math.exp(-gap / p.tau_c_s)
+        if p.ptp_max > 0 and gap < PTP_TRAIN_GAP_S:
+            now = self._potentiation(t)
+            if len(self._ptp_times) > 256:       # older updates are never read again
+                del self._ptp_times[:128], self._ptp_values[:128]
+            self._ptp_times.append(t)
+            self._ptp_values.append(now + p.ptp_per_pulse * (1.0 - now))
+        # transmitter release facilitates within a train (tau ~0.1 s): the block costs an
+        # isolated pulse its full fraction, a train pulse a fraction of it
+        self._nmj_fac *= math.exp(-gap / NMJ_FACILITATION_TAU_S) if math.isfinite(gap) else 0.0
+        weighted = R * r * (1.0 - self.treatment.nmj_block / (1.0 + self._nmj_fac))
+        self._nmj_fac += NMJ_FACILITATION_STEP
+        return R, weighted
 
     def _cn_state_step(self, dt: float) -> None:
         e = math.exp(-dt / self.preset.tau_c_s)
@@ -292,10 +374,9 @@ class MuscleModel:
 
     def _add_pulse(self, t: float, r: float) -> None:
         """A pulse at the state time: facilitation from the previous pulse (Ding eq. 1)."""
-        p = self.preset
-        R = 1.0 + (p.R0 - 1.0) * math.exp(-(t - self._last_pulse) / p.tau_c_s)
+        R, Rr = self._pulse_weights(t, r)
         self._S += R
-        self._Sr += R * r
+        self._Sr += Rr
         self._last_pulse = t
 
     def _integrate(self, n: int, h: float, length_mm: float) -> np.ndarray:
@@ -313,12 +394,12 @@ class MuscleModel:
         late = int(np.searchsorted(qt, T, side="right"))
         for t_p, r in zip(qt[:late], qr[:late]):
             dt = T - t_p
-            R = 1.0 + (p.R0 - 1.0) * math.exp(-(t_p - self._last_pulse) / tc)
+            R, Rr = self._pulse_weights(float(t_p), float(r))
             e = math.exp(-dt / tc)
             self._S += R * e
             self._U += R * (dt / tc) * e
-            self._Sr += R * r * e
-            self._Ur += R * r * (dt / tc) * e
+            self._Sr += Rr * e
+            self._Ur += Rr * (dt / tc) * e
             self._last_pulse = t_p
         # CN state at each event (block start, then every pulse): a loop over pulses
         m = k_end - late
@@ -352,7 +433,7 @@ class MuscleModel:
             elif b_idx != self._fat_bin:
                 self._close_fatigue_step((self._fat_bin + 1) * self.FATIGUE_STEP_S)
                 self._fat_bin = b_idx
-            A, Km, tau1, tau2 = self._params(length_mm)
+            A, Km, tau1, tau2 = self._params(length_mm, b_idx * self.FATIGUE_STEP_S)
             c = cn[a:b + 1]
             g = c / (Km + c)
             q = cn_r[a:b + 1] / (Km + c)

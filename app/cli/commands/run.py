@@ -78,8 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="amplifier sample rate for --amplifier/--stimulator or --sim (default 10000)")
     sim = p.add_argument_group("simulated rig")
     sim.add_argument("--seed", type=int, help="seed of the simulated muscle's noise (reproducible runs)")
-    sim.add_argument("--treatment", type=float, metavar="FACTOR",
-                     help="simulated treatment effect: scales the muscle's active force")
+    sim.add_argument("--treatment", metavar="EFFECT",
+                     help="simulated treatment effect: none (default), contractile:FACTOR "
+                          "(scales active force; a bare number means the same) or "
+                          "nmj-block:FRACTION (neuromuscular block, as raised Mg2+: depresses "
+                          "the twitch more than the tetanus). --group never changes the "
+                          "simulated muscle by itself")
     out = p.add_argument_group("output")
     out.add_argument("--out", metavar="FILE.h5",
                      help="session file to write (with --study: filed in the study folder)")
@@ -167,11 +171,22 @@ def _check_rig_options(args: argparse.Namespace) -> str:
         if args.sample_rate not in SAMPLE_RATES_HZ:
             raise UserError(f"--sample-rate {args.sample_rate} is not a rate the amplifier supports "
                             f"({', '.join(map(str, SAMPLE_RATES_HZ))})")
-    if args.treatment is not None and not (math.isfinite(args.treatment) and args.treatment > 0):
-        raise UserError(f"--treatment must be a positive factor, got {args.treatment:g}")
+    if isinstance(args.treatment, str):
+        args.treatment = _treatment(args.treatment)
     if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
         raise UserError(f"--seed must be a whole number from 0 to {SEED_MAX}, got {args.seed}")
     return sources[0]
+
+
+def _treatment(text: str) -> Any:
+    """--treatment EFFECT parsed (sim_devices.muscle.model.TreatmentEffect)."""
+    from dataclasses import asdict
+
+    from sim_devices.muscle.model import TreatmentEffect
+    try:
+        return asdict(TreatmentEffect.parse(text))     # a dict: stored as JSON in the file
+    except ValueError as exc:
+        raise UserError(f"--treatment: {exc}") from None
 
 
 def _check_addresses(args: argparse.Namespace) -> None:

@@ -118,3 +118,30 @@ def test_debian_package_names_follow_the_sonames():
     assert debian_package("libxkbcommon-x11.so.0") == "libxkbcommon-x11-0"
     assert debian_package("libdbus-1.so.3") == "libdbus-1-3"
     assert debian_package("libglib-2.0.so.0") == "libglib2.0-0"
+
+
+def test_a_damaged_file_gets_one_dialog_and_no_empty_tab(qtbot, tmp_path):
+    from app.gui.app import ensure_app
+    from app.gui.main_window import MainWindow
+    ensure_app()
+    bad = tmp_path / "damaged.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)     # an HDF5 signature, nothing behind it
+    win = MainWindow()
+    qtbot.addWidget(win)
+    shown = []
+    win.report_error = lambda title, text: shown.append((title, text))
+    win.open_file(bad)
+    qtbot.waitUntil(lambda: bool(shown), timeout=10000)
+    assert len(shown) == 1 and str(bad) in shown[0][1] and "\n" not in shown[0][1]
+    assert win.tabs.count() == 1 and not win.replays            # only Acquire: no empty tab
+    win.close()
+
+
+def test_screenshot_of_a_damaged_file_is_one_line(tmp_path):
+    bad = tmp_path / "damaged.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    r = _myoforce("gui", str(bad), "--screenshot", str(tmp_path / "x.png"), env=env, timeout=60)
+    assert r.returncode == 1 and not (tmp_path / "x.png").exists()
+    lines = [l for l in r.stderr.strip().splitlines() if l]
+    assert len(lines) == 1 and lines[0].startswith("myoforce gui: ") and str(bad) in lines[0]

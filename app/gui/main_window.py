@@ -51,6 +51,8 @@ class MainWindow(QMainWindow):
         self.stop_count = 0
         #: asked before quitting while a protocol runs (tests and scripts replace it)
         self.confirm_quit = self._ask_quit
+        #: shows a problem the operator must read (a dialog; tests and scripts replace it)
+        self.report_error = self._error_dialog
 
         bar = QToolBar("Main")
         bar.setMovable(False)
@@ -110,11 +112,22 @@ class MainWindow(QMainWindow):
     def open_file(self, path: str | Path) -> ReplayView:
         view = ReplayView()
         view.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        view.failed.connect(lambda text, v=view: self._open_failed(v, text))
         view.open(path)
         self.replays.append(view)
         idx = self.tabs.addTab(view, Path(path).name)
         self.tabs.setCurrentIndex(idx)
         return view
+
+    def _open_failed(self, view: ReplayView, text: str) -> None:
+        """A file that cannot be opened gets one dialog naming the problem, and no empty
+        tab (a tab whose file was open before and fails on Reload stays)."""
+        if view.recording is None and view in self.replays:
+            self._close_tab(self.tabs.indexOf(view))
+        self.report_error("Cannot open the recording", text)
+
+    def _error_dialog(self, title: str, text: str) -> None:
+        QMessageBox.warning(self, title, text)
 
     def _close_tab(self, index: int) -> None:
         w = self.tabs.widget(index)

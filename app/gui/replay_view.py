@@ -35,6 +35,7 @@ PLAYBACK_RING_S = 120.0
 class ReplayView(QWidget):
     message = Signal(str)
     loaded = Signal()
+    failed = Signal(str)            # the file could not be opened: one line naming the problem
     analysed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -176,7 +177,9 @@ class ReplayView(QWidget):
         self.show_recording(recording, info, background=background)
 
     def _load_failed(self, exc: BaseException) -> None:
+        text = str(exc) if str(self.path) in str(exc) else f"{self.path}: {exc}"
         self.load_error = str(exc)
+        self.failed.emit(text)
         self.info_tree.clear()
         QTreeWidgetItem(self.info_tree, ["error", str(exc)])
         self.message.emit(f"Could not open {self.path}: {exc}")

@@ -99,10 +99,12 @@ def take_replay_screenshot(app: QApplication, file: Path, out: Path, *, view: st
     """Open ``file`` in replay, wait for its analysis, show ``view`` and save the window."""
     from app.gui.app import build_window
 
-    win = build_window(file=file)
+    win = build_window()
+    problems: list[str] = []
+    win.report_error = lambda _title, text: problems.append(text)   # one line, no dialog
     win.resize(*SIZE)
     win.show()
-    replay = win.replays[-1]
+    replay = win.open_file(file)
     t0 = time.monotonic()
     while replay.load_error is None and (replay.session_result is None or replay.overview.pyramid is None):
         app.processEvents()
@@ -112,7 +114,7 @@ def take_replay_screenshot(app: QApplication, file: Path, out: Path, *, view: st
             return 1
         time.sleep(0.01)
     if replay.load_error is not None:
-        print(f"myoforce gui: {replay.load_error}", file=sys.stderr)
+        print(f"myoforce gui: {problems[0] if problems else replay.load_error}", file=sys.stderr)
         win.close()
         return 1
     replay.tabs.setCurrentIndex(REPLAY_TABS[view])

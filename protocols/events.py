@@ -197,13 +197,17 @@ class PromptAnswered(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Warning(Event):  # noqa: A001 - the event's name; the builtin is not used in this module
+class RunWarning(Event):
+    """Something the operator should know; the run goes on."""
+
     message: str
     step_index: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
-class Error(Event):
+class RunError(Event):
+    """The run cannot go on (it is followed by :class:`Finished` with status 'failed')."""
+
     message: str
     step_index: int | None = None
 
@@ -216,10 +220,6 @@ class Finished(Event):
     status: str
     message: str = ""
     trials: int = 0
-
-
-RunWarning = Warning
-RunError = Error
 
 
 def _number(value: Any) -> float | None:

@@ -434,7 +434,7 @@ def test_auto_optimal_length_without_length_control_is_skipped_with_a_warning():
     p = protocol("- {kind: optimal_length, interval_s: 0.02, lengths_mm: [28, 30], current_mA: 3}\n")
     runner, events, store, _ = run_fake(p, fake_rig(length=False))
     assert runner.finished.status == "completed" and not store.trials
-    assert any("length control" in w.message for w in events.of(E.Warning))
+    assert any("length control" in w.message for w in events.of(E.RunWarning))
 
 
 def test_working_current_from_supramaximal_is_used_and_capped():
@@ -451,14 +451,14 @@ def test_working_current_from_supramaximal_is_used_and_capped():
     assert supra["working_current_mA"] == pytest.approx(1.3 * supra["plateau_current_mA"])
     assert store.trials[-2].current_mA == pytest.approx(supra["working_current_mA"])
     assert store.trials[-1].current_mA == pytest.approx(2.0)        # 2 uC / 1 ms
-    assert any("capped" in w.message for w in events.of(E.Warning))
+    assert any("capped" in w.message for w in events.of(E.RunWarning))
 
 
 def test_missing_markers_are_reported():
     p = protocol("- {kind: twitch, count: 1, interval_s: 0.02, current_mA: 3}\n")
     runner, events, store, _ = run_fake(p, fake_rig(sync=False))
     assert store.trials[0].pulses == 0
-    assert any("Sync" in w.message for w in events.of(E.Warning))
+    assert any("Sync" in w.message for w in events.of(E.RunWarning))
 
 
 def test_a_store_that_cannot_write_fails_the_run_with_output_off():
@@ -472,7 +472,7 @@ def test_a_store_that_cannot_write_fails_the_run_with_output_off():
     assert "step [1/1] twitch-1 (twitch)" in runner.finished.message
     assert rig.stimulator.output is False and rig.stimulator.aborts >= 1
     assert len(events.of(E.TrialRecorded)) == 1
-    assert events.of(E.Error) and runner.state == S.FAILED
+    assert events.of(E.RunError) and runner.state == S.FAILED
 
 
 def test_a_stimulator_error_fails_the_run_and_keeps_the_trials():

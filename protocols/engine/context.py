@@ -13,7 +13,7 @@ from drivers.capabilities import LengthControl, StimulusSpec
 from drivers.errors import DeviceError
 from protocols.engine.interrupts import RunFailed
 from protocols.engine.trial import TrialOutcome, deliver
-from protocols.events import Progress, Warning as RunWarning
+from protocols.events import Progress, RunWarning
 from protocols.schema import StepBase
 
 if TYPE_CHECKING:

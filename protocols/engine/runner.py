@@ -35,10 +35,10 @@ from protocols.engine.interrupts import RunAborted, RunFailed, RunInterrupted
 from protocols.engine.steps import STEP_RUNNERS
 from protocols.engine.stream import StreamBuffer
 from protocols.engine.trial import NullStore, TrialStore
-from protocols.events import (Error, Event, Finished, OperatorPrompt, PromptAnswered, RunnerState,
+from protocols.events import (RunError, Event, Finished, OperatorPrompt, PromptAnswered, RunnerState,
                               StateChanged, StepCompleted, StepStarted, Subscribers,
                               TrialAnalysed)
-from protocols.events import Warning as RunWarning
+from protocols.events import RunWarning
 from protocols.schema import ProtocolSpec
 
 log = logging.getLogger(__name__)
@@ -468,7 +468,7 @@ class ProtocolRunner:
         if target != S.COMPLETED:
             self._transition(S.ABORTING, message)
             if status == "failed":
-                self.emit(Error(message=message, step_index=self._current_step))
+                self.emit(RunError(message=message, step_index=self._current_step))
         self._transition(target, message)
         self.audit("run-finished", message or status, status=status, trials=len(self.trials))
         finished = Finished(status=status, message=message, trials=len(self.trials))

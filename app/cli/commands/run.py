@@ -363,7 +363,7 @@ class _Display:
             self._bar(None, ev.total, ev.done, ev.message)
             if not self.tty and ev.rest_s is not None and ev.rest_s >= 10:
                 self.line(f"      {ev.message}")     # long rests show up in plain logs too
-        elif isinstance(ev, E.Warning):
+        elif isinstance(ev, E.RunWarning):
             self.line(f"warning: {ev.message}", "yellow")
         elif isinstance(ev, E.StateChanged):
             if ev.new.value in ("paused", "aborting"):

@@ -129,25 +129,18 @@ def protocol_yaml(sf: Any) -> str | None:
     return None
 
 
-def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
-           bad: list[tuple[int, int, str]], study: dict[str, Any]) -> Any:
-    """The NWBFile in memory (the force still a lazy stream from the source)."""
+def _new_nwbfile(sf: Any, md: dict[str, Any], report: ExportReport) -> Any:
+    """The NWBFile with its descriptive fields and Subject (docs/nwb.md, File/Subject)."""
     pynwb = require_pynwb()
     from pynwb.file import Subject
 
-    from app.nwb.record import analysis_module, record_module
-    from app.nwb.tables import add_invalid_times, add_pulses, add_trials
-    from app.recorder.reader import session_info
-
-    md = {**study, **{k: v for k, v in rec.metadata.items() if v is not None}}
-    info = session_info(sf.path)
     protocol = sf.protocol or {}
     name = protocol.get("name") or "myoforce session"
     description = f"{name}: {protocol.get('description', '')}".rstrip(": ")
     if report.warnings:
         description += f" [session status: {report.status or 'incomplete'}]"
     subject, report.notes = subject_fields(md)
-    nwbfile = pynwb.NWBFile(
+    return pynwb.NWBFile(
         session_description=description, identifier=str(uuid.uuid4()),
         session_start_time=_start_time(sf.start_time_utc, sf.path, report.warnings),
         experiment_description=experiment_description(md, name),
@@ -163,17 +156,19 @@ def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
         source_script_file_name=sf.path.name,
         notes="\n".join(report.warnings) or None, protocol=protocol_yaml(sf),
         subject=Subject(**subject))
-    _devices(nwbfile, sf.devices, sf.rig)
-    fs, n = rec.sample_rate_hz, rec.samples
-    cal = sf.calibration
+
+
+def _acquisition(nwbfile: Any, sf: Any, rec: Any, bad: list[tuple[int, int, str]]) -> None:
+    """Force, flags and auxiliary channels, each streamed from the source."""
+    import pynwb
+    fs, n, cal = rec.sample_rate_hz, rec.samples, sf.calibration
     nwbfile.add_acquisition(pynwb.TimeSeries(
         name=FORCE, data=chunked_dataset(raw_source(rec.force_mN), n, "float32", bad, np.nan),
-        unit="N",
-        conversion=1e-3, resolution=abs(cal.scale_mN_per_count) * 1e-3, rate=fs,
+        unit="N", conversion=1e-3, resolution=abs(cal.scale_mN_per_count) * 1e-3, rate=fs,
         starting_time=0.0, continuity="continuous",
         description="isometric muscle force from the force transducer, stored in mN "
-                    "(conversion 0.001 to N); NaN where no sample was recorded (see "
-                    "invalid_times)",
+                    "(conversion 0.001 to N); NaN where no sample was recorded or a sample "
+                    "could not be verified (see invalid_times)",
         comments=f"calibration: {cal.scale_mN_per_count} mN/count, offset "
                  f"{cal.offset_counts} counts"))
     nwbfile.add_acquisition(pynwb.TimeSeries(
@@ -182,15 +177,28 @@ def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
         description="per-sample amplifier flag bits: 1 trigger edge (stimulus pulse), "
                     "2 trigger level, 4 over range (saturated), 8 end of stream"))
     _aux(nwbfile, rec, bad)
+
+
+def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
+           bad: list[tuple[int, int, str]], study: dict[str, Any]) -> Any:
+    """The NWBFile in memory (the force still a lazy stream from the source)."""
+    from app.nwb.record import analysis_module, record_module
+    from app.nwb.tables import add_invalid_times, add_pulses, add_trials
+    from app.recorder.reader import session_info
+
+    md = {**study, **{k: v for k, v in rec.metadata.items() if v is not None}}
+    nwbfile = _new_nwbfile(sf, md, report)
+    _devices(nwbfile, sf.devices, sf.rig)
+    _acquisition(nwbfile, sf, rec, bad)
     gaps = sorted(sf.gaps + [Gap(a, b - a, cause) for a, b, cause in bad],
                   key=lambda g: g.sample)
-    add_invalid_times(nwbfile, gaps, fs)
+    add_invalid_times(nwbfile, gaps, rec.sample_rate_hz)
     add_pulses(nwbfile, rec)
-    wall = {r.index: r.wall_time_utc for r in sf.trial_records}
-    add_trials(nwbfile, rec, result.trials, wall)
+    add_trials(nwbfile, rec, result.trials, {r.index: r.wall_time_utc for r in sf.trial_records})
     analysis_module(nwbfile, cfg, result.summary, SOFTWARE)
-    record_module(nwbfile, _records(sf, rec, info, report, study), sf.audit, sf.analysis)
-    report.samples, report.pulses = n, int(len(rec.stim_samples))
+    record_module(nwbfile, _records(sf, rec, session_info(sf.path), report, study), sf.audit,
+                  sf.analysis)
+    report.samples, report.pulses = rec.samples, int(len(rec.stim_samples))
     report.trials, report.gaps = len(rec.trials), len(gaps)
     return nwbfile
 

@@ -137,9 +137,10 @@ def nwb_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     warnings = list(export.get("warnings") or [])
     return {
         "path": str(p), "format": "NWB", "format_version": d["nwb_version"],
-        "software_version": f"{export.get('software', '')}; from "
-                            f"{src.get('format', '')} {src.get('format_version', '')} "
-                            f"(myoforce {src.get('software_version', '')}) {src.get('file', '')}",
+        "software_version": f"{str(export.get('software', '')).removeprefix('myoforce ')}, "
+                            f"exported from {src.get('file', '')}: {src.get('format', '')} "
+                            f"{src.get('format_version', '')} written by myoforce "
+                            f"{src.get('software_version', '')}",
         "complete": bool(src.get("complete", True)), "status": src.get("status", ""),
         "start_time_utc": src.get("start_time_utc") or d["start"],
         "end_time_utc": src.get("end_time_utc"), "sample_rate_hz": d["rate"],

@@ -33,6 +33,8 @@ from drivers.capabilities import FLAG_TRIGGER_EDGE
 RAW_DTYPES = {L.FORCE: np.dtype("<f4"), L.FLAGS: np.dtype("u1"), L.PULSES: np.dtype("<i8")}
 TRIAL_KINDS = ("twitch", "tetanus")
 TRIAL_STATUSES = ("completed", "aborted")
+#: samples read at a time when checking a block (bounds memory whatever the block size)
+CHECK_PIECE = 1 << 20
 
 
 class DamagedDataError(FileFormatError):
@@ -356,11 +358,19 @@ class CheckedForce:
         a, b = int(idx.starts[k]), int(idx.ends[k])
         if b > self.n:
             return False
-        force = np.ascontiguousarray(self._force_ds[a:b], dtype="<f4")
-        flags = np.ascontiguousarray(self._flags_ds[a:b], dtype="u1")
-        if (zlib.crc32(force) != idx.crc_force[k] or zlib.crc32(flags) != idx.crc_flags[k]):
+        # a block is one writer batch: from a flat-out producer or a recovered copy it can
+        # be the whole recording, so it is read (and its CRC-32 run on) a piece at a time
+        crc_force = crc_flags = 0
+        edges = []
+        for lo in range(a, b, CHECK_PIECE):
+            hi = min(b, lo + CHECK_PIECE)
+            force = np.ascontiguousarray(self._force_ds[lo:hi], dtype="<f4")
+            flags = np.ascontiguousarray(self._flags_ds[lo:hi], dtype="u1")
+            crc_force, crc_flags = zlib.crc32(force, crc_force), zlib.crc32(flags, crc_flags)
+            edges.append(np.flatnonzero(flags & FLAG_TRIGGER_EDGE) + lo)
+        if crc_force != idx.crc_force[k] or crc_flags != idx.crc_flags[k]:
             return False
-        edges = np.flatnonzero(flags & FLAG_TRIGGER_EDGE) + a
+        edges = np.concatenate(edges) if edges else np.zeros(0, np.int64)
         i0, i1 = np.searchsorted(self._pulses, [a, b])
         return bool(np.array_equal(self._pulses[i0:i1], edges))
 

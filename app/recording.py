@@ -74,6 +74,35 @@ class Recording:
         return self.samples / self.sample_rate_hz
 
 
+def display_samples(force: Any, start: int, stop: int) -> np.ndarray:
+    """Samples ``[start, stop)`` of a recording's force for drawing (float32).
+
+    A checked session force (``app.recorder.integrity.CheckedForce``) refuses damaged
+    samples to analysis; a display shows them as a gap (NaN) instead, so a replay of a
+    damaged file still draws everything intact and never draws damaged numbers."""
+    masked = getattr(force, "masked", None)
+    if masked is not None:
+        return masked(start, stop)
+    return np.asarray(force[start:stop], dtype=np.float32)
+
+
+class DisplayForce:
+    """A recording's force as an array-like for drawing code that slices it (overview
+    pyramids): every slice goes through :func:`display_samples`."""
+
+    def __init__(self, force: Any) -> None:
+        self.force = force
+        self.shape = (int(force.shape[0]),)
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        start, stop, step = key.indices(self.shape[0])
+        return display_samples(self.force, start, stop)[::step]
+
+
 def train_frequency(stim_samples: np.ndarray, sample_rate_hz: float) -> float:
     """Pulse frequency of a train from its markers.
 

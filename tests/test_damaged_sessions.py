@@ -228,3 +228,29 @@ def test_numbers_in_a_logged_gap_are_refused(intact, tmp_path):
         rec.force_mN[4990:5300]
     np.testing.assert_array_equal(rec.force_mN[100:200], intact[0].force_mN[100:200])
     assert any("holds numbers" in p for p in verify_session(path).problems)
+
+
+def test_display_shows_damaged_samples_as_a_gap(intact, tmp_path):
+    """Replay draws a damaged file: the damaged block as NaN, the rest as recorded."""
+    from app.live.decimate import MinMaxPyramid
+    from app.live.playback import Playback
+    from app.live.ring_buffer import RingBuffer
+    from app.recording import DisplayForce, display_samples
+    path = _copy(intact, tmp_path)
+    _flip(path, _force_offset(path, 7000), 0x40)          # block 1: samples 5250..end
+    rec = load_recording(path)
+    want = intact[0].force_mN
+    shown = display_samples(rec.force_mN, 4000, 8000)
+    np.testing.assert_array_equal(shown[:1000], want[4000:5000])
+    assert np.isnan(shown[1250:]).all()
+    pyramid = MinMaxPyramid(DisplayForce(rec.force_mN))   # the overview builds
+    assert pyramid.n == rec.samples
+    ring = RingBuffer.for_duration(5.0, rec.sample_rate_hz)
+    play = Playback(rec, ring, prefill_s=1.0)
+    play.seek(9000)                                       # plays across both blocks
+    snap = ring.read_last(0.9)                            # samples 0..9000
+    assert snap.first_sample == 0 and snap.force_mN.size == 9000
+    assert np.isnan(snap.force_mN[5250:]).all()           # block 1: a gap on screen
+    np.testing.assert_array_equal(snap.force_mN[:5000], want[:5000])   # block 0 as recorded
+    with pytest.raises(DamagedDataError):                 # analysis still refuses it
+        rec.force_mN[7000:7100]

@@ -27,7 +27,7 @@ from app.gui.trial_overlay import TrialOverlay
 from app.live.aux_ring import RecordingAux
 from app.live.playback import Playback
 from app.live.ring_buffer import RingBuffer
-from app.recording import Recording
+from app.recording import DisplayForce, Recording, display_samples
 
 PLAYBACK_RING_S = 120.0
 
@@ -197,7 +197,8 @@ class ReplayView(QWidget):
         self.live_view.set_aux_source(RecordingAux(recording) if recording.aux else None)
         self.playback = Playback(recording, self.ring, prefill_s=2.0)
         self.controls.set_playback(self.playback)
-        self.overview.set_data(recording.force_mN, recording.sample_rate_hz, recording.stim_samples,
+        self.overview.set_data(DisplayForce(recording.force_mN), recording.sample_rate_hz,
+                               recording.stim_samples,
                                background=background)
         self.loaded.emit()
         if recording.trials:
@@ -269,7 +270,7 @@ class ReplayView(QWidget):
         if rec is None or not 0 <= row < len(rec.trials):
             return
         t = rec.trials[row]
-        force = np.asarray(rec.force_mN[t.start_sample:t.stop_sample], dtype=np.float32)
+        force = display_samples(rec.force_mN, t.start_sample, t.stop_sample)  # damaged: NaN
         zero = t.first_stim_sample
         t_ms = (np.arange(force.size) + t.start_sample - zero) * 1000.0 / rec.sample_rate_hz
         r = self.result_for(t.index) or {"kind": t.kind}

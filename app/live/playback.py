@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from app.live.ring_buffer import RingBuffer
-from app.recording import Recording
+from app.recording import Recording, display_samples
 from drivers.capabilities import FLAG_TRIGGER_EDGE
 
 MIN_SPEED = 1.0
@@ -138,7 +138,7 @@ class Playback:
         start = self._pos
         if target <= start:
             return 0
-        force = np.asarray(self.recording.force_mN[start:target], dtype=np.float32)
+        force = display_samples(self.recording.force_mN, start, target)  # damaged: NaN
         flags = np.zeros(target - start, dtype=np.uint8)
         lo, hi = np.searchsorted(self._stim, [start, target])
         flags[self._stim[lo:hi] - start] |= FLAG_TRIGGER_EDGE

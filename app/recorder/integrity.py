@@ -307,6 +307,30 @@ class CheckedForce:
         self.check(0, self.n)
         return np.asarray(self.source[:self.n], dtype=dtype or np.float32)
 
+    def masked(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``[start, stop)`` for drawing, never for measuring: whatever a checked
+        read would refuse (damaged blocks, samples without a checksum, numbers in a gap,
+        trials cut off by an early stop) comes back as NaN, drawn as a gap."""
+        start, stop = max(0, int(start)), min(self.n, int(stop))
+        out = np.array(self.source[start:stop], dtype=np.float32) if stop > start \
+            else np.zeros(0, np.float32)
+        for a, b in self._refused_spans(start, stop):
+            out[max(a, start) - start:min(b, stop) - start] = np.nan
+        return out
+
+    def _refused_spans(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """The spans inside ``[start, stop)`` that :meth:`check` would refuse."""
+        idx = self.index
+        spans = [(a, min(b, self.n)) for _, a, b in self.cut_off]
+        hit = np.flatnonzero((idx.uncovered_starts < stop) & (idx.uncovered_ends > start))
+        spans += [(int(idx.uncovered_starts[k]), int(idx.uncovered_ends[k])) for k in hit]
+        spans += [(int(idx.starts[k]), int(idx.ends[k])) for k in idx.touching(start, stop)
+                  if not _known_ok(idx.state, k, self._block_ok)]
+        spans += [(int(idx.gap_starts[g]), int(idx.gap_ends[g]))
+                  for g in idx.gaps_touching(start, stop)
+                  if not _known_ok(idx.gap_state, g, self._gap_ok)]
+        return spans
+
     def check_all_now(self) -> None:
         """Check every block now and drop the file's datasets (before the file closes):
         later reads of damaged or unchecked samples are refused from what was found."""

@@ -326,3 +326,16 @@ def test_abort_mid_train_marks_only_the_pulses_the_board_generated(double):
     flags = np.concatenate([b.flags for b in blocks])
     assert list(np.flatnonzero(flags & 1)) == [at, at + 100, at + 200]
     assert double.pin_V == 0.0
+
+
+def test_tare_runs_the_input_alone_and_averages_volts(double):
+    source = DaqForceSource(_backend(double), _plan())
+    double.clear()
+    double.read_value = 0.25
+    cal = source.tare(5000)                      # longer than the output's lead: no output runs
+    seq = double.sequence()
+    assert "myoforce-ai.start" in seq and "myoforce-ao.start" not in seq
+    assert "writer.write_many_sample" not in seq
+    assert cal.offset_counts == pytest.approx(0.25) and cal.scale_mN_per_count == 100.0
+    assert double.pin_V == 0.0
+    source.close()

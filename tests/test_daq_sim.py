@@ -245,3 +245,19 @@ def test_abort_mid_train_marks_exactly_the_pulses_the_muscle_got():
     assert 0 < edges.size < 20
     assert list(edges) == sorted(got.tolist())
     assert board.ao_volts == 0.0
+
+
+def test_tare_longer_than_the_output_lead_zeroes_the_force():
+    rig = start_sim_daq_rig(sim_daq_section(10000), seed=8)
+    try:
+        cal = rig.amplifier.tare(3000)            # 0.3 s: three times the output's lead
+        blocks = []
+        rig.amplifier.subscribe(blocks.append)
+        rig.amplifier.start()
+        time.sleep(0.2)
+        rig.amplifier.stop()
+    finally:
+        rig.close()
+    force = np.concatenate([b.force_mN for b in blocks])
+    assert abs(float(np.mean(force))) < 5.0       # mN, at rest after the tare
+    assert cal.scale_mN_per_count == 2000.0

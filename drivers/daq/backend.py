@@ -35,7 +35,8 @@ class DaqBackend(Protocol):
 
     def start(self, ao_prefill: np.ndarray | None) -> None:
         """Write ``ao_prefill`` (volts) to the output, arm it on the input's start trigger,
-        start the input: both begin at sample 0 of one clock."""
+        start the input: both begin at sample 0 of one clock. ``None``: the input alone
+        (a tare, with nothing to keep the output fed)."""
 
     def read(self, out: np.ndarray, timeout_s: float) -> None:
         """Fill ``out`` (float64, shape (channels, n)) with the next n samples of every channel, in volts."""

@@ -121,7 +121,7 @@ class DaqForceSource:
             raise DeviceError("cannot tare while streaming")
         n = max(1, int(samples))
         buf = np.empty((len(self.plan.channels), n))
-        self.backend.start(self._prefill())
+        self.backend.start(None)          # the input alone: no output to keep fed
         try:
             self.backend.read(buf, n / self.sample_rate_hz + READ_SLACK_S)
         finally:

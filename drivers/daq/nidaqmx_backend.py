@@ -189,9 +189,10 @@ class NidaqmxBackend:
                    during="reserving the analog output")
 
     def start(self, ao_prefill: np.ndarray | None) -> None:
-        if self._ao is not None:
+        """With ``ao_prefill`` None only the input runs (a tare): nothing to feed."""
+        if self._ao is not None and ao_prefill is not None:
             with self._ao_lock:
-                prefill = np.zeros(1) if ao_prefill is None else ao_prefill
+                prefill = ao_prefill
                 self._call(self._writer.write_many_sample, np.ascontiguousarray(prefill, "f8"),
                            timeout=2.0, during="writing the analog output")
                 self._call(self._ao.start, during="arming the analog output")

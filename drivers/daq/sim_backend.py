@@ -114,8 +114,8 @@ class SimDaqBackend:
         self._t_start = self._clock()
         self._world_t0 = self.world.now()
         self._running = True
-        self._ao_running = self._plan.ao is not None
-        if ao_prefill is not None and self._ao_running:
+        self._ao_running = self._plan.ao is not None and ao_prefill is not None
+        if self._ao_running:
             self.write_ao(ao_prefill, 1.0)
 
     def _available(self) -> int:

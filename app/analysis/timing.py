@@ -232,23 +232,69 @@ def refine_crossing(x: np.ndarray, y: np.ndarray, estimate: float, level: float,
     i = int(round(estimate))
     if i < 0 or i >= n:
         return estimate
-    inside = np.abs(y - level) <= half_band
-    if not inside[i]:
+    if abs(float(y[i]) - level) > half_band:
         return estimate
-    lo_part = np.flatnonzero(~inside[:i])
-    hi_part = np.flatnonzero(~inside[i + 1:])
-    lo = int(lo_part[-1]) + 1 if lo_part.size else 0
-    hi = i + int(hi_part[0]) if hi_part.size else n - 1
+    lo, hi = _band_run(y, i, level, half_band)
     if hi - lo + 1 < degree + 4:
         return estimate
     centre, scale = 0.5 * (lo + hi), 0.5 * (hi - lo)
     u = (np.arange(lo, hi + 1) - centre) / scale
-    coef = np.polynomial.polynomial.polyfit(u, x[lo:hi + 1], degree)
-    coef[0] -= level
-    roots = np.polynomial.Polynomial(coef).roots()
-    roots = roots[np.abs(roots.imag) < 1e-9].real
+    if degree == 2:
+        roots = _quadratic_fit_roots(u, x[lo:hi + 1] - level)
+    else:
+        coef = np.polynomial.polynomial.polyfit(u, x[lo:hi + 1], degree)
+        coef[0] -= level
+        roots = np.polynomial.Polynomial(coef).roots()
+        roots = roots[np.abs(roots.imag) < 1e-9].real
     roots = roots[(roots >= -1.0) & (roots <= 1.0)]
     if roots.size == 0:
         return estimate
     cand = centre + roots * scale
     return float(cand[np.argmin(np.abs(cand - estimate))])
+
+
+#: samples each side of a crossing looked at first when finding its band (the whole
+#: signal is scanned only when the band is longer)
+_BAND_WINDOW = 2048
+
+
+def _band_run(y: np.ndarray, i: int, level: float, half_band: float) -> tuple[int, int]:
+    """First and last index of the contiguous run around ``i`` where ``y`` is within
+    ``half_band`` of ``level`` (``y[i]`` is). Looks in a window first: per crossing,
+    not per signal."""
+    n = y.size
+    a, b = max(0, i - _BAND_WINDOW), min(n, i + _BAND_WINDOW + 1)
+    inside = np.abs(y[a:b] - level) <= half_band
+    k = i - a
+    lo_part = np.flatnonzero(~inside[:k])
+    hi_part = np.flatnonzero(~inside[k + 1:])
+    if (not lo_part.size and a > 0) or (not hi_part.size and b < n):
+        a, b, k = 0, n, i                              # a longer band: the whole signal
+        inside = np.abs(y - level) <= half_band
+        lo_part = np.flatnonzero(~inside[:k])
+        hi_part = np.flatnonzero(~inside[k + 1:])
+    lo = a + int(lo_part[-1]) + 1 if lo_part.size else 0
+    hi = a + k + int(hi_part[0]) if hi_part.size else n - 1
+    return lo, hi
+
+
+def _quadratic_fit_roots(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Real roots of the least-squares quadratic through (u, v) (normal equations on
+    u in [-1, 1], well conditioned; the same fit as ``polyfit(u, v, 2)``)."""
+    u2 = u * u
+    s = [float(u.size), float(u.sum()), float(u2.sum()), float(u2 @ u), float(u2 @ u2)]
+    t = [float(v.sum()), float(u @ v), float(u2 @ v)]
+    m = np.array([[s[0], s[1], s[2]], [s[1], s[2], s[3]], [s[2], s[3], s[4]]])
+    try:
+        c0, c1, c2 = np.linalg.solve(m, np.array(t))
+    except np.linalg.LinAlgError:
+        return np.zeros(0)
+    if abs(c2) < 1e-12 * max(abs(c1), abs(c0), 1e-300):
+        return np.array([-c0 / c1]) if c1 != 0 else np.zeros(0)
+    disc = c1 * c1 - 4.0 * c2 * c0
+    if disc < 0:
+        return np.zeros(0)
+    r = np.sqrt(disc)
+    q = -0.5 * (c1 + np.copysign(r, c1))         # numerically stable quadratic roots
+    roots = [q / c2] + ([c0 / q] if q != 0 else [])
+    return np.array(roots, dtype=np.float64)

@@ -73,6 +73,27 @@ def test_readme_gui_command_comes_up_under_xvfb(xvfb):
     assert "could not load the Qt platform plugin" not in err
 
 
+def test_readme_xvfb_run_line_brings_up_the_app(tmp_path):
+    """README: ``xvfb-run -a myoforce gui --sim`` on a machine without a display."""
+    if shutil.which("xvfb-run") is None or shutil.which("xauth") is None:
+        pytest.skip("xvfb-run/xauth not installed (bash scripts/test.sh installs them as root)")
+    if missing_libraries():
+        pytest.skip("Qt's xcb platform libraries are missing (bash scripts/test.sh installs them)")
+    import signal
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.Popen(["xvfb-run", "-a", sys.executable, "-m", "app.cli.main", "gui", "--sim"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        time.sleep(8)
+        alive = proc.poll() is None
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    assert alive, f"exited with {proc.returncode}: {err[-1500:]}"
+    assert "no display" not in err and "could not load the Qt platform plugin" not in err
+
+
 def test_screenshot_of_a_protocol_on_the_xcb_platform(xvfb, tmp_path):
     proto = tmp_path / "short.yaml"
     proto.write_text(SHORT)

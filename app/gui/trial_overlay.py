@@ -8,10 +8,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from app.gui.style import HALF, LATEST, OLDER, PT, pen
+from app.gui.style import HALF, LATEST, OLDER, PT, pen, plot_columns
 
 MAX_CURVES = 10
-MAX_POINTS = 1500   # per curve: min/max pairs, so peaks stay exact and painting stays cheap
+MAX_POINTS = 1500   # per curve at least (min/max pairs, 2 per pixel column on wider plots): peaks stay exact
 
 
 class TrialOverlay(QWidget):
@@ -57,7 +57,8 @@ class TrialOverlay(QWidget):
             prev = self._curves[-1]
             prev.setPen(pen(OLDER))
             prev.setZValue(0)
-        x, y = _decimate(np.asarray(t_ms, float), np.asarray(force_mN, np.float32))
+        x, y = _decimate(np.asarray(t_ms, float), np.asarray(force_mN, np.float32),
+                         max(MAX_POINTS // 2, plot_columns(self.plot)))
         curve = self.plot.plot(x, y, pen=pen(LATEST), name=label or None)
         curve.setZValue(5)
         self._curves.append(curve)
@@ -137,9 +138,10 @@ def _num(v: Any) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def _decimate(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """At most ~MAX_POINTS points: each bin's min and max in time order (peaks survive)."""
-    if y.shape[0] <= MAX_POINTS or len(x) < 2:
+def _decimate(x: np.ndarray, y: np.ndarray, columns: int = MAX_POINTS // 2) -> tuple[np.ndarray, np.ndarray]:
+    """Two points per pixel column at most: each column's min and max in time order
+    (peaks survive; no bin wider than a column)."""
+    if y.shape[0] <= 2 * columns or len(x) < 2:
         return x, y
     from app.live.decimate import decimate_to_columns
-    return decimate_to_columns(y, MAX_POINTS // 2, float(x[0]), float(x[1] - x[0]))
+    return decimate_to_columns(y, columns, float(x[0]), float(x[1] - x[0]))

@@ -261,3 +261,16 @@ def test_tare_longer_than_the_output_lead_zeroes_the_force():
     force = np.concatenate([b.force_mN for b in blocks])
     assert abs(float(np.mean(force))) < 5.0       # mN, at rest after the tare
     assert cal.scale_mN_per_count == 2000.0
+
+
+def test_the_example_daq_rig_file_fits_a_6343_class_board():
+    from pathlib import Path
+
+    from app.rig import load_rig_file
+    from drivers.daq.plan import check_plan
+    from drivers.daq.sim_backend import sim_device
+
+    config = load_rig_file(Path(__file__).resolve().parents[1] / "rigs" / "example-daq-rig.toml")
+    plan = config.daq.to_plan()
+    assert [c.name for c in plan.channels] == ["force", "length", "stim_current", "emg"]
+    check_plan(plan, sim_device("Dev1"))

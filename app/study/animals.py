@@ -77,10 +77,8 @@ def validate_animal(values: dict, where: str) -> Animal:
     try:
         return Animal.model_validate(values)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err.get("loc", ())) or "animal"
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        raise UserError(f"{where}: {field}: {msg} (got {err.get('input')!r})") from None
+        from app.study.design import invalid
+        raise invalid(exc, where, Animal) from None
 
 
 _COLUMNS = {"id": "id", "animal": "id", "animal_id": "id", "sex": "sex",

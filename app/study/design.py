@@ -139,6 +139,16 @@ class StudyDesign(BaseModel):
         return self
 
 
+def invalid(exc: ValidationError, where: str, model: type[BaseModel]) -> UserError:
+    """The first validation error as one line naming the place and the field."""
+    from app.validation_messages import sentence
+
+    err = exc.errors()[0]
+    field = ".".join(str(x) for x in err.get("loc", ()))
+    return UserError(sentence(err, f"{where}: {field}" if field else where,
+                              allowed=model.model_fields, owner=model.__name__))
+
+
 def read_design(path: Path) -> StudyDesign:
     """The validated study file; UserError naming the file and the field otherwise."""
     try:
@@ -151,10 +161,7 @@ def read_design(path: Path) -> StudyDesign:
     try:
         return StudyDesign.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err.get("loc", ())) or "study"
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        raise UserError(f"{path}: {field}: {msg}") from None
+        raise invalid(exc, str(path), StudyDesign) from None
 
 
 TEMPLATE = '''\

@@ -237,3 +237,23 @@ def test_study_metadata_never_shows_the_real_group_while_blinded(study):
     real = load_study(study.root).true_group("R01")
     link = study_session(study.root, "R01", "baseline")
     assert link.metadata["group"] == real
+
+
+def test_figures_are_reused_for_the_same_data(monkeypatch, tmp_path):
+    from app.analysis.results import SessionResult
+    from app.compare import compare_sessions
+    from app.study import figures
+    monkeypatch.setenv("MYOFORCE_CACHE_DIR", str(tmp_path / "cache"))
+    res = [SessionResult(file=f"f{i}", format="x", metadata={"subject_id": f"R{i}"},
+                         summary={"pt_mN": 100.0 + 7 * i, "po_mN": 900.0 + 11 * i})
+           for i in range(6)]
+    comp = compare_sessions(res, ["A", "B"] * 3)
+    calls = []
+    monkeypatch.setattr(figures, "_png", lambda fig: calls.append(1) or b"png")
+    first = figures.dot_over_mean(comp, "t")
+    assert figures.dot_over_mean(comp, "t") == first == b"png" and len(calls) == 1
+    figures.dot_over_mean(comp, "other title")                # other input: drawn
+    assert len(calls) == 2
+    monkeypatch.setenv("MYOFORCE_CACHE", "off")
+    figures.dot_over_mean(comp, "t")
+    assert len(calls) == 3

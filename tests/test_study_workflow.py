@@ -96,6 +96,14 @@ def _check_tables(study: Path, stem: Path, group_of: dict[str, str]):
             ref = stats.ttest_ind(b, a, equal_var=False)
             assert test["p_welch"] == pytest.approx(ref.pvalue, rel=1e-6)
             assert test["difference"] == pytest.approx(np.mean(b) - np.mean(a))
+    changes = [dict(zip(wb["changes"].values.__next__(), v)) for v in
+               list(wb["changes"].values)[1:]]
+    for (animal, tp), s in per_animal.items():
+        if tp == "week-4":
+            row = next(c for c in changes if c["animal"] == animal and c["parameter"] == "po_mN")
+            assert row["change"] == pytest.approx(s["po_mN"] - per_animal[(animal,
+                                                                            "baseline")]["po_mN"])
+            assert row["group"] == group_of[animal]
     contractions = list(csv.DictReader(open(stem.with_name(stem.name + "-contractions.csv"))))
     assert len(contractions) == 8 * len(per_animal)            # 2 + 5 + 1 per session
     return per_animal

@@ -11,7 +11,7 @@ from typing import Any
 
 from app.analysis.results import TRIAL_KEYS
 from app.compare import PARAMETERS, comparison_rows
-from app.study.results import StudyResults
+from app.study.results import StudyResults, changes_from_baseline
 
 ANIMAL_COLUMNS = ("animal", "group", "timepoint", "sex", "body_mass_g", "files",
                   *(p.key for p in PARAMETERS))
@@ -70,11 +70,14 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]])
 
 
 def write_exports(res: StudyResults, stem: Path) -> list[Path]:
-    """``<stem>-animals.csv``, ``<stem>-contractions.csv`` and ``<stem>.xlsx``."""
+    """``<stem>-animals.csv``, ``<stem>-contractions.csv`` and ``<stem>.xlsx`` (sheets
+    animals, contractions, groups, changes — from the first timepoint, per animal)."""
     from openpyxl import Workbook
 
     animals, contractions, groups = animal_rows(res), contraction_rows(res), group_rows(res)
     group_cols = tuple(dict.fromkeys(k for r in groups for k in r))
+    changes = [{k: _clean(v) for k, v in r.items()} for r in changes_from_baseline(res)]
+    change_cols = ("timepoint", "animal", "group", "parameter", "change", "percent")
     paths = [stem.with_name(stem.name + "-animals.csv"),
              stem.with_name(stem.name + "-contractions.csv"), stem.with_suffix(".xlsx")]
     _write_csv(paths[0], ANIMAL_COLUMNS, animals)
@@ -82,7 +85,8 @@ def write_exports(res: StudyResults, stem: Path) -> list[Path]:
     wb = Workbook(write_only=True)          # streamed rows: several times faster to save
     for title, cols, rows in (("animals", ANIMAL_COLUMNS, animals),
                               ("contractions", CONTRACTION_COLUMNS, contractions),
-                              ("groups", group_cols, groups)):
+                              ("groups", group_cols, groups),
+                              ("changes", change_cols, changes)):
         ws = wb.create_sheet(title)
         ws.freeze_panes = "A2"
         ws.append(list(cols))

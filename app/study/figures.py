@@ -6,9 +6,14 @@ app/plots.py.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import io
 import math
-from typing import Any
+import pickle
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -20,6 +25,52 @@ from app.statistics import describe
 
 DPI = 100
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def _source_digest() -> str:
+    import matplotlib
+    text = Path(__file__).read_bytes() + matplotlib.__version__.encode()
+    return hashlib.sha256(text).hexdigest()
+
+
+_CACHING = [True]
+
+
+@contextlib.contextmanager
+def caching(on: bool):
+    """Within the block, figures are (not) taken from the cache."""
+    _CACHING.append(on)
+    try:
+        yield
+    finally:
+        _CACHING.pop()
+
+
+def cached(fn: Callable[..., bytes | None]) -> Callable[..., bytes | None]:
+    """Reuse a figure drawn before from the same data: PNGs in the user's myoforce cache
+    folder (beside the analysis cache; ``MYOFORCE_CACHE=off`` turns it off), keyed by
+    the function, its arguments (pickled) and this module's source and matplotlib's
+    version. Drawing is most of a report's time when the analyses are reused."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> bytes | None:
+        from app.result_cache import ResultCache, cache_dir, cache_enabled
+        if not (_CACHING[-1] and cache_enabled()):
+            return fn(*args)
+        try:
+            blob = pickle.dumps((fn.__name__, args), protocol=4)
+        except Exception:                           # noqa: BLE001 - just draw it
+            return fn(*args)
+        key = hashlib.sha256(_source_digest().encode() + blob).hexdigest()
+        path = cache_dir().parent / "figures" / key[:2] / f"{key}.png"
+        try:
+            data = path.read_bytes()
+            return data or None
+        except OSError:
+            pass
+        png = fn(*args)
+        ResultCache._write(path, png or b"")
+        return png
+    return wrapper
 
 
 def _png(fig: Figure) -> bytes:
@@ -45,6 +96,7 @@ def _label(p) -> str:
     return f"{p.label} ({p.unit})" if p.unit else p.label
 
 
+@cached
 def dot_over_mean(comp: Comparison, title: str) -> bytes:
     """One panel per outcome: each animal a point, the group mean (bar) ± SD."""
     fig = _figure(11, 5.6, grid=True)
@@ -73,6 +125,7 @@ def dot_over_mean(comp: Comparison, title: str) -> bytes:
     return _png(fig)
 
 
+@cached
 def force_frequency(comp: Comparison, title: str) -> bytes | None:
     """Group mean ± SEM of each animal's normalised force per frequency, with the
     sigmoid fitted to the group means."""
@@ -103,6 +156,7 @@ def force_frequency(comp: Comparison, title: str) -> bytes | None:
     return _png(fig)
 
 
+@cached
 def fatigue(curves: dict[str, list[list[float]]], recovery: dict[str, list[float]],
             title: str) -> bytes | None:
     """Group mean ± SEM of force in % of the first train, per train, and the recovery
@@ -145,6 +199,7 @@ def fatigue(curves: dict[str, list[list[float]]], recovery: dict[str, list[float
     return _png(fig)
 
 
+@cached
 def change_from_baseline(rows: list[dict[str, Any]], timepoints: list[str],
                          groups: list[str]) -> bytes | None:
     """Per outcome: the group mean ± SEM change from the first timepoint."""

@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 
 from app import __version__
+from app.analysis.config import AnalysisConfig
 from app.compare import PARAMETERS
 from app.errors import UserError
 from app.paths import check_output_file
@@ -109,6 +110,27 @@ def group_table(comp) -> list[dict[str, Any]]:
     return rows
 
 
+def change_table(rows: list[dict[str, Any]], timepoints: list[str], groups: list[str]
+                 ) -> list[dict[str, Any]]:
+    """Per later timepoint and outcome: per group the mean ± SD change from the first
+    timepoint (n animals measured at both), and the mean % change."""
+    from app.statistics import describe
+    out = []
+    for tp in timepoints[1:]:
+        for p in PARAMETERS:
+            cells = []
+            for g in groups:
+                sel = [r for r in rows if r["timepoint"] == tp and r["parameter"] == p.key
+                       and r["group"] == g]
+                d = describe([r["change"] for r in sel])
+                pct = describe([r["percent"] for r in sel if math.isfinite(r["percent"])])
+                cells.append(f"{_num(d.mean)} ± {_num(d.sd)} ({_num(pct.mean, 2)} %); "
+                             f"n = {d.n}" if d.n else "–")
+            out.append({"timepoint": tp, "label": p.label + (f" ({p.unit})" if p.unit else ""),
+                        "cells": cells})
+    return out
+
+
 def _fatigue_data(res: StudyResults, tp: str) -> tuple[dict, dict]:
     curves: dict[str, list[list[float]]] = {}
     recovery: dict[str, list[float]] = {}
@@ -149,6 +171,7 @@ def build_context(res: StudyResults) -> dict[str, Any]:
             "fatigue": _img(figures.fatigue(curves, recovery, tp.name))})
     changes = changes_from_baseline(res)
     return {
+        "change_rows": change_table(changes, s.design.timepoints, s.group_labels()),
         "title": s.design.title, "blinded": s.blinded, "design": s.design,
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "version": __version__, "arrive": arrive_items(res), "flow": flow(res),
@@ -168,16 +191,18 @@ def render(context: dict[str, Any]) -> str:
     return env.get_template("report.html").render(**context)
 
 
-def build_report(study: Study, out: Path, use_cache: bool = True) -> ReportOutput:
+def build_report(study: Study, out: Path, cfg: AnalysisConfig | None = None,
+                 use_cache: bool = True) -> ReportOutput:
     """Analyse (or reuse), render and write the report and its exports."""
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out {out}: the report is an HTML file (name it .html)")
     check_output_file(out, what="report")
-    res = study_results(study, use_cache=use_cache)
+    res = study_results(study, cfg, use_cache=use_cache)
     if not res.sessions:
         raise UserError(f"{study.root}: no analysable session in the study yet"
                         + (f" ({'; '.join(problems(res)[:3])})" if problems(res) else ""))
-    html = render(build_context(res))
+    with figures.caching(use_cache):                # --no-cache: figures drawn afresh
+        html = render(build_context(res))
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out)

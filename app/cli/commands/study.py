@@ -181,9 +181,11 @@ def cmd_unblind(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from app.cli.commands.analyze import config_from_args
     from app.study.report import build_report
+    cfg = config_from_args(args)
     study = _study(args)
-    out = build_report(study, Path(args.out))
+    out = build_report(study, Path(args.out), cfg=cfg, use_cache=not args.no_cache)
     print(f"report: {out.html}")
     for p in out.exports:
         print(f"export: {p}")
@@ -238,3 +240,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     q = cmd("report", cmd_report, "write the HTML report and CSV/XLSX exports")
     q.add_argument("--out", required=True, metavar="REPORT.html")
+    q.add_argument("--no-cache", action="store_true",
+                   help="analyse every session again (and redraw every figure)")
+    from app.cli.commands.analyze import add_analysis_options
+    add_analysis_options(q)

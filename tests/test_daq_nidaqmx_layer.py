@@ -339,3 +339,23 @@ def test_tare_runs_the_input_alone_and_averages_volts(double):
     assert cal.offset_counts == pytest.approx(0.25) and cal.scale_mN_per_count == 100.0
     assert double.pin_V == 0.0
     source.close()
+
+
+def test_devices_lists_ni_boards_or_says_plainly_what_is_missing(double, monkeypatch):
+    import drivers.daq.nidaqmx_backend as backend_module
+    from drivers.discovery import list_daq_devices
+
+    monkeypatch.setattr(backend_module, "load_api", double.api)
+    boards, problem = list_daq_devices()
+    assert problem is None
+    assert [(b["name"], b["product"], b["ai_channels"], b["ao_channels"]) for b in boards] == [
+        ("Dev1", "PCIe-6321", 8, 2)]
+    assert boards[0]["ai_ranges_V"] == [0.2, 1.0, 5.0, 10.0]
+    double.driver = False
+    boards, problem = list_daq_devices()
+    assert boards == [] and "NI-DAQmx driver is not installed" in problem
+
+    def no_package():
+        raise DeviceNotFound("the nidaqmx package is not installed: pip install 'myoforce[daq]'")
+    monkeypatch.setattr(backend_module, "load_api", no_package)
+    assert list_daq_devices() == ([], "the nidaqmx package is not installed: pip install 'myoforce[daq]'")

@@ -97,14 +97,14 @@ def read_protocol_text(path: str | Path) -> str:
 def parse_protocol(text: str, *, source: str = "protocol",
                    limits: StimulusLimits | None = None) -> ProtocolSpec:
     """Validate protocol YAML ``text``; ``source`` names it in messages."""
+    from app.input_limits import yaml_error_line, yaml_structure_problem
     try:
+        too_big = yaml_structure_problem(text)     # before the recursive composer sees it
+        if too_big:
+            raise ProtocolFileError(f"{source}: {too_big}")
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ProtocolFileError(f"{source}: not valid YAML{where}: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise ProtocolFileError(f"{source}: not valid YAML: {exc}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise ProtocolFileError(f"{source}: {yaml_error_line(exc)}") from None
     if data is None:
         raise ProtocolFileError(f"{source}: the file is empty")
     if not isinstance(data, dict):

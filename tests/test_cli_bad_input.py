@@ -20,6 +20,8 @@ import pytest
 from app.cli.main import main
 from tests.helpers_recording import write_synthetic_session
 
+LIBRARY_DEMO = Path(__file__).resolve().parents[1] / "protocols" / "library" / "protocol1-demo.yaml"
+
 FIX = Path(__file__).resolve().parent / "fixtures"
 DEMO = Path(__file__).resolve().parents[1] / "protocols" / "library" / "protocol1-demo.yaml"
 SIM_RIG = 'name = "bench"\n[sim]\nmuscle = "rat-edl"\n'
@@ -315,7 +317,7 @@ def test_protocol_with_a_billion_laughs(work, capsys):
         + "name: x\ncurrent_mA: 1\nsteps:\n  - {kind: optimal_length, interval_s: 1, "
           "lengths_mm: [1, 2, 3], fit: *l9}\n")
     line = fails(capsys, "run", "p.yaml", "--sim", "--yes", "--out", "x.h5", seconds=10)
-    assert_names(line, "p.yaml", "anchors")
+    assert_names(line, "p.yaml", "more than 100000 values")
     assert len(line) < 300
 
 
@@ -397,3 +399,68 @@ def test_sim_option_mistakes(capsys, argv, words):
 @pytest.mark.parametrize("value", ["-1", "nan", "1e300", "0"])
 def test_devices_timeout_mistakes(capsys, value):
     assert_names(fails(capsys, "devices", "--timeout", value), "--timeout")
+
+
+# ------------------------------------------------------------------ input hardening (issue 9)
+
+def _deep_yaml(n: int) -> str:
+    return "name: x\nsteps:\n  - {kind: note, text: a}\ndescription: " + "[" * n + "]" * n + "\n"
+
+
+@pytest.mark.parametrize("text,words", [
+    (_deep_yaml(900), ["p.yaml", "nested more than 32 levels"]),
+    (_deep_yaml(5000), ["p.yaml", "nested more than 32 levels"]),
+    ("name: x\nsteps:\n  - {kind: note, text: a}\ndescription:\n"
+     + "".join("  " * i + f"k{i}:\n" for i in range(900)) + "  " * 900 + "v: 1\n",
+     ["p.yaml", "nested more than 32 levels"]),
+    ("name: x\x07\nsteps: []\n", ["p.yaml", "not valid YAML", "'\\x07'"]),
+    ("name: \x1b[2Jx\n", ["p.yaml", "not valid YAML", "'\\x1b'"]),
+    ("name: x\nsteps:\n  - {kind: twitch, count: " + "9" * 5000 + ", interval_s: 1, current_mA: 1}\n",
+     ["p.yaml", "a number is too long (5000 digits"]),
+])
+def test_deep_huge_or_unreadable_yaml_is_one_line_naming_the_file(work, capsys, text, words):
+    (work / "p.yaml").write_text(text)
+    line = fails(capsys, "run", "p.yaml", "--sim", "--yes", "--out", "x.h5")
+    assert "\n" not in line and "\x1b" not in line and "\x07" not in line
+    assert_names(line, *words)
+
+
+@pytest.mark.parametrize("body,words", [
+    ("x = " + "[" * 900 + "]" * 900 + "\n", ["r.toml", "nested more than 32 levels"]),
+    ("x = " + "{a = " * 900 + "1" + "}" * 900 + "\n", ["r.toml", "nested more than 32 levels"]),
+    ("[limits]\nmax_current_mA = " + "9" * 5000 + "\n", ["r.toml", "a number is too long (5000 digits"]),
+    ("name = \"a\x07\"\n", ["r.toml", "not valid TOML", "'\\x07'"]),
+])
+def test_deep_huge_or_unreadable_toml_is_one_line_naming_the_file(work, capsys, body, words):
+    (work / "r.toml").write_text(body)
+    line = fails(capsys, "run", str(LIBRARY_DEMO), "--rig", "r.toml", "--yes", "--out", "x.h5")
+    assert "\n" not in line and "\x07" not in line
+    assert_names(line, *words)
+
+
+def test_escape_sequences_in_names_are_printed_escaped(work, capfd):
+    (work / "p.yaml").write_text('name: "evil\\e]0;pwned\\a\\e[2J"\nsteps:\n'
+                                 '  - {kind: note, name: "n\\e[31m", text: "hi\\e[31m"}\n')
+    code = main(["run", "p.yaml", "--sim", "--yes", "--out", "x.h5",
+                 "--subject", "rat\x1b[2J\x1b]0;x\x07"])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "evil\\x1b]0;pwned\\x07\\x1b[2J" in out
+
+
+def test_non_finite_metadata_is_refused_where_entered(work, capsys):
+    for value in ("inf", "nan", "-inf", "1e999"):
+        line = fails(capsys, "run", str(LIBRARY_DEMO), "--sim", "--yes", "--out", "x.h5",
+                     f"--muscle-length-mm={value}")
+        assert_names(line, "--muscle-length-mm", "finite")
+
+
+def test_non_finite_metadata_in_a_file_is_noted_not_fatal(work, capsys):
+    """Read where it cannot be refused (a file written elsewhere): ignored, with a note."""
+    with h5py.File(work / "rat07.h5", "a") as f:
+        f["session"].attrs["muscle_length_mm"] = float("inf")
+        f["session"].attrs["body_mass_g"] = float("nan")
+    assert main(["analyze", "rat07.h5", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "muscle_length_mm = inf in the file is not a finite number: ignored" in out

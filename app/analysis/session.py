@@ -50,11 +50,13 @@ def analyze_recording(recording: Recording, config: AnalysisConfig | None = None
     if not trials or (recording.trials_from_markers and cfg.train_min_hz != 1.0):
         trials = trials_from_pulses(recording.stim_samples, recording.sample_rate_hz,
                                     recording.samples, train_min_hz=cfg.train_min_hz)
-    metadata = dict(recording.metadata)
+    from app.metadata import readable_metadata
+    metadata, unusable = readable_metadata(dict(recording.metadata))   # inf/nan: noted, not used
     if cfg.metadata_overrides:
         metadata.update(dict(cfg.metadata_overrides))
     results = [analyze_trial(recording, t, cfg) for t in trials]
     summary = summarize(results, metadata, cfg)
+    summary.notes.extend(unusable)
     if cfg.metadata_overrides:
         summary.notes.append("metadata given with --meta: " + ", ".join(
             f"{k} = {v}" for k, v in cfg.metadata_overrides))

@@ -121,7 +121,7 @@ class MetadataForm(QWidget):
         try:
             return self.model(**values)
         except ValidationError as exc:
-            self._mark({str(e["loc"][0]): e["msg"] for e in exc.errors() if e.get("loc")})
+            self._mark({str(e["loc"][0]): _sentence(e) for e in exc.errors() if e.get("loc")})
             raise
 
     def validate(self) -> list[str]:
@@ -130,7 +130,7 @@ class MetadataForm(QWidget):
             self.metadata()
             return []
         except ValidationError as exc:
-            return [f"{field_label(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors() if e.get("loc")]
+            return [f"{field_label(str(e['loc'][0]))}: {_sentence(e)}" for e in exc.errors() if e.get("loc")]
 
     def _edited(self, name: str) -> None:
         self.validate()
@@ -142,3 +142,9 @@ class MetadataForm(QWidget):
             if name in bad:
                 ed.setToolTip(bad[name])
         self.error.setText("; ".join(f"{field_label(k)}: {v}" for k, v in bad.items()))
+
+
+def _sentence(err: dict) -> str:
+    """What is wrong with one field, worded as everywhere else (app.validation_messages)."""
+    from app.validation_messages import sentence
+    return sentence(err, "").removeprefix(": ")

@@ -200,10 +200,14 @@ def load_rig_file(path: str | Path) -> RigConfig:
 
 
 def parse_rig(text: str, *, source: str = "rig file") -> RigConfig:
+    from app.input_limits import toml_depth_problem, toml_error_line
+    too_deep = toml_depth_problem(text)            # before the recursive parser sees it
+    if too_deep:
+        raise RigFileError(f"{source}: {too_deep}")
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RigFileError(f"{source}: not valid TOML: {exc}") from None
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
+        raise RigFileError(f"{source}: {toml_error_line(exc)}") from None
     try:
         return RigConfig.model_validate(data)
     except ValidationError as exc:

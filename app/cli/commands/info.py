@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from app.terminal import printable
+
 
 def file_info(path: str) -> dict:
     """``session_info`` of a session file, or the same description of an exported NWB file."""
@@ -78,5 +80,5 @@ def run(args: argparse.Namespace) -> int:
         lines.append(("warning", w))
     width = max(len(k) for k, _ in lines)
     for k, v in lines:
-        print(f"{k:<{width}}  {v}")
+        print(printable(f"{k:<{width}}  {v}"))
     return 0

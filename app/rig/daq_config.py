@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from drivers.daq.plan import AiChannel, AoChannel, DaqPlan
 
@@ -64,15 +64,15 @@ def _nonzero(value: float) -> float:
     return value
 
 
+NonZero = Annotated[float, AfterValidator(_nonzero)]
+"""A scale: any finite number but 0 (a negative one inverts the signal)."""
+
+
 class DaqForceSection(_Input):
     channel: str = Field("ai0", min_length=1)
-    scale_mN_per_V: float = 100.0
+    scale_mN_per_V: NonZero = 100.0
     offset_V: float = 0.0
 
-    @field_validator("scale_mN_per_V")
-    @classmethod
-    def _scale(cls, value: float) -> float:
-        return _nonzero(value)
 
 
 class DaqMonitorSection(_Input):
@@ -91,13 +91,9 @@ class DaqAoSection(_Section):
 class DaqAuxSection(_Input):
     name: str
     unit: str = Field("V", min_length=1, max_length=16)
-    scale: float = 1.0
+    scale: NonZero = 1.0
     offset_V: float = 0.0
 
-    @field_validator("scale")
-    @classmethod
-    def _scale(cls, value: float) -> float:
-        return _nonzero(value)
 
     @field_validator("name")
     @classmethod

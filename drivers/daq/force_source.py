@@ -137,11 +137,7 @@ class DaqForceSource:
         return self.schedule.chunk(self.plan.lead_samples)
 
     def _command(self, text: str) -> None:
-        if self._on_command is not None:
-            try:
-                self._on_command(text)
-            except Exception:
-                log.exception("command hook failed")
+        call_hook(self._on_command, text)
 
     # ------------------------------------------------------------------ subscribers
     def subscribe(self, sink: BlockSink) -> Callable[[], None]:
@@ -270,3 +266,12 @@ class DaqForceSource:
                 "timeout" if isinstance(error, DeviceTimeout) else "disconnected")
         log.error("DAQ acquisition ended: %s", error)
         self._notify(kind, str(error), self._read_pos)
+
+
+def call_hook(hook: Callable[[str], None] | None, text: str) -> None:
+    """Tell the audit hook about a command; a failing hook never stops the board."""
+    if hook is not None:
+        try:
+            hook(text)
+        except Exception:
+            log.exception("command hook failed")

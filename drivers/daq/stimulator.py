@@ -21,7 +21,7 @@ import threading
 from typing import Callable
 
 from drivers.capabilities import StimulusSpec
-from drivers.daq.force_source import DaqForceSource
+from drivers.daq.force_source import DaqForceSource, call_hook
 from drivers.daq.signals import PulseTrain, pulse_train
 from drivers.errors import DeviceError, StimulusAborted
 from drivers.limits import StimulusLimits, check_stimulus
@@ -160,8 +160,4 @@ class DaqStimulator:
             raise DeviceError("the DAQ stimulator is closed")
 
     def _command(self, text: str) -> None:
-        if self._on_command is not None:
-            try:
-                self._on_command(text)
-            except Exception:
-                pass
+        call_hook(self._on_command, text)

@@ -80,6 +80,10 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar().addMenu("&File")
         menu.addAction(open_action)
+        nwb_action = QAction("Export NWB…", self)
+        nwb_action.setToolTip("The session of the current replay tab as an NWB file (DANDI)")
+        nwb_action.triggered.connect(self.export_nwb_dialog)
+        menu.addAction(nwb_action)
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.Quit)
         quit_action.triggered.connect(self.close)
@@ -108,6 +112,12 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open recording", "", OPEN_FILTER)
         if path:
             self.open_file(path)
+
+    def export_nwb_dialog(self) -> None:
+        from app.gui.nwb_export import export_dialog
+        view = self.tabs.currentWidget()
+        export_dialog(self, view if view in self.replays else None,
+                      lambda title, text: QMessageBox.information(self, title, text))
 
     def open_file(self, path: str | Path) -> ReplayView:
         view = ReplayView()

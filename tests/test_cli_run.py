@@ -55,7 +55,8 @@ def test_demo_protocol_runs_end_to_end_on_the_sim_rig(tmp_path):
     started = time.monotonic()
     proc = subprocess.run(
         _command() + ["run", str(DEMO), "--sim", "--yes", "--out", str(out), "--subject", "demo-01",
-                      "--group", "vehicle", "--muscle", "EDL", "--seed", "1", "--body-mass-g", "310"],
+                      "--group", "vehicle", "--muscle", "EDL", "--seed", "1", "--body-mass-g", "310",
+                      "--muscle-mass-mg", "160"],
         cwd=ROOT, capture_output=True, text=True, timeout=180)
     wall = time.monotonic() - started
     print(f"\ndemo run wall time (startup included): {wall:.1f} s")   # reported, not asserted
@@ -103,6 +104,15 @@ def test_demo_protocol_runs_end_to_end_on_the_sim_rig(tmp_path):
         assert 10.0 <= t.half_relaxation_ms <= 20.0
     assert 2000.0 <= po <= 3000.0
     assert 0.2 <= pt / po <= 0.3
+    # specific force in every Protocol 1 session: mass given, Lo recorded by its step
+    s = result.summary
+    assert info["metadata_revisions"][0]["source"] == "optimal-length step"
+    assert s.muscle_length_mm == info["metadata"]["muscle_length_mm"] and s.muscle_mass_mg == 160
+    assert 15.0 < s.specific_force_N_per_cm2 < 35.0
+    # session Pt = the twitch step before the first tetanus; the fast muscle potentiates
+    assert s.pt_trials == [t.index for t in twitches] and s.pt_mN == pytest.approx(pt)
+    assert s.ptp_ratio > 1.1
+    assert not any(f.rule.how == "refused" for t in twitches for f in t.flags)
 
 
 # =========================================================================== refusals

@@ -24,7 +24,10 @@ the rendered twitches and tetani fall in the ranges reported for rat muscles in 
 37 degC (EDL: TPT 10-20 ms, 1/2RT 10-20 ms, Pt/Po 0.2-0.3, Po 2-3 N, fused by 150-200 Hz;
 soleus: TPT 30-45 ms, 1/2RT 40-70 ms, Po 1-1.5 N, fused by 50-80 Hz; quadriceps: large
 Po, intermediate kinetics). ``tests/test_muscle_model.py`` measures them; at Lo,
-supramaximal 0.2-ms pulses, 10 kHz:
+supramaximal 0.2-ms pulses, 10 kHz (TPT from the pulse, before the onset delay
+``latency_s`` was added: add 2.5 / 3.5 / 3 ms; f50 = the frequency giving 50 % of the
+maximal force, the definition ``myoforce analyze`` reports as ``f50_hz`` — the demo run
+of Protocol 1 on rat-edl gives f50 49.9 Hz):
 
 =============== ====== ======= ======= ============= ====== ====== ==================
 preset          Pt mN  TPT ms  1/2RT   Po mN (Hz)    Pt/Po  f50 Hz 2 min 40-Hz trains

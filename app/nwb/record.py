@@ -37,10 +37,15 @@ def analysis_module(nwbfile: Any, config: Any, summary: Mapping[str, Any],
         extra=[("unit", "unit of the value ('' if none)",
                 [f.metadata.get("unit", "") for f in fields]),
                ("meaning", "what the setting does", [f.metadata.get("help", "") for f in fields])]))
+    from app.labels import FIELDS, label
+    items = flat_items(summary)
     module.add(value_table(
         "session_summary", "the session summary, one row per measure (definitions: myoforce "
                            "docs/analysis.md); nested results have dotted keys",
-        flat_items(summary)))
+        items, extra=[("label", "the measure's name as myoforce shows it",
+                       [label(k) for k, _ in items]),
+                      ("unit", "unit of the value ('' if none; also the key's suffix)",
+                       [FIELDS.get(k, ("", "", None))[1] for k, _ in items])]))
 
 
 def _audit_extra(fields_json: str) -> str:

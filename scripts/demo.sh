@@ -13,4 +13,5 @@ out="out/protocol1-demo-$(date +%Y%m%d-%H%M%S).h5"
     --anesthesia isoflurane --temperature-C 37 --operator demo --no-results-table "$@"
 echo
 .venv/bin/myoforce analyze "$out"
-echo "Session file: $out   (replay: .venv/bin/myoforce gui $out)"
+echo "Session file: $out"
+echo "Replay it:    .venv/bin/myoforce gui $out"

@@ -91,3 +91,15 @@ def test_rounding_rules():
     assert math.isnan(round_value("peak_force_mN", float("nan")))
     assert round_value("something", 1.23456789) == 1.23457
     assert round_row({"a_mN": 1.005001, "b": None}) == {"a_mN": 1.01, "b": None}
+
+
+def test_summary_lines_fit_whatever_the_numbers():
+    from app.cli.analysis_table import summary_lines
+    wide = {"pt_mN": 12345.6, "pt_sd_mN": 1234.5, "tpt_ms": 1234.5, "half_relaxation_ms": 1234.5,
+            "po_mN": 123456.7, "pt_po_ratio": 0.123, "f50_hz": 123.4, "hill_slope": 12.3,
+            "fatigue_index": 0.5, "specific_force_N_per_cm2": 123.45}
+    lines = summary_lines(wide)
+    assert all(len(l) <= 80 for l in lines)
+    text = " ".join(lines)
+    for part in ("Pt 12345.6 ± 1234.5 mN", "Po 123456.7 mN", "specific force 123.45 N/cm²"):
+        assert part in text

@@ -29,12 +29,22 @@ def num(v: Any, decimals: int = 1) -> str:
     return f"{v:.{decimals}f}"
 
 
-def summary_lines(s: dict[str, Any]) -> list[str]:
-    """The session summary (:func:`app.labels.summary_parts`) as two labelled lines
-    that fit 80 columns; missing values shown as '–'."""
+def summary_lines(s: dict[str, Any], width: int = COMPACT_WIDTH) -> list[str]:
+    """The session summary (:func:`app.labels.summary_parts`) as labelled lines of at
+    most ``width`` characters, twitch measures first; missing values shown as '–'."""
     from app.labels import summary_parts
     parts = [p.replace("Hill slope", "Hill") for p in summary_parts(s)]
-    return ["  " + " · ".join(parts[:5]), "  " + " · ".join(parts[5:])]
+    lines: list[str] = []
+    for group in (parts[:5], parts[5:]):
+        line = ""
+        for part in group:
+            candidate = f"{line} · {part}" if line else f"  {part}"
+            if line and len(candidate) > width:
+                lines.append(line)
+                candidate = f"  {part}"
+            line = candidate
+        lines.append(line)
+    return lines
 
 
 def print_compact(con, res, flag_cell, notes_cell) -> None:

@@ -62,6 +62,7 @@ def run_one(port: str, rate: int, seconds: float, out: Path,
         cpu = time.process_time() - cpu0
         rec.close()
         longest_ms = 1e3 * getattr(rec, "longest_write_call_s", float("nan"))
+        longest_cpu_ms = 1e3 * getattr(rec, "longest_write_call_cpu_s", float("nan"))
         stats = amp.stats
     finally:
         amp.close()
@@ -75,6 +76,7 @@ def run_one(port: str, rate: int, seconds: float, out: Path,
         "checksum_errors": stats.checksum_errors, "lost_in_recorder": info.get("lost_samples"),
         "cpu_percent_of_one_core": round(100.0 * cpu / wall, 1),
         "longest_h5py_call_ms": round(longest_ms, 2),
+        "longest_h5py_call_cpu_ms": round(longest_cpu_ms, 2),
         "notices": sorted({n.kind for n in notices}),
     }
 

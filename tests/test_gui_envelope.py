@@ -120,3 +120,25 @@ def test_overview_draws_the_true_envelope(qtbot):
     w.region.hide()            # the region's brush would tint the trace
     qtbot.wait(20)
     assert _check_envelope(w.overview, y, 0.0, 20.0) > 300
+
+
+def test_live_view_paced_at_60_hz_or_more_without_a_second_downsampling(qtbot):
+    """Issue 14: redraws at the display refresh (at least 60 Hz) and pyqtgraph does not
+    downsample the column envelope again."""
+    from PySide6.QtCore import Qt
+
+    from app.gui.live_view import LiveView, frame_interval_ms
+    from app.live.ring_buffer import RingBuffer
+    view = LiveView(RingBuffer.for_duration(20.0, RATE))
+    qtbot.addWidget(view)
+    assert view.timer.interval() <= 1000 / 60 and view.timer.interval() == frame_interval_ms(view)
+    assert view.timer.timerType() == Qt.PreciseTimer
+    for curve in (view.curve,):
+        assert curve.opts["autoDownsample"] is False and curve.opts["downsample"] == 1
+        assert curve.opts["clipToView"] is False
+    from app.gui.overview import OverviewPlot
+    ov = OverviewPlot()
+    qtbot.addWidget(ov)
+    for curve in (ov.over_curve, ov.detail_curve):
+        assert curve.opts["autoDownsample"] is False and curve.opts["clipToView"] is False
+    view.timer.stop()

@@ -87,6 +87,37 @@ def baseline_slope(base: np.ndarray) -> tuple[float, float]:
     return slope, se
 
 
+def baseline_trend(base: np.ndarray, b0: int, n: int, slope: float, noise_sd: float
+                   ) -> tuple[np.ndarray, str]:
+    """The pre-stimulus trend extended over ``n`` samples, and how ("linearly" or
+    "exponentially").
+
+    The baseline window is cut into thirds with means m1, m2, m3. When the differences
+    d1 = m2 − m1 and d2 = m3 − m2 have the same sign and d2 is significantly smaller
+    (decelerating, by more than 3 standard errors: a relaxation tail), the trend is the
+    exponential through the three means, C + D·r^((i − c2)/Δ) with r = d2/d1 (Δ a third,
+    c2 the middle third's centre): the tail decays towards its asymptote instead of
+    the straight line running on. Otherwise it is the least-squares line.
+    """
+    m = base.size // 3
+    idx = np.arange(n, dtype=np.float64)
+    centre = b0 + 0.5 * (base.size - 1)
+    line = float(base.mean()) + slope * (idx - centre)
+    if m < 3:
+        return line, "linearly"
+    m1, m2, m3 = (float(base[k * m:(k + 1) * m].mean()) for k in range(3))
+    d1, d2 = m2 - m1, m3 - m2
+    se = noise_sd * math.sqrt(6.0 / m)            # SE of d1 − d2 from white noise
+    if d1 * d2 <= 0 or abs(d2) >= abs(d1) or abs(d1 - d2) <= 3.0 * se:
+        return line, "linearly"
+    r = d2 / d1
+    D = -d1 * r / (1.0 - r)
+    C = m2 - D
+    c2 = b0 + m + 0.5 * (m - 1)
+    expo = np.log(r) * (idx - c2) / m
+    return C + D * np.exp(np.minimum(expo, 50.0)), "exponentially (a relaxation tail)"
+
+
 def check_clipping(x: np.ndarray, fs: float, cfg: AnalysisConfig, noise_sd: float,
                    limits_mN: tuple[float, float] | None) -> None:
     """Refuse a saturated (clipped) contraction.

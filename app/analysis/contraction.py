@@ -18,8 +18,8 @@ from app.analysis.timing import (
     refine_crossing, rising_crossing_before, runs, smooth,
 )
 from app.analysis.checks import (
-    TrialFailed, artefact_extent, baseline_slope, check_clipping, check_polarity,
-    second_contraction,
+    TrialFailed, artefact_extent, baseline_slope, baseline_trend, check_clipping,
+    check_polarity, second_contraction,
 )
 from app.analysis.flags import Flag
 from app.recording import Recording, Trial
@@ -41,6 +41,7 @@ class Segment:
     noise_sd: float           # SD of the raw baseline window, mN
     n_blank: int              # samples blanked after each pulse
     hf_noise_sd: float = 0.0  # sample-to-sample noise of the baseline (SD of diffs / √2), mN
+    trend: np.ndarray | None = None  # baseline trend removed (baseline-drift), mN
     notes: list[str] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
 
@@ -128,7 +129,8 @@ def _lost_samples(seg: Segment, x: np.ndarray, cfg: AnalysisConfig) -> np.ndarra
 def _baseline(seg: Segment, x: np.ndarray, gap: int, n_base: int,
               cfg: AnalysisConfig) -> np.ndarray:
     """Set the baseline and noise SD from the pre-stimulus window; extrapolate a
-    significant slope linearly (flagged). Returns the (possibly detrended) force."""
+    significant trend (flagged: :func:`app.analysis.checks.baseline_trend`). Returns the
+    (possibly detrended) force."""
     fs = seg.fs
     b1 = seg.first - gap
     b0 = max(0, b1 - n_base)
@@ -152,17 +154,19 @@ def _baseline(seg: Segment, x: np.ndarray, gap: int, n_base: int,
     end = min(x.size, seg.last + int(round(cfg.peak_window_ms * fs / 1000.0)))
     if end <= seg.first:
         return x
-    k = seg.first + int(np.argmax(x[seg.first:end]))
-    amp = float(x[k]) - seg.baseline
-    drift = abs(slope) * (k - centre)           # what the slope adds to the peak
+    trend, how = baseline_trend(base, b0, x.size, slope, resid_sd)
+    trend -= seg.baseline
+    k = seg.first + int(np.argmax(x[seg.first:end] - trend[seg.first:end]))
+    amp = float(x[k] - trend[k]) - seg.baseline
+    drift = abs(float(trend[k]))                # what the trend adds to the peak
     if amp <= 0 or drift <= cfg.baseline_drift_percent / 100.0 * amp:
         return x
     seg.noise_sd = resid_sd
-    x = x - slope * (np.arange(x.size) - centre)
+    seg.trend = trend
     seg.flag("baseline-drift",
              f"baseline sloping {slope * fs:.3g} mN/s before the stimulus ({100 * drift / amp:.1f} "
-             f"% of the peak at the peak); extrapolated linearly")
-    return x
+             f"% of the peak at the peak); extrapolated {how}")
+    return x - trend
 
 
 def _blanking(seg: Segment, x: np.ndarray, cfg: AnalysisConfig) -> int:
@@ -295,7 +299,12 @@ CONTRACTION_RISE_MS = 25.0
 def cut_second_contraction(seg: Segment, start: int, cfg: AnalysisConfig) -> None:
     """Flag and cut the window before a second contraction that begins after ``start``
     (see :func:`app.analysis.checks.second_contraction`)."""
-    cut, rise = second_contraction(seg.smooth - seg.baseline, start, seg.smooth.size,
+    # on the force as recorded (the removed trend added back), so a trend that does not
+    # follow the baseline exactly never looks like a second contraction
+    a = seg.smooth - seg.baseline
+    if seg.trend is not None:
+        a = a + seg.trend[:a.size]
+    cut, rise = second_contraction(a, start, seg.smooth.size,
                                    noise_floor(seg, cfg), cfg,
                                    int(round(CONTRACTION_RISE_MS * seg.fs / 1000.0)))
     if cut < 0:

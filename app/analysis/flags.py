@@ -63,9 +63,9 @@ FLAGS: dict[str, FlagRule] = {r.code: r for r in (
           "contraction); measures come from the first, the window is cut before the second",
           _RELAXATION),
     _rule("baseline-drift",
-          "the pre-stimulus slope (least squares over the baseline window, significant at "
-          "3 SE) would move the force by more than --baseline-drift-percent of the peak "
-          "over the peak search; the baseline is extrapolated linearly", ALL_MEASURES),
+          "the pre-stimulus trend (slope significant at 3 SE) moves the force at the peak "
+          "by more than --baseline-drift-percent of the peak; the baseline is extrapolated "
+          "(a line, or the exponential of a relaxation tail)", ALL_MEASURES),
     _rule("baseline-shift",
           "after relaxation the force settles more than --baseline-shift-percent of the "
           "peak (and 5 noise SD) away from the pre-stimulus baseline",

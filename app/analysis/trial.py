@@ -64,6 +64,8 @@ def analyze_trial(recording: Recording, trial: Trial,
         m = measure_twitch(seg, cfg) if kind == "twitch" else measure_tetanus(seg, cfg)
     except TrialFailed as exc:
         res.error = str(exc)
+        if seg is not None:             # what was found before the refusal explains it
+            res.flags.extend(seg.flags)
         if exc.code:
             res.flags.append(Flag(exc.code, str(exc)))
         return res

@@ -176,13 +176,15 @@ _SOURCES = {"pt_mN": ("pt", "peak_force_mN"), "tpt_ms": ("pt", "time_to_peak_ms"
 
 def flagged_outcomes(result: SessionResult) -> set[str]:
     """Outcomes of a session whose value comes from a trial measure that a quality flag
-    concerns (``TrialResult.flagged_measures``): Pt, TPT, ½RT from the Pt twitch; Po and
+    concerns (``TrialResult.flagged_measures``): Pt, TPT, ½RT from the session twitches; Po and
     specific force from the Po tetanus; Pt/Po from either; f50 from any force–frequency
     tetanus; the fatigue index from any fatigue train."""
     trials = {t.index: t for t in result.trials}
     s = result.summary
     fatigue = set((s.get("fatigue") or {}).get("trials") or [])
-    sources = {"pt": [trials.get(s.get("pt_trial"))], "po": [trials.get(s.get("po_trial"))],
+    # the session Pt is the mean of the twitch step's twitches (pt_trials), not one twitch
+    pt_trials = s.get("pt_trials") or [s.get("pt_trial")]
+    sources = {"pt": [trials.get(i) for i in pt_trials], "po": [trials.get(s.get("po_trial"))],
                "fatigue": [trials.get(i) for i in fatigue],
                "ff": [t for t in result.trials if t.kind == "tetanus" and t.index not in fatigue]}
     out = set()

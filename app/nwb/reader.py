@@ -17,6 +17,7 @@ import numpy as np
 
 from app.errors import FileFormatError, UserError
 from app.nwb import AUX_PREFIX, EXPORT_MARK, FORCE, PULSES, RECORD_MODULE, require_pynwb
+from app.nwb.tables import nest
 from app.recording import Recording, Trial
 
 
@@ -133,27 +134,23 @@ def nwb_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     by_cause: dict[str, int] = {}
     for g in gaps:
         by_cause[g["cause"]] = by_cause.get(g["cause"], 0) + g["count"]
-    calibration = {k.split(".", 1)[1]: v for k, v in src.items() if k.startswith("calibration.")}
-    warnings = list(export.get("warnings") or [])
-    return {
+    info = nest(src)            # everything the source's 'myoforce info' said, then
+    info.pop("file", None)      # what the NWB file itself holds instead
+    info.update({
         "path": str(p), "format": "NWB", "format_version": d["nwb_version"],
         "software_version": f"{str(export.get('software', '')).removeprefix('myoforce ')}, "
                             f"exported from {src.get('file', '')}: {src.get('format', '')} "
                             f"{src.get('format_version', '')} written by myoforce "
                             f"{src.get('software_version', '')}",
         "complete": bool(src.get("complete", True)), "status": src.get("status", ""),
-        "start_time_utc": src.get("start_time_utc") or d["start"],
-        "end_time_utc": src.get("end_time_utc"), "sample_rate_hz": d["rate"],
+        "start_time_utc": src.get("start_time_utc") or d["start"], "sample_rate_hz": d["rate"],
         "samples": d["samples"], "duration_s": d["samples"] / d["rate"],
         "pulses": int(d["pulses"].size), "trials": 0 if rows is None else len(rows),
         "trial_kinds": kinds,
         "aborted_trials": 0 if rows is None else int((rows["status"] == "aborted").sum()),
         "gaps": gaps, "gap_samples": sum(g["count"] for g in gaps),
-        "lost_samples": int(src.get("lost_samples", 0) or 0),
         "missing_samples_by_cause": by_cause, "audit_entries": d["audit_entries"],
-        "metadata": d["session_metadata"],
-        "devices": {k.split(".", 1)[1]: v for k, v in src.items() if k.startswith("devices.")},
-        "rig": d["rig_configuration"], "calibration": calibration,
-        "protocol": bool(d["protocol"]), "recovered_from": src.get("recovered_from"),
-        "warnings": warnings, "nwb_identifier": d["identifier"],
-    }
+        "metadata": d["session_metadata"], "rig": nest(d["rig_configuration"]),
+        "devices": info.get("devices") or {}, "protocol": bool(d["protocol"]),
+        "warnings": list(export.get("warnings") or []), "nwb_identifier": d["identifier"]})
+    return info

@@ -121,6 +121,27 @@ def flat_items(value: Mapping[str, Any], prefix: str = "") -> list[tuple[str, An
     return out
 
 
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`flat_items`: dotted keys back into dicts, and dicts keyed
+    0, 1, 2... back into lists (an empty dict was stored as None and stays None)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        *path, last = str(key).split(".")
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = value
+
+    def lists(v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v
+        v = {k: lists(x) for k, x in v.items()}
+        if v and sorted(v) == sorted(str(i) for i in range(len(v))):
+            return [v[str(i)] for i in range(len(v))]
+        return v
+    return lists(out)
+
+
 def encode_value(v: Any) -> tuple[float, str, str]:
     """One value as ``(number, text, type)``; :func:`decode_value` gives it back exactly."""
     if v is None:

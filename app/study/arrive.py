@@ -185,7 +185,9 @@ def methods_paragraph(res: StudyResults) -> str:
     temps = [r.metadata.get("temperature_C") for _ref, r in res.sessions
              if r.metadata.get("temperature_C")]
     if proto is None:
-        text = "No session recorded yet, so no protocol to describe."
+        text = ("No session recorded yet, so no protocol to describe." if not res.sessions
+                else "The session files hold no protocol (imported or synthetic "
+                     "recordings), so the stimulation cannot be described from them.")
     else:
         pw = proto.get("pulse_width_ms")
         steps = [t for t in (_step_text(s, pw) for s in proto.get("steps", [])) if t]

@@ -85,11 +85,21 @@ def _figure(w: float, h: float, grid: bool = False) -> Figure:
     fig = Figure(figsize=(w, h), dpi=DPI)
     FigureCanvasAgg(fig)
     if grid:
-        fig.subplots_adjust(left=0.07, right=0.99, bottom=0.1, top=0.88, wspace=0.42,
+        fig.subplots_adjust(left=0.08, right=0.99, bottom=0.1, top=0.88, wspace=0.62,
                             hspace=0.5)
     else:
         fig.subplots_adjust(left=0.12, right=0.97, bottom=0.16, top=0.91)
     return fig
+
+
+def _compact_ticks(ax) -> None:
+    """At most five plain tick labels (no offset notation such as '+1.65e1', which
+    readers misread), so the values stay readable next to the axis label."""
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+    fmt = ScalarFormatter(useOffset=False)
+    fmt.set_powerlimits((-6, 6))
+    ax.yaxis.set_major_formatter(fmt)
+    ax.yaxis.set_major_locator(MaxNLocator(5))
 
 
 def _label(p) -> str:
@@ -119,6 +129,7 @@ def dot_over_mean(comp: Comparison, title: str) -> bytes:
         ax.set_ylabel(_label(p), fontsize=9)
         ax.set_title(p.label, fontsize=10)
         ax.tick_params(labelsize=8)
+        _compact_ticks(ax)
         if not any(comp.stat(p.key, g).values for g in comp.groups):
             ax.text(0.5, 0.5, "no values", transform=ax.transAxes, ha="center", color="0.5")
     fig.suptitle(f"{title}: each animal (○), group mean (bar) ± SD", fontsize=11)
@@ -216,7 +227,7 @@ def change_from_baseline(rows: list[dict[str, Any]], timepoints: list[str],
                      and r["group"] == g and r["timepoint"] == tp]
                 if v:
                     d = describe(v)
-                    xs.append(j + (i - (len(groups) - 1) / 2) * 0.08)
+                    xs.append(j + (i - (len(groups) - 1) / 2) * 0.15)
                     ms.append(d.mean)
                     es.append(0 if math.isnan(d.sem) else d.sem)
             if xs:
@@ -224,9 +235,11 @@ def change_from_baseline(rows: list[dict[str, Any]], timepoints: list[str],
                             color=COLOURS[i % len(COLOURS)], label=g)
         ax.axhline(0, color="0.6", lw=0.8)
         ax.set_xticks(range(len(later)), later, fontsize=8)
+        ax.set_xlim(-0.5, len(later) - 0.5)
         ax.set_ylabel(f"Δ {_label(p)}", fontsize=9)
         ax.set_title(p.label, fontsize=10)
         ax.tick_params(labelsize=8)
+        _compact_ticks(ax)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"change from {timepoints[0]} (mean ± SEM over animals)", fontsize=11)
     return _png(fig)

@@ -9,7 +9,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "gui", help="open the desktop application",
         description="Open the desktop application: run protocols with the force trace live "
                     "(acquire), or look at a recorded session again (replay).")
-    p.add_argument("file", nargs="?", help="a recording to open in replay (.h5, .ddf, .csv)")
+    p.add_argument("file", nargs="?", help="a recording to open in replay (.h5, .nwb, .ddf, .csv)")
     p.add_argument("--sim", action="store_true", help="start with the simulated rig connected")
     p.add_argument("--muscle", default="rat-edl", help="muscle model of the simulated rig (default rat-edl)")
     p.add_argument("--protocol", help="protocol file to load (default protocols/library/protocol1-demo.yaml)")

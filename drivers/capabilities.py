@@ -18,6 +18,30 @@ FLAG_OVERRANGE = 0x04      # the ADC was at or beyond full scale
 FLAG_END_OF_STREAM = 0x80  # last frame after STOP; carries no sample
 
 
+# --- the two stream rules every consumer shares (runner, GUI ring, recorder, verify) ---
+def trigger_edges(flags: np.ndarray, first_sample: int = 0) -> np.ndarray:
+    """Stream indices (int64) of the samples in ``flags`` that carry a trigger edge.
+
+    ``flags[i]`` is stream sample ``first_sample + i``. The one place the stimulus-marker
+    rule is written: a pulse is marked at the sample whose ``FLAG_TRIGGER_EDGE`` bit is
+    set (docs/wire-protocols.md); the runner, the GUI, the recorder, verify and recover
+    all find pulses through this function (or :meth:`SampleBlock.trigger_samples`)."""
+    return np.flatnonzero(np.asarray(flags) & FLAG_TRIGGER_EDGE).astype(np.int64) + int(first_sample)
+
+
+def samples_missing(expected: int | None, first_sample: int) -> int:
+    """Samples lost between the stream index a consumer expected next and the first
+    sample of the block that came: ``first_sample - expected`` when the block starts
+    later, else 0. ``expected`` None means no block has come yet (nothing to compare).
+
+    The one gap-counting rule: a block that starts *earlier* than expected is not a gap
+    but a restart or a reordering, which each consumer handles in its own way (the GUI
+    ring starts a new generation, the recorder rejects the block)."""
+    if expected is None:
+        return 0
+    return max(0, int(first_sample) - int(expected))
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Counts-to-force conversion: ``force_mN = (counts - offset_counts) * scale_mN_per_count``."""
@@ -57,7 +81,7 @@ class SampleBlock:
 
     def trigger_samples(self) -> np.ndarray:
         """Stream indices (int64) of the samples that carry a trigger edge: the stimulus markers."""
-        return np.flatnonzero(self.flags & FLAG_TRIGGER_EDGE).astype(np.int64) + self.first_sample
+        return trigger_edges(self.flags, self.first_sample)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drivers.capabilities import FLAG_TRIGGER_EDGE, SampleBlock
+from drivers.capabilities import SampleBlock, samples_missing, trigger_edges
 
 
 @dataclass(frozen=True)
@@ -150,12 +150,12 @@ class RingBuffer:
             if fl.shape[0] != n:
                 raise ValueError("force and flags differ in length")
         first = int(first_sample)
-        edges = np.flatnonzero(fl & FLAG_TRIGGER_EDGE)
+        edges = trigger_edges(fl, first)
         with self._lock:
             if first < self._end:
                 self._reset_locked(None, first)
-            if first > self._end:
-                gap = first - self._end
+            gap = samples_missing(self._end, first)
+            if gap:
                 self._lost += gap
                 self._fill_locked(self._end, min(gap, self._cap), np.nan, 0, skip=gap)
             if n:
@@ -166,8 +166,7 @@ class RingBuffer:
                 self._copy_locked(first, force, fl)
                 self._end = first + n
                 self._start = max(self._start, self._end - self._cap)
-                for e in edges:
-                    self._stim.append(int(first_sample) + int(e))
+                self._stim.extend(edges.tolist())
             else:
                 self._end = max(self._end, first)
                 self._start = max(self._start, self._end - self._cap)
@@ -219,7 +218,7 @@ class RingBuffer:
                 if k < n:
                     force[k:] = self._force[:n - k]
                     fl[k:] = self._flags[:n - k]
-            stim = np.fromiter((s for s in self._stim if start <= s < start + n), dtype=np.int64)
+            stim = trigger_edges(fl, start)
             markers = tuple(m for m in self._markers if start <= m.sample <= start + n)
             return Snapshot(start, force, fl, self._rate, stim, markers, self._generation)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from app.errors import FileFormatError
 from app.recorder import layout as L
-from drivers.capabilities import FLAG_TRIGGER_EDGE
+from drivers.capabilities import trigger_edges
 
 #: raw data dtypes the format promises (docs/file-format.md)
 RAW_DTYPES = {L.FORCE: np.dtype("<f4"), L.FLAGS: np.dtype("u1"), L.PULSES: np.dtype("<i8")}
@@ -391,7 +391,7 @@ class CheckedForce:
             force = np.ascontiguousarray(self._force_ds[lo:hi], dtype="<f4")
             flags = np.ascontiguousarray(self._flags_ds[lo:hi], dtype="u1")
             crc_force, crc_flags = zlib.crc32(force, crc_force), zlib.crc32(flags, crc_flags)
-            edges.append(np.flatnonzero(flags & FLAG_TRIGGER_EDGE) + lo)
+            edges.append(trigger_edges(flags, lo))
         if crc_force != idx.crc_force[k] or crc_flags != idx.crc_flags[k]:
             return False
         edges = np.concatenate(edges) if edges else np.zeros(0, np.int64)

@@ -28,7 +28,7 @@ from app.recorder import layout as L
 from app.recorder.reader import H5_ERRORS, _one_line, open_session
 from app.recorder.verify import crc_pair
 from app.recorder.writer import RecordingExistsError
-from drivers.capabilities import FLAG_TRIGGER_EDGE
+from drivers.capabilities import trigger_edges
 
 _WINDOW = 1 << 22
 CAUSE_UNKNOWN = "unknown-recovered"
@@ -195,7 +195,7 @@ def _copy(sf, out: h5py.File, rep: RecoveryReport) -> None:
         out_force[a:b] = force_in[a:b]
         fl = flags_in[a:b]
         out_flags[a:b] = fl
-        pulses.append(np.flatnonzero(fl & FLAG_TRIGGER_EDGE).astype(np.int64) + a)
+        pulses.append(trigger_edges(fl, a))
     _copy_aux(f, out, n)
     pulse_arr = np.concatenate(pulses) if pulses else np.zeros(0, np.int64)
     out[L.PULSES].resize((pulse_arr.size,))

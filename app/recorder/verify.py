@@ -21,7 +21,7 @@ from app.recorder import layout as L
 from app.recorder.integrity import (attribute_problems, dtype_problems, pulse_order_problems,
                                     rate_problems, trial_problems, trials_past_end)
 from app.recorder.reader import H5_ERRORS, SessionFile, _one_line, open_session
-from drivers.capabilities import FLAG_TRIGGER_EDGE
+from drivers.capabilities import trigger_edges
 
 #: read raw data in windows of this many samples
 _WINDOW = 1 << 22
@@ -203,7 +203,7 @@ def _check(sf: SessionFile, rep: VerifyReport) -> None:
     edges = []
     for a in range(0, n, _WINDOW):
         fl = flags_ds[a:min(n, a + _WINDOW)]
-        edges.append(np.flatnonzero(fl & FLAG_TRIGGER_EDGE).astype(np.int64) + a)
+        edges.append(trigger_edges(fl, a))
     expected = np.concatenate(edges) if edges else np.zeros(0, np.int64)
     rep.pulses = int(expected.size)
     if complete:

@@ -39,7 +39,7 @@ from app.errors import UserError
 from app.metadata import SessionMetadata
 from app.recorder import layout as L
 from app.recorder.records import AuditEntry, RecorderNotice, TrialRecord
-from drivers.capabilities import FLAG_TRIGGER_EDGE, Calibration, SampleBlock, StreamNotice
+from drivers.capabilities import Calibration, SampleBlock, StreamNotice, samples_missing, trigger_edges
 
 try:
     import resource
@@ -550,7 +550,7 @@ class _Writer:
         """Queue checked, contiguous blocks covering ``[start, end)`` for writing; a jump
         from the previous end is logged as a gap first."""
         expected = 0 if self.next is None else self.next
-        if start > expected:
+        if samples_missing(expected, start):
             self.write_pending()
             self.log_gap(expected, start, self.leading_cause())
         self.pending.extend(blocks)
@@ -607,9 +607,9 @@ class _Writer:
         self.pending.clear()
         self.pending_n = 0
         self.rows[L.INTEGRITY].append((start, n, zlib.crc32(force), zlib.crc32(flags)))
-        edges = np.flatnonzero(flags & FLAG_TRIGGER_EDGE)
+        edges = trigger_edges(flags, start)
         if edges.size:
-            self.new_pulses.append(edges.astype(np.int64) + start)
+            self.new_pulses.append(edges)
         self.rec._samples_written += n
 
     def resize(self, end: int) -> None:

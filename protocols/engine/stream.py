@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from drivers.capabilities import FLAG_TRIGGER_EDGE, SampleBlock
+from drivers.capabilities import SampleBlock, samples_missing
 
 
 class StreamBuffer:
@@ -36,8 +36,8 @@ class StreamBuffer:
         if len(block) == 0:
             return
         with self._cond:
-            if block.first_sample > self._end and self._blocks_seen:
-                self._lost += block.first_sample - self._end
+            self._lost += samples_missing(self._end if self._blocks_seen else None,
+                                          block.first_sample)
             self._blocks.append(block)
             self._blocks_seen += 1
             self._end = max(self._end, block.end_sample)
@@ -84,12 +84,13 @@ class StreamBuffer:
                 self._cond.wait(min(poll_s, left))
             return True
 
-    def window(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """Force (float32, NaN where samples are missing) and flags (uint8) for stream
-        indices ``[start, stop)``; ``stop`` is clipped to what has arrived."""
+    def window(self, start: int, stop: int) -> SampleBlock:
+        """Stream indices ``[start, stop)`` as one block (force NaN and flags 0 where
+        samples are missing); ``stop`` is clipped to what has arrived."""
         with self._cond:
             blocks = list(self._blocks)
             stop = min(stop, self._end)
+            rate = self._rate or 0.0
         n = max(0, stop - start)
         force = np.full(n, np.nan, dtype=np.float32)
         flags = np.zeros(n, dtype=np.uint8)
@@ -99,7 +100,7 @@ class StreamBuffer:
                 continue
             force[a - start:e - start] = b.force_mN[a - b.first_sample:e - b.first_sample]
             flags[a - start:e - start] = b.flags[a - b.first_sample:e - b.first_sample]
-        return force, flags
+        return SampleBlock(start, force, flags, rate)
 
     def trigger_edges(self, start: int, stop: int | None = None) -> np.ndarray:
         """Stream indices (int64) of trigger-edge samples in ``[start, stop)``."""
@@ -109,8 +110,7 @@ class StreamBuffer:
         for b in blocks:
             if b.end_sample <= start or (stop is not None and b.first_sample >= stop):
                 continue
-            edges = np.flatnonzero(b.flags & FLAG_TRIGGER_EDGE).astype(np.int64) + b.first_sample
-            found.append(edges)
+            found.append(b.trigger_samples())
         if not found:
             return np.zeros(0, dtype=np.int64)
         edges = np.concatenate(found)

@@ -249,7 +249,7 @@ def _analyse(ctx: "StepContext", trial: RecordedTrial) -> TrialOutcome:
     """Analyse the trial from the runner's buffer (stream-relative window) and emit."""
     runner = ctx.runner
     rate = runner.sample_rate_hz
-    force, _ = runner.buffer.window(trial.start_sample, trial.stop_sample)
+    force = runner.buffer.window(trial.start_sample, trial.stop_sample).force_mN
     rel = Trial(index=trial.index, kind=trial.kind, start_sample=0, stop_sample=int(force.size),
                 stim_samples=(trial.pulse_samples - trial.start_sample).astype(np.int64),
                 frequency_hz=trial.frequency_hz, current_mA=trial.current_mA,

@@ -182,3 +182,17 @@ def test_a_study_folder_exports_its_sessions_with_the_animals_facts(tmp_path, ca
     with pynwb.NWBHDF5IO(str(tmp_path / "nwb/sessions/week-4/R02.nwb"), "r") as io:
         assert io.read().subject.date_of_birth is None           # not known: not invented
     assert "age unknown" in out                                  # ... and said
+
+
+def test_json_gives_one_object_per_session_including_failures(tmp_path, capsys, session):
+    import json
+    bad = tmp_path / "bad.h5"
+    bad.write_text("not a session\n")
+    code, out, err = _cli(capsys, "export", str(session), str(bad), "--nwb",
+                          str(tmp_path / "o"), "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and len(rows) == 2 and err.count("\n") == 1
+    good, failed = rows
+    assert good["error"] is None and good["output"].endswith("s1.nwb") and good["trials"] == 1
+    assert good["status"] == "complete" and good["warnings"] == [] and good["notes"] == []
+    assert failed["output"] is None and "bad.h5" in failed["error"]

@@ -9,6 +9,8 @@ when the command runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -35,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="replace existing output files (never an input)")
     p.add_argument("--inspect", action="store_true",
                    help="run nwbinspector on each exported file and print its findings")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per session on stdout (source, output, counts, "
+                        "status, warnings, DANDI notes, error)")
     add_analysis_options(p)
     p.set_defaults(func=run)
 
@@ -85,8 +90,16 @@ def run(args: argparse.Namespace) -> int:
         except UserError as exc:
             failed += 1
             print(f"myoforce {NAME}: {exc}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"source": str(job.source), "output": None,
+                                  "error": str(exc)}), flush=True)
             continue
-        _print_report(report)
+        if args.json:
+            print(json.dumps({**dataclasses.asdict(report), "error": None}), flush=True)
+            for w in report.warnings:
+                print(f"myoforce {NAME}: warning: {report.source}: {w}", file=sys.stderr)
+        else:
+            _print_report(report)
         if args.inspect and _inspect(out):
             failed += 1
     return 1 if failed else 0

@@ -123,9 +123,19 @@ def trial_figure(recording: Recording, result: TrialResult, *, heading: str | No
     span = max(hi - lo, 1e-9)
     under = lo - 0.10 * span               # a lane under the trace for spans and ticks
     if result.ok:
-        b, peak = result.baseline_mN, result.baseline_mN + result.peak_force_mN
+        # a removed baseline trend (flag baseline-drift): levels follow it on the trace
+        shift_peak, shift_relax = m.get("trend_peak_mN", 0.0), m.get("trend_relax_mN", 0.0)
+        b = result.baseline_mN + shift_peak
+        peak = b + result.peak_force_mN
         tp = (m["peak"] - stim) / fs * 1000.0
-        ax.axhline(b, color="tab:blue", lw=0.8, ls="--", label=f"baseline {b:.1f} mN")
+        if "trend_stim_mN" in m:
+            xs = [(m["window_start"] - stim) / fs * 1000.0, 0.0, tp,
+                  (m["window_stop"] - 1 - stim) / fs * 1000.0]
+            ys = [result.baseline_mN + m[k] for k in ("trend_start_mN", "trend_stim_mN",
+                                                      "trend_peak_mN", "trend_stop_mN")]
+            ax.plot(xs, ys, color="tab:blue", lw=0.8, ls="--", label="baseline (extrapolated)")
+        else:
+            ax.axhline(b, color="tab:blue", lw=0.8, ls="--", label=f"baseline {b:.1f} mN")
         ax.plot([tp], [peak], "o", color="tab:red", label=f"{label} {result.peak_force_mN:.1f} mN")
         ax.annotate("", xy=(tp, b), xytext=(tp, peak),
                     arrowprops=dict(arrowstyle="<->", color="tab:red", lw=0.8))
@@ -135,7 +145,7 @@ def trial_figure(recording: Recording, result: TrialResult, *, heading: str | No
         if math.isfinite(m.get("relax", math.nan)):
             tr = (m["relax"] - stim) / fs * 1000.0
             t0 = (m["relax_ref"] - stim) / fs * 1000.0
-            lvl = m["relax_level_mN"]
+            lvl = m["relax_level_mN"] + (shift_relax if math.isfinite(shift_relax) else 0.0)
             ax.plot([tr], [lvl], "s", color="tab:purple", label=f"½RT {result.half_relaxation_ms:.2f} ms")
             ax.annotate("", xy=(t0, lvl), xytext=(tr, lvl),
                         arrowprops=dict(arrowstyle="<->", color="tab:purple", lw=0.8))

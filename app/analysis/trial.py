@@ -105,7 +105,22 @@ def analyze_trial(recording: Recording, trial: Trial,
         "relax_ref": off + m["relax_ref"], "relax": off + m["relax"],
         "relax_level_mN": m["relax_level"], "fti_end": off + m["fti_end"],
     }
+    if seg.trend is not None:           # baseline-drift: the removed trend, for drawing
+        res.markers.update(_trend_markers(seg, m))
     return res
+
+
+def _trend_markers(seg: Segment, m: dict[str, float]) -> dict[str, float]:
+    """The removed baseline trend (mN, add to baseline-relative levels) at the stimulus,
+    peak and relaxation point, and at the window's ends: a figure draws the baseline
+    through them and puts Pt and ½RT on the recorded trace."""
+    trend = seg.trend
+
+    def at(i: float) -> float:
+        return float(np.interp(i, np.arange(trend.size), trend)) if np.isfinite(i) else math.nan
+
+    return {"trend_start_mN": at(0), "trend_stim_mN": at(seg.first), "trend_peak_mN": at(m["peak"]),
+            "trend_relax_mN": at(m["relax"]), "trend_stop_mN": at(seg.raw.size - 1)}
 
 
 def _derived_measures(res: TrialResult, seg: Segment, m: dict[str, float],

@@ -93,8 +93,9 @@ class TrialOverlay(QWidget):
         amp, tpt = _num(r.get("peak_force_mN")), _num(r.get("time_to_peak_ms"))
         if amp is None or tpt is None:
             return
-        base = _num(r.get("baseline_mN")) or 0.0
         m = r.get("markers") or {}
+        # a removed baseline trend (flag baseline-drift) lifts the levels onto the trace
+        base = (_num(r.get("baseline_mN")) or 0.0) + (_num(m.get("trend_peak_mN")) or 0.0)
         stim = _num(m.get("stim"))
         peak_y = base + amp
         peak_x = tpt
@@ -110,6 +111,8 @@ class TrialOverlay(QWidget):
             if rate and stim is not None and _num(m.get("relax")) is not None:
                 x = (m["relax"] - stim) * 1000.0 / rate
                 y = _num(m.get("relax_level_mN"))
+                if y is not None:
+                    y += _num(m.get("trend_relax_mN")) or 0.0
                 if y is None or not min(base, peak_y) <= y <= max(base, peak_y):
                     y = base + amp / 2.0
             else:

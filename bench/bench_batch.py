@@ -77,6 +77,9 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--before", type=Path, help="tree of the older commit ('today')")
+    ap.add_argument("--separate-rounds", type=int, default=None, metavar="K",
+                    help="time the one-process-per-file loop in the first K rounds only "
+                         "(it is by far the slowest part) [all]")
     args = ap.parse_args()
     old = args.before.resolve() if args.before else ROOT
     times: dict[str, list[float]] = {}
@@ -85,9 +88,11 @@ def main() -> int:
         files = make_files(Path(tmp), args.files)
         cache = Path(tmp) / "cache"
         batch = ["analyze", *files, "--json"]
-        for _ in range(args.rounds):
-            sep_out = timed("separate", times, cpu, lambda: b"".join(
-                myoforce(old, ["analyze", f, "--json"], None)[1] for f in files))
+        same = True
+        for r in range(args.rounds):
+            if args.separate_rounds is None or r < args.separate_rounds:
+                sep_out = timed("separate", times, cpu, lambda: b"".join(
+                    myoforce(old, ["analyze", f, "--json"], None)[1] for f in files))
             shutil.rmtree(cache, ignore_errors=True)
             cold_out = timed("batch cold", times, cpu, lambda: myoforce(ROOT, batch, cache)[1])
             warm_out = timed("batch warm", times, cpu, lambda: myoforce(ROOT, batch, cache)[1])
@@ -95,9 +100,10 @@ def main() -> int:
                                lambda: myoforce(ROOT, [*batch, "-j", "1"], None)[1])
             if not cold_out == warm_out == serial_out:
                 raise SystemExit("batch outputs differ between cold, warm and serial runs")
-            same = sep_out == cold_out
+            same = same and sep_out == cold_out
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"{args.files} session files, median of {args.rounds} interleaved rounds "
+          f"(separate: {len(times['separate'])}) "
           f"({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}); separate = "
           f"{'tree ' + str(old) if args.before else 'this tree'}")
     for k, v in med.items():

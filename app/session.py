@@ -106,13 +106,14 @@ class ExperimentSession:
                  auto_continue: bool = False, protocol_text: str | None = None,
                  tare_samples: int = 1000, analyzer: Any = "default",
                  recorder_factory: Callable[..., Any] | None = None,
-                 flush_interval_s: float = 0.5) -> None:
+                 flush_interval_s: float = 0.5, protocol_source: str = "protocol") -> None:
         self.protocol = protocol
         self.out_path = Path(out_path)
         self.metadata = metadata or SessionMetadata()
         self.overwrite = overwrite
         self.auto_continue = auto_continue
         self.protocol_text = protocol_text
+        self.protocol_source = protocol_source
         self.tare_samples = int(tare_samples)
         self._analyzer = analyzer
         self._rig_source = rig
@@ -152,6 +153,7 @@ class ExperimentSession:
         try:
             rig = self._rig_source(self._audit) if callable(self._rig_source) else self._rig_source
             self.rig = rig
+            self._check_protocol(rig)
             calibration = rig.amplifier.tare(self.tare_samples)
             factory = self._recorder_factory or SessionRecorder
             self.recorder = factory(self.out_path, overwrite=self.overwrite,
@@ -292,6 +294,17 @@ class ExperimentSession:
         self.close()
 
     # ------------------------------------------------------------------ internals
+    def _check_protocol(self, rig: Rig) -> None:
+        """The protocol against the limits the connected stimulator enforces, before
+        anything is tared, recorded or stimulated: a session made through the API (not
+        from a run plan) is held to the same rules (app.run_plan.protocol_problems)."""
+        from app.run_plan import PlanRefused, RigSettings, protocol_problems
+
+        problems = protocol_problems(self.protocol, RigSettings.from_rig(rig),
+                                     source=self.protocol_source)
+        if problems:
+            raise PlanRefused(problems)
+
     def _safe(self, action: Callable[[], Any], what: str) -> bool:
         """Run one teardown stage; a failure is logged (with its traceback, to the log
         file) and kept in the recording's audit table while it is still open."""

@@ -119,10 +119,12 @@ class _Dummy:
         return None
 
 
-EDITS = [(("steps", 1, "rest_s"), "0"), (("steps", 1, "frequency_hz"), "1000"),
-         (("steps", 1, "duration_ms"), "60000"), (("steps", 0, "max_mA"), "100"),
-         (("pulse_width_ms",), "5"), (("steps", 1, "duration_ms"), "2000"),
-         (("steps", 1, "frequency_hz"), "1.75")]
+#: edits (applied in order to a runnable protocol) each leaving it beyond the rig's limits
+EDITS = [[(("steps", 1, "rest_s"), "0")], [(("steps", 1, "frequency_hz"), "1000")],
+         [(("steps", 1, "duration_ms"), "60000")], [(("steps", 0, "max_mA"), "100")],
+         [(("pulse_width_ms",), "5")],
+         [(("steps", 1, "duration_ms"), "2000"), (("steps", 1, "frequency_hz"), "1.75")],
+         [(("steps", 1, "count"), "3"), (("steps", 1, "rest_s"), "1")]]
 
 
 def attack_editor_accepts_what_rig_refuses() -> tuple[int, int]:
@@ -138,13 +140,13 @@ def attack_editor_accepts_what_rig_refuses() -> tuple[int, int]:
         path = Path(tmp) / "p.yaml"
         path.write_text(HEAD + SUPRA + "  - {kind: tetanus, frequency_hz: 100, duration_ms: 300, "
                                        "rest_s: 10}\n")
-        for where, value in EDITS:
+        for edits in EDITS:
             panel = ProtocolPanel()
             if hasattr(panel, "set_limits"):
                 panel.set_limits(limits)
             panel.load(path)
             tries += 1
-            accepted = panel.set_value(where, value)
+            accepted = all([panel.set_value(where, value) for where, value in edits])
             runnable = getattr(panel, "runnable", accepted)
             if accepted and runnable:
                 failures += 1
@@ -446,6 +448,7 @@ def attack_killed_devices(n: int = 3) -> tuple[int, int]:
             lines = [x for x in r.stderr.splitlines() if x.strip()]
             if "Traceback" in r.stderr or len(lines) > 2 or r.returncode == 0:
                 failures += 1
+                print(f"  kill failure (rc {r.returncode}): {r.stderr.strip()[:600]}", file=sys.stderr)
     return n, failures
 
 
@@ -457,7 +460,10 @@ def attack_double_sigint(n: int = 4) -> tuple[int, int]:
                                   "protocols/library/protocol1-demo.yaml", "--sim", "--yes",
                                   "--out", f"{tmp}/i{i}.h5"], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
-            time.sleep(4.0)
+            line, deadline = "", time.monotonic() + 60
+            while "(supramaximal)" not in line and time.monotonic() < deadline:
+                line = p.stdout.readline()      # the run has started stimulating
+            time.sleep(0.3)
             p.send_signal(signal.SIGINT)
             time.sleep(0.02 + 0.04 * i)
             p.send_signal(signal.SIGINT)
@@ -470,6 +476,7 @@ def attack_double_sigint(n: int = 4) -> tuple[int, int]:
                 continue
             if "output off" not in err or "Traceback" in err or p.returncode != 130:
                 failures += 1
+                print(f"  SIGINT x2 failure (rc {p.returncode}): {err.strip()[:400]}", file=sys.stderr)
     return n, failures
 
 

@@ -141,7 +141,8 @@ class StimulusSpec:
 
     @property
     def charge_per_phase_uC(self) -> float:
-        return self.current_mA * self.pulse_width_ms
+        from drivers.limits import charge_per_phase_uC
+        return charge_per_phase_uC(self.current_mA, self.pulse_width_ms)
 
     @classmethod
     def train(cls, current_mA: float, pulse_width_ms: float, frequency_hz: float,

@@ -32,6 +32,12 @@ if TYPE_CHECKING:  # pragma: no cover
 _EPS = 1e-9
 
 
+def charge_per_phase_uC(current_mA: float, pulse_width_ms: float) -> float:
+    """Charge per phase of a monophasic pulse: current x width (mA x ms = uC). The one
+    place it is computed: it is what damages nerve and electrode, so it has its own limit."""
+    return current_mA * pulse_width_ms
+
+
 @dataclass(frozen=True)
 class LimitProblem:
     """One rule broken: ``quantity`` names what is wrong (``current_mA``, ``pulse_width_ms``,
@@ -92,7 +98,8 @@ class StimulusLimits:
 
     def max_safe_current_mA(self, pulse_width_ms: float) -> float:
         """The largest current allowed at ``pulse_width_ms`` (current and charge limits)."""
-        return min(self.max_current_mA, self.max_charge_per_phase_uC / pulse_width_ms)
+        return min(self.max_current_mA,
+                   self.max_charge_per_phase_uC / charge_per_phase_uC(1.0, pulse_width_ms))
 
     # ------------------------------------------------------------------ per stimulus
     def stimulus_problems(self, spec: "StimulusSpec", *, requested_duration_ms: float | None = None,
@@ -149,7 +156,7 @@ class StimulusLimits:
                                 self.max_pulse_width_ms, "ms"))
         if out:
             return out                        # the charge of a current already refused: no news
-        charge = current_mA * pulse_width_ms  # mA * ms = uC
+        charge = charge_per_phase_uC(current_mA, pulse_width_ms)
         if charge > self.max_charge_per_phase_uC + 1e-12:
             out.append(LimitProblem(
                 "charge", f"charge per phase {current_mA:g} mA x {pulse_width_ms:g} ms = "

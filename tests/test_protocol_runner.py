@@ -699,7 +699,7 @@ def test_a_recorder_write_failure_stops_stimulation(tmp_path):
                 self._notify(RecorderNotice("write-failed", "disk full"))
 
     p = protocol("- {kind: twitch, count: 20, interval_s: 0.05, current_mA: 3}\n")
-    rig = fake_rig()
+    rig = fake_rig(limits=StimulusLimits(min_pulse_interval_s=0.01))   # a fast fake muscle
     session = ExperimentSession(p, rig, tmp_path / "w.h5", recorder_factory=FailingRecorder,
                                 tare_samples=10)
     session.start()

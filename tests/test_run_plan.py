@@ -194,3 +194,20 @@ def test_the_protocol_editor_shows_problems_and_keeps_run_disabled(qtbot, tmp_pa
     with qtbot.waitSignal(panel.runnable_changed):
         panel.set_value(("steps", 1, "rest_s"), "1")
     assert not panel.runnable and "rest_s" in panel.problems[0]
+
+
+def test_a_session_made_through_the_api_is_held_to_the_same_rules(tmp_path):
+    """ExperimentSession without a run plan: the protocol is checked against the limits
+    the connected stimulator enforces before anything is tared, recorded or stimulated."""
+    from app.session import ExperimentSession
+
+    rig = fake_rig()
+    rig.stimulator.limits = StimulusLimits(min_rest_after_tetanus_s=5.0)
+    protocol = parse_protocol(HEAD + ISSUE_CASES[0], source="p.yaml")
+    session = ExperimentSession(protocol, rig, tmp_path / "api.h5", protocol_source="p.yaml")
+    with pytest.raises(PlanRefused) as info:
+        session.start()
+    session.close()
+    assert info.value.problems == protocol_problems(protocol, RigSettings.from_rig(rig), source="p.yaml")
+    assert any("rest_s" in p for p in info.value.problems)
+    assert rig.stimulator.fired == 0 and not (tmp_path / "api.h5").exists()

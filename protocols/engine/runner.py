@@ -282,8 +282,7 @@ class ProtocolRunner:
 
     def cap_current(self, current_mA: float, pulse_width_ms: float) -> float:
         """``current_mA`` limited to the rig's maximum current and charge per phase."""
-        return min(current_mA, self.limits.max_current_mA,
-                   self.limits.max_charge_per_phase_uC / pulse_width_ms)
+        return min(current_mA, self.limits.max_safe_current_mA(pulse_width_ms))
 
     def device_failure(self, device: str, exc: BaseException) -> RunInterrupted:
         """The interruption a device error means: an abort's side effect, or a failure."""

@@ -476,22 +476,32 @@ def _stdin_reader(lines: "queue.Queue[tuple[str, Any]]") -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     from app.run_log import route_logs_to_file
+
+    with SafeInterrupts() as guard:        # from the start: no signal can skip the summary
+        try:
+            plan = _plan(args)
+        except KeyboardInterrupt:
+            print(f"myoforce run: interrupted with {guard.signal_name} before anything was "
+                  f"connected; nothing was stimulated", file=sys.stderr)
+            return 130
+        _LOG_PATH[0] = route_logs_to_file()    # fault details: the log file, not the terminal
+        return _start(args, plan, guard)
+
+
+def _start(args: argparse.Namespace, plan: _Plan, guard: SafeInterrupts) -> int:
     from app.session import ExperimentSession
 
-    plan = _plan(args)
-    _LOG_PATH[0] = route_logs_to_file()        # fault details: the log file, not the terminal
     display = _Display()
     inbox: "queue.Queue[tuple[str, Any]]" = queue.Queue()
     session = ExperimentSession(plan.protocol, plan.rig_factory, args.out, plan.metadata,
                                 overwrite=args.overwrite, auto_continue=args.yes,
-                                protocol_text=plan.protocol_text, tare_samples=plan.tare_samples)
+                                protocol_text=plan.protocol_text, tare_samples=plan.tare_samples,
+                                protocol_source=plan.plan.protocol_source)
     session.subscribe(lambda ev: inbox.put(("event", ev)))
     interactive = _interactive() and not args.yes
-
     display.line(f"myoforce run: {printable(plan.protocol.name)} on the {printable(plan.source)} "
                  f"-> {printable(str(args.out))}")
-    with SafeInterrupts() as guard:
-        return _run(args, plan, session, display, inbox, interactive, guard)
+    return _run(args, plan, session, display, inbox, interactive, guard)
 
 
 def _run(args, plan, session, display, inbox, interactive, guard) -> int:

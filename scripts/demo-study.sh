@@ -11,7 +11,10 @@ mf=.venv/bin/myoforce
 dir="out/study-$(date +%Y%m%d-%H%M%S)"
 mkdir -p out
 $mf study init "$dir" --title "Magnesium L-aspartate dihydrate and EDL function in rats (simulated)"
-# the simulated treatment: active force x 1.15 in the dosed group, animals vary by SD 6 %
+# the simulated treatment (hidden from the operator): a neuromuscular-junction block of
+# 30 %, as raised extracellular Mg2+ causes by reducing acetylcholine release: the twitch
+# (Pt, Pt/Po) is depressed far more than the tetanus (Po). Animals vary by SD 6 %.
+sed -i 's/^effects = .*/effects = { treatment = "nmj-block:0.3" }/' "$dir/study.toml"
 {
     echo "id,sex,date_of_birth,body_mass_g,arrival"
     for i in $(seq -w 1 10); do

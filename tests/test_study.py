@@ -257,3 +257,19 @@ def test_figures_are_reused_for_the_same_data(monkeypatch, tmp_path):
     monkeypatch.setenv("MYOFORCE_CACHE", "off")
     figures.dot_over_mean(comp, "t")
     assert len(calls) == 3
+
+
+def test_simulated_effect_per_group_and_animal(study):
+    from app.study.run_link import animal_factor, sim_effect
+    path = study.root / "study.toml"
+    path.write_text(path.read_text().replace("effects = { treatment = 1.15 }",
+                                             'effects = { treatment = "nmj-block:0.3" }'))
+    s = load_study(study.root)
+    f = animal_factor(s, "R01")
+    assert 0.8 < f < 1.2 and f == animal_factor(load_study(study.root), "R01")   # reproducible
+    assert sim_effect(s, "R01", "treatment") == {"force": pytest.approx(f), "time": 1.0,
+                                                 "fatigue": 1.0, "nmj_block": 0.3}
+    assert sim_effect(s, "R01", "vehicle")["nmj_block"] == 0.0
+    path.write_text(path.read_text().replace('"nmj-block:0.3"', '"nmj-block:1.5"'))
+    with pytest.raises(UserError, match="simulation.*effects.treatment.*nmj_block"):
+        load_study(study.root)

@@ -83,8 +83,20 @@ class Simulation(BaseModel):
     """For the simulated rig only: the effect each group's muscles get."""
 
     model_config = _STRICT
-    #: active-force factor per group name (missing groups: 1.0)
-    effects: dict[str, float] = {}
+    #: the simulated muscle's treatment effect per group name (missing groups: none):
+    #: a force factor (1.15), "contractile:1.15", "nmj-block:0.3", "none", or a table
+    #: of TreatmentEffect fields ({ force = 1.1, nmj_block = 0.2 })
+    effects: dict[str, float | str | dict[str, float]] = {}
+
+    @model_validator(mode="after")
+    def _effects_valid(self) -> "Simulation":
+        from sim_devices.muscle.model import TreatmentEffect
+        for group, spec in self.effects.items():
+            try:
+                TreatmentEffect.coerce(spec)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"effects.{group}: {exc}") from None
+        return self
     #: SD of the per-animal force factor (between-animal variation)
     animal_sd: float = Field(0.06, ge=0, lt=0.5)
 
@@ -215,6 +227,8 @@ procedures = ""
 ethics = ""
 
 [simulation]                      # simulated rig only: the hidden effect per group
+# a force factor, "contractile:1.15", "nmj-block:0.3" (twitch depressed more than the
+# tetanus, as raised extracellular Mg2+ does), "none", or {{ force = 1.1, nmj_block = 0.2 }}
 effects = {{ treatment = 1.15 }}
 animal_sd = 0.06
 '''

@@ -29,7 +29,9 @@ class StudySession:
     timepoint: str
     out: Path
     metadata: dict[str, Any] = field(default_factory=dict)
-    sim_force_factor: float = 1.0
+    #: the simulated muscle's treatment effect (TreatmentEffect fields): the real
+    #: group's effect with its force scaled by the animal's own factor
+    sim_effect: dict[str, float] = field(default_factory=dict)
 
 
 def animal_factor(study: Study, animal_id: str) -> float:
@@ -38,6 +40,16 @@ def animal_factor(study: Study, animal_id: str) -> float:
     digest = hashlib.sha256(f"{study.design.title}\0{animal_id}".encode()).digest()
     z = float(np.random.default_rng(int.from_bytes(digest[:8], "little")).standard_normal())
     return max(0.5, 1.0 + study.design.simulation.animal_sd * float(np.clip(z, -3, 3)))
+
+
+def sim_effect(study: Study, animal_id: str, group: str | None) -> dict[str, float]:
+    """The group's ``[simulation] effects`` entry (none if absent) with its force factor
+    multiplied by :func:`animal_factor`, as TreatmentEffect fields."""
+    from dataclasses import asdict, replace
+
+    from sim_devices.muscle.model import TreatmentEffect
+    effect = TreatmentEffect.coerce(study.design.simulation.effects.get(group or ""))
+    return asdict(replace(effect, force=effect.force * animal_factor(study, animal_id)))
 
 
 def study_session(root: str | Path, animal_id: str, timepoint: str | None,
@@ -71,10 +83,10 @@ def study_session(root: str | Path, animal_id: str, timepoint: str | None,
         meta["compound"] = d.compound.name
         if d.dose.basis == "salt":
             meta["dose_mg_per_kg"] = d.dose.amount_mg_per_kg_per_day
-    factor = d.simulation.effects.get(real or "", 1.0) * animal_factor(study, animal_id)
     out = study.next_session_path(animal_id, tp)
     return StudySession(study, animal_id, tp, out, {k: v for k, v in meta.items()
-                                                    if v is not None}, factor)
+                                                    if v is not None},
+                        sim_effect(study, animal_id, real))
 
 
 HIDDEN_EFFECT = "set by the study's allocation (hidden while blinded)"

@@ -283,7 +283,7 @@ def _study_session(args: argparse.Namespace):
     args.out = str(link.out)
     link.out.parent.mkdir(parents=True, exist_ok=True)
     if args.sim:
-        args.treatment = link.sim_force_factor
+        args.treatment = link.sim_effect
     return link
 
 

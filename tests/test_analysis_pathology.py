@@ -274,3 +274,26 @@ def test_work_loop_session_has_no_po():
     assert res.trials[0].flag_codes[0] == "not-isometric"
     assert not math.isfinite(res.summary.po_mN)
     assert any("no Po" in n for n in res.summary.notes)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_tetanus_with_artefacts_is_never_taken_for_clipped_and_drift_is_flagged(seed):
+    """Decaying artefacts at every pulse of a fused train (blanked samples are straight
+    lines, quieter than noise: they must not pass for a rail); a drifting tetanus."""
+    rng = np.random.default_rng(seed)
+    fs = RATES[seed % len(RATES)]
+    po = float(rng.uniform(500, 3000))
+    tr = tetanus_trace(fs=fs, freq=150, pulses=45, plateau=po, noise_sd=0.002 * po, seed=seed)
+    k = np.arange(int(0.002 * fs))
+    for s in tr.stim:
+        idx = s + k
+        idx = idx[idx < tr.force.size]
+        tr.force[idx] += float(rng.uniform(1, 3)) * po * np.exp(-(idx - s) / fs / 0.0002)
+    r = only(tr)
+    assert r.error is None, r.error
+    assert r.peak_force_mN == pytest.approx(tr.truth["po"], rel=0.015)
+    drift = tetanus_trace(fs=fs, freq=150, pulses=45, plateau=po, noise_sd=0.002 * po, seed=seed)
+    drift.force += float(rng.uniform(1, 3)) * po * np.arange(drift.force.size) / fs
+    r = only(drift)
+    assert "baseline-drift" in r.flag_codes and r.error is None
+    assert r.peak_force_mN == pytest.approx(drift.truth["po"], rel=0.02)

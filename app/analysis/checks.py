@@ -119,7 +119,8 @@ def baseline_trend(base: np.ndarray, b0: int, n: int, slope: float, noise_sd: fl
 
 
 def check_clipping(x: np.ndarray, fs: float, cfg: AnalysisConfig, noise_sd: float,
-                   limits_mN: tuple[float, float] | None) -> None:
+                   limits_mN: tuple[float, float] | None,
+                   blanked: np.ndarray | None = None) -> None:
     """Refuse a saturated (clipped) contraction.
 
     * ``limits_mN``: the force at the ADC's full scale (``.h5``: from the calibration
@@ -157,12 +158,16 @@ def check_clipping(x: np.ndarray, fs: float, cfg: AnalysisConfig, noise_sd: floa
     starts, lengths = runs(near)
     j = int(np.searchsorted(starts, k, side="right")) - 1
     s0, n = int(starts[j]), int(lengths[j])
-    if n >= need and np.count_nonzero(x[s0:s0 + n] == top) >= 0.4 * n:
-        raise TrialFailed(f"signal clipped: {np.count_nonzero(x[s0:s0 + n] == top)} of the "
-                          f"{n} samples at the top sit exactly at its maximum {top:.4g} mN "
+    # samples replaced by blanking (straight lines) carry no noise: left out of both tests
+    real = np.ones(n, dtype=bool) if blanked is None else ~blanked[s0:s0 + n]
+    on_top = int(np.count_nonzero(x[s0:s0 + n][real] == top))
+    if n >= need and on_top >= max(4, 0.4 * np.count_nonzero(real)):
+        raise TrialFailed(f"signal clipped: {on_top} of the {int(np.count_nonzero(real))} "
+                          f"samples at the top sit exactly at its maximum {top:.4g} mN "
                           f"(a rail)", code="clipped")
-    if n >= max(need, QUIET_TOP_SAMPLES):
-        spread = float(np.std(np.diff(x[s0:s0 + n]))) / math.sqrt(2.0)
+    pairs = real[1:] & real[:-1]
+    if n >= need and np.count_nonzero(pairs) >= QUIET_TOP_SAMPLES:
+        spread = float(np.std(np.diff(x[s0:s0 + n])[pairs])) / math.sqrt(2.0)
         if spread < 0.5 * noise_sd:
             raise TrialFailed(
                 f"signal clipped: top flat within {spread:.2g} mN for {n * 1000 / fs:.1f} ms, "

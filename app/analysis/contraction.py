@@ -14,7 +14,7 @@ import numpy as np
 
 from app.analysis.config import AnalysisConfig
 from app.analysis.timing import (
-    blank, derivative, falling_crossing, fill_nan_runs, first_at_or_above, integrate,
+    blank, blank_mask, derivative, falling_crossing, fill_nan_runs, first_at_or_above, integrate,
     refine_crossing, rising_crossing_before, runs, smooth,
 )
 from app.analysis.checks import (
@@ -39,7 +39,7 @@ class Segment:
     stim: np.ndarray          # segment-relative pulse indices
     baseline: float           # mN
     noise_sd: float           # SD of the raw baseline window, mN
-    n_blank: int              # samples blanked after each pulse
+    n_blank: int              # samples blanked after the first pulse
     hf_noise_sd: float = 0.0  # sample-to-sample noise of the baseline (SD of diffs / √2), mN
     trend: np.ndarray | None = None  # baseline trend removed (baseline-drift), mN
     notes: list[str] = field(default_factory=list)
@@ -90,8 +90,9 @@ def prepare(recording: Recording, trial: Trial, cfg: AnalysisConfig) -> Segment:
         seg.flag("measured-inverted", "force inverted before measuring (--force-polarity "
                                       "negative)")
     x = _baseline(seg, x, gap, n_base, cfg)
-    seg.n_blank = _blanking(seg, x, cfg)
-    xb = blank(x, stim, seg.n_blank)
+    extents = _blanking(seg, x, cfg)
+    seg.n_blank = int(extents[0])
+    xb = blank(x, stim, extents)
     # after blanking, so an artifact is not taken for the maximum; a signal that never
     # rises above baseline noise is "no contraction" (check_amplitude), not clipping
     after = xb[int(stim[0]):]
@@ -101,7 +102,8 @@ def prepare(recording: Recording, trial: Trial, cfg: AnalysisConfig) -> Segment:
         raw_after = np.asarray(recording.force_mN[start + int(stim[0]):stop], dtype=np.float64)
         check_clipping(raw_after, fs, cfg, 0.0, limits)
     if after.size and after.max() > seg.baseline + floor:
-        check_clipping(after, fs, cfg, seg.hf_noise_sd, None)
+        blanked = blank_mask(x.size, stim, extents)[int(stim[0]):]
+        check_clipping(after, fs, cfg, seg.hf_noise_sd, None, blanked)
     seg.raw = xb
     seg.smooth = smooth(xb, fs, cfg.smooth_ms, cfg.smooth_polyorder)
     seg.dfdt = derivative(xb, fs, cfg.smooth_ms, cfg.smooth_polyorder)
@@ -169,22 +171,27 @@ def _baseline(seg: Segment, x: np.ndarray, gap: int, n_base: int,
     return x - trend
 
 
-def _blanking(seg: Segment, x: np.ndarray, cfg: AnalysisConfig) -> int:
-    """Samples blanked after each pulse: at least ``blank_ms``, more when the artefact
-    at the first pulse lasts longer (flagged); in a train at most 40 % of a period."""
+def _blanking(seg: Segment, x: np.ndarray, cfg: AnalysisConfig) -> np.ndarray:
+    """Samples blanked after each pulse: at least ``blank_ms``, more where that pulse's
+    artefact lasts longer (flagged): at the first pulse against the baseline, at later
+    ones against the force just before them; in a train at most 40 % of a period."""
     fs = seg.fs
     n_blank = int(math.ceil(cfg.blank_ms * fs / 1000.0 - 1e-9))
-    if n_blank <= 0 and cfg.artefact_max_ms <= 0:
-        return 0
-    extent = artefact_extent(x, seg.first, seg.baseline, seg.noise_sd, fs, cfg)
-    if seg.stim.size > 1:
-        extent = min(extent, int(0.4 * float(np.median(np.diff(seg.stim)))))
-    if extent > n_blank:
+    stim = seg.stim
+    out = np.full(stim.size, max(n_blank, 0), dtype=np.int64)
+    if cfg.artefact_max_ms <= 0:
+        return out
+    cap = int(0.4 * float(np.median(np.diff(stim)))) if stim.size > 1 else x.size
+    for i, p in enumerate(stim.tolist()):       # per pulse, not per sample
+        ref = seg.baseline if i == 0 else float(np.median(x[max(0, p - 3):p]))
+        extent = min(artefact_extent(x, p, ref, seg.noise_sd, fs, cfg), cap)
+        out[i] = max(out[i], extent)
+    longest = int(out.max())
+    if longest > n_blank:
         seg.flag("artefact-extended",
-                 f"stimulus artefact lasts {extent * 1000 / fs:.2f} ms; blanked that long "
-                 f"instead of {cfg.blank_ms:g} ms")
-        return extent
-    return n_blank
+                 f"stimulus artefact lasts up to {longest * 1000 / fs:.2f} ms; blanked that "
+                 f"long instead of {cfg.blank_ms:g} ms")
+    return out
 
 
 def check_amplitude(seg: Segment, amplitude: float, cfg: AnalysisConfig) -> None:

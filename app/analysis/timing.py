@@ -44,25 +44,38 @@ def derivative(x: np.ndarray, fs: float, window_ms: float, polyorder: int = 2) -
     return savgol(x, n, polyorder, deriv=1, fs=fs)
 
 
-def blank(x: np.ndarray, starts: np.ndarray, n_blank: int) -> np.ndarray:
+def blank(x: np.ndarray, starts: np.ndarray, n_blank: int | np.ndarray) -> np.ndarray:
     """Copy of ``x`` with ``n_blank`` samples from each start replaced by a straight line.
 
     The line joins the last sample before the blanked run and the first after it, so
     a stimulus artifact neither creates a false peak nor a jump in dF/dt.
     """
     out = np.array(x, dtype=np.float64, copy=True)
-    if n_blank <= 0 or len(starts) == 0:
+    mask = blank_mask(out.size, starts, n_blank)
+    if not mask.any():
         return out
-    idx = (np.asarray(starts, dtype=np.int64)[:, None] + np.arange(n_blank)[None, :]).ravel()
-    idx = idx[(idx >= 0) & (idx < out.size)]
-    mask = np.zeros(out.size, dtype=bool)
-    mask[idx] = True
     keep = np.flatnonzero(~mask)
     if keep.size == 0:
         return out
     hole = np.flatnonzero(mask)
     out[hole] = np.interp(hole, keep, out[keep])
     return out
+
+
+def blank_mask(n: int, starts: np.ndarray, n_blank: int | np.ndarray) -> np.ndarray:
+    """True at the ``n_blank`` samples from each start (the samples :func:`blank`
+    replaces); ``n_blank`` is one length or one per start."""
+    mask = np.zeros(n, dtype=bool)
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.broadcast_to(np.asarray(n_blank, dtype=np.int64), starts.shape)
+    if starts.size == 0 or lengths.max(initial=0) <= 0:
+        return mask
+    width = int(lengths.max())
+    offs = np.arange(width)[None, :]
+    idx = starts[:, None] + offs
+    idx = idx[offs < lengths[:, None]]
+    mask[idx[(idx >= 0) & (idx < n)]] = True
+    return mask
 
 
 def fill_nan_runs(x: np.ndarray, max_run: int) -> tuple[np.ndarray, int, int]:

@@ -25,7 +25,8 @@ import numpy as np
 from app.errors import FileFormatError, UserError
 from app.paths import check_output_file, same_file
 from app.recorder import layout as L
-from app.recorder.reader import H5_ERRORS, _one_line, open_session
+from app.recorder.h5open import H5_ERRORS, _one_line
+from app.recorder.reader import open_session
 from app.recorder.verify import crc_pair
 from app.recorder.writer import RecordingExistsError
 from drivers.capabilities import trigger_edges

@@ -20,7 +20,8 @@ import numpy as np
 from app.recorder import layout as L
 from app.recorder.integrity import (attribute_problems, dtype_problems, pulse_order_problems,
                                     rate_problems, trial_problems, trials_past_end)
-from app.recorder.reader import H5_ERRORS, SessionFile, _one_line, open_session
+from app.recorder.h5open import H5_ERRORS, _one_line
+from app.recorder.reader import SessionFile, open_session
 from drivers.capabilities import trigger_edges
 
 #: read raw data in windows of this many samples

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,23 @@ def _register_swmr_driver() -> str | None:
     return _SWMR_DRIVER
 
 
-_swmr_driver = _register_swmr_driver()
+_swmr_lock = threading.Lock()
+_swmr_registered = False
+_swmr_driver: str | None = None
+
+
+def swmr_driver() -> str | None:
+    """The bounded-attempts driver's name (``None``: h5py's default), registered on first
+    use, once, under a lock: importing the reader loads no library and touches no h5py
+    state, and readers opened concurrently from several threads register it once."""
+    global _swmr_registered, _swmr_driver
+    if _swmr_registered:
+        return _swmr_driver
+    with _swmr_lock:
+        if not _swmr_registered:
+            _swmr_driver = _register_swmr_driver()
+            _swmr_registered = True
+    return _swmr_driver
 
 
 def _open_h5(path: Path) -> h5py.File:
@@ -104,7 +121,7 @@ def _open_h5(path: Path) -> h5py.File:
     last: Exception | None = None
     for _ in range(20):        # the writer briefly holds an exclusive lock while creating
         try:
-            return h5py.File(str(path), "r", swmr=True, driver=_swmr_driver)
+            return h5py.File(str(path), "r", swmr=True, driver=swmr_driver())
         except Exception as exc:
             last = exc
             if _busy(exc):

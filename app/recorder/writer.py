@@ -52,9 +52,12 @@ NoticeCallback = Callable[[RecorderNotice], None]
 
 #: write force/flags to the file once this many samples are pending, even between flushes
 BATCH_SAMPLES = 1 << 18
-#: samples per h5py write call (one chunk): each call holds the interpreter lock, so
+#: samples per h5py write call (a quarter chunk, 64 KiB): each call holds the interpreter lock, so
 #: a big batch is written in pieces that each take well under a millisecond
-WRITE_SLICE = L.FORCE_CHUNK
+WRITE_SLICE = L.FORCE_CHUNK // 4
+#: chunk cache per dataset (two /force chunks): full chunks leave the cache while later
+#: samples are written, in short calls, instead of all at the next flush
+WRITE_CACHE_BYTES = 2 * 4 * L.FORCE_CHUNK
 #: rows per h5py table-column write, for the same reason
 TABLE_ROWS_PER_CALL = 512
 #: the writer takes the inbox at least this often (sooner when it fills or on close):
@@ -233,7 +236,8 @@ class SessionRecorder:
         self._check_target()
         meta = metadata.as_attrs() if isinstance(metadata, SessionMetadata) else dict(metadata)
         try:
-            f = h5py.File(self._path, "w" if self._overwrite else "x", libver=L.LIBVER)
+            f = h5py.File(self._path, "w" if self._overwrite else "x", libver=L.LIBVER,
+                          rdcc_nbytes=WRITE_CACHE_BYTES)
         except FileExistsError as exc:       # created by someone else since the check
             raise RecordingExistsError(f"{self._path}: file exists; refusing to overwrite "
                                        "a recording") from exc
@@ -500,7 +504,7 @@ class _Writer:
         breaks = np.flatnonzero(first[1:] != ends[:-1]) + 1   # gaps between blocks
         i = 0
         for j in (*breaks.tolist(), len(blocks)):
-            self.take_run(blocks[i:j], int(first[i]), int(ends[j - 1]))
+            self.take_run(blocks[i:j], int(first[i]), int(ends[j - 1]), n[i:j])
             i = j
 
     def batch_layout(self, blocks: list[SampleBlock]
@@ -546,18 +550,31 @@ class _Writer:
         if n:
             self.take_run([block], block.first_sample, block.end_sample)
 
-    def take_run(self, blocks: list[SampleBlock], start: int, end: int) -> None:
+    def take_run(self, blocks: list[SampleBlock], start: int, end: int,
+                 lengths: np.ndarray | None = None) -> None:
         """Queue checked, contiguous blocks covering ``[start, end)`` for writing; a jump
-        from the previous end is logged as a gap first."""
+        from the previous end is logged as a gap first. A long run (a backlog taken at
+        once) is written BATCH_SAMPLES at a time, so no write, and no array it
+        concatenates, grows with the backlog."""
         expected = 0 if self.next is None else self.next
         if samples_missing(expected, start):
             self.write_pending()
             self.log_gap(expected, start, self.leading_cause())
-        self.pending.extend(blocks)
-        self.pending_n += end - start
         self.next = end
-        if self.pending_n >= BATCH_SAMPLES:
-            self.write_pending()
+        if self.pending_n + (end - start) < BATCH_SAMPLES:
+            self.pending.extend(blocks)
+            self.pending_n += end - start
+            return
+        cum = np.cumsum(lengths if lengths is not None else [len(b) for b in blocks])
+        pos, base = 0, 0
+        while pos < len(blocks):
+            room = BATCH_SAMPLES - self.pending_n
+            j = min(len(blocks), int(np.searchsorted(cum, base + room, side="left")) + 1)
+            self.pending.extend(blocks[pos:j])
+            self.pending_n += int(cum[j - 1]) - base
+            pos, base = j, int(cum[j - 1])
+            if self.pending_n >= BATCH_SAMPLES:
+                self.write_pending()
 
     def leading_cause(self) -> str:
         """Why samples before the next block are missing: lost in the stream, unless no

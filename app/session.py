@@ -21,7 +21,7 @@ import logging
 import math
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from app import __version__
 from app.metadata import SessionMetadata
@@ -31,6 +31,9 @@ from protocols.engine import ProtocolRunner, RecordedTrial
 from protocols.events import (Event, Finished, RunnerState, StepCompleted, Subscribers,
                               TrialAnalysed)
 from protocols.schema import ProtocolSpec
+
+if TYPE_CHECKING:
+    from app.recorder.records import TrialRecord
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,23 @@ class _CommandAudit:
             self._recorder = None
 
 
+def file_row(trial: RecordedTrial) -> TrialRecord:
+    """The file's trial row for a trial the runner stored: the one conversion between the
+    two (unknowns become NaN / -1; ``wall_time_utc`` is when the stimulus was fired)."""
+    from app.recorder.layout import utc_iso
+    from app.recorder.records import TrialRecord
+
+    nan = math.nan
+    return TrialRecord(
+        index=trial.index, kind=trial.kind, start_sample=trial.start_sample,
+        stop_sample=trial.stop_sample, step=trial.step,
+        first_pulse_sample=-1 if trial.first_pulse_sample is None else trial.first_pulse_sample,
+        pulses=trial.pulses, current_mA=trial.current_mA, pulse_width_ms=trial.pulse_width_ms,
+        frequency_hz=nan if trial.frequency_hz is None else trial.frequency_hz,
+        status=trial.status, length_mm=nan if trial.length_mm is None else trial.length_mm,
+        wall_time_utc=utc_iso(trial.wall_time_s))
+
+
 class _RecorderStore:
     """Adapts the HDF5 recorder to the runner's :class:`~protocols.engine.TrialStore`."""
 
@@ -76,16 +96,7 @@ class _RecorderStore:
         self.recorder = recorder
 
     def add_trial(self, trial: RecordedTrial) -> None:
-        from app.recorder.records import TrialRecord
-
-        nan = math.nan
-        self.recorder.add_trial(TrialRecord(
-            index=trial.index, kind=trial.kind, start_sample=trial.start_sample,
-            stop_sample=trial.stop_sample, step=trial.step,
-            first_pulse_sample=-1 if trial.first_pulse_sample is None else trial.first_pulse_sample,
-            pulses=trial.pulses, current_mA=trial.current_mA, pulse_width_ms=trial.pulse_width_ms,
-            frequency_hz=nan if trial.frequency_hz is None else trial.frequency_hz,
-            status=trial.status, length_mm=nan if trial.length_mm is None else trial.length_mm))
+        self.recorder.add_trial(file_row(trial))
 
     def log(self, kind: str, message: str, **fields: Any) -> None:
         self.recorder.log(kind, message, **fields)

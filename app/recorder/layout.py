@@ -160,6 +160,11 @@ def utc_now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+def utc_iso(epoch_s: float) -> str:
+    """``time.time()``-style seconds as ISO 8601 UTC with microseconds (as utc_now_iso)."""
+    return datetime.fromtimestamp(epoch_s, timezone.utc).isoformat(timespec="microseconds")
+
+
 def to_json(value: Any) -> str:
     """JSON text of ``value``; numpy scalars/arrays become numbers/lists, others ``str``."""
     def default(o: Any) -> Any:

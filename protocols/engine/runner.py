@@ -26,15 +26,15 @@ import threading
 import time
 from typing import Any, Callable
 
-from app.recording import Recording, Trial
-from drivers.capabilities import Rig, StreamNotice
+from drivers.capabilities import LengthControl, Rig, Stimulator, StreamNotice
 from drivers.errors import DeviceError, LimitError
 from drivers.limits import StimulusLimits
 from protocols.engine.context import StepContext
+from protocols.engine.host import Analyzer
 from protocols.engine.interrupts import RunAborted, RunFailed, RunInterrupted
 from protocols.engine.steps import STEP_RUNNERS
 from protocols.engine.stream import StreamBuffer
-from protocols.engine.trial import NullStore, TrialStore
+from protocols.engine.trial import NullStore, RecordedTrial, TrialStore
 from protocols.events import (RunError, Event, Finished, OperatorPrompt, PromptAnswered, RunnerState,
                               StateChanged, StepCompleted, StepStarted, Subscribers,
                               TrialAnalysed)
@@ -53,9 +53,6 @@ _ALLOWED = {
     S.ABORTED: set(), S.COMPLETED: set(), S.FAILED: set(),
 }
 
-Analyzer = Callable[[Recording, Trial], Any]
-
-
 def default_analyzer() -> Analyzer | None:
     """``app.analysis.analyze_trial`` when available (the engine works without it)."""
     try:
@@ -67,7 +64,10 @@ def default_analyzer() -> Analyzer | None:
 
 
 class ProtocolRunner:
-    """Runs a validated protocol on a rig whose amplifier is already streaming."""
+    """Runs a validated protocol on a rig whose amplifier is already streaming.
+
+    Steps and the trial helper see it only as a :class:`~protocols.engine.host.StepHost`
+    (the methods under "for steps" below)."""
 
     #: how often waits check for abort/pause (s); abort latency is at most this
     POLL_S = 0.05
@@ -83,7 +83,7 @@ class ProtocolRunner:
         self.auto_continue = bool(auto_continue)
         self.limits = limits or getattr(rig.stimulator, "limits", None) or StimulusLimits()
         self.stream_timeout_s = float(stream_timeout_s)
-        self.buffer = StreamBuffer(retain_s)
+        self._stream = StreamBuffer(retain_s)
 
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
@@ -104,9 +104,9 @@ class ProtocolRunner:
         self._done = threading.Event()
         self._current_step: int | None = None
 
-        self.working_current_mA: float | None = protocol.current_mA
+        self._working_current_mA: float | None = protocol.current_mA
         length = getattr(rig.length, "length_mm", None) if rig.length is not None else None
-        self.length_mm: float | None = initial_length_mm if initial_length_mm is not None else (
+        self._length_mm: float | None = initial_length_mm if initial_length_mm is not None else (
             float(length) if isinstance(length, (int, float)) else None)
         self.trials: list[TrialAnalysed] = []
         self.step_results: dict[int, StepCompleted] = {}
@@ -124,7 +124,7 @@ class ProtocolRunner:
 
     @property
     def sample_rate_hz(self) -> float:
-        return float(self.buffer.sample_rate_hz or self.rig.amplifier.sample_rate_hz)
+        return float(self._stream.sample_rate_hz or self.rig.amplifier.sample_rate_hz)
 
     @property
     def open_prompts(self) -> list[OperatorPrompt]:
@@ -142,7 +142,7 @@ class ProtocolRunner:
                 raise RuntimeError("the runner was already started")
             self._thread = threading.Thread(target=self._run, name="protocol-runner", daemon=True)
         amp = self.rig.amplifier
-        self._unsubscribe.append(amp.subscribe(self.buffer.put))
+        self._unsubscribe.append(amp.subscribe(self._stream.put))
         self._unsubscribe.append(amp.subscribe_notices(self._on_notice))
         self._thread.start()
 
@@ -221,7 +221,55 @@ class ProtocolRunner:
         if t is not None and t is not threading.current_thread():
             t.join(timeout)
 
-    # ================================================================== for steps
+    # ================================================================== for steps (StepHost)
+    @property
+    def stream(self) -> StreamBuffer:
+        return self._stream
+
+    @property
+    def stimulator(self) -> Stimulator:
+        return self.rig.stimulator
+
+    @property
+    def length_control(self) -> LengthControl | None:
+        return self.rig.length
+
+    @property
+    def length_mm(self) -> float | None:
+        """The muscle length the next trial is stored with (None: unknown)."""
+        return self._length_mm
+
+    def set_length_mm(self, length_mm: float) -> None:
+        self._length_mm = float(length_mm)
+
+    @property
+    def working_current_mA(self) -> float | None:
+        """The current of steps that give none (the protocol's, or the supramaximal search's)."""
+        return self._working_current_mA
+
+    def set_working_current_mA(self, current_mA: float) -> None:
+        self._working_current_mA = float(current_mA)
+
+    def store_trial(self, trial: RecordedTrial) -> None:
+        self.store.add_trial(trial)
+
+    def wait_for_sample(self, sample: int) -> None:
+        """Wait for the stream to reach ``sample``; raise if interrupted or the stream is
+        silent for ``stream_timeout_s`` beyond the time those samples take."""
+        buf, rate = self._stream, self.sample_rate_hz
+        while True:
+            before = buf.end_sample
+            if before >= sample:
+                return
+            budget = (sample - before) / rate + self.stream_timeout_s
+            if buf.wait_until(sample, timeout_s=budget, interrupted=self.interrupted,
+                              poll_s=self.POLL_S):
+                return
+            self.check()             # raises when interrupted
+            if buf.end_sample == before:
+                raise RunFailed(f"no samples from the amplifier for {self.stream_timeout_s:g} s "
+                                f"(stream stopped at sample {before})")
+
     def emit(self, event: Event) -> None:
         with self._emit_lock:
             self._subscribers.emit(event)

@@ -12,14 +12,20 @@ It follows ACQ4's DeviceTask lifecycle, one stimulus at a time:
 
 An abort or failure at any point still leaves the output off and the interrupted
 trial stored with status ``aborted`` before the interruption propagates.
+
+The helper reaches the runner only through :class:`~protocols.engine.host.TrialHost`.
+A trial exists here as :class:`RecordedTrial` (stream indices, every pulse); the
+session turns it into the file's row, the analysis sees it as an
+:class:`app.recording.Trial` relative to its window, and subscribers get it as the
+``TrialRecorded`` / ``TrialAnalysed`` events (docs/architecture.md, "A trial's forms").
 """
 from __future__ import annotations
 
 import logging
 import math
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -30,7 +36,7 @@ from protocols.engine.interrupts import RunFailed, RunInterrupted
 from protocols.events import TrialAnalysed, TrialRecorded
 
 if TYPE_CHECKING:
-    from protocols.engine.context import StepContext
+    from protocols.engine.host import TrialHost
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +94,6 @@ class NullStore:
         self.entries.append((kind, message, fields))
 
 
-@dataclass
-class TrialOutcome:
-    """What a step gets back from :func:`deliver`."""
-
-    trial: RecordedTrial
-    result: dict[str, Any] = field(default_factory=dict)
-    peak_force_mN: float = math.nan   # analysis' Pt/Po, or a simple estimate if analysis failed
-
-
 def describe(spec: StimulusSpec) -> str:
     if spec.pulses == 1:
         return f"a {spec.current_mA:g} mA, {spec.pulse_width_ms:g} ms pulse"
@@ -104,119 +101,165 @@ def describe(spec: StimulusSpec) -> str:
             f"{spec.pulse_width_ms:g} ms")
 
 
-def deliver(ctx: "StepContext", spec: StimulusSpec, *, post_ms: float | None = None) -> TrialOutcome:
-    """Deliver ``spec`` and store its trial; see the module docstring."""
-    runner = ctx.runner
-    buf = runner.buffer
-    stim = runner.rig.stimulator
-    windows = runner.protocol.windows
+@dataclass
+class _Shot:
+    """One stimulus on its way to becoming a trial (what the phases hand each other)."""
+
+    spec: StimulusSpec
+    step: str
+    step_index: int
+    rate: float
+    pre_samples: int
+    post_ms: float
+    mark: int = 0                         # stream position just before fire
+    wall_time_s: float = 0.0              # when it was fired
+    index: int = -1
+    first: int | None = None              # first trigger edge seen while waiting
+    interruption: RunInterrupted | None = None
+
+    @property
+    def duration_samples(self) -> int:
+        return int(math.ceil(self.spec.duration_ms * self.rate / 1000.0))
+
+
+def deliver(host: "TrialHost", spec: StimulusSpec, *, step: str, step_index: int,
+            post_ms: float | None = None,
+            warn: Callable[[str], None] = lambda message: None) -> float:
+    """Deliver ``spec``, store its trial, return its peak force in mN (the analysis'
+    Pt/Po, else a simple estimate, else NaN); see the module docstring."""
+    windows = host.protocol.windows
     if post_ms is None:
         post_ms = windows.twitch_post_ms if spec.pulses == 1 else windows.tetanus_post_ms
+    host.checkpoint()            # pause and abort take effect between trials
+    rate = host.sample_rate_hz
+    shot = _Shot(spec, step, step_index, rate, int(round(windows.pre_ms * rate / 1000.0)),
+                 post_ms)
+    _configure(host, shot)
+    _fire(host, shot)
+    trial = _collect(host, shot)
+    _store(host, shot, trial)
+    if shot.interruption is None:
+        _check_markers(trial, spec, warn)
+    peak = _analyse(host, trial)
+    if shot.interruption is not None:
+        raise shot.interruption
+    return peak
 
-    runner.checkpoint()          # pause and abort take effect between trials
-    rate = runner.sample_rate_hz
-    try:                         # 1. configure (output stays off)
-        stim.configure(spec)
-    except LimitError as exc:
-        raise RunFailed(f"the stimulator refused {describe(spec)}: {exc}") from exc
-    except DeviceError as exc:
-        raise runner.device_failure("stimulator", exc) from exc
 
-    # a baseline must exist before the first pulse (matters right after streaming starts);
-    # an abort up to here leaves no trial behind: nothing was delivered
-    pre_samples = int(round(windows.pre_ms * rate / 1000.0))
+def _configure(host: "TrialHost", shot: _Shot) -> None:
+    """1. configure (output stays off); a baseline must exist before the first pulse
+    (matters right after streaming starts). An abort up to here leaves no trial behind:
+    nothing was delivered."""
+    stim = host.stimulator
     try:
-        _wait_stream(runner, pre_samples + 1, rate)
-        runner.check()
+        stim.configure(shot.spec)
+    except LimitError as exc:
+        raise RunFailed(f"the stimulator refused {describe(shot.spec)}: {exc}") from exc
+    except DeviceError as exc:
+        raise host.device_failure("stimulator", exc) from exc
+    try:
+        host.wait_for_sample(shot.pre_samples + 1)
+        host.check()
     except RunInterrupted:
-        _off(runner, stim)
+        _off(host)
         raise
 
-    mark = buf.end_sample        # 2. stream position, then fire
-    wall = time.time()
-    index = runner.next_trial_index()
-    interruption: RunInterrupted | None = None
-    first: int | None = None
-    duration_samples = int(math.ceil(spec.duration_ms * rate / 1000.0))
+
+def _fire(host: "TrialHost", shot: _Shot) -> None:
+    """2.-3. note the stream position, fire, wait (sample time) until the train is over;
+    the output goes off in ``finally``, whatever happened."""
+    stim = host.stimulator
+    shot.mark = host.stream.end_sample
+    shot.wall_time_s = time.time()
+    shot.index = host.next_trial_index()
+    rate = shot.rate
     try:
         stim.fire()
         # an abort since configure() makes fire() refuse (StimulusAborted, nothing sent);
         # this check catches an abort during fire() itself; `finally` turns the output off
-        runner.check()
-        first = _wait_first_edge(runner, mark, rate)            # 3. poll
-        ref = first if first is not None else mark + int(MARKER_WAIT_S * rate)
-        off_at = ref + duration_samples + int(math.ceil(OFF_MARGIN_MS * rate / 1000.0))
-        _wait_stream(runner, off_at, rate)
+        host.check()
+        shot.first = _wait_first_edge(host, shot.mark, rate)
+        ref = shot.first if shot.first is not None else shot.mark + int(MARKER_WAIT_S * rate)
+        host.wait_for_sample(ref + shot.duration_samples
+                             + int(math.ceil(OFF_MARGIN_MS * rate / 1000.0)))
     except RunInterrupted as exc:
-        interruption = exc
+        shot.interruption = exc
     except DeviceError as exc:
-        interruption = runner.device_failure("stimulator", exc)
+        shot.interruption = host.device_failure("stimulator", exc)
     finally:
         try:
             stim.set_output(False)                              # always off
         except Exception as exc:
-            runner.emergency_off()
-            if interruption is None:
-                interruption = runner.device_failure("stimulator", exc)
+            host.emergency_off()
+            if shot.interruption is None:
+                shot.interruption = host.device_failure("stimulator", exc)
 
-    ref = first if first is not None else mark
-    planned_stop = ref + duration_samples + int(round(post_ms * rate / 1000.0))
-    if interruption is None:                                    # 4. collect
+
+def _collect(host: "TrialHost", shot: _Shot) -> RecordedTrial:
+    """4. wait for the post window (unless interrupted), find the pulses."""
+    buf, spec = host.stream, shot.spec
+    ref = shot.first if shot.first is not None else shot.mark
+    planned_stop = ref + shot.duration_samples + int(round(shot.post_ms * shot.rate / 1000.0))
+    if shot.interruption is None:
         try:
-            _wait_stream(runner, planned_stop, rate)
+            host.wait_for_sample(planned_stop)
         except RunInterrupted as exc:
-            interruption = exc
-    stop = planned_stop if interruption is None else max(ref + 1, min(planned_stop, buf.end_sample))
-    start = max(ref - pre_samples, buf.oldest_sample())
-    edges = buf.trigger_edges(mark, stop)
-    if first is None and edges.size:
-        first = int(edges[0])
-    trial = RecordedTrial(
-        index=index, step=ctx.name, step_index=ctx.index,
+            shot.interruption = exc
+    stop = (planned_stop if shot.interruption is None
+            else max(ref + 1, min(planned_stop, buf.end_sample)))
+    start = max(ref - shot.pre_samples, buf.oldest_sample())
+    edges = buf.trigger_edges(shot.mark, stop)
+    first = shot.first if shot.first is not None or not edges.size else int(edges[0])
+    return RecordedTrial(
+        index=shot.index, step=shot.step, step_index=shot.step_index,
         kind="twitch" if spec.pulses == 1 else "tetanus",
         start_sample=int(start), stop_sample=int(stop),
         first_pulse_sample=first, pulse_samples=edges, requested_pulses=spec.pulses,
         current_mA=spec.current_mA, pulse_width_ms=spec.pulse_width_ms,
         frequency_hz=spec.frequency_hz if spec.pulses > 1 else None,
-        status="aborted" if interruption is not None else "completed",
-        length_mm=runner.length_mm, wall_time_s=wall)
+        status="aborted" if shot.interruption is not None else "completed",
+        length_mm=host.length_mm, wall_time_s=shot.wall_time_s)
 
-    try:                                                        # 5. store
-        runner.store.add_trial(trial)
+
+def _store(host: "TrialHost", shot: _Shot, trial: RecordedTrial) -> None:
+    """5. store the trial (a store that fails ends the run) and announce it."""
+    try:
+        host.store_trial(trial)
     except Exception as exc:
-        log.exception("storing trial %d failed", index)
-        if interruption is None:
-            interruption = RunFailed(f"the recording could not store trial {index}: {exc}")
-    runner.emit(TrialRecorded(
-        trial_index=index, step_index=ctx.index, step=ctx.name, kind=trial.kind,
+        log.exception("storing trial %d failed", trial.index)
+        if shot.interruption is None:
+            shot.interruption = RunFailed(f"the recording could not store trial "
+                                          f"{trial.index}: {exc}")
+    host.emit(TrialRecorded(
+        trial_index=trial.index, step_index=trial.step_index, step=trial.step, kind=trial.kind,
         status=trial.status, start_sample=trial.start_sample, stop_sample=trial.stop_sample,
-        first_pulse_sample=first, pulses=trial.pulses, requested_pulses=spec.pulses,
-        current_mA=spec.current_mA, pulse_width_ms=spec.pulse_width_ms,
-        frequency_hz=trial.frequency_hz, length_mm=trial.length_mm))
-    if interruption is None:
-        if first is None:
-            ctx.warn(f"trial {index}: no stimulus marker in the stream; check the cable from the "
-                     f"stimulator's Sync output to the amplifier's trigger input")
-        elif trial.pulses != spec.pulses:
-            ctx.warn(f"trial {index}: {trial.pulses} stimulus marker(s) in the stream, "
-                     f"{spec.pulses} requested")
-    outcome = _analyse(ctx, trial)
-    if interruption is not None:
-        raise interruption
-    return outcome
+        first_pulse_sample=trial.first_pulse_sample, pulses=trial.pulses,
+        requested_pulses=trial.requested_pulses, current_mA=trial.current_mA,
+        pulse_width_ms=trial.pulse_width_ms, frequency_hz=trial.frequency_hz,
+        length_mm=trial.length_mm))
 
 
-def _off(runner, stim) -> None:
+def _check_markers(trial: RecordedTrial, spec: StimulusSpec, warn: Callable[[str], None]) -> None:
+    """Warn when the stream's markers do not match the stimulus requested."""
+    if trial.first_pulse_sample is None:
+        warn(f"trial {trial.index}: no stimulus marker in the stream; check the cable from the "
+             f"stimulator's Sync output to the amplifier's trigger input")
+    elif trial.pulses != spec.pulses:
+        warn(f"trial {trial.index}: {trial.pulses} stimulus marker(s) in the stream, "
+             f"{spec.pulses} requested")
+
+
+def _off(host: "TrialHost") -> None:
     """Output off without raising (the stimulus was configured but never fired)."""
     try:
-        stim.set_output(False)
+        host.stimulator.set_output(False)
     except Exception:
-        runner.emergency_off()
+        host.emergency_off()
 
 
-def _wait_first_edge(runner, mark: int, rate: float) -> int | None:
+def _wait_first_edge(host: "TrialHost", mark: int, rate: float) -> int | None:
     """The first trigger edge at or after ``mark``, or None if none came within MARKER_WAIT_S."""
-    buf = runner.buffer
+    buf = host.stream
     limit = mark + int(MARKER_WAIT_S * rate)
     while True:
         edges = buf.trigger_edges(mark)
@@ -225,47 +268,19 @@ def _wait_first_edge(runner, mark: int, rate: float) -> int | None:
         end = buf.end_sample
         if end >= limit:
             return None
-        _wait_stream(runner, end + 1, rate)
+        host.wait_for_sample(end + 1)
 
 
-def _wait_stream(runner, sample: int, rate: float) -> None:
-    """Wait for the stream to reach ``sample``; raise if interrupted or the stream is silent."""
-    buf = runner.buffer
-    while True:
-        before = buf.end_sample
-        if before >= sample:
-            return
-        budget = (sample - before) / rate + runner.stream_timeout_s
-        if buf.wait_until(sample, timeout_s=budget, interrupted=runner.interrupted,
-                          poll_s=runner.POLL_S):
-            return
-        runner.check()           # raises when interrupted
-        if buf.end_sample == before:
-            raise RunFailed(f"no samples from the amplifier for {runner.stream_timeout_s:g} s "
-                            f"(stream stopped at sample {before})")
-
-
-def _analyse(ctx: "StepContext", trial: RecordedTrial) -> TrialOutcome:
-    """Analyse the trial from the runner's buffer (stream-relative window) and emit."""
-    runner = ctx.runner
-    rate = runner.sample_rate_hz
-    force = runner.buffer.window(trial.start_sample, trial.stop_sample).force_mN
+def _analyse(host: "TrialHost", trial: RecordedTrial) -> float:
+    """Analyse the trial from the runner's window (stream-relative), emit, return the peak."""
+    rate = host.sample_rate_hz
+    force = host.stream.window(trial.start_sample, trial.stop_sample).force_mN
     rel = Trial(index=trial.index, kind=trial.kind, start_sample=0, stop_sample=int(force.size),
                 stim_samples=(trial.pulse_samples - trial.start_sample).astype(np.int64),
                 frequency_hz=trial.frequency_hz, current_mA=trial.current_mA,
                 pulse_width_ms=trial.pulse_width_ms, status=trial.status, step=trial.step,
                 length_mm=trial.length_mm)
-    recording = Recording(source="live", format="myoforce-live", sample_rate_hz=rate,
-                          force_mN=force, stim_samples=rel.stim_samples, trials=[rel])
-    result: dict[str, Any] = {}
-    analyzer = runner.analyzer
-    if analyzer is not None and force.size:
-        try:
-            res = analyzer(recording, rel)
-            result = dict(res.to_dict()) if hasattr(res, "to_dict") else dict(res)
-        except Exception as exc:
-            log.exception("analysis of trial %d failed", trial.index)
-            result = {"error": f"analysis failed: {exc}"}
+    result = _analysis_result(host, force, rel, rate)
     # markers as stream indices, like every other index the runner reports
     markers = result.get("markers")
     if isinstance(markers, dict):
@@ -278,13 +293,26 @@ def _analyse(ctx: "StepContext", trial: RecordedTrial) -> TrialOutcome:
     peak = _number(result.get("peak_force_mN"))
     if peak is None:
         peak = simple_peak_mN(force, rel.stim_samples, rate)
-    outcome = TrialOutcome(trial=trial, result=result, peak_force_mN=peak)
-    event = TrialAnalysed(
+    host.record_analysis(TrialAnalysed(
         trial_index=trial.index, step_index=trial.step_index, step=trial.step, kind=trial.kind,
         status=trial.status, current_mA=trial.current_mA, frequency_hz=trial.frequency_hz,
-        pulses=trial.pulses, length_mm=trial.length_mm, result=result)
-    runner.record_analysis(event)
-    return outcome
+        pulses=trial.pulses, length_mm=trial.length_mm, result=result))
+    return peak
+
+
+def _analysis_result(host: "TrialHost", force: np.ndarray, rel: Trial, rate: float) -> dict[str, Any]:
+    """The analyzer's result as a dict ({} without an analyzer, an error entry if it failed)."""
+    analyzer = host.analyzer
+    if analyzer is None or not force.size:
+        return {}
+    recording = Recording(source="live", format="myoforce-live", sample_rate_hz=rate,
+                          force_mN=force, stim_samples=rel.stim_samples, trials=[rel])
+    try:
+        res = analyzer(recording, rel)
+        return dict(res.to_dict()) if hasattr(res, "to_dict") else dict(res)
+    except Exception as exc:
+        log.exception("analysis of trial %d failed", rel.index)
+        return {"error": f"analysis failed: {exc}"}
 
 
 def simple_peak_mN(force: np.ndarray, stim: np.ndarray, rate: float,

@@ -18,9 +18,9 @@ def run(ctx: StepContext, step: FatigueStep) -> None:
     forces: list[float] = []
     for k in range(n):
         started = time.monotonic()
-        out = ctx.deliver(ctx.train_spec(step.frequency_hz, step.duration_ms), post_ms=post_ms)
-        forces.append(out.peak_force_mN)
-        ctx.progress(k + 1, n, f"train {k + 1}/{n}: {out.peak_force_mN:.0f} mN")
+        peak = ctx.deliver(ctx.train_spec(step.frequency_hz, step.duration_ms), post_ms=post_ms)
+        forces.append(peak)
+        ctx.progress(k + 1, n, f"train {k + 1}/{n}: {peak:.0f} mN")
         ctx.rest_until(started + interval)
     first, last = (forces[0], forces[-1]) if forces else (math.nan, math.nan)
     index = last / first if first and math.isfinite(first) and first > 0 else math.nan

@@ -11,9 +11,9 @@ def run(ctx: StepContext, step: ForceFrequencyStep) -> None:
     curve: list[tuple[float, float]] = []
     n = len(step.frequencies_hz)
     for k, frequency in enumerate(step.frequencies_hz):
-        out = ctx.deliver(ctx.train_spec(frequency, step.duration_ms))
-        curve.append((frequency, out.peak_force_mN))
-        ctx.progress(k + 1, n, f"{frequency:g} Hz: {out.peak_force_mN:.0f} mN")
+        peak = ctx.deliver(ctx.train_spec(frequency, step.duration_ms))
+        curve.append((frequency, peak))
+        ctx.progress(k + 1, n, f"{frequency:g} Hz: {peak:.0f} mN")
         ctx.rest(step.rest_s, f"rest {step.rest_s:g} s")
     ctx.result.update(frequencies_hz=[f for f, _ in curve], forces_mN=[p for _, p in curve])
     ctx.log("force-frequency", "force-frequency curve", frequencies_hz=[f for f, _ in curve],

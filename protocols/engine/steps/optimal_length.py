@@ -87,12 +87,12 @@ def run(ctx: StepContext, step: OptimalLengthStep) -> None:
 
 def _twitch_at(ctx: StepContext, step: OptimalLengthStep, forces: dict[float, list[float]],
                started: float, *, rest: bool = True) -> float:
-    out = ctx.deliver(ctx.twitch_spec())
-    if ctx.length_mm is not None and math.isfinite(out.peak_force_mN):
-        forces.setdefault(ctx.length_mm, []).append(out.peak_force_mN)
+    peak = ctx.deliver(ctx.twitch_spec())
+    if ctx.length_mm is not None and math.isfinite(peak):
+        forces.setdefault(ctx.length_mm, []).append(peak)
     if rest:
         ctx.rest_until(started + step.interval_s)
-    return out.peak_force_mN
+    return peak
 
 
 def _automatic(ctx, step, planned, forces) -> None:

@@ -44,8 +44,8 @@ def run(ctx: StepContext, step: SupramaximalStep) -> None:
     plateau: float | None = None
     for k, current in enumerate(currents):
         started = time.monotonic()
-        out = ctx.deliver(ctx.twitch_spec(current))
-        force = out.peak_force_mN if math.isfinite(out.peak_force_mN) else 0.0
+        peak = ctx.deliver(ctx.twitch_spec(current))
+        force = peak if math.isfinite(peak) else 0.0
         curve.append((current, force))
         ctx.progress(k + 1, None, f"{current:g} mA: Pt {force:.0f} mN")
         plateau = find_plateau(curve, tolerance=step.plateau_tolerance, steps=step.plateau_steps,
@@ -60,10 +60,10 @@ def run(ctx: StepContext, step: SupramaximalStep) -> None:
         ctx.warn(f"no plateau of the twitch force up to {currents[-1]:g} mA; using "
                  f"{plateau:g} mA (largest twitch, {best[1]:.0f} mN) as the plateau current")
     wanted = step.factor * plateau
-    working = ctx.runner.cap_current(wanted, pw)
+    working = ctx.cap_current(wanted)
     if working < wanted:
         ctx.warn(f"working current {wanted:g} mA capped to {working:g} mA by the rig limits")
-    ctx.runner.working_current_mA = working
+    ctx.set_working_current(working)
     result = dict(recruitment_currents_mA=[c for c, _ in curve],
                   recruitment_forces_mN=[round(f, 3) for _, f in curve],
                   plateau_found=found, plateau_current_mA=plateau,

@@ -11,8 +11,8 @@ def run(ctx: StepContext, step: TwitchStep) -> None:
     forces = []
     for k in range(step.count):
         started = time.monotonic()
-        out = ctx.deliver(ctx.twitch_spec())
-        forces.append(out.peak_force_mN)
-        ctx.progress(k + 1, step.count, f"twitch {k + 1}/{step.count}: Pt {out.peak_force_mN:.0f} mN")
+        peak = ctx.deliver(ctx.twitch_spec())
+        forces.append(peak)
+        ctx.progress(k + 1, step.count, f"twitch {k + 1}/{step.count}: Pt {peak:.0f} mN")
         ctx.rest_until(started + step.interval_s)  # start to start, also after the last
     ctx.result.update(twitch_forces_mN=forces)

@@ -372,6 +372,12 @@ def timed_read(self, command, timeout_s):
         detected.append(time.monotonic())     # the fault is detected here
         raise
 visa.VisaTransport._read = timed_read
+import drivers.amplifier.driver as amp
+_die = amp.SerialForceAmplifier._die
+def timed_die(self, *args, **kwargs):
+    detected.append(time.monotonic())         # the amplifier's fault is detected here
+    return _die(self, *args, **kwargs)
+amp.SerialForceAmplifier._die = timed_die
 from app.rig import start_sim_rig
 from app.session import ExperimentSession
 from app.metadata import SessionMetadata
@@ -384,8 +390,8 @@ s = ExperimentSession(protocol, rig, sys.argv[1], SessionMetadata(subject_id="x"
 s.start()
 time.sleep(2.0)
 t0 = time.monotonic()
-stim = getattr(sim, "stimulator", None) or getattr(sim, "stimulator_device", None)
-stim.faults.stall = True
+device = sim.stimulator_device if sys.argv[3] == "stimulator" else sim.amplifier_device
+device.faults.stall = True
 f = s.wait(30)
 t1 = time.monotonic()
 s.close()
@@ -394,7 +400,7 @@ print(f"{t1 - t0:.3f} {t2 - t0:.3f} {t2 - detected[0] if detected else float('na
 """
 
 
-def attack_stall_exit(n: int = 3) -> tuple[int, int, list[float]]:
+def attack_stall_exit(n: int = 3, device: str = "stimulator") -> tuple[int, int, list[float]]:
     """Stimulator stops answering mid-run: time from the fault's detection (the first
     query timing out) to the session closed (output off confirmed or reported
     unconfirmable, recording closed, devices released)."""
@@ -404,7 +410,7 @@ def attack_stall_exit(n: int = 3) -> tuple[int, int, list[float]]:
         script = Path(tmp) / "stall.py"
         script.write_text(STALL_SCRIPT)
         for i in range(n):
-            r = subprocess.run([PY, str(script), f"{tmp}/s{i}.h5", f"{tmp}/log{i}.txt"],
+            r = subprocess.run([PY, str(script), f"{tmp}/s{i}.h5", f"{tmp}/log{i}.txt", device],
                                capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=120)
             try:
                 times.append(float(r.stdout.split()[-1]))   # from detection to the run closed
@@ -452,7 +458,7 @@ def attack_killed_devices(n: int = 3) -> tuple[int, int]:
     return n, failures
 
 
-def attack_double_sigint(n: int = 4) -> tuple[int, int]:
+def attack_double_sigint(n: int = 6) -> tuple[int, int]:
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(n):
@@ -460,10 +466,13 @@ def attack_double_sigint(n: int = 4) -> tuple[int, int]:
                                   "protocols/library/protocol1-demo.yaml", "--sim", "--yes",
                                   "--out", f"{tmp}/i{i}.h5"], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
-            line, deadline = "", time.monotonic() + 60
-            while "(supramaximal)" not in line and time.monotonic() < deadline:
-                line = p.stdout.readline()      # the run has started stimulating
-            time.sleep(0.3)
+            if i % 2:                            # while starting (connecting, taring)
+                time.sleep(1.0 + 0.5 * i)
+            else:                                # once the run is stimulating
+                line, deadline = "", time.monotonic() + 60
+                while "(supramaximal)" not in line and time.monotonic() < deadline:
+                    line = p.stdout.readline()
+                time.sleep(0.3)
             p.send_signal(signal.SIGINT)
             time.sleep(0.02 + 0.04 * i)
             p.send_signal(signal.SIGINT)
@@ -474,7 +483,8 @@ def attack_double_sigint(n: int = 4) -> tuple[int, int]:
                 p.communicate()
                 failures += 1
                 continue
-            if "output off" not in err or "Traceback" in err or p.returncode != 130:
+            if ("output off" not in err and "nothing was stimulated" not in err) \
+                    or "Traceback" in err or p.returncode != 130:
                 failures += 1
                 print(f"  SIGINT x2 failure (rc {p.returncode}): {err.strip()[:400]}", file=sys.stderr)
     return n, failures
@@ -508,6 +518,7 @@ def main() -> None:
     run("input files", attack_input_files)
     run("late SCPI reply paired with a later query", attack_late_reply)
     run("stimulator stall: exit time", attack_stall_exit)
+    run("amplifier stall: exit time", lambda: attack_stall_exit(device="amplifier"))
     run("devices killed: stderr lines", attack_killed_devices)
     run("SIGINT twice within 150 ms", attack_double_sigint)
     if args.json:

@@ -9,6 +9,7 @@ always leave the output off and a readable file.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import threading
@@ -156,7 +157,7 @@ class FakeStimulator:
 
     def __init__(self, amp: FakeAmplifier, limits: StimulusLimits | None = None) -> None:
         self.amp = amp
-        self.limits = limits or StimulusLimits()
+        self.limits = limits or FAST
         self.output = False
         self.spec: StimulusSpec | None = None
         self.fired: list[StimulusSpec] = []
@@ -438,7 +439,7 @@ def test_auto_optimal_length_without_length_control_is_skipped_with_a_warning():
 
 
 def test_working_current_from_supramaximal_is_used_and_capped():
-    limits = StimulusLimits(max_charge_per_phase_uC=2.0)
+    limits = dataclasses.replace(FAST, max_charge_per_phase_uC=2.0)
     p = protocol("""\
         - {kind: supramaximal, start_mA: 0.5, step_mA: 0.5, max_mA: 5, interval_s: 0.02,
            plateau_tolerance: 0.02, min_force_mN: 20}

@@ -211,3 +211,17 @@ def test_a_session_made_through_the_api_is_held_to_the_same_rules(tmp_path):
     assert info.value.problems == protocol_problems(protocol, RigSettings.from_rig(rig), source="p.yaml")
     assert any("rest_s" in p for p in info.value.problems)
     assert rig.stimulator.fired == 0 and not (tmp_path / "api.h5").exists()
+
+
+def test_a_runner_used_on_its_own_refuses_what_its_rig_refuses():
+    """ProtocolRunner.start without a plan or session (the lowest API route)."""
+    from protocols.engine import ProtocolRunner
+    from protocols.loader import ProtocolFileError
+
+    rig = fake_rig()
+    rig.stimulator.limits = StimulusLimits()
+    protocol = parse_protocol(HEAD + ISSUE_CASES[-2], source="p.yaml")   # 150 twitches 1 ms apart
+    runner = ProtocolRunner(protocol, rig, analyzer=None)
+    with pytest.raises(ProtocolFileError, match="interval_s"):
+        runner.start()
+    assert rig.stimulator.fired == 0

@@ -136,7 +136,17 @@ class ProtocolRunner:
         return self._subscribers.add(callback)
 
     def start(self) -> None:
-        """Subscribe to the amplifier and start the worker thread."""
+        """Check the protocol against this rig's limits (ProtocolFileError listing every
+        problem, nothing stimulated), subscribe to the amplifier, start the worker thread.
+
+        The run plan checks the same before anything is connected; this is the check for
+        a runner used on its own (the API route), with the limits the stimulator enforces."""
+        from protocols.loader import ProtocolFileError
+        from protocols.validation import check_limits, check_structure
+        problems = check_structure(self.protocol) + check_limits(self.protocol, self.limits)
+        if problems:
+            lines = [f"protocol: {p}" for p in problems]
+            raise ProtocolFileError("\n".join(lines), problems=lines)
         with self._lock:
             if self._thread is not None:
                 raise RuntimeError("the runner was already started")

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from app.analysis.force_frequency import sigmoid
 from app.analysis.results import SessionResult, TrialResult
-from app.recording import Recording
+from app.recording import Recording, display_samples
 
 if TYPE_CHECKING:
     from app.compare import Comparison
@@ -114,8 +114,8 @@ def trial_figure(recording: Recording, result: TrialResult, *, heading: str | No
         stim = result.stim_time_s * fs if math.isfinite(result.stim_time_s) else 0.0
         start = max(0, int(stim - 0.05 * fs))
         stop = min(recording.samples, int(stim + 0.5 * fs))
-    y = np.asarray(recording.force_mN[start:stop], dtype=np.float64)
-    t_ms = (np.arange(start, stop) - stim) / fs * 1000.0
+    y = display_samples(recording.force_mN, start, stop).astype(np.float64)  # damaged: gap
+    t_ms = (np.arange(start, start + y.size) - stim) / fs * 1000.0
     ax.plot(t_ms, y, lw=0.8, color="0.2", label="force")
     label = "Pt" if result.kind == "twitch" else "Po"
     lo = float(np.nanmin(y)) if y.size and np.isfinite(y).any() else 0.0

@@ -254,3 +254,14 @@ def test_display_shows_damaged_samples_as_a_gap(intact, tmp_path):
     np.testing.assert_array_equal(snap.force_mN[:5000], want[:5000])   # block 0 as recorded
     with pytest.raises(DamagedDataError):                 # analysis still refuses it
         rec.force_mN[7000:7100]
+
+
+def test_figures_of_a_damaged_file_show_the_damage_as_a_gap(intact, tmp_path):
+    from app.plots import plot_session
+    path = _copy(intact, tmp_path)
+    _flip(path, _force_offset(path, 7000), 0x40)
+    rec = load_recording(path)
+    result = analyze_recording(rec)
+    written = plot_session(rec, result, tmp_path / "fig")
+    assert len([p for p in written if "_trial" in p.name]) == 3
+    assert all(p.stat().st_size > 0 for p in written)

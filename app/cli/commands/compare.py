@@ -17,9 +17,9 @@ import math
 import sys
 from pathlib import Path
 
-from app.cli.commands.analyze import (
-    add_analysis_options, add_batch_options, batch_options, config_from_args, console, fmt,
-)
+from app.cli.analysis_options import (add_analysis_options, add_batch_options, batch_options,
+                                      config_from_args)
+from app.cli.terminal import console, fmt
 from app.errors import UserError
 from app.paths import check_output_file
 

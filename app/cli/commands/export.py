@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.cli.commands.analyze import add_analysis_options, config_from_args
+from app.cli.analysis_options import add_analysis_options, config_from_args
 from app.errors import UserError
 
 NAME = "export"

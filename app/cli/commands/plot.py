@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli.commands.analyze import add_analysis_options, analyze_files, config_from_args
+from app.cli.analysis_options import add_analysis_options, analyze_files, config_from_args
 from app.errors import UserError
 
 NAME = "plot"

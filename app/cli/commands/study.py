@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli.commands.analyze import console, fmt
+from app.cli.terminal import console, fmt
 from app.errors import UserError
 
 NAME = "study"
@@ -181,7 +181,7 @@ def cmd_unblind(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from app.cli.commands.analyze import config_from_args
+    from app.cli.analysis_options import config_from_args
     from app.study.report import build_report
     cfg = config_from_args(args)
     study = _study(args)
@@ -242,5 +242,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--out", required=True, metavar="REPORT.html")
     q.add_argument("--no-cache", action="store_true",
                    help="analyse every session again (and redraw every figure)")
-    from app.cli.commands.analyze import add_analysis_options
+    from app.cli.analysis_options import add_analysis_options
     add_analysis_options(q)

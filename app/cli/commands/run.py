@@ -27,14 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.interrupts import SafeInterrupts
+from app.cli.sim_options import check_isolator_gain, check_seed
 from app.errors import UserError
 from app.terminal import printable
 
 #: the log file of this run (app.run_log), named in the one-line summary of a fault
 _LOG_PATH: list = [None]
-
-#: largest --seed (the recording stores it as a 64-bit integer)
-SEED_MAX = 2**63 - 1
 
 _EXAMPLE = """\
 examples:
@@ -164,8 +162,7 @@ def _check_rig_options(args: argparse.Namespace) -> str:
         raise UserError(f"{missing} is needed as well (devices given by address need both)")
     if args.rig is not None and (args.isolator_gain is not None or args.sample_rate is not None):
         raise UserError("--isolator-gain and --sample-rate come from the rig file with --rig")
-    if args.isolator_gain is not None and not (math.isfinite(args.isolator_gain) and args.isolator_gain > 0):
-        raise UserError(f"--isolator-gain must be a positive number of mA/V, got {args.isolator_gain:g}")
+    check_isolator_gain(args.isolator_gain)
     if args.sample_rate is not None:
         from app.rig.config import SAMPLE_RATES_HZ
         if args.sample_rate not in SAMPLE_RATES_HZ:
@@ -173,8 +170,7 @@ def _check_rig_options(args: argparse.Namespace) -> str:
                             f"({', '.join(map(str, SAMPLE_RATES_HZ))})")
     if isinstance(args.treatment, str):
         args.treatment = _treatment(args.treatment)
-    if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
-        raise UserError(f"--seed must be a whole number from 0 to {SEED_MAX}, got {args.seed}")
+    check_seed(args.seed)
     return sources[0]
 
 

@@ -15,8 +15,8 @@ import signal
 import sys
 import threading
 
+from app.cli.sim_options import check_isolator_gain, check_seed
 from app.errors import UserError
-from app.cli.commands.run import SEED_MAX
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,11 +46,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     if args.treatment is not None and not (math.isfinite(args.treatment) and args.treatment > 0):
         raise UserError(f"--treatment must be a positive factor, got {args.treatment:g}")
-    if not (math.isfinite(args.isolator_gain) and args.isolator_gain > 0):
-        raise UserError(f"--isolator-gain must be a positive number of mA/V, "
-                        f"got {args.isolator_gain:g}")
-    if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
-        raise UserError(f"--seed must be a whole number from 0 to {SEED_MAX}, got {args.seed}")
+    check_isolator_gain(args.isolator_gain)
+    check_seed(args.seed)
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())

@@ -273,3 +273,29 @@ def test_simulated_effect_per_group_and_animal(study):
     path.write_text(path.read_text().replace('"nmj-block:0.3"', '"nmj-block:1.5"'))
     with pytest.raises(UserError, match="simulation.*effects.treatment.*nmj_block"):
         load_study(study.root)
+
+
+def test_report_lists_foreign_and_unknown_sessions(study, capsys):
+    from app.study.results import study_results
+    from tests.synthetic import SessionSpec, session_recording, write_h5
+    randomise(study, seed=4)
+    rec, _ = session_recording(SessionSpec(fs=2000.0, twitches=2, ff_freqs=(10, 50, 100),
+                                           noise_sd=0.1))
+    base = study.root / "sessions" / "baseline"
+    base.mkdir(parents=True, exist_ok=True)
+    write_h5(rec, base / "R01.h5", subject_id="R01")
+    write_h5(rec, base / "R02.h5", subject_id="R03")          # filed under the wrong animal
+    res = study_results(load_study(study.root))
+    assert [r.animal for r, _ in res.sessions] == ["R01"]
+    assert [(r.animal, s) for r, s in res.subject_mismatch] == [("R02", "R03")]
+    assert ("R01", "week-4") in res.missing
+    write_h5(rec, base / "R77.h5", subject_id="R77")          # not an animal of the study
+    assert main(["study", "report", str(study.root), "--out",
+                 str(study.root / "r.html")]) == 1
+    err = capsys.readouterr().err
+    assert "R77.h5" in err and "not in the study" in err and err.count("\n") == 1
+    (base / "R77.h5").unlink()
+    (study.root / "sessions" / "week-9").mkdir()
+    (study.root / "sessions" / "week-9" / "R01.h5").write_bytes(b"")
+    assert main(["study", "status", str(study.root)]) == 1
+    assert "week-9" in capsys.readouterr().err

@@ -299,3 +299,32 @@ def test_report_lists_foreign_and_unknown_sessions(study, capsys):
     (study.root / "sessions" / "week-9" / "R01.h5").write_bytes(b"")
     assert main(["study", "status", str(study.root)]) == 1
     assert "week-9" in capsys.readouterr().err
+
+
+def test_group_force_frequency_curve_goes_through_its_points(monkeypatch, tmp_path):
+    """The drawn sigmoid is the fit's own curve (midpoint, not the 50 %-of-max f50)."""
+    import numpy as np
+    from app.analysis.force_frequency import sigmoid
+    from app.analysis.results import SessionResult
+    from app.compare import compare_sessions
+    from app.study import figures
+    monkeypatch.setenv("MYOFORCE_CACHE", "off")
+    freqs = [1, 10, 20, 40, 60, 80, 100, 150]
+    res = []
+    for i in range(4):
+        force = sigmoid(np.array(freqs, float), 200.0, 1000.0, 50.0 + i, 4.0)
+        res.append(SessionResult(file=f"f{i}", format="x", metadata={"subject_id": f"R{i}"},
+                                 summary={"force_frequency": {"frequency_hz": freqs,
+                                          "force_normalized": list(force / force.max())}}))
+    comp = compare_sessions(res, ["A", "A", "B", "B"])
+    drawn = {}
+    monkeypatch.setattr(figures, "_png", lambda fig: drawn.setdefault("fig", fig) and b"")
+    figures.force_frequency(comp, "t")
+    ax = drawn["fig"].axes[0]
+    for line in ax.get_lines():
+        if "fit" in (line.get_label() or ""):
+            group = line.get_label().split()[0]
+            pts = [p for p in comp.force_frequency if p.group == group]
+            x, y = line.get_data()
+            for p in pts:
+                assert np.interp(p.frequency_hz, x, y) == pytest.approx(p.mean, abs=0.01)

@@ -157,7 +157,7 @@ def force_frequency(comp: Comparison, title: str) -> bytes | None:
         fit, _note = fit_force_frequency(f, mean)
         if fit is not None:
             ff = np.geomspace(f.min(), f.max(), 200)
-            ax.plot(ff, sigmoid(ff, fit.fmin_mN, fit.fmax_mN, fit.f50_hz, fit.hill_slope),
+            ax.plot(ff, sigmoid(ff, fit.fmin_mN, fit.fmax_mN, fit.midpoint_hz, fit.hill_slope),
                     color=c, lw=1.2, label=f"{g} fit, f50 {fit.f50_hz:.0f} Hz")
     ax.set_xscale("log")
     ax.set_xlabel("stimulation frequency (Hz)")

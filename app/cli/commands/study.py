@@ -200,8 +200,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Manage a study folder (docs/study.md).")
     sub = p.add_subparsers(dest="study_command", metavar="SUBCOMMAND", required=True)
 
-    def cmd(name: str, func, help_text: str, dir_positional: bool = True):
-        q = sub.add_parser(name, help=help_text, description=help_text)
+    def cmd(name: str, func, help_text: str, dir_positional: bool = True,
+            aliases: tuple[str, ...] = ()):
+        q = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
         if dir_positional:
             q.add_argument("dir", nargs="?", metavar="DIR", help="study folder [--study or .]")
         q.add_argument("--study", default=".", metavar="DIR", help="study folder [.]")
@@ -228,7 +229,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--date", metavar="YYYY-MM-DD", help="weighing date [today]")
     q = cmd("dose", cmd_dose, "daily salt and elemental Mg per animal for its body mass")
     q.add_argument("--date", metavar="YYYY-MM-DD", help="for this day's masses [today]")
-    q = cmd("randomise", cmd_randomise, "allocate the unallocated animals to groups")
+    q = cmd("randomise", cmd_randomise, "allocate the unallocated animals to groups",
+            aliases=("randomize",))
     q.add_argument("--seed", type=int, metavar="N", help="random seed [study file, or drawn]")
     q.add_argument("--animals", metavar="ID,ID", help="only these animals")
     cmd("status", cmd_status, "every animal: group, exclusions, sessions per timepoint")

@@ -1,6 +1,6 @@
 """Steps and the trial helper reach the runner only through a named surface.
 
-``protocols.engine.host`` lists what a step may do to the runner (``StepHost``) and what
+``protocols.engine.context`` lists what a step may do to the runner (``StepHost``) and what
 delivering a trial needs (``TrialHost``). These tests fail when the runner stops
 satisfying them, or when a step, the step context or ``deliver`` uses anything not
 listed there (read from their source: a new reach into the runner shows up here)."""
@@ -18,7 +18,7 @@ from app.session import file_row
 from drivers.capabilities import Rig
 from protocols.engine import ProtocolRunner, RecordedTrial, StepHost, TrialHost
 from protocols.engine import context as context_module
-from protocols.engine import host as host_module
+
 from protocols.engine import trial as trial_module
 from protocols.engine.context import StepContext
 from protocols.loader import parse_protocol
@@ -29,7 +29,7 @@ ENGINE = Path(trial_module.__file__).parent
 def _members(proto: type) -> set[str]:
     names: set[str] = set()
     for klass in proto.__mro__:
-        if klass.__module__ == host_module.__name__:
+        if klass.__module__ == context_module.__name__:
             names |= {n for n in vars(klass) if not n.startswith("_")}
     return names
 

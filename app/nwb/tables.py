@@ -31,7 +31,7 @@ TRIAL_RECORD_COLUMNS = (
     ("frequency_hz", "train frequency in Hz (NaN for a twitch or if unknown)"),
     ("pulse_count", "number of stimulus pulses marked in the trial window"),
     ("length_mm", "muscle length in mm during the trial (NaN if unknown)"),
-    ("wall_time_utc", "ISO 8601 UTC wall time the trial was recorded ('' if unknown)"),
+    ("wall_time_utc", "ISO 8601 UTC wall time the trial's stimulus was fired ('' if unknown)"),
 )
 #: result fields that are the trial's identity, not a measure
 _SKIP_RESULT = {"index"}

@@ -109,7 +109,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("frequency_hz", F8, "Hz", "train frequency; NaN for a twitch or if unknown"),
         Column("status", STR, "none", "'completed' or 'aborted'"),
         Column("length_mm", F8, "mm", "muscle length during the trial; NaN if unknown"),
-        Column("wall_time_utc", STR, "none", "ISO 8601 UTC wall time when the trial was recorded"),
+        Column("wall_time_utc", STR, "none", "ISO 8601 UTC wall time when the trial's stimulus was fired"),
     ),
     AUDIT: (
         Column("time_utc", STR, "none", "ISO 8601 UTC wall time of the entry"),

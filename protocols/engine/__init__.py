@@ -1,6 +1,6 @@
 """The protocol engine: a runner (state machine on a worker thread) and one module per
 step kind, all delivering stimuli through one shared trial helper. Steps and the
-helper reach the runner only through the named surfaces in :mod:`protocols.engine.host`.
+helper reach the runner only through the named surfaces in :mod:`protocols.engine.context`.
 
 Typical use (the session does this; see :class:`app.session.ExperimentSession`)::
 
@@ -9,7 +9,7 @@ Typical use (the session does this; see :class:`app.session.ExperimentSession`):
     runner.start()            # the amplifier must already be streaming
     finished = runner.wait()
 """
-from protocols.engine.host import StepHost, TrialHost
+from protocols.engine.context import StepHost, TrialHost
 from protocols.engine.interrupts import RunAborted, RunFailed, RunInterrupted
 from protocols.engine.runner import ProtocolRunner, default_analyzer
 from protocols.engine.stream import StreamBuffer

@@ -1,24 +1,125 @@
 """What a step sees of the runner: stimuli at the right current, trials, rests, prompts.
 
-A step module is a plain function ``run(ctx, step) -> None`` that talks only to this
-object, so each step kind reads as the procedure it implements and the runner keeps
-all threading, state and safety in one place. The context itself reaches the runner
-only through :class:`~protocols.engine.host.StepHost`, a named surface the runner
-implements: a step cannot set run state except by the calls listed there.
+A step module is a plain function ``run(ctx, step) -> None`` that talks only to a
+:class:`StepContext`, so each step kind reads as the procedure it implements and the
+runner keeps all threading, state and safety in one place.
+
+The context and the trial helper (:func:`protocols.engine.trial.deliver`) reach the
+runner only through two small, named surfaces the runner implements: :class:`TrialHost`
+(what delivering one stimulus needs) and :class:`StepHost` (that, plus rig facts, run
+state changes, time, the audit log and the technician). So a step changes run state
+only by a listed call (``set_length_mm``, ``set_working_current_mA``), and a test
+double of the runner needs nothing more (``tests/test_step_surface.py`` checks that
+:class:`~protocols.engine.runner.ProtocolRunner` satisfies both, and that steps, the
+context and ``deliver`` use nothing else).
 """
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
-from drivers.capabilities import LengthControl, StimulusSpec
+from drivers.capabilities import LengthControl, Stimulator, StimulusSpec
 from drivers.errors import DeviceError
 from drivers.limits import StimulusLimits
-from protocols.engine.host import StepHost
-from protocols.engine.interrupts import RunFailed
+from protocols.engine.interrupts import RunFailed, RunInterrupted
+from protocols.engine.stream import StreamBuffer
 from protocols.engine.trial import deliver
-from protocols.events import Progress, RunWarning
-from protocols.schema import StepBase
+from protocols.events import Event, Progress, RunWarning, TrialAnalysed
+from protocols.schema import ProtocolSpec, StepBase
+
+if TYPE_CHECKING:
+    from app.recording import Recording, Trial
+    from protocols.engine.trial import RecordedTrial
+
+Analyzer = Callable[["Recording", "Trial"], Any]
+
+
+@runtime_checkable
+class TrialHost(Protocol):
+    """What delivering one stimulus needs: the stimulator, the stream, stop checks, and
+    where the trial goes."""
+
+    @property
+    def protocol(self) -> ProtocolSpec: ...
+
+    @property
+    def stimulator(self) -> Stimulator: ...
+
+    @property
+    def stream(self) -> StreamBuffer:
+        """The runner's window on the amplifier stream (read it; the amplifier fills it)."""
+
+    @property
+    def sample_rate_hz(self) -> float: ...
+
+    @property
+    def length_mm(self) -> float | None:
+        """The muscle length the next trial is stored with."""
+
+    @property
+    def analyzer(self) -> Analyzer | None: ...
+
+    def check(self) -> None:
+        """Raise :class:`RunInterrupted` if the run must stop."""
+
+    def checkpoint(self) -> None:
+        """Between trials: stop if asked, wait here while paused."""
+
+    def wait_for_sample(self, sample: int) -> None:
+        """Wait for the stream to reach ``sample``; raise if interrupted or silent."""
+
+    def device_failure(self, device: str, exc: BaseException) -> RunInterrupted: ...
+
+    def emergency_off(self) -> None: ...
+
+    def next_trial_index(self) -> int: ...
+
+    def store_trial(self, trial: "RecordedTrial") -> None: ...
+
+    def emit(self, event: Event) -> None: ...
+
+    def record_analysis(self, event: TrialAnalysed) -> None: ...
+
+
+@runtime_checkable
+class StepHost(TrialHost, Protocol):
+    """All a step may do to the runner (through its context): the trial surface, plus
+    rig facts, run state changes, time, the audit log and the technician."""
+
+    @property
+    def auto_continue(self) -> bool: ...
+
+    @property
+    def limits(self) -> StimulusLimits: ...
+
+    @property
+    def length_control(self) -> LengthControl | None: ...
+
+    @property
+    def working_current_mA(self) -> float | None: ...
+
+    @property
+    def trials_done(self) -> int: ...
+
+    def cap_current(self, current_mA: float, pulse_width_ms: float) -> float: ...
+
+    def set_length_mm(self, length_mm: float) -> None: ...
+
+    def set_working_current_mA(self, current_mA: float) -> None: ...
+
+    def sleep_until(self, deadline: float) -> None: ...
+
+    def audit(self, kind: str, message: str, **fields: Any) -> None: ...
+
+    def ask(self, text: str, *, requested: str | None = None, default: Any = None,
+            prompt_id: str | None = None) -> Any: ...
+
+    def ask_nowait(self, text: str, *, requested: str | None = None,
+                   default: Any = None) -> str: ...
+
+    def poll_answer(self, prompt_id: str) -> tuple[bool, Any]: ...
+
+    def cancel_prompt(self, prompt_id: str) -> None: ...
 
 
 class StepContext:

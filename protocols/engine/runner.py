@@ -30,7 +30,7 @@ from drivers.capabilities import LengthControl, Rig, Stimulator, StreamNotice
 from drivers.errors import DeviceError, LimitError
 from drivers.limits import StimulusLimits
 from protocols.engine.context import StepContext
-from protocols.engine.host import Analyzer
+from protocols.engine.context import Analyzer
 from protocols.engine.interrupts import RunAborted, RunFailed, RunInterrupted
 from protocols.engine.steps import STEP_RUNNERS
 from protocols.engine.stream import StreamBuffer
@@ -66,7 +66,7 @@ def default_analyzer() -> Analyzer | None:
 class ProtocolRunner:
     """Runs a validated protocol on a rig whose amplifier is already streaming.
 
-    Steps and the trial helper see it only as a :class:`~protocols.engine.host.StepHost`
+    Steps and the trial helper see it only as a :class:`~protocols.engine.context.StepHost`
     (the methods under "for steps" below)."""
 
     #: how often waits check for abort/pause (s); abort latency is at most this

@@ -13,7 +13,7 @@ It follows ACQ4's DeviceTask lifecycle, one stimulus at a time:
 An abort or failure at any point still leaves the output off and the interrupted
 trial stored with status ``aborted`` before the interruption propagates.
 
-The helper reaches the runner only through :class:`~protocols.engine.host.TrialHost`.
+The helper reaches the runner only through :class:`~protocols.engine.context.TrialHost`.
 A trial exists here as :class:`RecordedTrial` (stream indices, every pulse); the
 session turns it into the file's row, the analysis sees it as an
 :class:`app.recording.Trial` relative to its window, and subscribers get it as the
@@ -36,7 +36,7 @@ from protocols.engine.interrupts import RunFailed, RunInterrupted
 from protocols.events import TrialAnalysed, TrialRecorded
 
 if TYPE_CHECKING:
-    from protocols.engine.host import TrialHost
+    from protocols.engine.context import TrialHost
 
 log = logging.getLogger(__name__)
 

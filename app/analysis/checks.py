@@ -33,31 +33,35 @@ QUIET_TOP_SAMPLES = 20
 ARTEFACT_SETTLE_SD = 6.0
 
 
-def artefact_extent(x: np.ndarray, pulse: int, baseline: float, noise_sd: float,
-                    fs: float, cfg: AnalysisConfig) -> int:
-    """Samples from ``pulse`` until force is back within 6 noise SD of the baseline
-    (at most ``artefact_max_ms``; 0 when the pulse sample itself is at baseline); when it
-    never gets back, the sample closest to the baseline (where the artefact's decay
-    meets a contraction's rise), unless that is the last one.
+def artefact_extents(x: np.ndarray, pulses: np.ndarray, levels: np.ndarray, noise_sd: float,
+                     fs: float, cfg: AnalysisConfig) -> np.ndarray:
+    """For each pulse, the samples until force is back within 6 noise SD of its level
+    (the force before the pulse), at most ``artefact_max_ms``; 0 when the pulse sample
+    itself is at the level; when it never gets back, the sample closest to the level
+    (where the artefact's decay meets a contraction's rise), unless that is the last.
 
-    A nerve-evoked contraction starts 1.5-5 ms after the pulse, so a departure from
-    baseline at the pulse that returns within a few ms is the stimulus artefact. When
-    it has not settled by ``artefact_max_ms`` the cap is returned; a peak left inside
-    the artefact is then refused by :func:`check_physiological`.
+    A nerve-evoked contraction starts 1.5-5 ms after the pulse, so a departure from the
+    level at the pulse that returns within a few ms is the stimulus artefact. When it
+    has not settled by ``artefact_max_ms`` the cap is returned; a peak left inside the
+    artefact is then refused by ``check_physiological``. All pulses at once (numpy).
     """
+    pulses = np.asarray(pulses, dtype=np.int64)
     cap = int(math.ceil(cfg.artefact_max_ms * fs / 1000.0))
-    w = x[pulse:pulse + cap]
-    if w.size == 0:
-        return 0
-    thr = max(ARTEFACT_SETTLE_SD * noise_sd, 1e-9 * max(1.0, abs(baseline)))
-    dev = np.abs(w - baseline)
-    settled = np.flatnonzero(dev <= thr)
-    if settled.size:
-        return int(settled[0])
-    # never back at baseline: a contraction starting early rises out of the artefact's
-    # decay; the artefact ends where the deviation is smallest (unless that is the cap)
-    k = int(np.argmin(dev))
-    return k if k < w.size - 1 else int(w.size)
+    out = np.zeros(pulses.size, dtype=np.int64)
+    if cap <= 0 or pulses.size == 0:
+        return out
+    idx = pulses[:, None] + np.arange(cap)[None, :]
+    inside = idx < x.size
+    w = x[np.minimum(idx, x.size - 1)]
+    levels = np.asarray(levels, dtype=np.float64)
+    dev = np.where(inside, np.abs(w - levels[:, None]), np.inf)
+    floor = 1e-9 * np.maximum(1.0, np.abs(levels))
+    settled = dev <= np.maximum(ARTEFACT_SETTLE_SD * noise_sd, floor)[:, None]
+    first = np.argmax(settled, axis=1)
+    closest = np.argmin(dev, axis=1)
+    width = inside.sum(axis=1)
+    fallback = np.where(closest < width - 1, closest, width)
+    return np.where(settled.any(axis=1), first, fallback).astype(np.int64)
 
 
 def check_polarity(y: np.ndarray, start: int, baseline: float, floor: float) -> None:

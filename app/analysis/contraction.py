@@ -18,7 +18,7 @@ from app.analysis.timing import (
     refine_crossing, rising_crossing_before, runs, smooth,
 )
 from app.analysis.checks import (
-    TrialFailed, artefact_extent, baseline_slope, baseline_trend, check_clipping,
+    TrialFailed, artefact_extents, baseline_slope, baseline_trend, check_clipping,
     check_polarity, second_contraction,
 )
 from app.analysis.flags import Flag
@@ -182,10 +182,11 @@ def _blanking(seg: Segment, x: np.ndarray, cfg: AnalysisConfig) -> np.ndarray:
     if cfg.artefact_max_ms <= 0:
         return out
     cap = int(0.4 * float(np.median(np.diff(stim)))) if stim.size > 1 else x.size
-    for i, p in enumerate(stim.tolist()):       # per pulse, not per sample
-        ref = seg.baseline if i == 0 else float(np.median(x[max(0, p - 3):p]))
-        extent = min(artefact_extent(x, p, ref, seg.noise_sd, fs, cfg), cap)
-        out[i] = max(out[i], extent)
+    before = np.maximum(stim[:, None] - np.arange(1, 4)[None, :], 0)
+    levels = np.median(x[before], axis=1)        # the force just before each pulse
+    levels[0] = seg.baseline
+    extents = np.minimum(artefact_extents(x, stim, levels, seg.noise_sd, fs, cfg), cap)
+    out = np.maximum(out, extents)
     longest = int(out.max())
     if longest > n_blank:
         seg.flag("artefact-extended",

@@ -25,7 +25,7 @@ from app.analysis.contraction import (
     force_time_integral, half_relaxation, peak_sample, rise_measures,
 )
 from app.analysis.savgol import moving_average
-from app.analysis.timing import smooth
+from app.analysis.timing import odd_window, smooth
 
 #: how long after the last pulse the end-of-train force is looked for
 END_WINDOW_S = 0.030
@@ -88,15 +88,20 @@ def fusion_index(seg: Segment, amplitude: float, cfg: AnalysisConfig) -> float:
         return math.nan
     period = float(np.median(np.diff(stim)))
     window_ms = min(cfg.smooth_ms, 0.25 * period * 1000.0 / seg.fs)
-    y = smooth(seg.raw, seg.fs, window_ms, cfg.smooth_polyorder)
     m = min(cfg.fusion_intervals, stim.size - 1)
     edges = stim[-(m + 1):]
     if np.any(np.diff(edges) < 2):
         return math.nan
     starts = edges[:-1]
     stops = edges[1:]
+    # smooth only the last intervals, with a full window of margin each side: inside,
+    # the same numbers as smoothing the whole segment
+    pad = odd_window(window_ms, seg.fs)
+    a, b = max(0, int(starts[0]) - pad), min(seg.raw.size, int(stops[-1]) + pad)
+    y = smooth(seg.raw[a:b], seg.fs, window_ms, cfg.smooth_polyorder)
+    part = y[starts[0] - a:stops[-1] - a]
     # max/min per interval with reduceat over the concatenated index ranges
-    highs = np.maximum.reduceat(y[starts[0]:stops[-1]], starts - starts[0])
-    lows = np.minimum.reduceat(y[starts[0]:stops[-1]], starts - starts[0])
+    highs = np.maximum.reduceat(part, starts - starts[0])
+    lows = np.minimum.reduceat(part, starts - starts[0])
     ripple = float(np.mean(highs - lows))
     return 1.0 - ripple / amplitude

@@ -9,44 +9,11 @@ raises is reported and ignored; it never stops a protocol.
 from __future__ import annotations
 
 import enum
-import logging
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-log = logging.getLogger(__name__)
-
-
-class Subscribers:
-    """A thread-safe list of event callbacks. ``emit`` calls each in turn on the calling
-    thread; one that raises is logged and skipped, so no subscriber can stop a run."""
-
-    def __init__(self, owner: str) -> None:
-        self._owner = owner
-        self._lock = threading.Lock()
-        self._callbacks: list[Callable[[Any], None]] = []
-
-    def add(self, callback: Callable[[Any], None]) -> Callable[[], None]:
-        """Subscribe ``callback``; returns a function that unsubscribes it."""
-        with self._lock:
-            self._callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._callbacks:
-                    self._callbacks.remove(callback)
-        return unsubscribe
-
-    def emit(self, event: Any) -> None:
-        with self._lock:
-            callbacks = list(self._callbacks)
-        for callback in callbacks:
-            try:
-                callback(event)
-            except Exception:
-                log.exception("%s subscriber %r failed on %s", self._owner, callback,
-                              type(event).__name__)
+from drivers.subscribers import Subscribers  # noqa: F401  (the one subscriber-list type)
 
 
 class RunnerState(str, enum.Enum):

@@ -21,7 +21,7 @@ from drivers.amplifier.frames import FRAME_SIZE, FrameParser, ParseResult
 from drivers.capabilities import (BlockSink, Calibration, NoticeSink, SampleBlock, StreamNotice,
                                   StreamStats)
 from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout, InstrumentError, ProtocolError
-from drivers.sinks import SinkList
+from drivers.subscribers import Subscribers
 from drivers.transports.serial_port import SerialTransport
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,9 @@ class SerialForceAmplifier:
         self._identity = ""
         self._rate = 0
         self._cal = Calibration(1.0, 0.0)
-        self._sinks = SinkList("amplifier block")        # errors reported by _sink_failed
-        self._notice_sinks = SinkList("amplifier notice")
+        self._sinks = Subscribers(  # a failure becomes a rate-limited stream notice
+            "amplifier block", on_error=lambda exc, block: self._sink_failed(exc, block.first_sample))
+        self._notice_sinks = Subscribers("amplifier notice")
         self._state_lock = threading.Lock()
         self._streaming = False
         self._dead: DeviceError | None = None
@@ -492,11 +493,7 @@ class SerialForceAmplifier:
         for run in result.runs:
             block = SampleBlock(first_sample=run.first, force_mN=cal.to_mN(run.counts),
                                 flags=run.flags, sample_rate_hz=rate, host_time_s=host_time)
-            for sink in self._sinks.items:
-                try:
-                    sink(block)
-                except Exception as exc:
-                    self._sink_failed(exc, run.first)
+            self._sinks.emit(block)
 
     def _sink_failed(self, exc: Exception, sample: int) -> None:
         self.sink_errors += 1

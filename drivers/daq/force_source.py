@@ -32,7 +32,7 @@ from drivers.daq.backend import DaqBackend
 from drivers.daq.plan import DaqPlan, DeviceInfo, check_plan
 from drivers.daq.signals import hysteresis_edges
 from drivers.errors import BufferOverrun, DeviceError, DeviceTimeout
-from drivers.sinks import SinkList
+from drivers.subscribers import Subscribers
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ class DaqForceSource:
         self._on_command = on_command
         force = plan.force
         self._cal = Calibration(force.scale, force.offset_V)
-        self._sinks = SinkList("DAQ block")
-        self._notice_sinks = SinkList("DAQ notice")
+        self._sinks = Subscribers("DAQ block")
+        self._notice_sinks = Subscribers("DAQ notice")
         self._stats = StreamStats()
         self._thread: threading.Thread | None = None
         self._halt = threading.Event()

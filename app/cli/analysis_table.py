@@ -52,8 +52,12 @@ def print_compact(con, res, flag_cell, notes_cell) -> None:
     from rich.table import Table
 
     md = res.metadata
-    who = ", ".join(str(md[k]) for k in ("subject_id", "group", "muscle") if md.get(k))
-    con.print(f"[bold]{res.file}[/bold] ({res.format}{'; ' + who if who else ''})", overflow="fold")
+    from rich.markup import escape
+
+    from app.terminal import printable
+    who = printable(", ".join(str(md[k]) for k in ("subject_id", "group", "muscle") if md.get(k)))
+    con.print(f"[bold]{escape(printable(str(res.file)))}[/bold] ({res.format}"
+              f"{'; ' + escape(who) if who else ''})", overflow="fold")
     table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("kind", no_wrap=True)

@@ -408,6 +408,9 @@ class ScpiStimulator:
         with t.lock:
             self._check_abort(start, command)
             self._notify(command)
+            if self._unresponsive:
+                # it has just failed to answer: ask briefly (a live device answers at once)
+                timeout_s = min(timeout_s or self._timeout_s, self.CONFIRM_UNRESPONSIVE_S)
             try:
                 reply = t.query(command, timeout_s) if timeout_s is not None else t.query(command)
             except DeviceTimeout:

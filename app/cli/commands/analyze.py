@@ -33,8 +33,11 @@ def print_session(con, res) -> None:
     from rich.table import Table
 
     md = res.metadata
-    who = ", ".join(f"{k} {md[k]}" for k in ("group", "subject_id", "muscle") if md.get(k))
-    table = Table(title=f"{res.file} ({res.format}{'; ' + who if who else ''})",
+    from rich.markup import escape
+
+    from app.terminal import printable
+    who = printable(", ".join(f"{k} {md[k]}" for k in ("group", "subject_id", "muscle") if md.get(k)))
+    table = Table(title=escape(printable(f"{res.file} ({res.format}{'; ' + who if who else ''})")),
                   title_justify="left", show_lines=False, pad_edge=False)
     cols = [("#", "index"), ("kind", "kind"), ("step", "step"), ("f Hz", "frequency_hz"),
             ("n", "pulses"), ("Pt/Po mN", "peak_force_mN"), ("TPT ms", "time_to_peak_ms"),

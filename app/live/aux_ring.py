@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from drivers.capabilities import SampleBlock
+from drivers.capabilities import SampleBlock, samples_missing
 
 
 class AuxSource(Protocol):
@@ -64,9 +64,10 @@ class AuxRing:
             if first < self._end:                 # the stream restarted
                 self._data.fill(np.nan)
                 self._end = self._start = first
-            if first > self._end:                 # a gap: NaN over what it leaves behind
-                self._put(self._end, np.full((k, min(first - self._end, self._cap)), np.nan,
-                                             dtype=np.float32), first - self._end)
+            gap = samples_missing(self._end, first)
+            if gap:                               # a gap: NaN over what it leaves behind
+                self._put(self._end, np.full((k, min(gap, self._cap)), np.nan,
+                                             dtype=np.float32), gap)
             if n > self._cap:
                 aux, first, n = aux[:, -self._cap:], first + n - self._cap, self._cap
             self._put(first, aux, n)

@@ -1,4 +1,7 @@
-"""A session file can be summarised and analysed while `myoforce run` is still writing it."""
+"""A session file can be summarised and analysed while `myoforce run` is still writing it.
+
+The run lasts about 15 s so that a loaded machine (each `info`/`analyze` process takes
+seconds to start there) still catches it live more than once."""
 from __future__ import annotations
 
 import json
@@ -17,7 +20,7 @@ pulse_width_ms: 0.2
 steps:
   - kind: twitch
     name: twitches
-    count: 12
+    count: 24
     interval_s: 0.6
     current_mA: 3.0
 """
@@ -58,5 +61,5 @@ def test_info_and_analysis_of_a_file_still_being_written(tmp_path):
             assert 300 < t["peak_force_mN"] < 1000
             assert 8 < t["time_to_peak_ms"] < 25
     final = _json(["info", str(out), "--json"])
-    assert final["complete"] and final["trials"] == 12
+    assert final["complete"] and final["trials"] == 24
     assert final["trials"] > live_views[0][0]["trials"]

@@ -388,7 +388,7 @@ sim = rig.sim
 protocol = load_protocol("protocols/library/protocol1-demo.yaml")
 s = ExperimentSession(protocol, rig, sys.argv[1], SessionMetadata(subject_id="x"), auto_continue=True, overwrite=True)
 s.start()
-time.sleep(2.0)
+time.sleep(float(sys.argv[4]))               # the stall hits a different moment each try
 t0 = time.monotonic()
 device = sim.stimulator_device if sys.argv[3] == "stimulator" else sim.amplifier_device
 device.faults.stall = True
@@ -400,7 +400,7 @@ print(f"{t1 - t0:.3f} {t2 - t0:.3f} {t2 - detected[0] if detected else float('na
 """
 
 
-def attack_stall_exit(n: int = 3, device: str = "stimulator") -> tuple[int, int, list[float]]:
+def attack_stall_exit(n: int = 5, device: str = "stimulator") -> tuple[int, int, list[float]]:
     """Stimulator stops answering mid-run: time from the fault's detection (the first
     query timing out) to the session closed (output off confirmed or reported
     unconfirmable, recording closed, devices released)."""
@@ -410,7 +410,8 @@ def attack_stall_exit(n: int = 3, device: str = "stimulator") -> tuple[int, int,
         script = Path(tmp) / "stall.py"
         script.write_text(STALL_SCRIPT)
         for i in range(n):
-            r = subprocess.run([PY, str(script), f"{tmp}/s{i}.h5", f"{tmp}/log{i}.txt", device],
+            r = subprocess.run([PY, str(script), f"{tmp}/s{i}.h5", f"{tmp}/log{i}.txt", device,
+                                str(1.5 + 0.8 * i)],
                                capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=120)
             try:
                 times.append(float(r.stdout.split()[-1]))   # from detection to the run closed

@@ -225,3 +225,18 @@ def test_a_runner_used_on_its_own_refuses_what_its_rig_refuses():
     with pytest.raises(ProtocolFileError, match="interval_s"):
         runner.start()
     assert rig.stimulator.fired == 0
+
+
+def test_the_gui_tare_button_uses_the_rig_files_tare_length():
+    settings = RigSettings.from_config(parse_rig("name = 'r'\n[amplifier]\ntare_samples = 321\n[sim]\n"))
+    exp = Experiment(ring_seconds=2)
+    rig = fake_rig()
+    asked = []
+    original = rig.amplifier.tare
+    rig.amplifier.tare = lambda samples=1000: asked.append(samples) or original(samples)
+    exp.attach(rig, settings)
+    try:
+        exp.tare()
+    finally:
+        exp.close()
+    assert asked == [321]

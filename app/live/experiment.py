@@ -241,9 +241,12 @@ class Experiment:
             raise UserError("no rig connected")
         return self.rig
 
-    def tare(self, samples: int = 1000) -> Calibration:
-        """Zero the force at the present load (blocking; not while a protocol runs)."""
+    def tare(self, samples: int | None = None) -> Calibration:
+        """Zero the force at the present load (blocking; not while a protocol runs), over
+        the rig file's ``tare_samples`` unless told otherwise (as every session does)."""
         rig = self._require_rig()
+        if samples is None:
+            samples = getattr(self.rig_settings, "tare_samples", None) or 1000
         with self._device_lock:
             self._refuse_while_running("tare")
             was = rig.amplifier.streaming

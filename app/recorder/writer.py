@@ -32,7 +32,8 @@ from app.errors import UserError
 from app.metadata import SessionMetadata
 from app.recorder import layout as L
 from app.recorder.records import AuditEntry, RecorderNotice, TrialRecord
-from app.recorder.writer_thread import BATCH_SAMPLES, DiskSpaceLow, _Writer
+from app.recorder.disk_space import DiskSpaceLow
+from app.recorder.writer_thread import BATCH_SAMPLES, _Writer
 from drivers.capabilities import Calibration, SampleBlock, StreamNotice
 
 log = logging.getLogger(__name__)

@@ -7,18 +7,16 @@ at least every ``flush_interval_s``, stops *before* the disk or a file-size limi
 out, and on any failure leaves the file readable as of its last flush. The producer
 side (queues, notices, lifecycle) is :class:`app.recorder.writer.SessionRecorder`.
 
-About 500 lines: the thread's loop, batching, writes, tables, space checks and failure
+About 470 lines: the thread's loop, batching, writes, tables, space checks and failure
 handling all act on one open file and one set of counters; split further, each piece
 would reach into the others' state.
 """
 from __future__ import annotations
 
-import errno
 import logging
 import operator
 import os
 import re
-import shutil
 import time
 import zlib
 from typing import TYPE_CHECKING, Any, Callable
@@ -27,16 +25,12 @@ import h5py
 import numpy as np
 
 from app.recorder import layout as L
+from app.recorder.disk_space import DiskSpaceLow, check_space
 from app.recorder.records import AuditEntry, RecorderNotice, TrialRecord
 from drivers.capabilities import SampleBlock, samples_missing, trigger_edges
 
 if TYPE_CHECKING:
     from app.recorder.writer import SessionRecorder
-
-try:
-    import resource
-except ImportError:  # pragma: no cover - not on Windows
-    resource = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +44,6 @@ TABLE_ROWS_PER_CALL = 512
 #: the writer takes the inbox at least this often (sooner when it fills or on close):
 #: the handoff is one list swap per batch, not one queue operation per block
 WRITER_POLL_S = 0.05
-#: room kept free under a file-size limit (RLIMIT_FSIZE) to close the file cleanly
-_FSIZE_RESERVE = 4 << 20
-#: bytes a write may need beyond its samples: new chunks, metadata, table rows
-_WRITE_MARGIN = 2 * L.FORCE_CHUNK * 5 + (1 << 20)
 
 
 _RATE = operator.attrgetter("sample_rate_hz")
@@ -61,11 +51,6 @@ _FORCE = operator.attrgetter("force_mN")
 _FLAGS = operator.attrgetter("flags")
 _NDIM = operator.attrgetter("ndim")
 _FIRST = operator.attrgetter("first_sample")
-
-
-class DiskSpaceLow(OSError):
-    """Raised by the writer *before* a write that could run the disk (or the file-size
-    limit) out of space, so the file can still be closed cleanly from the reserve."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -370,21 +355,8 @@ class _Writer:
 
     def check_space(self, samples: int) -> None:
         """Raise DiskSpaceLow if writing ``samples`` could leave less than the reserve."""
-        if not self.space_guard:
-            return
-        need = samples * 5 + _WRITE_MARGIN
-        free = shutil.disk_usage(self.directory).free
-        if free - need < self.rec._min_free_bytes:
-            raise DiskSpaceLow(errno.ENOSPC, f"disk almost full: {free / 1e6:.0f} MB free, "
-                               f"{self.rec._min_free_bytes / 1e6:.0f} MB kept in reserve to "
-                               "close the file")
-        if resource is not None:
-            soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-            if soft != resource.RLIM_INFINITY:
-                size = os.path.getsize(self.rec._path)
-                if size + need + _FSIZE_RESERVE > soft:
-                    raise DiskSpaceLow(errno.EFBIG, f"file size limit reached: {size} of "
-                                       f"{soft} bytes used")
+        if self.space_guard:
+            check_space(self.directory, self.rec._path, self.rec._min_free_bytes, samples)
 
     # ---------------------------------------------------------------- flush/finish
     def flush(self) -> None:

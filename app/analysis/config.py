@@ -105,8 +105,8 @@ class AnalysisConfig:
     fusion_intervals: int = _opt(
         3, "fusion index uses the ripple in this many last inter-pulse intervals")
     train_min_hz: float = _opt(
-        1.0, "files without a trial table or protocol (CSV, .h5 without trials): pulses "
-             "spaced regularly (within 2 %) at this frequency or faster form one train", "Hz")
+        1.0, "CSV files (no trial table or protocol): pulses spaced regularly (within 2 %) "
+             "at this frequency or faster form one train", "Hz")
     # --- session summary -------------------------------------------------------------
     twitch_summary: Literal["protocol", "max", "mean"] = _opt(
         "protocol", "session Pt/TPT/½RT: 'protocol' = mean ± SD of the twitches of the "

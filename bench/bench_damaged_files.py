@@ -18,10 +18,13 @@ import tempfile
 
 import h5py
 import numpy as np
+
 from app.analysis.session import analyze_recording
 from app.errors import FileFormatError
 from app.importers import load_recording
 from tests.helpers_recording import write_synthetic_session
+
+#: the measures compared with the intact file
 F = ("peak_force_mN", "time_to_peak_ms", "half_relaxation_ms")
 
 

@@ -10,6 +10,7 @@ and every problem (missing, excluded, failed, mismatched sessions) listed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import math
 from dataclasses import dataclass, field
@@ -201,8 +202,8 @@ def build_report(study: Study, out: Path, cfg: AnalysisConfig | None = None,
     if not res.sessions:
         raise UserError(f"{study.root}: no analysable session in the study yet"
                         + (f" ({'; '.join(problems(res)[:3])})" if problems(res) else ""))
-    with figures.caching(use_cache):                # --no-cache: figures drawn afresh
-        html = render(build_context(res))
+    with figures.caching(False) if not use_cache else contextlib.nullcontext():
+        html = render(build_context(res))            # --no-cache: figures drawn afresh
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out)

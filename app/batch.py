@@ -24,13 +24,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from app.errors import UserError
 from app.result_cache import ResultCache, cache_enabled, file_state
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -169,6 +170,9 @@ def _compute(paths: list[str], settings: Any, todo: list[tuple[int, str | None, 
             bar.advance(paths[i])
             yield i, outcome
         return
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
     retry: list[tuple[int, str | None, tuple | None]] = []
     pool = _pool(workers)
     try:
@@ -194,6 +198,7 @@ def _compute(paths: list[str], settings: Any, todo: list[tuple[int, str | None, 
 
 def _isolated(path: str, settings: Any, key: str | None, store: ResultCache | None,
               state: tuple | None) -> FileOutcome:
+    from concurrent.futures.process import BrokenProcessPool
     with _pool(1) as pool:
         try:
             return pool.submit(_analyze_and_store, path, settings, key, store, state).result()
@@ -224,6 +229,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     import importlib
     import multiprocessing as mp
     import threading
+    from concurrent.futures import ProcessPoolExecutor
     methods = mp.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
         for name in _PRELOAD:

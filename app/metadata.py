@@ -1,10 +1,11 @@
 """Session metadata: who and what was recorded. Validated, with units in the field names."""
 from __future__ import annotations
 
-import math
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.file_metadata import readable_metadata  # noqa: F401  (pydantic-free; was here)
 
 
 class SessionMetadata(BaseModel):
@@ -61,19 +62,3 @@ def metadata_problems(values: dict, field_name=lambda name: f"metadata {name}") 
                                 owner="the session metadata"))
         return out
     return []
-
-
-def readable_metadata(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Metadata read from a file, with every non-finite number (``inf``, ``nan``) left
-    out and noted: entering one is refused (:class:`SessionMetadata` forbids it), but a
-    file may hold one (written by another program, edited by hand), and reading it must
-    not fail a whole analysis. Returns (usable values, notes)."""
-    clean: dict[str, Any] = {}
-    notes: list[str] = []
-    for key, value in values.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and not math.isfinite(float(value)):
-            notes.append(f"metadata {key} = {value} in the file is not a finite number: ignored")
-            continue
-        clean[key] = value
-    return clean, notes

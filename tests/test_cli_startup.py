@@ -48,7 +48,16 @@ def test_info_imports_no_scipy_or_pydantic(tmp_path):
     path = write_synthetic_session(tmp_path / "s.h5").path
     loaded = loaded_after("info", str(path))
     assert "h5py" in loaded                 # it did read the file
-    assert not loaded & {"scipy", "pydantic", "matplotlib", "rich"}, loaded
+    assert not loaded & {"scipy", "pydantic", "matplotlib", "rich", "serial", "pyvisa"}, loaded
+
+
+def test_analyze_json_of_a_session_without_a_curve_fit_imports_no_scipy(tmp_path):
+    """Two twitches and one tetanus: no force-frequency fit, so no scipy.optimize; and
+    neither pydantic (metadata is read, not entered) nor the device libraries."""
+    path = write_synthetic_session(tmp_path / "s.h5").path
+    loaded = loaded_after("analyze", str(path), "--json")
+    assert "h5py" in loaded
+    assert not loaded & {"scipy", "pydantic", "matplotlib", "rich", "serial", "pyvisa"}, loaded
 
 
 def test_every_command_module_is_listed_and_registers_its_name():

@@ -50,7 +50,7 @@ def analyze_recording(recording: Recording, config: AnalysisConfig | None = None
     if not trials or (recording.trials_from_markers and cfg.train_min_hz != 1.0):
         trials = trials_from_pulses(recording.stim_samples, recording.sample_rate_hz,
                                     recording.samples, train_min_hz=cfg.train_min_hz)
-    from app.metadata import readable_metadata
+    from app.file_metadata import readable_metadata
     metadata, unusable = readable_metadata(dict(recording.metadata))   # inf/nan: noted, not used
     if cfg.metadata_overrides:
         metadata.update(dict(cfg.metadata_overrides))

@@ -191,6 +191,8 @@ def _compute(paths: list[str], settings: Any, todo: list[tuple[int, str | None, 
             yield i, outcome
     finally:                               # also when the caller stops early or ^C
         pool.shutdown(wait=True, cancel_futures=True)
+        import gc
+        gc.unfreeze()                      # (see _pool)
     for i, key, state in retry:            # one process per file: a crash costs one file
         yield i, _isolated(paths[i], settings, key, store, state)
         bar.advance(paths[i])
@@ -234,6 +236,8 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     if "fork" in methods and threading.active_count() == 1:
         for name in _PRELOAD:
             importlib.import_module(name)
+        import gc
+        gc.freeze()      # workers' garbage collector leaves the shared pages unwritten
         ctx = mp.get_context("fork")
     elif "forkserver" in methods:
         ctx = mp.get_context("forkserver")

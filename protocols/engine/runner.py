@@ -16,12 +16,18 @@ notices within ~50 ms wherever it is waiting, stores the interrupted trial as
 Whatever ends the run, the worker's last act before ``Finished`` is switching the
 stimulator output off. Events go to every subscriber; a subscriber that raises is
 logged and skipped, never allowed to stop the run.
+
+Why one module of ~500 lines: the state machine, its thread-safe control calls and the
+step surface (:class:`~protocols.engine.context.StepHost`) share one lock and one
+condition variable, and every wait must notice abort and pause the same way; keeping
+them together keeps that locking in one reader's view. What has its own state lives
+apart: prompts (``prompts.py``), the stream window (``stream.py``), trials
+(``trial.py``), steps (``steps/``).
 """
 from __future__ import annotations
 
 import itertools
 import logging
-import math
 import threading
 import time
 from typing import Any, Callable
@@ -32,6 +38,7 @@ from drivers.limits import StimulusLimits
 from protocols.engine.context import StepContext
 from protocols.engine.context import Analyzer
 from protocols.engine.interrupts import RunAborted, RunFailed, RunInterrupted
+from protocols.engine.prompts import PromptBook
 from protocols.engine.steps import STEP_RUNNERS
 from protocols.engine.stream import StreamBuffer
 from protocols.engine.trial import NullStore, RecordedTrial, TrialStore
@@ -92,9 +99,7 @@ class ProtocolRunner:
         self._abort_reason: str | None = None
         self._failure: str | None = None
         self._pause_requested = False
-        self._prompts: dict[str, OperatorPrompt] = {}
-        self._answers: dict[str, Any] = {}
-        self._prompt_ids = itertools.count(1)
+        self._prompts = PromptBook(self._wake)
         self._trial_ids = itertools.count(0)
         self._subscribers = Subscribers("runner")
         self._unsubscribe: list[Callable[[], None]] = []
@@ -128,8 +133,7 @@ class ProtocolRunner:
 
     @property
     def open_prompts(self) -> list[OperatorPrompt]:
-        with self._lock:
-            return list(self._prompts.values())
+        return self._prompts.open_prompts()
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Receive every event; returns a function that unsubscribes."""
@@ -208,14 +212,7 @@ class ProtocolRunner:
 
         Raises KeyError for a prompt that is not open and ValueError for an answer of the
         wrong kind (the prompt stays open)."""
-        with self._lock:
-            prompt = self._prompts.get(prompt_id)
-            if prompt is None:
-                raise KeyError(f"no open prompt {prompt_id!r}")
-            value = _coerce_answer(prompt, value)
-            del self._prompts[prompt_id]
-            self._answers[prompt_id] = value
-            self._wake.notify_all()
+        prompt, value = self._prompts.answer(prompt_id, value)
         self.emit(PromptAnswered(id=prompt_id, value=value))
         self.audit("operator-answer", f"{prompt.text} -> {value!r}", prompt_id=prompt_id,
                    value=value if isinstance(value, (int, float, str)) else repr(value))
@@ -363,7 +360,7 @@ class ProtocolRunner:
             prompt_id: str | None = None) -> Any:
         """Emit an OperatorPrompt and wait for its answer (WAITING_OPERATOR meanwhile)."""
         self.check()
-        pid = prompt_id or f"prompt-{next(self._prompt_ids)}"
+        pid = prompt_id or self._prompts.new_id()
         if self.auto_continue:
             self.emit(OperatorPrompt(id=pid, text=text, requested=requested, default=default, auto=True))
             self.emit(PromptAnswered(id=pid, value=default, auto=True))
@@ -371,46 +368,38 @@ class ProtocolRunner:
                        answer=default if isinstance(default, (int, float, str)) else repr(default))
             return default
         prompt = OperatorPrompt(id=pid, text=text, requested=requested, default=default)
-        with self._lock:
-            self._prompts[pid] = prompt
+        self._prompts.open(prompt)
         self.audit("operator-prompt", text, prompt_id=pid)
         self._transition(S.WAITING_OPERATOR, text)
         self.emit(prompt)
         try:
             while True:
                 with self._lock:
-                    if pid in self._answers:
-                        value = self._answers.pop(pid)
+                    answered, value = self._prompts.take(pid)
+                    if answered:
                         break
                     if self._abort_reason is None and self._failure is None:
                         self._wake.wait(0.25)
                 self.check()
         finally:
-            with self._lock:
-                self._prompts.pop(pid, None)
+            self._prompts.close(pid)
         self._transition(S.RUNNING, "answered")
         return value
 
     def ask_nowait(self, text: str, *, requested: str | None = None, default: Any = None) -> str:
         """Emit a non-blocking OperatorPrompt; the step polls :meth:`poll_answer`."""
-        pid = f"prompt-{next(self._prompt_ids)}"
+        pid = self._prompts.new_id()
         prompt = OperatorPrompt(id=pid, text=text, requested=requested, default=default, blocking=False)
-        with self._lock:
-            self._prompts[pid] = prompt
+        self._prompts.open(prompt)
         self.audit("operator-prompt", text, prompt_id=pid)
         self.emit(prompt)
         return pid
 
     def poll_answer(self, prompt_id: str) -> tuple[bool, Any]:
-        with self._lock:
-            if prompt_id in self._answers:
-                return True, self._answers.pop(prompt_id)
-            return False, None
+        return self._prompts.take(prompt_id)
 
     def cancel_prompt(self, prompt_id: str) -> None:
-        with self._lock:
-            self._prompts.pop(prompt_id, None)
-            self._answers.pop(prompt_id, None)
+        self._prompts.cancel(prompt_id)
 
     # ================================================================== internals
     def _transition(self, new: RunnerState, reason: str = "") -> bool:
@@ -534,19 +523,3 @@ class ProtocolRunner:
         self.emit(finished)
         self._done.set()
 
-
-def _coerce_answer(prompt: OperatorPrompt, value: Any) -> Any:
-    """Check an answer fits what the prompt asked for."""
-    if prompt.requested == "length_mm":
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "done")):
-            return None
-        try:
-            length = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"a length in mm is needed, got {value!r}") from None
-        if not (math.isfinite(length) and 0 < length < 1000):
-            raise ValueError(f"a length in mm between 0 and 1000 is needed, got {value!r}")
-        return length
-    if prompt.requested == "text":
-        return "" if value is None else str(value)
-    return value

@@ -12,7 +12,7 @@ from typing import Any
 from app.terminal import printable
 
 
-class _Display:
+class RunDisplay:
     """Prints the runner's events: colour and a progress bar on a terminal, plain lines
     otherwise (logs, CI, pipes)."""
 
@@ -119,7 +119,7 @@ def _step_summary(ev) -> str:
     return ""
 
 
-def _results_table(console, trials, tty: bool):
+def results_table(console, trials, tty: bool):
     """Kind, frequency, current, Pt/Po, TPT, ½RT per trial; analysis problems below it.
 
     On a terminal narrower than 100 columns the pulse count and length columns are left
@@ -157,7 +157,7 @@ def _results_table(console, trials, tty: bool):
         console.print(f"(!) {printable(line)}", markup=False, highlight=False)
 
 
-def _show_prompt(display: _Display, prompt) -> None:
+def show_prompt(display: RunDisplay, prompt) -> None:
     display.stop()
     default = "" if prompt.default is None else f" [{prompt.default}]"
     if prompt.requested == "length_mm":

@@ -28,7 +28,7 @@ from typing import Any
 from app.cli.interrupts import SafeInterrupts
 from app.cli.sim_options import check_isolator_gain, check_seed
 from app.errors import UserError
-from app.cli.run_display import _Display, _results_table, _show_prompt
+from app.cli.run_display import RunDisplay, results_table, show_prompt
 from app.terminal import printable
 
 #: the log file of this run (app.run_log), named in the one-line summary of a fault
@@ -340,7 +340,7 @@ def run_command(args: argparse.Namespace) -> int:
 def _start(args: argparse.Namespace, plan: _Plan, guard: SafeInterrupts) -> int:
     from app.session import ExperimentSession
 
-    display = _Display()
+    display = RunDisplay()
     inbox: "queue.Queue[tuple[str, Any]]" = queue.Queue()
     session = ExperimentSession(plan.protocol, plan.rig_factory, args.out, plan.metadata,
                                 overwrite=args.overwrite, auto_continue=args.yes,
@@ -381,7 +381,7 @@ def _run(args, plan, session, display, inbox, interactive, guard) -> int:
                                       f"terminal; run with --yes")
                         continue
                     open_prompts.append(item)
-                    _show_prompt(display, item)
+                    show_prompt(display, item)
                 elif isinstance(item, E.PromptAnswered):
                     open_prompts = [p for p in open_prompts if p.id != item.id]
                     if not open_prompts:
@@ -395,7 +395,7 @@ def _run(args, plan, session, display, inbox, interactive, guard) -> int:
                     session.answer(prompt.id, value)
                 except (KeyError, ValueError) as exc:
                     display.line(f"  {exc}", "red")
-                    _show_prompt(display, prompt)
+                    show_prompt(display, prompt)
             elif kind == "eof" and open_prompts:
                 session.abort("stdin closed while a prompt was open")
     except KeyboardInterrupt:
@@ -421,7 +421,7 @@ def _summary(args, plan, session, display, finished, status, guard, elapsed: flo
         from app.study.run_link import file_session
         file_session(plan.study, status)
     if session.results and not args.no_results_table:
-        _results_table(display.console, session.results, display.tty)
+        results_table(display.console, session.results, display.tty)
     kept = f"data kept in {args.out} (status {status})" if status else "no recording was written"
     if finished is not None and finished.status == "completed" and not guard.interrupted:
         display.line(f"completed: {finished.trials} trials in {elapsed:.1f} s -> {args.out}", "green")

@@ -23,7 +23,7 @@ def planned_sim(tmp_path, monkeypatch, *extra):
     runcmd.register(parser.add_subparsers())
     args = parser.parse_args(["run", str(DEMO), "--sim", "--yes", "--seed", "3",
                               "--out", str(tmp_path / "x.h5"), *extra])
-    plan = runcmd._plan(args)
+    plan = runcmd.plan_run(args)
     with pytest.raises(RuntimeError):
         plan.rig_factory(None)
     seen.pop("on_command", None)

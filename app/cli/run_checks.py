@@ -3,7 +3,7 @@
 The command line's own options (which rig, addresses, gain, rate, seed, treatment,
 study and animal) are checked here; the rest (protocol against the rig's limits,
 metadata, muscle, output path, tare) by the core's :func:`app.run_plan.make_plan`.
-The result, :class:`_Plan`, says how to connect the rig once the checks have passed.
+The result, :class:`CliRunPlan`, says how to connect the rig once the checks have passed.
 """
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from app.terminal import printable
 _META_SPECIAL = {"subject_id": "--subject", "muscle": "--muscle"}
 
 
-def _meta_option(name: str) -> str:
+def meta_option(name: str) -> str:
     return _META_SPECIAL.get(name) or "--" + name.replace("_", "-")
 
 
-class _Plan:
+class CliRunPlan:
     """The core's :class:`~app.run_plan.RunPlan` plus how this command connects the rig."""
 
     def __init__(self, plan, source: str, rig_factory) -> None:
@@ -87,7 +87,7 @@ def _check_addresses(args: argparse.Namespace) -> None:
         raise UserError(f"--stimulator {printable(repr(args.stimulator))}: {problem}")
 
 
-def _plan(args: argparse.Namespace) -> _Plan:
+def plan_run(args: argparse.Namespace) -> CliRunPlan:
     """Check everything before connecting: the command line's own options here, the rest
     (protocol against the rig, metadata, muscle, output, tare) in the core's run plan."""
     from app.rig import load_rig_file
@@ -110,14 +110,26 @@ def _plan(args: argparse.Namespace) -> _Plan:
                           stimulus_sample_rate_hz=float(rate) if args.sim == "daq" else None)
     plan = make_plan(RunRequest(rig=rig, out=args.out, metadata=_metadata_values(args),
                                 protocol_path=args.protocol, overwrite=args.overwrite,
-                                metadata_field_name=_meta_option))
+                                metadata_field_name=meta_option))
     name = Path(args.protocol).name
-    if not args.yes and not _interactive():
+    if not args.yes and not stdin_is_terminal():
         needs = _first_interactive_step(plan.protocol)
         if needs is not None:
             raise UserError(f"{name}: {needs} needs the operator's answers, but stdin is not "
                             f"a terminal; run with --yes to auto-continue with the defaults")
-    preset, limits = plan.preset, rig.limits
+    source, factory = _rig_factory(args, config, simulated, plan.preset, rig.limits, gain, rate)
+    if study is not None and simulated:
+        from app.study.run_link import conceal_effect
+        factory = conceal_effect(study, factory)
+    result = CliRunPlan(plan, source, factory)
+    result.study = study
+    return result
+
+
+def _rig_factory(args: argparse.Namespace, config: Any, simulated: bool, preset: str,
+                 limits: Any, gain: float, rate: int) -> tuple[str, Any]:
+    """(what the rig is, for the first line; a function that connects it, given the
+    command hook) for the rig the options chose."""
     if config is not None:
         from app.rig import connect_rig
         source = f"rig file {args.rig}" + (f" (simulated {preset})" if simulated else "")
@@ -142,12 +154,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
         factory = lambda hook: connect_devices(  # noqa: E731
             args.amplifier, args.stimulator, limits=limits, isolator_gain_mA_per_V=gain,
             sample_rate_hz=rate, on_command=hook)
-    if study is not None and simulated:
-        from app.study.run_link import conceal_effect
-        factory = conceal_effect(study, factory)
-    result = _Plan(plan, source, factory)
-    result.study = study
-    return result
+    return source, factory
 
 
 def _study_session(args: argparse.Namespace):
@@ -184,7 +191,7 @@ def _metadata_values(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _interactive() -> bool:
+def stdin_is_terminal() -> bool:
     try:
         return sys.stdin is not None and sys.stdin.isatty()
     except (ValueError, OSError):

@@ -25,7 +25,7 @@ import typing
 from typing import Any
 
 from app.cli.interrupts import SafeInterrupts
-from app.cli.run_checks import _Plan, _interactive, _meta_option, _plan
+from app.cli.run_checks import CliRunPlan, meta_option, plan_run, stdin_is_terminal
 from app.cli.run_display import RunDisplay, results_table, show_prompt
 from app.terminal import printable
 
@@ -43,8 +43,6 @@ examples:
 """
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from app.metadata import SessionMetadata
-
     p = subparsers.add_parser(
         "run", help="run a protocol on a rig and record it",
         description="Run a protocol (YAML) on the simulated rig, a rig file's rig, or devices "
@@ -88,6 +86,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument("--no-results-table", action="store_true",
                      help="leave out the results table at the end (e.g. when 'myoforce analyze' "
                           "follows, as in scripts/demo.sh)")
+    _add_metadata_options(p)
+    p.set_defaults(func=run_command)
+
+
+def _add_metadata_options(p: argparse.ArgumentParser) -> None:
+    """One option per SessionMetadata field (``--subject``, ``--muscle``, ``--body-mass-g``...)."""
+    from app.metadata import SessionMetadata
+
     meta = p.add_argument_group(
         "session metadata", "--muscle also picks the simulated muscle: EDL, soleus, quadriceps "
                             "(or rat-edl, rat-soleus, rat-quadriceps)")
@@ -98,9 +104,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         numeric = float in typing.get_args(field.annotation)
         metavar = None if choices else {"subject_id": "ID", "muscle": "NAME", "group": "NAME"}.get(
             name, "N" if numeric else "TEXT")
-        meta.add_argument(_meta_option(name), dest=f"meta_{name}", metavar=metavar, choices=choices,
+        meta.add_argument(meta_option(name), dest=f"meta_{name}", metavar=metavar, choices=choices,
                           help=f"{label.removesuffix(' id')}{f' in {unit}' if unit else ''}")
-    p.set_defaults(func=run_command)
 
 
 def _literal_choices(annotation: Any) -> list[str] | None:
@@ -139,7 +144,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     with SafeInterrupts() as guard:        # from the start: no signal can skip the summary
         try:
-            plan = _plan(args)
+            plan = plan_run(args)
         except KeyboardInterrupt:
             print(f"myoforce run: interrupted with {guard.signal_name} before anything was "
                   f"connected; nothing was stimulated", file=sys.stderr)
@@ -148,7 +153,7 @@ def run_command(args: argparse.Namespace) -> int:
         return _start(args, plan, guard)
 
 
-def _start(args: argparse.Namespace, plan: _Plan, guard: SafeInterrupts) -> int:
+def _start(args: argparse.Namespace, plan: CliRunPlan, guard: SafeInterrupts) -> int:
     from app.session import ExperimentSession
 
     display = RunDisplay()
@@ -158,7 +163,7 @@ def _start(args: argparse.Namespace, plan: _Plan, guard: SafeInterrupts) -> int:
                                 protocol_text=plan.protocol_text, tare_samples=plan.tare_samples,
                                 protocol_source=plan.plan.protocol_source)
     session.subscribe(lambda ev: inbox.put(("event", ev)))
-    interactive = _interactive() and not args.yes
+    interactive = stdin_is_terminal() and not args.yes
     display.line(f"myoforce run: {printable(plan.protocol.name)} on the {printable(plan.source)} "
                  f"-> {printable(str(args.out))}")
     return _run(args, plan, session, display, inbox, interactive, guard)

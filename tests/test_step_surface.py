@@ -21,6 +21,7 @@ from protocols.engine import context as context_module
 
 from protocols.engine import trial as trial_module
 from protocols.engine.context import StepContext
+from protocols.engine.stream import StreamBuffer, StreamView
 from protocols.loader import parse_protocol
 
 ENGINE = Path(trial_module.__file__).parent
@@ -55,6 +56,14 @@ def test_the_runner_satisfies_both_surfaces():
 def test_deliver_uses_only_the_trial_surface():
     used = _attributes_of(inspect.getsource(trial_module), "host")
     assert used and used <= _members(TrialHost), used - _members(TrialHost)
+
+
+def test_deliver_only_reads_the_stream():
+    source = inspect.getsource(trial_module)
+    used = _attributes_of(source, "host.stream") | _attributes_of(source, "buf")
+    allowed = {n for n in vars(StreamView) if not n.startswith("_")}
+    assert used and used <= allowed, used - allowed
+    assert isinstance(StreamBuffer(), StreamView)
 
 
 def test_the_step_context_uses_only_the_step_surface():

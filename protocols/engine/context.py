@@ -22,7 +22,7 @@ from drivers.capabilities import LengthControl, Stimulator, StimulusSpec
 from drivers.errors import DeviceError
 from drivers.limits import StimulusLimits
 from protocols.engine.interrupts import RunFailed, RunInterrupted
-from protocols.engine.stream import StreamBuffer
+from protocols.engine.stream import StreamView
 from protocols.engine.trial import deliver
 from protocols.events import Event, Progress, RunWarning, TrialAnalysed
 from protocols.schema import ProtocolSpec, StepBase
@@ -46,8 +46,8 @@ class TrialHost(Protocol):
     def stimulator(self) -> Stimulator: ...
 
     @property
-    def stream(self) -> StreamBuffer:
-        """The runner's window on the amplifier stream (read it; the amplifier fills it)."""
+    def stream(self) -> StreamView:
+        """The runner's window on the amplifier stream (read only; the amplifier fills it)."""
 
     @property
     def sample_rate_hz(self) -> float: ...

@@ -11,11 +11,25 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
 from drivers.capabilities import SampleBlock, samples_missing
+
+
+@runtime_checkable
+class StreamView(Protocol):
+    """What the trial helper may read of the stream (``StreamBuffer`` without ``put``)."""
+
+    @property
+    def end_sample(self) -> int: ...
+
+    def oldest_sample(self) -> int: ...
+
+    def trigger_edges(self, start: int, stop: int | None = None) -> np.ndarray: ...
+
+    def window(self, start: int, stop: int) -> SampleBlock: ...
 
 
 class StreamBuffer:

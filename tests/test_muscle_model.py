@@ -421,7 +421,7 @@ def _twitch_and_tetanus(effect):
 
 
 def test_treatment_effects_none_contractile_and_nmj_block():
-    from sim_devices.muscle.model import TreatmentEffect
+    from sim_devices.muscle.treatment import TreatmentEffect
     tw0, tet0 = _twitch_and_tetanus(None)
     assert _twitch_and_tetanus("none") == (tw0, tet0)
     tw, tet = _twitch_and_tetanus("contractile:0.8")

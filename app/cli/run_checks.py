@@ -68,10 +68,10 @@ def _check_rig_options(args: argparse.Namespace) -> str:
 
 
 def _treatment(text: str) -> Any:
-    """--treatment EFFECT parsed (sim_devices.muscle.model.TreatmentEffect)."""
+    """--treatment EFFECT parsed (sim_devices.muscle.treatment.TreatmentEffect)."""
     from dataclasses import asdict
 
-    from sim_devices.muscle.model import TreatmentEffect
+    from sim_devices.muscle.treatment import TreatmentEffect
     try:
         return asdict(TreatmentEffect.parse(text))     # a dict: stored as JSON in the file
     except ValueError as exc:

@@ -90,7 +90,7 @@ class Simulation(BaseModel):
 
     @model_validator(mode="after")
     def _effects_valid(self) -> "Simulation":
-        from sim_devices.muscle.model import TreatmentEffect
+        from sim_devices.muscle.treatment import TreatmentEffect
         for group, spec in self.effects.items():
             try:
                 TreatmentEffect.coerce(spec)

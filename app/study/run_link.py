@@ -47,7 +47,7 @@ def sim_effect(study: Study, animal_id: str, group: str | None) -> dict[str, flo
     multiplied by :func:`animal_factor`, as TreatmentEffect fields."""
     from dataclasses import asdict, replace
 
-    from sim_devices.muscle.model import TreatmentEffect
+    from sim_devices.muscle.treatment import TreatmentEffect
     effect = TreatmentEffect.coerce(study.design.simulation.effects.get(group or ""))
     return asdict(replace(effect, force=effect.force * animal_factor(study, animal_id)))
 

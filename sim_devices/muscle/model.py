@@ -48,12 +48,13 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sim_devices.muscle.presets import REFERENCE_WIDTH_MS, MusclePreset, get_preset
+from sim_devices.muscle.recurrence import linear_recurrence
+from sim_devices.muscle.treatment import TreatmentEffect
 
 #: a pulse this soon after the previous one is a train pulse (builds potentiation)
 PTP_TRAIN_GAP_S = 0.05
@@ -61,97 +62,6 @@ PTP_TRAIN_GAP_S = 0.05
 #: (Magleby 1987 reviews facilitation/augmentation of 10-500 ms at the NMJ)
 NMJ_FACILITATION_STEP = 0.5
 NMJ_FACILITATION_TAU_S = 0.1
-#: a chunk of the recurrence never decays by more than exp(-_MAX_LOG_DECAY), so the
-#: rescaled partial sums in :func:`linear_recurrence` stay far from overflow
-_MAX_LOG_DECAY = 300.0
-
-
-def linear_recurrence(log_c: np.ndarray, d: np.ndarray, x0: float) -> np.ndarray:
-    """Solve ``x[k+1] = exp(log_c[k]) * x[k] + d[k]`` for k = 0..n-1; return ``x[1..n]``.
-
-    Closed form with ``L_k = sum_{j<=k} log_c[j]``:
-    ``x[k+1] = e^{L_k} (x0 + sum_{j<=k} d[j] e^{-L_j})``. ``log_c`` must be <= 0 (decay);
-    the sequence is cut into chunks whose total decay stays below ``exp(-300)`` so the
-    rescaled terms cannot overflow. All terms of the sum are of one sign when ``d >= 0``,
-    so there is no cancellation.
-    """
-    log_c = np.asarray(log_c, dtype=np.float64)
-    d = np.asarray(d, dtype=np.float64)
-    n = d.shape[0]
-    out = np.empty(n)
-    if n == 0:
-        return out
-    total = -np.cumsum(log_c)  # non-decreasing
-    start, base, x = 0, 0.0, float(x0)
-    while start < n:
-        end = int(np.searchsorted(total, base + _MAX_LOG_DECAY, side="right"))
-        end = max(end, start + 1)
-        decay = total[start:end] - base  # >= 0
-        out[start:end] = np.exp(-decay) * (x + np.cumsum(d[start:end] * np.exp(decay)))
-        x, base, start = float(out[end - 1]), float(total[end - 1]), end
-    return out
-
-
-@dataclass(frozen=True)
-class TreatmentEffect:
-    """How a treatment changes the muscle, as factors on the untreated preset.
-
-    ``force`` scales A (all active force: a contractile effect), ``time`` scales tau1 and
-    tau2 (twitch relaxation and fusion), ``fatigue`` scales the fatigue rates.
-    ``nmj_block`` (0..1) is a neuromuscular-junction block, as raised extracellular Mg²⁺
-    causes by reducing acetylcholine release: a pulse's recruitment is scaled by
-    (1 − nmj_block / (1 + f)), f the facilitation of transmitter release left by the
-    previous pulses (0 for an isolated pulse; +0.5 per pulse, decaying with 0.1 s), so the
-    twitch loses ``nmj_block`` of its drive and a tetanus much less: the twitch is
-    depressed more than the tetanus.
-    """
-
-    force: float = 1.0
-    time: float = 1.0
-    fatigue: float = 1.0
-    nmj_block: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("force", "time", "fatigue"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v > 0):
-                raise ValueError(f"treatment {name} factor must be > 0 (got {v!r})")
-        if not 0.0 <= self.nmj_block < 1.0:
-            raise ValueError(f"nmj_block must be in [0, 1) (got {self.nmj_block!r})")
-
-    @classmethod
-    def coerce(cls, value: Any) -> "TreatmentEffect":
-        """``None``/'none' (no effect), a number or 'contractile:F' (force factor),
-        'nmj-block:B', a mapping or a TreatmentEffect."""
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, dict):
-            return cls(**{k: float(v) for k, v in value.items()})
-        if isinstance(value, str):
-            return cls.parse(value)
-        return cls(force=float(value))
-
-    @classmethod
-    def parse(cls, text: str) -> "TreatmentEffect":
-        """'none', 'contractile:0.85', 'nmj-block:0.4' or a bare force factor '0.85'."""
-        kind, _, arg = text.strip().lower().partition(":")
-        try:
-            if kind == "none" and not arg:
-                return cls()
-            if kind == "contractile":
-                return cls(force=float(arg))
-            if kind in ("nmj-block", "nmj_block", "nmj"):
-                return cls(nmj_block=float(arg))
-            return cls(force=float(text))
-        except ValueError as exc:
-            if "must" in str(exc):
-                raise
-        raise ValueError(f"treatment effect {text!r}: use none, contractile:FACTOR or "
-                         f"nmj-block:FRACTION")
-
-
 class MuscleModel:
     """One simulated muscle with state; see the module docstring for the model.
 

@@ -292,8 +292,6 @@ class MuscleModel:
     def _integrate(self, n: int, h: float, length_mm: float) -> np.ndarray:
         """Integrate ``n`` steps of ``h`` from the state time; return active force at the
         ``n`` new sample times and leave the state at the last one."""
-        p = self.preset
-        tc = p.tau_c_s
         T = self._t
         tg = T + h * np.arange(n + 1)
         t_end = float(tg[-1])
@@ -302,7 +300,16 @@ class MuscleModel:
         self._queue_t, self._queue_r = self._queue_t[k_end:], self._queue_r[k_end:]
         # pulses that arrived too late for their own time enter CN exactly at T
         late = int(np.searchsorted(qt, T, side="right"))
-        for t_p, r in zip(qt[:late], qr[:late]):
+        self._enter_late_pulses(qt[:late], qr[:late], T)
+        cn, cn_r = self._cn_on_grid(qt[late:], qr[late:], tg)
+        out = self._force_by_fatigue_step(tg, cn, cn_r, h, length_mm)
+        self._t = t_end
+        return out
+
+    def _enter_late_pulses(self, qt: np.ndarray, qr: np.ndarray, T: float) -> None:
+        """Add pulses whose time is already past to the CN state, as if fired at ``T``."""
+        tc = self.preset.tau_c_s
+        for t_p, r in zip(qt, qr):
             dt = T - t_p
             R, Rr = self._pulse_weights(float(t_p), float(r))
             e = math.exp(-dt / tc)
@@ -311,27 +318,36 @@ class MuscleModel:
             self._Sr += Rr * e
             self._Ur += Rr * (dt / tc) * e
             self._last_pulse = t_p
-        # CN state at each event (block start, then every pulse): a loop over pulses
-        m = k_end - late
+
+    def _cn_on_grid(self, qt: np.ndarray, qr: np.ndarray, tg: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """CN and recruitment-weighted CN at the sample times ``tg``: the state at each
+        event (block start, then every pulse, a loop over pulses), then on the grid from
+        the last event at or before each sample (numpy). Leaves the state at ``tg[-1]``."""
+        tc = self.preset.tau_c_s
+        T, t_end = float(tg[0]), float(tg[-1])
+        m = len(qt)
         ev_t = np.empty(m + 1)
         ev = np.empty((4, m + 1))
         ev_t[0] = T
         ev[:, 0] = (self._S, self._U, self._Sr, self._Ur)
         prev = T
-        for j, (t_p, r) in enumerate(zip(qt[late:], qr[late:]), start=1):
+        for j, (t_p, r) in enumerate(zip(qt, qr), start=1):
             self._cn_state_step(t_p - prev)
             self._add_pulse(float(t_p), float(r))
             ev_t[j] = t_p
             ev[:, j] = (self._S, self._U, self._Sr, self._Ur)
             prev = t_p
         self._cn_state_step(t_end - prev)
-        # CN on the grid, from the last event at or before each sample
         idx = np.searchsorted(ev_t, tg, side="right") - 1
         x = (tg - ev_t[idx]) / tc
         e = np.exp(-x)
-        cn = (ev[1, idx] + ev[0, idx] * x) * e
-        cn_r = (ev[3, idx] + ev[2, idx] * x) * e
-        # force, fatigue step by fatigue step (steps are fixed in world time)
+        return (ev[1, idx] + ev[0, idx] * x) * e, (ev[3, idx] + ev[2, idx] * x) * e
+
+    def _force_by_fatigue_step(self, tg: np.ndarray, cn: np.ndarray, cn_r: np.ndarray,
+                               h: float, length_mm: float) -> np.ndarray:
+        """Force at ``tg[1:]``, fatigue step by fatigue step (steps fixed in world time)."""
+        n = len(tg) - 1
         out = np.empty(n)
         bins = np.floor(tg[1:] / self.FATIGUE_STEP_S - 1e-9).astype(np.int64)
         cuts = np.concatenate([[0], np.flatnonzero(np.diff(bins)) + 1, [n]])
@@ -354,7 +370,6 @@ class MuscleModel:
             F = float(out[b - 1])
             self._fat_acc += float(out[a:b].sum()) * h
         self._F = F
-        self._t = t_end
         return out
 
     def _close_fatigue_step(self, t_boundary: float) -> None:

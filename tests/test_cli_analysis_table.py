@@ -103,3 +103,15 @@ def test_summary_lines_fit_whatever_the_numbers():
     text = " ".join(lines)
     for part in ("Pt 12345.6 ± 1234.5 mN", "Po 123456.7 mN", "specific force 123.45 N/cm²"):
         assert part in text
+
+
+def test_long_notes_wrap_under_their_label_not_to_column_0(capsys, monkeypatch, session_file):
+    path, _ = session_file
+    code, out, err = run(capsys, monkeypatch, 80, "analyze", path, "--no-cache")
+    assert code == 0, err
+    after = out[out.index("summary"):].splitlines()[1:]
+    notes = [i for i, line in enumerate(after) if line.startswith("  note: ")]
+    assert notes and any(len(after[i]) > 60 for i in notes)
+    for line in after:
+        assert not line or line.startswith("  "), line     # a continuation never at column 0
+        assert len(line.rstrip()) <= 80

@@ -73,10 +73,10 @@ def print_compact(con, res, flag_cell, notes_cell) -> None:
                       flag_cell(t) + (" [red]error[/red]" if t.error else ""))
         text = t.error or notes_cell(t)
         if text:
-            notes.append(f"  #{t.index}: {'[red]' + text + '[/red]' if t.error else text}")
+            notes.append((f"  #{t.index}: ", text, bool(t.error)))
     con.print(table)
-    for line in notes:
-        con.print(line, overflow="fold")
+    for prefix, text, is_error in notes:
+        _print_hanging(con, prefix, text, "red" if is_error else None)
     s = res.summary
     if s.get("error"):
         con.print(f"[red]error: {s['error']}[/red]", overflow="fold")
@@ -85,5 +85,13 @@ def print_compact(con, res, flag_cell, notes_cell) -> None:
         for line in summary_lines(s):
             con.print(line, overflow="fold")
         for note in s.get("notes", []):
-            con.print(f"  note: {note}", overflow="fold")
+            _print_hanging(con, "  note: ", note)
     con.print()
+
+
+def _print_hanging(con, prefix: str, text: str, style: str | None = None) -> None:
+    """``prefix`` + ``text`` as plain text (no markup) wrapped to the console's width,
+    continuation lines indented under the text, never back to column 0."""
+    from app.cli.terminal import hanging
+    con.print(hanging(prefix + text, len(prefix), con.width), style=style, markup=False,
+              highlight=False, overflow="fold")

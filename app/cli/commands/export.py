@@ -45,14 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _print_report(report, quiet_notes: bool = False) -> None:
-    print(f"{report.source} -> {report.output}: {report.samples} samples, {report.pulses} "
-          f"pulses, {report.trials} trials, {report.gaps} gaps; status {report.status or '-'} "
-          f"({report.seconds:.1f} s)")
+    from app.cli.terminal import hanging, terminal_width
+    columns = terminal_width()
+    print(hanging(f"{report.source} -> {report.output}: {report.samples} samples, "
+                  f"{report.pulses} pulses, {report.trials} trials, {report.gaps} gaps; "
+                  f"status {report.status or '-'} ({report.seconds:.1f} s)", 2, columns))
     for w in report.warnings:
         print(f"myoforce {NAME}: warning: {report.source}: {w}", file=sys.stderr)
     if not quiet_notes:
         for n in report.notes:
-            print(f"  note (DANDI): {n}")
+            print(hanging(f"  note (DANDI): {n}", 16, columns))
 
 
 def _inspect(path: Path) -> int:

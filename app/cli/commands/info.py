@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         lines.append(("metadata revision", f"{r['time_utc']} {r['source']}: {changed}"))
     for w in info["warnings"]:
         lines.append(("warning", w))
-    width = max(len(k) for k, _ in lines)
+    from app.cli.terminal import hanging, terminal_width
+    width, columns = max(len(k) for k, _ in lines), terminal_width()
     for k, v in lines:
-        print(printable(f"{k:<{width}}  {v}"))
+        print(hanging(printable(f"{k:<{width}}  {v}"), width + 2, columns))
     return 0

@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
         for n in report.notes:
             print(f"note: {n}", file=sys.stderr if report.problems else sys.stdout)
     if report.ok:
-        print(f"OK {report.summary()}")
+        from app.cli.terminal import hanging, terminal_width
+        print(hanging(f"OK {report.summary()}", 3, terminal_width()))
         return 0
     for p in report.problems:
         print(f"FAILED {args.file}: {p}", file=sys.stderr)

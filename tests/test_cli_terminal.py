@@ -1,0 +1,24 @@
+"""Long terminal lines (info values, verify's OK line, export and analyze notes) wrap under
+their label on a terminal and stay one record per line in a pipe."""
+from __future__ import annotations
+
+import io
+
+from app.cli.terminal import hanging, terminal_width
+
+
+def test_hanging_indents_continuations_and_keeps_every_word():
+    text = "metadata revision  2026-12-02T05:39:53+00:00 optimal-length step: " \
+           "muscle_length_mm (none) -> 31.99 and some more words to wrap"
+    out = hanging(text, 19, 60)
+    lines = out.splitlines()
+    assert len(lines) > 1 and all(len(line) <= 60 for line in lines)
+    assert all(line.startswith(" " * 19) and line[19] != " " for line in lines[1:])
+    assert out.split() == text.split()
+
+
+def test_hanging_leaves_short_lines_and_pipes_alone():
+    assert hanging("short", 4, 80) == "short"
+    long = "x " * 100
+    assert hanging(long, 4, None) == long
+    assert terminal_width(io.StringIO()) is None

@@ -10,6 +10,7 @@ recording's audit table (``app.session``).
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 import threading
 from pathlib import Path
@@ -38,7 +39,8 @@ def route_logs_to_file() -> Path | None:
     path = log_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")   # bounded: 20 MB
         _path = path
     except OSError:
         handler, _path = logging.NullHandler(), None

@@ -76,47 +76,55 @@ def verify_session(path: str | os.PathLike[str]) -> VerifyReport:
 
 
 def _check(sf: SessionFile, rep: VerifyReport) -> None:
+    """Every check, in order: extent, structure, coverage, CRCs and gaps, pulses, trials."""
+    n = _check_extent(sf, rep)
+    rep.samples = n
+    _check_structure(sf, rep)
+    spans = _check_coverage(sf, rep, n)
+    _check_blocks_and_gaps(sf, rep, n, spans)
+    _check_pulses(sf, rep, n)
+    _check_trials(sf, rep)
+
+
+def _report_or_note(rep: VerifyReport, complete: bool):
+    """Where a finding goes: a problem in a closed file, a note in one whose writer died."""
+    return rep.problems.append if complete else rep.notes.append
+
+
+def _check_extent(sf: SessionFile, rep: VerifyReport) -> int:
+    """The reader's warnings, and how many samples are really on disk (checked up to)."""
     f = sf.h5
-    problem = rep.problems.append
-    note = rep.notes.append
-    complete = sf.complete
-    n_force, n_flags = int(f[L.FORCE].shape[0]), int(f[L.FLAGS].shape[0])
-    n = min(n_force, n_flags)
+    n = min(int(f[L.FORCE].shape[0]), int(f[L.FLAGS].shape[0]))
     for w in sf.warnings:
-        note(w)
+        rep.notes.append(w)
     n_disk = min(n, sf.samples_on_disk())
     if n_disk < n:
         msg = (f"samples {n_disk}..{n} are in the file's index but their data is not on disk")
-        if complete:
-            problem(msg + " (truncated file?)")
+        if sf.complete:
+            rep.problems.append(msg + " (truncated file?)")
         else:
-            note(msg + " (the writer stopped during a flush); checked up to sample "
-                 f"{n_disk}")
+            rep.notes.append(msg + " (the writer stopped during a flush); checked up to sample "
+                             f"{n_disk}")
         n = n_disk
-    rep.samples = n
+    return n
 
-    # ---- structure: dtypes and shapes, sample rate, attributes (app.recorder.integrity)
+
+def _check_structure(sf: SessionFile, rep: VerifyReport) -> None:
+    """Dtypes and shapes, sample rate, attributes (app.recorder.integrity), table column
+    lengths, aux channels, units, and the root counts of a closed file."""
+    f, complete, problem = sf.h5, sf.complete, rep.problems.append
+    n_force, n_flags = int(f[L.FORCE].shape[0]), int(f[L.FLAGS].shape[0])
     for p in dtype_problems(sf) + rate_problems(sf) + attribute_problems(sf):
         problem(p)
     for table, cols in L.TABLES.items():
         lengths = {c.name: int(f[table][c.name].shape[0]) for c in cols}
         if len(set(lengths.values())) > 1:
             msg = f"/{table} columns differ in length: {lengths}"
-            (problem if complete else note)(msg + ("" if complete else
-                                                    " (rows of an interrupted flush)"))
+            _report_or_note(rep, complete)(msg + ("" if complete else
+                                                   " (rows of an interrupted flush)"))
     if n_force != n_flags:
-        msg = f"/force has {n_force} samples but /flags {n_flags}"
-        (problem if complete else note)(msg)
-    for name in L.aux_names(f):       # format 1.1: auxiliary channels beside force
-        ds = f[L.AUX][name]
-        if ds.dtype != np.dtype("<f4") or ds.ndim != 1:
-            problem(f"/{L.AUX}/{name} has dtype {ds.dtype} and {ds.ndim} dimensions; "
-                    f"expected 1-D float32")
-        elif int(ds.shape[0]) != n_force:
-            msg = f"/{L.AUX}/{name} has {int(ds.shape[0])} samples but /force {n_force}"
-            (problem if complete else note)(msg)
-        if "units" not in ds.attrs:
-            problem(f"/{L.AUX}/{name} has no 'units' attribute")
+        _report_or_note(rep, complete)(f"/force has {n_force} samples but /flags {n_flags}")
+    _check_aux(sf, rep, n_force)
     datasets = [L.FORCE, L.FLAGS, L.PULSES, f"{L.PROTOCOL}/yaml", f"{L.PROTOCOL}/json"]
     datasets += [f"{t}/{c.name}" for t, cols in L.TABLES.items() for c in cols]
     for name in datasets:
@@ -130,13 +138,32 @@ def _check(sf: SessionFile, rep: VerifyReport) -> None:
             if stored != actual:
                 problem(f"root attribute {attr} = {stored} but the file holds {actual}")
 
-    # ---- coverage: checksummed blocks and gaps tile [0, n) exactly
+
+def _check_aux(sf: SessionFile, rep: VerifyReport, n_force: int) -> None:
+    """Format 1.1: auxiliary channels beside force are 1-D float32 of its length, with units."""
+    f, problem = sf.h5, rep.problems.append
+    for name in L.aux_names(f):
+        ds = f[L.AUX][name]
+        if ds.dtype != np.dtype("<f4") or ds.ndim != 1:
+            problem(f"/{L.AUX}/{name} has dtype {ds.dtype} and {ds.ndim} dimensions; "
+                    f"expected 1-D float32")
+        elif int(ds.shape[0]) != n_force:
+            msg = f"/{L.AUX}/{name} has {int(ds.shape[0])} samples but /force {n_force}"
+            _report_or_note(rep, sf.complete)(msg)
+        if "units" not in ds.attrs:
+            problem(f"/{L.AUX}/{name} has no 'units' attribute")
+
+
+def _check_coverage(sf: SessionFile, rep: VerifyReport, n: int
+                    ) -> list[tuple[int, int, str, int]]:
+    """Checksummed blocks and gaps tile [0, n) exactly; returns them as sorted
+    (start, end, kind, row) spans."""
+    complete, problem, note = sf.complete, rep.problems.append, rep.notes.append
     integ = sf.table(L.INTEGRITY)
-    gaps = sf.gaps
     spans: list[tuple[int, int, str, int]] = []   # start, end, kind, row
     for i, (s, c) in enumerate(zip(integ["start"], integ["count"])):
         spans.append((int(s), int(s) + int(c), "block", i))
-    for i, g in enumerate(gaps):
+    for i, g in enumerate(sf.gaps):
         spans.append((g.sample, g.end, "gap", i))
     spans.sort()
     pos = 0
@@ -166,8 +193,14 @@ def _check(sf: SessionFile, rep: VerifyReport) -> None:
             rep.unverified_samples = n - pos
             note(f"samples {pos}..{n} at the end have no checksum row yet (written after the "
                  "last flushed checksum)")
+    return spans
 
-    # ---- CRCs of every block within the data, gaps all NaN
+
+def _check_blocks_and_gaps(sf: SessionFile, rep: VerifyReport, n: int,
+                           spans: list[tuple[int, int, str, int]]) -> None:
+    """CRCs of every block within the data match; gaps are all NaN."""
+    f, problem = sf.h5, rep.problems.append
+    integ = sf.table(L.INTEGRITY)
     force_ds, flags_ds = f[L.FORCE], f[L.FLAGS]
     last_block_end = max((e for s_, e, k, _ in spans if k == "block" and e <= n), default=0)
     mismatches = 0
@@ -183,7 +216,7 @@ def _check(sf: SessionFile, rep: VerifyReport) -> None:
                     ("flags", cg != int(integ["crc_flags"][row]))) if bad)
                 if mismatches <= 20:
                     hint = ""
-                    if not complete and end >= last_block_end:
+                    if not sf.complete and end >= last_block_end:
                         hint = (" (last block of a file whose writer stopped: it was being "
                                 "flushed; `myoforce recover` leaves it out)")
                     problem(f"CRC mismatch in {which} of block {row}, samples {start}..{end}: "
@@ -199,7 +232,11 @@ def _check(sf: SessionFile, rep: VerifyReport) -> None:
     if mismatches > 20:
         problem(f"... and {mismatches - 20} more CRC mismatches")
 
-    # ---- pulse markers are exactly the trigger-edge flags
+
+def _check_pulses(sf: SessionFile, rep: VerifyReport, n: int) -> None:
+    """Pulse markers are exactly the trigger-edge flags (a dead writer's may lag a flush)."""
+    f, problem = sf.h5, rep.problems.append
+    flags_ds = f[L.FLAGS]
     stored = np.asarray(f[L.PULSES][()], dtype=np.int64)
     edges = []
     for a in range(0, n, _WINDOW):
@@ -207,7 +244,7 @@ def _check(sf: SessionFile, rep: VerifyReport) -> None:
         edges.append(trigger_edges(fl, a))
     expected = np.concatenate(edges) if edges else np.zeros(0, np.int64)
     rep.pulses = int(expected.size)
-    if complete:
+    if sf.complete:
         if not np.array_equal(stored, expected):
             problem(f"/pulses ({stored.size} markers) differs from the trigger-edge flags "
                     f"({expected.size})")
@@ -216,13 +253,15 @@ def _check(sf: SessionFile, rep: VerifyReport) -> None:
         if not np.array_equal(inside, expected[:inside.size]):
             problem("/pulses does not match the trigger-edge flags")
         elif inside.size < expected.size:
-            note(f"{expected.size - inside.size} trigger edges in the last flushed samples "
-                 "are not yet in /pulses")
+            rep.notes.append(f"{expected.size - inside.size} trigger edges in the last flushed "
+                             "samples are not yet in /pulses")
 
-    # ---- trials are sane: windows within the data, first pulse within the window
+
+def _check_trials(sf: SessionFile, rep: VerifyReport) -> None:
+    """Trials are sane: windows within the data, first pulse within the window."""
     rep.trials = len(sf.table(L.TRIALS)["index"])
     for p in trial_problems(sf) + pulse_order_problems(sf):
-        problem(p)
+        rep.problems.append(p)
     for row, start, stop in trials_past_end(sf):
-        note(f"trial row {row} (samples {start}..{stop}) runs past the recorded data: the "
-             "recording stopped early; analysis refuses it")
+        rep.notes.append(f"trial row {row} (samples {start}..{stop}) runs past the recorded "
+                         "data: the recording stopped early; analysis refuses it")

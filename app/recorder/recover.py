@@ -109,21 +109,50 @@ def _copy_aux(f: h5py.File, out: h5py.File, n: int) -> None:
 
 
 def _copy(sf, out: h5py.File, rep: RecoveryReport) -> None:
-    f = sf.h5
+    """Copy what was recorded into ``out``: checked blocks, gaps, raw data, tables, a
+    recovery audit entry and the root attributes of a finished file."""
     L.create_layout(out, sample_rate_hz=sf.sample_rate_hz, calibration=sf.calibration,
                     metadata=sf.metadata, rig=sf.rig, devices=sf.devices,
                     protocol_text=sf.protocol_text, protocol=sf.protocol,
                     software_version=sf.software_version, start_time_utc=sf.start_time_utc,
                     flush_interval_s=sf.flush_interval_s, aux=sf.aux_channels)
-    force_in, flags_in = f[L.FORCE], f[L.FLAGS]
-    n = min(int(force_in.shape[0]), int(flags_in.shape[0]))
+    n = _samples_on_disk(sf, rep)
+    blocks, n = _checked_blocks(sf, rep, n)
+    gaps = [(g.sample, min(g.end, n), g.cause) for g in sf.gaps if g.sample < n]
+    new_blocks, n = _checksum_holes(sf, rep, blocks, gaps, n)
+    blocks = [b for b in blocks if b[1] <= n]
+    gaps = sorted((a, min(b, n), c) for a, b, c in gaps if a < n)
+    pulse_arr = _copy_raw(sf.h5, out, n)
+    all_blocks = sorted(blocks + new_blocks)
+    tables = _tables(sf, rep, gaps, all_blocks, n)
+    _write_tables(out, tables)
+    _finish_attributes(sf, out, rep, n, gaps, pulse_arr.size, tables)
+    rep.samples = n
+    rep.blocks = len(all_blocks)
+    rep.pulses = int(pulse_arr.size)
+    rep.trials = len(tables[L.TRIALS]["index"])
+    rep.gaps = len(gaps)
+    rep.audit_entries = len(tables[L.AUDIT]["kind"])
+
+
+def _samples_on_disk(sf, rep: RecoveryReport) -> int:
+    """Samples of /force and /flags whose data reached the disk."""
+    f = sf.h5
+    n = min(int(f[L.FORCE].shape[0]), int(f[L.FLAGS].shape[0]))
     on_disk = sf.samples_on_disk()
     if on_disk < n:
         rep.notes.append(f"samples {on_disk}..{n} were indexed but never reached the disk "
                          "(writer stopped during a flush): not copied")
         rep.dropped_tail_samples += n - on_disk
         n = on_disk
+    return n
 
+
+def _checked_blocks(sf, rep: RecoveryReport, n: int
+                    ) -> tuple[list[tuple[int, int, int, int]], int]:
+    """Checksummed blocks within the data (start, end, crc_force, crc_flags), each checked;
+    a dead writer's trailing blocks that do not match are left out (and ``n`` with them)."""
+    force_in, flags_in = sf.h5[L.FORCE], sf.h5[L.FLAGS]
     integ = sf.table(L.INTEGRITY)
     blocks = [(int(s), int(s) + int(c), int(cf), int(cg)) for s, c, cf, cg in
               zip(integ["start"], integ["count"], integ["crc_force"], integ["crc_flags"])
@@ -145,9 +174,12 @@ def _copy(sf, out: h5py.File, rep: RecoveryReport) -> None:
     if bad:
         rep.notes.append(f"{len(bad)} blocks do not match their checksum; copied as they are "
                          "(verify will list them)")
-    gaps = [(g.sample, min(g.end, n), g.cause) for g in sf.gaps if g.sample < n]
+    return blocks, n
 
-    # regions with neither a checksum nor a gap row
+
+def _holes(blocks: list[tuple[int, int, int, int]], gaps: list[tuple[int, int, str]],
+           n: int) -> list[tuple[int, int]]:
+    """Regions of [0, n) with neither a checksum nor a gap row."""
     covered = sorted([(a, b) for a, b, *_ in blocks] + [(a, b) for a, b, _ in gaps])
     holes, pos = [], 0
     for a, b in covered:
@@ -156,9 +188,17 @@ def _copy(sf, out: h5py.File, rep: RecoveryReport) -> None:
         pos = max(pos, b)
     if pos < n:
         holes.append((pos, n))
+    return holes
 
+
+def _checksum_holes(sf, rep: RecoveryReport, blocks: list[tuple[int, int, int, int]],
+                    gaps: list[tuple[int, int, str]], n: int
+                    ) -> tuple[list[tuple[int, int, int, int]], int]:
+    """New checksum rows for data written without one, NaN runs there logged as gaps
+    (appended to ``gaps``), trailing reserved NaN dropped; returns (new blocks, n)."""
+    force_in, flags_in = sf.h5[L.FORCE], sf.h5[L.FLAGS]
     new_blocks: list[tuple[int, int, int, int]] = []
-    for a, b in holes:
+    for a, b in _holes(blocks, gaps, n):
         fo = np.asarray(force_in[a:b], dtype="<f4")
         if b == n:          # trailing: NaN here is reserved space, not a logged gap
             real = np.flatnonzero(~np.isnan(fo))
@@ -183,10 +223,12 @@ def _copy(sf, out: h5py.File, rep: RecoveryReport) -> None:
     if rep.rechecksummed_samples:
         rep.notes.append(f"{rep.rechecksummed_samples} samples written before the crash had no "
                          "checksum row; checksums were computed at recovery")
-    blocks = [b for b in blocks if b[1] <= n]
-    gaps = sorted((a, min(b, n), c) for a, b, c in gaps if a < n)
+    return new_blocks, n
 
-    # raw data, window by window; pulses recomputed from the flags
+
+def _copy_raw(f: h5py.File, out: h5py.File, n: int) -> np.ndarray:
+    """Raw data, window by window, and aux; pulses recomputed from the flags (returned)."""
+    force_in, flags_in = f[L.FORCE], f[L.FLAGS]
     out_force, out_flags = out[L.FORCE], out[L.FLAGS]
     out_force.resize((n,))
     out_flags.resize((n,))
@@ -201,9 +243,13 @@ def _copy(sf, out: h5py.File, rep: RecoveryReport) -> None:
     pulse_arr = np.concatenate(pulses) if pulses else np.zeros(0, np.int64)
     out[L.PULSES].resize((pulse_arr.size,))
     out[L.PULSES][:] = pulse_arr
+    return pulse_arr
 
-    all_blocks = sorted(blocks + new_blocks)
 
+def _tables(sf, rep: RecoveryReport, gaps: list[tuple[int, int, str]],
+            all_blocks: list[tuple[int, int, int, int]], n: int) -> dict[str, dict]:
+    """The recovered file's tables: trials and analysis as they were, gaps and checksums
+    as established, the audit log with one 'recovery' entry saying what was done."""
     tables = {name: sf.table(name) for name in (L.TRIALS, L.AUDIT, L.ANALYSIS)}
     tables[L.GAPS] = {"sample": np.array([g[0] for g in gaps], np.int64),
                       "count": np.array([g[1] - g[0] for g in gaps], np.int64),
@@ -226,6 +272,10 @@ def _copy(sf, out: h5py.File, rep: RecoveryReport) -> None:
                                   "crc_mismatches": rep.crc_mismatches})}
     tables[L.AUDIT] = {k: np.append(v, np.array([extra[k]], dtype=v.dtype))
                        for k, v in audit.items()}
+    return tables
+
+
+def _write_tables(out: h5py.File, tables: dict[str, dict]) -> None:
     for name, cols in tables.items():
         group = out[name]
         for col in L.TABLES[name]:
@@ -235,25 +285,24 @@ def _copy(sf, out: h5py.File, rep: RecoveryReport) -> None:
             if len(values):
                 ds[:] = np.asarray(values, dtype=object if col.is_text else col.dtype)
 
+
+def _finish_attributes(sf, out: h5py.File, rep: RecoveryReport, n: int,
+                       gaps: list[tuple[int, int, str]], pulses: int,
+                       tables: dict[str, dict]) -> None:
+    """Root attributes of a finished file, marked as recovered from the source."""
     a = out.attrs
     a["recovered_from"] = str(Path(rep.source).resolve())
     a.modify("status", np.asarray(L.STATUS_RECOVERED.encode(), dtype=L.STATUS_DTYPE))
     end = sf.end_time_utc or ""
     a.modify("end_time_utc", np.asarray(end.encode(), dtype=L.TIME_DTYPE))
-    lost = int(f.attrs.get("lost_samples", -1))
+    lost = int(sf.h5.attrs.get("lost_samples", -1))
     if lost < 0:
         lost = int(sum(g[1] - g[0] for g in gaps if g[2] == L.CAUSE_QUEUE_FULL))
-    for name, value in (("samples", n), ("lost_samples", lost), ("pulses", pulse_arr.size),
+    for name, value in (("samples", n), ("lost_samples", lost), ("pulses", pulses),
                         ("trials", len(tables[L.TRIALS]["index"])), ("gaps", len(gaps)),
                         ("audit_entries", len(tables[L.AUDIT]["kind"]))):
         a.modify(name, np.int64(value))
     a.modify("complete", np.uint8(1))
-    rep.samples = n
-    rep.blocks = len(all_blocks)
-    rep.pulses = int(pulse_arr.size)
-    rep.trials = len(tables[L.TRIALS]["index"])
-    rep.gaps = len(gaps)
-    rep.audit_entries = len(tables[L.AUDIT]["kind"])
 
 
 __all__ = ["recover_session", "RecoveryReport"]

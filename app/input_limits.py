@@ -102,11 +102,27 @@ def toml_depth_problem(text: str) -> str | None:
             depth += 1
             deepest = max(deepest, depth)
             if deepest > MAX_DEPTH:
-                return f"nested more than {MAX_DEPTH} levels deep (line {line}); a rig file needs a few"
+                return f"nested more than {MAX_DEPTH} levels deep (line {line}); the file needs a few"
         elif c in "]}":
             depth = max(0, depth - 1)
         i += 1
     return None
+
+
+def load_toml(text: str, source: str, error: type[Exception] | None = None) -> dict[str, Any]:
+    """Parse TOML ``text`` within the depth limit; any problem is ``error`` (default
+    :class:`app.errors.UserError`) with one line naming ``source``."""
+    import tomllib
+
+    if error is None:
+        from app.errors import UserError as error
+    too_deep = toml_depth_problem(text)            # before the recursive parser sees it
+    if too_deep:
+        raise error(f"{source}: {too_deep}")
+    try:
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
+        raise error(f"{source}: {toml_error_line(exc)}") from None
 
 
 def toml_error_line(exc: BaseException) -> str:

@@ -464,3 +464,15 @@ def test_non_finite_metadata_in_a_file_is_noted_not_fatal(work, capsys):
     assert main(["analyze", "rat07.h5", "--json"]) == 0
     out = capsys.readouterr().out
     assert "muscle_length_mm = inf in the file is not a finite number: ignored" in out
+
+
+def test_a_deeply_nested_study_file_is_one_line(tmp_path):
+    """Every TOML reader goes through app.input_limits.load_toml: no RecursionError."""
+    from app.errors import UserError
+    from app.study.design import read_design
+
+    path = tmp_path / "study.toml"
+    path.write_text("x = " + "[" * 900 + "]" * 900 + "\n")
+    with pytest.raises(UserError) as info:
+        read_design(path)
+    assert str(info.value) == f"{path}: nested more than 32 levels deep (line 1); the file needs a few"

@@ -11,7 +11,6 @@ the value, e.g. ``rig.toml: limits.max_current_mA: must be > 0, got -1``.
 """
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -200,14 +199,8 @@ def load_rig_file(path: str | Path) -> RigConfig:
 
 
 def parse_rig(text: str, *, source: str = "rig file") -> RigConfig:
-    from app.input_limits import toml_depth_problem, toml_error_line
-    too_deep = toml_depth_problem(text)            # before the recursive parser sees it
-    if too_deep:
-        raise RigFileError(f"{source}: {too_deep}")
-    try:
-        data = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
-        raise RigFileError(f"{source}: {toml_error_line(exc)}") from None
+    from app.input_limits import load_toml
+    data = load_toml(text, source, RigFileError)
     try:
         return RigConfig.model_validate(data)
     except ValidationError as exc:

@@ -7,7 +7,6 @@ it (see :mod:`app.study.folder`). Field reference: docs/study.md.
 """
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -163,13 +162,14 @@ def invalid(exc: ValidationError, where: str, model: type[BaseModel]) -> UserErr
 
 def read_design(path: Path) -> StudyDesign:
     """The validated study file; UserError naming the file and the field otherwise."""
+    from app.input_limits import load_toml
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = load_toml(path.read_text(encoding="utf-8"), str(path))   # depth-limited, one line
     except FileNotFoundError:
         raise UserError(f"{path}: no study file (create one with 'myoforce study init')") \
             from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         return StudyDesign.model_validate(data)
     except ValidationError as exc:

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import secrets
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,10 +174,11 @@ class Study:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    from app.input_limits import load_toml
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid TOML ({exc})") from None
+        return load_toml(path.read_text(encoding="utf-8"), str(path))   # depth-limited, one line
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def _write_toml(path: Path, data: dict[str, Any]) -> None:

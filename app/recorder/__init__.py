@@ -1,8 +1,12 @@
 """Session recorder: crash-safe streaming HDF5 session files, and reading them back.
 
 - :mod:`app.recorder.layout` – the file layout (names, dtypes, units, format version)
-- :mod:`app.recorder.writer` – :class:`SessionRecorder`, the writer thread
+- :mod:`app.recorder.writer` – :class:`SessionRecorder`, the producer side (queues, lifecycle)
+- :mod:`app.recorder.writer_thread` – the writer thread, the one owner of the file
+  (:mod:`app.recorder.disk_space`: the disk-space and file-size guard)
 - :mod:`app.recorder.reader` – :func:`open_session`, :func:`load_recording`, :func:`session_info`
+- :mod:`app.recorder.session_file` – :class:`SessionFile`, an open file's data and tables
+- :mod:`app.recorder.h5open` – opening a file as a SWMR reader, and why one cannot be
 - :mod:`app.recorder.verify` – structure and CRC-32 check of raw data
 - :mod:`app.recorder.recover` – copy a crashed file into a clean one (never ``h5clear``)
 

@@ -77,7 +77,7 @@ class Recording:
 def display_samples(force: Any, start: int, stop: int) -> np.ndarray:
     """Samples ``[start, stop)`` of a recording's force for drawing (float32).
 
-    A checked session force (``app.recorder.integrity.CheckedForce``) refuses damaged
+    A checked session force (``app.recorder.checked_force.CheckedForce``) refuses damaged
     samples to analysis; a display shows them as a gap (NaN) instead, so a replay of a
     damaged file still draws everything intact and never draws damaged numbers."""
     masked = getattr(force, "masked", None)

@@ -20,7 +20,8 @@ from app.errors import FileFormatError
 from app.importers import load_recording
 from app.recorder import layout as L
 from app.recorder import verify_session
-from app.recorder.integrity import CheckedForce, DamagedDataError
+from app.recorder.checked_force import CheckedForce
+from app.recorder.integrity import DamagedDataError
 from tests.helpers_recording import write_synthetic_session
 
 #: two checksummed blocks: [0, 5000) holds twitch 0, [5250, end) twitch 1 and the tetanus

@@ -10,7 +10,7 @@ import pytest
 
 from app.errors import FileFormatError
 from app.recorder import load_recording, open_session, session_info
-from app.recorder.integrity import CheckedForce
+from app.recorder.checked_force import CheckedForce
 from app.recording import Recording
 from tests.helpers_recording import write_synthetic_session
 

@@ -98,7 +98,7 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
     This is how every consumer of session data (analysis, replay, export, compare)
     reads it, so the checks of :mod:`app.recorder.integrity` live here: a file with
     damaged metadata (sample rate, dtypes, trial windows, pulse markers) is refused with
-    one line; the force is a :class:`~app.recorder.integrity.CheckedForce`, which checks
+    one line; the force is a :class:`~app.recorder.checked_force.CheckedForce`, which checks
     the CRC-32 of every block a read touches and refuses damaged samples, so a trial on
     a damaged block fails with the reason while the others are measured.
 
@@ -108,7 +108,8 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
     it has no rows, are grouped from the pulse markers
     (:func:`app.recording.trials_from_pulses`).
     """
-    from app.recorder.integrity import CheckedForce, check_structure
+    from app.recorder.checked_force import CheckedForce
+    from app.recorder.integrity import check_structure
     sf = open_session(path)
     try:
         check_structure(sf)

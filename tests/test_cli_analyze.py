@@ -117,6 +117,17 @@ def test_compare_by_group(capsys, tmp_path):
     assert any(r["kind"] == "force_frequency" and r["frequency_hz"] == "50" for r in rows)
 
 
+def test_compare_tables_fit_80_columns_and_cut_no_number(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    files = make_group_files(tmp_path)
+    code, out, err = run(capsys, "compare", *files, "--by", "group", "--no-cache")
+    assert code == 0, err
+    assert max(len(line.rstrip()) for line in out.splitlines()) <= 80
+    assert "…" not in out                                   # no number or interval cut
+    est = next(line for line in out.splitlines() if line.startswith("│ Po (mN)") and "[" in line)
+    assert est.count("[") == 2 and est.count("]") == 2       # difference and g, each with its CI
+
+
 def test_compare_group_overrides_and_missing_groups(capsys, tmp_path):
     files = make_group_files(tmp_path, n_per_group=2)
     nogroup = tmp_path / "nogroup.csv"

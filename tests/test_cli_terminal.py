@@ -22,3 +22,15 @@ def test_hanging_leaves_short_lines_and_pipes_alone():
     long = "x " * 100
     assert hanging(long, 4, None) == long
     assert terminal_width(io.StringIO()) is None
+
+
+def test_every_commands_help_fits_80_columns(capsys, monkeypatch):
+    import pytest
+
+    from app.cli.main import COMMANDS, main
+    monkeypatch.setenv("COLUMNS", "80")
+    for argv in ([], *([c] for c in COMMANDS)):
+        with pytest.raises(SystemExit):
+            main([*argv, "--help"])
+        out = capsys.readouterr().out
+        assert max(len(line) for line in out.splitlines()) <= 80, argv

@@ -38,8 +38,8 @@ from drivers.errors import DeviceError
 COMMANDS: dict[str, str] = {
     "analyze": "analyse twitches and tetani (Pt, TPT, ½RT, Po, force-frequency...)",
     "annotate": "add metadata known later (muscle mass...) to a session as a new revision",
-    "compare": "compare groups: mean ± SEM, Welch t and Mann-Whitney U p-values",
-    "devices": "list serial ports and VISA resources",
+    "compare": "compare groups per animal: differences, Hedges' g, Welch t, Mann-Whitney",
+    "devices": "list serial ports, VISA resources and NI-DAQmx boards",
     "export": "export sessions as NWB (Neurodata Without Borders) files for DANDI",
     "gui": "open the desktop application",
     "info": "summarise a session file",

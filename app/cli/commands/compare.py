@@ -19,7 +19,7 @@ from pathlib import Path
 
 from app.cli.analysis_options import (add_analysis_options, add_batch_options, batch_options,
                                       config_from_args)
-from app.cli.terminal import console, fmt
+from app.cli.terminal import console, fmt, hanging
 from app.errors import UserError
 from app.paths import check_output_file
 
@@ -131,6 +131,36 @@ def _ci(pair: tuple[float, float], digits: int = 3) -> str:
     return f"[{fmt(pair[0], digits)}, {fmt(pair[1], digits)}]"
 
 
+def _print_pair(con, comp, a: str, b: str, adj: str) -> None:
+    """One pair of groups as two tables, estimates then tests, so that each fits an
+    80-column terminal without cutting a number or an interval."""
+    from rich.table import Table
+
+    from app.compare import PARAMETERS
+
+    est = Table(title=f"{b} − {a}: difference [95 % CI], Hedges' g [95 % CI]",
+                title_justify="left")
+    tests = Table(title=f"{b} − {a}: Welch t (df), p ({adj}), Mann–Whitney U, p ({adj})",
+                  title_justify="left")
+    for table, cols in ((est, ("outcome", "difference [95 % CI]", "Hedges' g [95 % CI]")),
+                        (tests, ("outcome", "Welch t (df)", "p", "p adj", "U", "p MW",
+                                 "p MW adj"))):
+        for col in cols:
+            table.add_column(col, justify="left" if col == "outcome" else "right",
+                             no_wrap=col != "outcome")
+    for p in PARAMETERS:
+        x = comp.test(p.key, a, b)
+        est.add_row(_label(p), f"{fmt(x.difference, 3)} {_ci(x.difference_ci)}",
+                    f"{fmt(x.hedges_g, 2)} {_ci(x.hedges_g_ci, 2)}")
+        tests.add_row(_label(p), f"{fmt(x.t, 2)} ({fmt(x.df, 1)})", fmt(x.p_welch, 3),
+                      fmt(x.p_welch_holm, 3) if comp.holm else "–", fmt(x.u, 1),
+                      fmt(x.p_mann_whitney, 3) + ("" if x.mann_whitney_exact or not
+                                                  math.isfinite(x.u) else " (approx.)"),
+                      fmt(x.p_mann_whitney_holm, 3) if comp.holm else "–")
+    con.print(est)
+    con.print(tests)
+
+
 def print_comparison(comp, by: str) -> None:
     from rich.table import Table
 
@@ -154,21 +184,7 @@ def print_comparison(comp, by: str) -> None:
     adj = "Holm" if comp.holm else "unadjusted"
     pairs = list(dict.fromkeys((x.group_a, x.group_b) for x in comp.tests))
     for a, b in pairs:
-        c = Table(title=f"{b} − {a}: difference [95 % CI], Hedges' g [95 % CI], Welch t "
-                        f"(df), p ({adj}), Mann–Whitney U, p ({adj})", title_justify="left")
-        for col in ("outcome", "difference", "Hedges' g", "Welch t (df)", "p", "p adj",
-                    "U", "p MW", "p MW adj"):
-            c.add_column(col, justify="left" if col == "outcome" else "right")
-        for p in PARAMETERS:
-            x = comp.test(p.key, a, b)
-            c.add_row(_label(p), f"{fmt(x.difference, 3)} {_ci(x.difference_ci)}",
-                      f"{fmt(x.hedges_g, 2)} {_ci(x.hedges_g_ci, 2)}",
-                      f"{fmt(x.t, 2)} ({fmt(x.df, 1)})", fmt(x.p_welch, 3),
-                      fmt(x.p_welch_holm, 3) if comp.holm else "–", fmt(x.u, 1),
-                      fmt(x.p_mann_whitney, 3) + ("" if x.mann_whitney_exact or not
-                                                  math.isfinite(x.u) else " (approx.)"),
-                      fmt(x.p_mann_whitney_holm, 3) if comp.holm else "–")
-        con.print(c)
+        _print_pair(con, comp, a, b, adj)
     if comp.force_frequency:
         ff = Table(title="force-frequency (force / session maximum): mean ± SEM (n animals)",
                    title_justify="left")
@@ -185,7 +201,7 @@ def print_comparison(comp, by: str) -> None:
             ff.add_row(*row)
         con.print(ff)
     for note in comp.notes:
-        con.print(f"note: {note}", markup=False, highlight=False)
+        con.print(hanging(f"note: {note}", 6, con.width), markup=False, highlight=False)
     con.print("Tests are two-sided; " + ("p adj: Holm across the outcomes of each pair "
                                          "of groups." if comp.holm else
                                          "p-values are not adjusted for multiple comparisons."))

@@ -34,19 +34,21 @@ _LOG_PATH: list = [None]
 
 _EXAMPLE = """\
 examples:
-  myoforce run protocols/library/protocol1-demo.yaml --sim --yes --out s.h5 --subject rat-01
+  myoforce run protocols/library/protocol1-demo.yaml --sim --yes --out s.h5 \\
+      --subject rat-01
   myoforce run protocols/library/protocol1-demo.yaml --sim daq --yes --out s.h5
-  myoforce run protocol1.yaml --rig rigs/rig1.toml --out rat-07-edl.h5 --subject rat-07 \\
-      --group treated --compound "magnesium aspartate" --dose-mg-per-kg 400 --muscle EDL --side left
-  myoforce run protocol1.yaml --amplifier /dev/ttyACM0 \\
+  myoforce run protocols/library/protocol1.yaml --rig rigs/example-rig.toml \\
+      --out rat-07-edl.h5 --subject rat-07 --muscle EDL --side left \\
+      --group treated --compound "magnesium aspartate" --dose-mg-per-kg 400
+  myoforce run protocols/library/protocol1.yaml --amplifier /dev/ttyACM0 \\
       --stimulator TCPIP0::192.168.1.20::5025::SOCKET --out s.h5
 """
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run", help="run a protocol on a rig and record it",
-        description="Run a protocol (YAML) on the simulated rig, a rig file's rig, or devices "
-                    "given by address; record everything into a session file; print the "
+        description="Run a protocol (YAML) on the simulated rig, a rig file's rig, or devices\n"
+                    "given by address; record everything into a session file; print the\n"
                     "per-trial results (Pt/Po, TPT, ½RT). Ctrl-C aborts safely.",
         epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("protocol", help="protocol file (.yaml), e.g. protocols/library/protocol1.yaml")
@@ -75,8 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="session file to write (with --study: filed in the study folder)")
     out.add_argument("--overwrite", action="store_true", help="replace FILE.h5 if it exists")
     study = p.add_argument_group(
-        "study", "--study DIR --animal ID [--timepoint T] fill the subject metadata from the "
-                 "study (the group as its blinded code) and file the session in the study")
+        "study", "--study DIR --animal ID [--timepoint T] fill the subject metadata from\n"
+                 "the study (the group as its blinded code) and file the session in the study")
     study.add_argument("--study", metavar="DIR", help="study folder (myoforce study init)")
     study.add_argument("--animal", metavar="ID", help="the study's animal")
     run = p.add_argument_group("running")
@@ -95,8 +97,8 @@ def _add_metadata_options(p: argparse.ArgumentParser) -> None:
     from app.metadata import SessionMetadata
 
     meta = p.add_argument_group(
-        "session metadata", "--muscle also picks the simulated muscle: EDL, soleus, quadriceps "
-                            "(or rat-edl, rat-soleus, rat-quadriceps)")
+        "session metadata", "--muscle also picks the simulated muscle: EDL, soleus,\n"
+                            "quadriceps (or rat-edl, rat-soleus, rat-quadriceps)")
     for name, field in SessionMetadata.model_fields.items():
         choices = _literal_choices(field.annotation)
         suffix, unit = _unit(name)

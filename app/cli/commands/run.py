@@ -97,8 +97,8 @@ def _add_metadata_options(p: argparse.ArgumentParser) -> None:
     from app.metadata import SessionMetadata
 
     meta = p.add_argument_group(
-        "session metadata", "--muscle also picks the simulated muscle: EDL, soleus,\n"
-                            "quadriceps (or rat-edl, rat-soleus, rat-quadriceps)")
+        "session metadata", "--muscle also picks the simulated muscle:\n"
+                            "EDL, soleus, quadriceps (or rat-edl, rat-soleus, rat-quadriceps)")
     for name, field in SessionMetadata.model_fields.items():
         choices = _literal_choices(field.annotation)
         suffix, unit = _unit(name)

@@ -34,12 +34,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 LAUNCH = "import sys; from app.cli.main import main; sys.exit(main())"
+#: as installed: byte code cached (PYTHONDONTWRITEBYTECODE would recompile every module
+#: of the tree in every run; pip compiles an installed package)
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def myoforce(tree: Path, argv: list[str], cache: Path | None) -> tuple[float, bytes]:
     """(wall seconds, stdout) of one ``myoforce ARGV`` process; its CPU time (with its
     worker processes) is added to :data:`CPU`."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = {**ENV, "PYTHONPATH": str(tree)}
     env.update({"MYOFORCE_CACHE_DIR": str(cache)} if cache else {"MYOFORCE_CACHE": "off"})
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()

@@ -30,11 +30,14 @@ sys.path.insert(0, str(ROOT))
 
 TARGETS = {"--help": 0.15, "info": 0.35, "analyze": 0.5}
 LAUNCH = "import sys; from app.cli.main import main; sys.exit(main())"
+#: as installed: byte code cached (PYTHONDONTWRITEBYTECODE would recompile every module
+#: of the tree in every run; pip compiles an installed package)
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def run_once(tree: Path, argv: list[str], cache: str) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one ``myoforce ARGV`` process."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "MYOFORCE_CACHE": "off",
+    env = {**ENV, "PYTHONPATH": str(tree), "MYOFORCE_CACHE": "off",
            "MYOFORCE_CACHE_DIR": cache}
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()

@@ -227,6 +227,22 @@ def create_layout(f: h5py.File, *, sample_rate_hz: float, calibration: Calibrati
 
     Nothing may be created after this once SWMR mode is on; see the module docstring.
     """
+    _create_root_attributes(f, sample_rate_hz=sample_rate_hz, software_version=software_version,
+                            start_time_utc=start_time_utc, flush_interval_s=flush_interval_s)
+    _create_raw_datasets(f, sample_rate_hz, calibration)
+    for table in TABLES:
+        _create_table(f, table)
+    f[ANALYSIS].attrs["description"] = ("analysis results; never modifies raw data. "
+                                        "Rows are appended, each result one JSON object")
+    _create_protocol(f, protocol_text, protocol)
+    _create_context(f, metadata, rig, devices)
+    if aux:
+        create_aux(f, aux, sample_rate_hz)
+
+
+def _create_root_attributes(f: h5py.File, *, sample_rate_hz: float, software_version: str,
+                            start_time_utc: str, flush_interval_s: float) -> None:
+    """Format, version, times, rate; the attributes finalised at close as placeholders."""
     a = f.attrs
     a["format"] = FORMAT_NAME
     a["format_version"] = FORMAT_VERSION
@@ -238,6 +254,9 @@ def create_layout(f: h5py.File, *, sample_rate_hz: float, calibration: Calibrati
     for name, (dtype, value) in FINAL_ATTRS.items():
         a.create(name, np.asarray(value, dtype=dtype), dtype=_h5_type(dtype))
 
+
+def _create_raw_datasets(f: h5py.File, sample_rate_hz: float, calibration: Calibration) -> None:
+    """/force, /flags and /pulses: empty, chunked, resizable, with their units."""
     force = f.create_dataset(FORCE, shape=(0,), maxshape=(None,), dtype="<f4",
                              chunks=(FORCE_CHUNK,), fillvalue=np.float32(np.nan))
     force.attrs["units"] = "mN"
@@ -261,11 +280,10 @@ def create_layout(f: h5py.File, *, sample_rate_hz: float, calibration: Calibrati
     pulses.attrs["description"] = ("stimulus pulse markers: stream indices of samples whose "
                                    "trigger-edge flag (bit 0) is set, ascending")
 
-    for table in TABLES:
-        _create_table(f, table)
-    f[ANALYSIS].attrs["description"] = ("analysis results; never modifies raw data. "
-                                        "Rows are appended, each result one JSON object")
 
+def _create_protocol(f: h5py.File, protocol_text: str | None,
+                     protocol: Mapping[str, Any] | None) -> None:
+    """/protocol: the YAML source as run and its parsed form as JSON ('' if none)."""
     proto = f.create_group(PROTOCOL)
     proto.attrs["description"] = "the protocol as run: its YAML source and its parsed form"
     for name, text, what in (("yaml", protocol_text, "protocol YAML source as run"),
@@ -275,6 +293,10 @@ def create_layout(f: h5py.File, *, sample_rate_hz: float, calibration: Calibrati
         ds.attrs["units"] = "none"
         ds.attrs["description"] = what + " ('' if none)"
 
+
+def _create_context(f: h5py.File, metadata: Mapping[str, Any], rig: Mapping[str, Any],
+                    devices: Mapping[str, str]) -> None:
+    """/session (metadata), /rig (its JSON and flattened keys), /devices (identities)."""
     session = f.create_group(SESSION)
     session.attrs.update({k: v for k, v in metadata.items() if v is not None})
 
@@ -287,9 +309,6 @@ def create_layout(f: h5py.File, *, sample_rate_hz: float, calibration: Calibrati
     dev = f.create_group(DEVICES)
     for name, identity in devices.items():
         dev.attrs[str(name)] = str(identity)
-
-    if aux:
-        create_aux(f, aux, sample_rate_hz)
 
 
 #: keys of an auxiliary channel description stored as attributes of its dataset

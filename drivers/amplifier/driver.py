@@ -8,6 +8,13 @@ samples, CRC failures, resyncs, a subscriber raising, the device stalling or van
 is counted in :attr:`stats` and announced as a :class:`StreamNotice`; nothing is dropped
 silently and no call hangs: a dead stream makes every later call raise the error that
 killed it, promptly.
+
+About 530 lines, one class, on purpose: the command side and the reader thread share
+one stream state (streaming, the error that killed it, the next sample index, stats)
+under one lock, and every command checks it; split across modules that state would be
+reached into from both. What has a seam of its own already has a module: the wire
+format (``frames.py``), the command grammar (``commands.py``), the transport
+(``drivers.transports.serial_port``) and the subscriber list (``drivers.subscribers``).
 """
 from __future__ import annotations
 

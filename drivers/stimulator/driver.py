@@ -11,6 +11,12 @@ is running (or, if a query is stuck waiting, through the transport's lock-free u
 Every command of a running operation is sent only after checking, under the transport lock,
 that no abort happened since the operation began, so nothing can switch the output back on
 after an abort.
+
+About 490 lines, one class, on purpose: every path that can switch the output on or off
+(configure, fire, set_output, abort, close) shares the operation lock, the abort counter
+and the off-confirmation state, and the safety ordering above is readable only where
+they sit together. The SCPI grammar and reply parsing are ``scpi.py``; the limits are
+``drivers.limits``.
 """
 from __future__ import annotations
 

@@ -43,6 +43,11 @@ Additions to the Ding model, each a multiplicative factor on A:
 
 The output also carries transducer white noise, a slow baseline drift and a brief
 stimulus artefact during each pulse.
+
+About 430 lines, one class: every addition above acts on the same integrated state (F,
+CN, facilitation, fatigue), advanced together block by block. The recurrence solver
+(``recurrence.py``), the treatment effect (``treatment.py``) and the presets
+(``presets.py``) are their own modules.
 """
 from __future__ import annotations
 

@@ -172,6 +172,25 @@ class ParseResult:
         return sum(len(r) for r in self.runs)
 
 
+def _valid_frames(buf: bytes, st: "_FeedState") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every sync in ``buf`` whose frame passes its CRC, all at once: (their byte
+    positions, the frames, the rows where a run breaks). A "run" is physically adjacent
+    valid frames with consecutive seq and no end-of-stream; failed CRCs go to ``st``."""
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    last_start = len(buf) - FRAME_SIZE
+    cand = np.flatnonzero((arr[:last_start + 1] == 0xA5) & (arr[1:last_start + 2] == 0x5A))
+    rows = sliding_window_view(arr, FRAME_SIZE)[cand]
+    ok = crc8_frames(rows) == rows[:, 11]
+    valid_pos = cand[ok]
+    st.bad_pos = cand[~ok]
+    frames = np.ascontiguousarray(rows[ok]).view(FRAME_DTYPE).reshape(-1)
+    seq = frames["seq"]
+    eos = (frames["flags"] & FLAG_END_OF_STREAM) != 0
+    cont = ((np.diff(valid_pos) == FRAME_SIZE) & ((seq[1:] - seq[:-1]) == 1)
+            & ~eos[1:] & ~eos[:-1])
+    return valid_pos, frames, np.flatnonzero(~cont)
+
+
 class FrameParser:
     """Stateful receiver for the frame stream: feed it chunks as they arrive, in any split.
 
@@ -271,20 +290,9 @@ class FrameParser:
         if n < FRAME_SIZE:
             self._pending = buf
             return
-        arr = np.frombuffer(buf, dtype=np.uint8)
-        last_start = n - FRAME_SIZE
-        cand = np.flatnonzero((arr[:last_start + 1] == 0xA5) & (arr[1:last_start + 2] == 0x5A))
-        rows = sliding_window_view(arr, FRAME_SIZE)[cand]
-        ok = crc8_frames(rows) == rows[:, 11]
-        valid_pos = cand[ok]
-        st.bad_pos = cand[~ok]
-        frames = np.ascontiguousarray(rows[ok]).view(FRAME_DTYPE).reshape(-1)
+        valid_pos, frames, breaks = _valid_frames(buf, st)
         seq = frames["seq"]
         eos = (frames["flags"] & FLAG_END_OF_STREAM) != 0
-        # a "run": physically adjacent valid frames with consecutive seq, no end-of-stream
-        cont = ((np.diff(valid_pos) == FRAME_SIZE) & ((seq[1:] - seq[:-1]) == 1)
-                & ~eos[1:] & ~eos[:-1])
-        breaks = np.flatnonzero(~cont)
         nv = valid_pos.shape[0]
 
         accepted: list[tuple[int, int, int]] = []  # (first row, end row exclusive, first index)

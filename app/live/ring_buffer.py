@@ -73,7 +73,6 @@ class RingBuffer:
         self._start = 0          # absolute index of the oldest sample held
         self._generation = 0
         self._lost = 0
-        self._stim: deque[int] = deque(maxlen=max_markers)
         self._markers: deque[Marker] = deque(maxlen=max_markers)
 
     @classmethod
@@ -122,7 +121,6 @@ class RingBuffer:
         self._flags.fill(0)
         self._end = self._start = int(first_sample)
         self._lost = 0
-        self._stim.clear()
         self._markers.clear()
         self._generation += 1
 
@@ -150,7 +148,6 @@ class RingBuffer:
             if fl.shape[0] != n:
                 raise ValueError("force and flags differ in length")
         first = int(first_sample)
-        edges = trigger_edges(fl, first)
         with self._lock:
             if first < self._end:
                 self._reset_locked(None, first)
@@ -166,7 +163,6 @@ class RingBuffer:
                 self._copy_locked(first, force, fl)
                 self._end = first + n
                 self._start = max(self._start, self._end - self._cap)
-                self._stim.extend(edges.tolist())
             else:
                 self._end = max(self._end, first)
                 self._start = max(self._start, self._end - self._cap)
@@ -231,9 +227,9 @@ class RingBuffer:
         return self.read(end - n, end)
 
     def stim_samples(self, since: int = 0) -> np.ndarray:
-        """Absolute indices of trigger edges at or after ``since`` still remembered."""
-        with self._lock:
-            return np.fromiter((s for s in self._stim if s >= since), dtype=np.int64)
+        """Absolute indices of the trigger edges at or after ``since`` still held (read
+        from the stored flags, like every snapshot's ``stim_samples``)."""
+        return self.read(since, 2**62).stim_samples
 
     def markers(self, since: int = 0) -> list[Marker]:
         with self._lock:

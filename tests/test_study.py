@@ -79,6 +79,18 @@ def test_dose_command(study, capsys):
     assert "213.64" in row and "16.000" in row and "0.6583" in row
 
 
+def test_dose_command_fits_80_columns_and_says_who_gets_the_compound(study, capsys,
+                                                                      monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    randomise(study, seed=3)
+    assert main(["study", "dose", str(study.root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert lines[1].startswith("  ")              # the compound line continues indented
+    assert lines[-2].startswith("blinded: one group gets the compound")
+    assert lines[-1].startswith("  ")               # ... and so does the carrier note
+
+
 # ----------------------------------------------------------------------- randomise
 def test_block_randomisation_is_balanced_and_reproducible():
     animals = [(f"R{i:02d}", None) for i in range(12)]

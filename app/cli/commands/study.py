@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli.terminal import console, fmt
+from app.cli.terminal import console, fmt, hanging
 from app.errors import UserError
 
 NAME = "study"
@@ -34,8 +34,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     from app.study.operations import init_study
     tps = [t.strip() for t in args.timepoints.split(",")] if args.timepoints else None
     study = init_study(Path(args.dir), args.title, tps)
-    print(f"study created in {study.root}: edit {study.root / 'study.toml'}, then add "
-          f"animals ('myoforce study add ... --study {study.root}' or 'study import')")
+    print(f"study created in {study.root}")
+    print(f"next: edit {study.root / 'study.toml'}, then add animals:\n"
+          f"  myoforce study add ID ... --study {study.root}\n"
+          f"  myoforce study import FILE.csv --study {study.root}")
     return 0
 
 
@@ -82,14 +84,14 @@ def cmd_dose(args: argparse.Namespace) -> int:
     frac, src = d.compound.mg_fraction()
     mm = d.compound.molar_mass()
     con = console()
-    con.print(f"{d.compound.name}: M = {fmt(mm, 5)} g/mol, Mg {100 * frac:.3f} % ({src}); "
-              f"dose {d.dose.amount_mg_per_kg_per_day:g} mg/kg/day as "
-              f"{'elemental Mg' if d.dose.basis == 'elemental_mg' else 'salt'}, "
-              f"{d.dose.route}", markup=False)
-    who = ("one group gets the compound (which one: the allocation key), the others the "
-           "same volume of carrier" if study.blinded else
+    con.print(hanging(f"{d.compound.name}: M = {fmt(mm, 5)} g/mol, Mg {100 * frac:.3f} % "
+                      f"({src}); dose {d.dose.amount_mg_per_kg_per_day:g} mg/kg/day as "
+                      f"{'elemental Mg' if d.dose.basis == 'elemental_mg' else 'salt'}, "
+                      f"{d.dose.route}", 2, con.width), markup=False)
+    who = ("blinded: one group gets the compound (the allocation key says which), the "
+           "others the same volume of carrier" if study.blinded else
            f"group '{d.dose.group}' gets the compound; the others the same volume of carrier")
-    t = Table(title=f"per animal and day, on {day}, for its latest body mass ({who})",
+    t = Table(title=f"per animal and day, on {day}, for its latest body mass",
               title_justify="left")
     for col in ("animal", "group", "body mass g", "weighed", "salt mg", "Mg mg", "Mg mmol"):
         t.add_column(col, justify="left" if col in ("animal", "group") else "right")
@@ -100,6 +102,7 @@ def cmd_dose(args: argparse.Namespace) -> int:
         t.add_row(r.animal, r.label or "–", f"{r.dose.body_mass_g:g}", str(r.mass_date),
                   f"{r.dose.salt_mg:.2f}", f"{r.dose.mg_mg:.3f}", f"{r.dose.mg_mmol:.4f}")
     con.print(t)
+    con.print(hanging(who, 2, con.width), markup=False)
     return 0
 
 

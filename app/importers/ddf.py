@@ -124,20 +124,48 @@ def load_ddf(path: str | Path) -> Recording:
     if not lines or not re.search(r"DMC.*Data File", lines[0]):
         raise FileFormatError(f"{path}: not an Aurora DMC .ddf file (first line is not "
                               f"'DMC... Data File')")
-    header: dict[str, str] = {}
     i_cal = _find(lines, "Calibration Data", 1, path)
-    for line in lines[1:i_cal]:
+    header, fs = _header(lines[1:i_cal], path)
+    i_com = _find(lines, "Test Comments", i_cal + 1, path)
+    units, scale, offset = _calibration(lines[i_cal + 1:i_com], path)
+    i_prot = _find(lines, "Protocol Array", i_com + 1, path)
+    comments = "\n".join(l for l in lines[i_com + 1:i_prot] if l.strip()).strip()
+    i_data = _find(lines, "Test Data", i_prot + 1, path)
+    protocol = parse_protocol(lines[i_prot + 1:i_data], path=path, first_line=i_prot + 2)
+    data, col = _data_table(lines, i_data, path)
+    force, sc, off, to_mn = _force_mN(data, col, units, scale, offset, path)
+    stim_level = data[:, col["Stim"]] > 0.5
+    edges = np.flatnonzero(np.diff(stim_level.astype(np.int8)) == 1) + 1
+    if stim_level[0]:
+        edges = np.concatenate(([0], edges))
+    edges = edges.astype(np.int64)
+    metadata = _metadata(lines[0], header, comments, protocol, sc * to_mn, off)
+    trials = _trials(edges, fs, force.size, protocol, metadata.get("reference_length_mm"))
+    if any(p["action"] == "Stimulus-Train" for p in protocol) and any(
+            p["action"] == "Sine Wave" for p in protocol):
+        metadata["experiment"] = "workloop"
+    return Recording(source=str(path), format="aurora-ddf", sample_rate_hz=fs,
+                     force_mN=force, stim_samples=edges, trials=trials, metadata=metadata)
+
+
+def _header(lines: list[str], path: Path) -> tuple[dict[str, str], float]:
+    """The ``key: value`` header and its sample rate (refused unless positive)."""
+    header: dict[str, str] = {}
+    for line in lines:
         if ":" in line:
             k, v = line.split(":", 1)
             header[k.strip()] = v.strip()
     fs = _number(header.get("Sample Frequency (Hz)", "nan"))
     if not (math.isfinite(fs) and fs > 0):
         raise FileFormatError(f"{path}: missing or invalid 'Sample Frequency (Hz)'")
+    return header, fs
 
-    # calibration table: rows until the next section
-    i_com = _find(lines, "Test Comments", i_cal + 1, path)
+
+def _calibration(lines: list[str], path: Path
+                 ) -> tuple[dict[str, str], dict[str, float], dict[str, float]]:
+    """Units, scale and offset per channel from the calibration table."""
     cal: dict[str, list[str]] = {}
-    for line in lines[i_cal + 1:i_com]:
+    for line in lines:
         cells = line.split("\t")
         if len(cells) > 1:
             cal[cells[0].strip()] = [c.strip() for c in cells[1:]]
@@ -149,12 +177,11 @@ def load_ddf(path: str | Path) -> Recording:
     units = dict(zip(channels, cal.get("Units", [""] * len(channels))))
     scale = {c: _number(v) for c, v in zip(channels, scale_row)}
     offset = {c: _number(v) for c, v in zip(channels, offset_row or [])}
+    return units, scale, offset
 
-    i_prot = _find(lines, "Protocol Array", i_com + 1, path)
-    comments = "\n".join(l for l in lines[i_com + 1:i_prot] if l.strip()).strip()
-    i_data = _find(lines, "Test Data", i_prot + 1, path)
-    protocol = parse_protocol(lines[i_prot + 1:i_data], path=path, first_line=i_prot + 2)
 
+def _data_table(lines: list[str], i_data: int, path: Path) -> tuple[np.ndarray, dict[str, int]]:
+    """The data table after 'Test Data' (volts) and its column index by name."""
     i_head = next((k for k in range(i_data + 1, len(lines)) if lines[k].strip()), None)
     if i_head is None:
         raise FileFormatError(f"{path}: no data table after 'Test Data in Volts'")
@@ -183,7 +210,13 @@ def load_ddf(path: str | Path) -> Recording:
         sample = data[:, col["Sample"]]
         if not np.array_equal(sample, np.arange(sample.size) + sample[0]):
             raise FileFormatError(f"{path}: sample numbers are not consecutive (rows missing?)")
+    return data, col
 
+
+def _force_mN(data: np.ndarray, col: dict[str, int], units: dict[str, str],
+              scale: dict[str, float], offset: dict[str, float], path: Path
+              ) -> tuple[np.ndarray, float, float, float]:
+    """Force in mN through the file's calibration: (force, scale, offset, unit factor)."""
     unit = units.get(FORCE_CHANNEL, "mN").strip()
     to_mn = _TO_MN.get(unit.lower())
     if to_mn is None:
@@ -194,16 +227,17 @@ def load_ddf(path: str | Path) -> Recording:
     if not math.isfinite(sc) or sc == 0:
         raise FileFormatError(f"{path}: invalid scale for {FORCE_CHANNEL}")
     force = (data[:, col[FORCE_CHANNEL]] + (0.0 if math.isnan(off) else off)) * sc * to_mn
-    stim_level = data[:, col["Stim"]] > 0.5
-    edges = np.flatnonzero(np.diff(stim_level.astype(np.int8)) == 1) + 1
-    if stim_level[0]:
-        edges = np.concatenate(([0], edges))
-    edges = edges.astype(np.int64)
+    return force, sc, off, to_mn
 
+
+def _metadata(first_line: str, header: dict[str, str], comments: str,
+              protocol: list[dict[str, Any]], scale_mN_per_V: float, offset_V: float
+              ) -> dict[str, Any]:
+    """What the file says about the session: version, calibration, notes, references."""
     metadata: dict[str, Any] = {
-        "dmc_version": lines[0].split()[0],
-        "force_channel": FORCE_CHANNEL, "force_scale_mN_per_V": sc * to_mn,
-        "force_offset_V": off, "protocol": protocol,
+        "dmc_version": first_line.split()[0],
+        "force_channel": FORCE_CHANNEL, "force_scale_mN_per_V": scale_mN_per_V,
+        "force_offset_V": offset_V, "protocol": protocol,
     }
     if comments:
         metadata["notes"] = comments
@@ -215,13 +249,7 @@ def load_ddf(path: str | Path) -> Recording:
             metadata[name] = v * factor
     if "reference_length_mm" in metadata:
         metadata.setdefault("muscle_length_mm", metadata["reference_length_mm"])
-
-    trials = _trials(edges, fs, force.size, protocol, metadata.get("reference_length_mm"))
-    if any(p["action"] == "Stimulus-Train" for p in protocol) and any(
-            p["action"] == "Sine Wave" for p in protocol):
-        metadata["experiment"] = "workloop"
-    return Recording(source=str(path), format="aurora-ddf", sample_rate_hz=fs,
-                     force_mN=force, stim_samples=edges, trials=trials, metadata=metadata)
+    return metadata
 
 
 def _first_bad_row(body: list[str], numbers: list[int], names: list[str]) -> str | None:

@@ -170,6 +170,15 @@ def group_trains(stim_samples: np.ndarray, sample_rate_hz: float,
     return out
 
 
+def rising_edges(high: np.ndarray) -> np.ndarray:
+    """Stimulus markers of a recorded stimulus level (True while high): the samples where it
+    goes high, the first sample included when the recording starts high (int64)."""
+    edges = np.flatnonzero(np.diff(high.astype(np.int8)) == 1) + 1
+    if high[0]:
+        edges = np.concatenate(([0], edges))
+    return edges.astype(np.int64)
+
+
 def trials_from_pulses(stim_samples: np.ndarray, sample_rate_hz: float, n_samples: int,
                        max_train_gap_s: float | None = None, pre_s: float = 0.05,
                        post_s: float = 0.5, train_min_hz: float = 1.0) -> list[Trial]:

@@ -21,14 +21,14 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from pydantic import ValidationError
 
 from app.errors import FileFormatError
 from app.metadata import SessionMetadata
-from app.recording import Recording, trials_from_pulses
+from app.recording import Recording, rising_edges, trials_from_pulses
 
 REQUIRED = ("time_s", "force_mN", "stim")
 #: allowed deviation of a time step from the mean step, as a fraction of the step
@@ -62,13 +62,7 @@ def _metadata(lines: list[str], path: Path) -> dict[str, Any]:
 def load_csv(path: str | Path) -> Recording:
     """Read a ``time_s,force_mN,stim`` CSV file into a :class:`Recording`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FileFormatError(f"{path}: not a UTF-8 text file") from exc
-    except OSError as exc:
-        raise FileFormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    lines = text.splitlines()
+    lines = _read_lines(path)
     comments = [l for l in lines if l.lstrip().startswith("#")]
     numbers = [i + 1 for i, l in enumerate(lines) if l.strip() and not l.lstrip().startswith("#")]
     rows = [lines[i - 1] for i in numbers]          # numbers: 1-based file line numbers
@@ -87,9 +81,35 @@ def load_csv(path: str | Path) -> Recording:
     meta = _metadata(comments, path)
     if len(rows) < 3:
         raise FileFormatError(f"{path}: fewer than 2 data rows")
+    data = _columns(rows, header, line, path)
+    t, force, stim = data[:, 0], data[:, 1], data[:, 2]
+    _check_values(t, force, stim, line, path)
+    fs = _sample_rate(t, line, path)
+    edges = rising_edges(stim > 0.5)
+    if t[0] != 0:                       # stim_time_s etc. count from the first row
+        meta.setdefault("time_offset_s", float(t[0]))
+    return Recording(source=str(path), format="csv", sample_rate_hz=float(fs),
+                     force_mN=force, stim_samples=edges,
+                     trials=trials_from_pulses(edges, fs, force.size), metadata=meta,
+                     trials_from_markers=True)
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(f"{path}: not a UTF-8 text file") from exc
+    except OSError as exc:
+        raise FileFormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    return text.splitlines()
+
+
+def _columns(rows: list[str], header: list[str], line: Callable[[int], int],
+             path: Path) -> np.ndarray:
+    """The REQUIRED columns as numbers; the first bad cell named by line and column."""
     idx = [header.index(c) for c in REQUIRED]
     try:
-        data = np.loadtxt(rows[1:], delimiter=",", usecols=idx, ndmin=2, dtype=np.float64)
+        return np.loadtxt(rows[1:], delimiter=",", usecols=idx, ndmin=2, dtype=np.float64)
     except ValueError as exc:
         m = re.search(r"string '(.*)' to float64 at row (\d+), column (\d+)", str(exc))
         if m:
@@ -105,7 +125,11 @@ def load_csv(path: str | Path) -> Recording:
         raise FileFormatError(f"{path}: non-numeric or missing value at {where}; every row "
                               f"needs numbers in {', '.join(REQUIRED)} (write nan for a lost "
                               f"force sample)") from exc
-    t, force, stim = data[:, 0], data[:, 1], data[:, 2]
+
+
+def _check_values(t: np.ndarray, force: np.ndarray, stim: np.ndarray,
+                  line: Callable[[int], int], path: Path) -> None:
+    """Finite times and stim, stim 0 or 1, force finite or nan (not all nan)."""
     for name, col in (("time_s", t), ("stim", stim)):
         bad = ~np.isfinite(col)
         if bad.any():
@@ -119,6 +143,10 @@ def load_csv(path: str | Path) -> Recording:
     if not np.isin(stim, (0.0, 1.0)).all():
         k = int(np.argmax(~np.isin(stim, (0.0, 1.0))))
         raise FileFormatError(f"{path}: stim must be 0 or 1 (line {line(k)} has {stim[k]:g})")
+
+
+def _sample_rate(t: np.ndarray, line: Callable[[int], int], path: Path) -> float:
+    """The constant sample rate of ``time_s`` (increasing, steps within STEP_TOLERANCE)."""
     dt = np.diff(t)
     if (dt <= 0).any():
         k = int(np.argmax(dt <= 0)) + 1
@@ -133,14 +161,4 @@ def load_csv(path: str | Path) -> Recording:
     fs = 1.0 / step
     if not math.isfinite(fs) or fs <= 0:
         raise FileFormatError(f"{path}: cannot determine the sample rate from time_s")
-    high = stim > 0.5
-    edges = np.flatnonzero(np.diff(high.astype(np.int8)) == 1) + 1
-    if high[0]:
-        edges = np.concatenate(([0], edges))
-    edges = edges.astype(np.int64)
-    if t[0] != 0:                       # stim_time_s etc. count from the first row
-        meta.setdefault("time_offset_s", float(t[0]))
-    return Recording(source=str(path), format="csv", sample_rate_hz=float(fs),
-                     force_mN=force, stim_samples=edges,
-                     trials=trials_from_pulses(edges, fs, force.size), metadata=meta,
-                     trials_from_markers=True)
+    return fs

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import FileFormatError
-from app.recording import Recording, Trial, trials_from_pulses
+from app.recording import Recording, Trial, rising_edges, trials_from_pulses
 
 FORCE_CHANNEL = "AI1"
 _TO_MN = {"mn": 1.0, "n": 1000.0, "g": 9.80665, "gf": 9.80665, "kg": 9806.65}
@@ -134,11 +134,7 @@ def load_ddf(path: str | Path) -> Recording:
     protocol = parse_protocol(lines[i_prot + 1:i_data], path=path, first_line=i_prot + 2)
     data, col = _data_table(lines, i_data, path)
     force, sc, off, to_mn = _force_mN(data, col, units, scale, offset, path)
-    stim_level = data[:, col["Stim"]] > 0.5
-    edges = np.flatnonzero(np.diff(stim_level.astype(np.int8)) == 1) + 1
-    if stim_level[0]:
-        edges = np.concatenate(([0], edges))
-    edges = edges.astype(np.int64)
+    edges = rising_edges(data[:, col["Stim"]] > 0.5)
     metadata = _metadata(lines[0], header, comments, protocol, sc * to_mn, off)
     trials = _trials(edges, fs, force.size, protocol, metadata.get("reference_length_mm"))
     if any(p["action"] == "Stimulus-Train" for p in protocol) and any(

@@ -148,6 +148,7 @@ def analyze_many(paths: Sequence[str], settings: Any, jobs: int | None = None,
             while i not in done:
                 j, outcome = next(results)
                 done[j] = outcome
+            bar.hide()          # the caller prints this outcome on a clean line
             yield done.pop(i)
     if store is not None and todo:
         store.prune()
@@ -278,12 +279,20 @@ class _Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
+        self.hide()
+
+    def hide(self) -> None:
+        """Erase the bar (it is transient) before an outcome is handed to the caller, who
+        prints it to stdout: otherwise the output starts on the bar's line, after it.
+        The next :meth:`advance` draws the bar again below what was printed."""
+        if self.bar is not None and self.bar.live.is_started:
             self.bar.stop()
 
     def advance(self, path: str) -> None:
         self.done += 1
         if self.bar is not None:
+            if not self.bar.live.is_started:
+                self.bar.start()
             self.bar.advance(self.task)
             self.bar.refresh()
         if self.callback is not None:

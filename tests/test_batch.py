@@ -229,3 +229,35 @@ def test_digest_remembered_for_an_unchanged_settled_file(sessions, tmp_path, mon
         fh.seek(-1, 2)
         fh.write(bytes([last[0] ^ 0xFF]))
     assert cache.digest(path, file_state(path)) != d1 and len(calls) == 4
+
+
+class _Terminal:
+    """stderr as a terminal (rich draws its bar), recording what is written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        raise OSError("no file descriptor")
+
+
+def test_progress_bar_is_erased_before_each_outcome_is_printed(sessions, monkeypatch):
+    import sys
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    seen = 0
+    for _ in analyze_many(sessions, CFG, jobs=1, progress=True, cache=False):
+        assert "analysing" in term.text                    # the bar was drawn ...
+        assert term.text.endswith("\x1b[2K")               # ... and erased: stdout starts clean
+        seen += 1
+    assert seen == len(sessions)

@@ -62,40 +62,16 @@ def arrive_items(res: StudyResults) -> list[Item]:
                       [f"{k} in study.toml" for k, v in (("inclusion_criteria",
                        d.inclusion_criteria), ("exclusion_criteria", d.exclusion_criteria))
                        if not _given(v)]))
-    runs = s.runs
-    if runs:
-        r = runs[0]
-        how = (f"{r['method']} randomisation" + (f" in blocks of {r['block_size']}"
-                                                  if r["method"] == "block" else "")
-               + (", stratified by sex" if r.get("stratify_by_sex") else "")
-               + f", numpy default_rng seed(s) {', '.join(str(x['seed']) for x in runs)}, "
-               f"done by myoforce on {r['time'][:10]}; animals taken in ID order.")
-    else:
-        how = "no randomisation recorded"
-    add("Randomisation", how, ("randomisation", "x" if runs else None))
-    if not d.blinding:
-        blind = "No blinding."
-    elif s.unblinding:
-        blind = (f"Operators saw neutral group codes (sessions, status, live display) until "
-                 f"unblinding on {s.unblinding['time'][:16].replace('T', ' ')} UTC "
-                 f"(reason: {s.unblinding.get('reason')}).")
-    else:
-        blind = "Blinded: operators and this report see neutral group codes only."
-    add("Blinding", blind)
+    add("Randomisation", _randomisation_text(s.runs), ("randomisation", "x" if s.runs else None))
+    add("Blinding", _blinding_text(s, d))
     outs = (f"Primary: {', '.join(LABELS[k] for k in d.outcomes.primary)}. Secondary: "
             f"{', '.join(LABELS[k] for k in d.outcomes.secondary)}. Definitions: "
             f"myoforce docs/analysis.md.")
     add("Outcome measures", outs)
     add("Statistical methods", statistics_text(res) + " " + (arr.statistical_methods or ""),
         ("statistical_methods", arr.statistical_methods))
-    ages = [a.age_weeks_on(a.arrival) if a.arrival else None for a in s.animals.values()]
-    masses = [a.body_mass[0].g for a in s.animals.values() if a.body_mass]
-    sexes = sorted({a.sex or "unknown" for a in s.animals.values()})
-    add("Experimental animals", f"{d.species}, strain {d.strain or 'not stated'}, sex "
-        f"{'/'.join(sexes)}; n = {len(s.animals)}; age at arrival "
-        f"{_range([x for x in ages if x is not None], 'weeks')}; body mass at first "
-        f"weighing {_range(masses, 'g')}. {arr.housing or ''}", ("housing", arr.housing),
-        ("strain", d.strain))
+    add("Experimental animals", _animals_text(s, d) + f" {arr.housing or ''}",
+        ("housing", arr.housing), ("strain", d.strain))
     add("Experimental procedures", procedures_text(res) + " " + (arr.procedures or ""),
         ("procedures", arr.procedures))
     add("Results", "Per group n, mean ± SD and the comparisons with effect sizes and "
@@ -104,6 +80,40 @@ def arrive_items(res: StudyResults) -> list[Item]:
     if _given(arr.ethics):
         items[-1].text += f" Ethics: {arr.ethics}."
     return items
+
+
+def _randomisation_text(runs: list) -> str:
+    """How the animals were allocated (method, blocks, strata, seeds, date)."""
+    if not runs:
+        return "no randomisation recorded"
+    r = runs[0]
+    return (f"{r['method']} randomisation" + (f" in blocks of {r['block_size']}"
+                                              if r["method"] == "block" else "")
+            + (", stratified by sex" if r.get("stratify_by_sex") else "")
+            + f", numpy default_rng seed(s) {', '.join(str(x['seed']) for x in runs)}, "
+            f"done by myoforce on {r['time'][:10]}; animals taken in ID order.")
+
+
+def _blinding_text(s, d) -> str:
+    """Who saw what: no blinding, blinded throughout, or blinded until an unblinding."""
+    if not d.blinding:
+        return "No blinding."
+    if s.unblinding:
+        return (f"Operators saw neutral group codes (sessions, status, live display) until "
+                f"unblinding on {s.unblinding['time'][:16].replace('T', ' ')} UTC "
+                f"(reason: {s.unblinding.get('reason')}).")
+    return "Blinded: operators and this report see neutral group codes only."
+
+
+def _animals_text(s, d) -> str:
+    """Species, strain, sexes, n, age at arrival and first body mass (ranges)."""
+    ages = [a.age_weeks_on(a.arrival) if a.arrival else None for a in s.animals.values()]
+    masses = [a.body_mass[0].g for a in s.animals.values() if a.body_mass]
+    sexes = sorted({a.sex or "unknown" for a in s.animals.values()})
+    return (f"{d.species}, strain {d.strain or 'not stated'}, sex "
+            f"{'/'.join(sexes)}; n = {len(s.animals)}; age at arrival "
+            f"{_range([x for x in ages if x is not None], 'weeks')}; body mass at first "
+            f"weighing {_range(masses, 'g')}.")
 
 
 def procedures_text(res: StudyResults) -> str:

@@ -56,3 +56,18 @@ def test_screenshot_runs_the_sim_and_exits_cleanly(tmp_path):
     colours = {img.pixel(x, y) for x in range(0, 1600, 16) for y in range(0, 1000, 16)}
     assert len(colours) > 20
     assert "propagateSizeHints" not in r.stderr
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--sim", "--muscle", "bogus"], "unknown muscle 'bogus'"),
+    (["--protocol", "nofile.yaml"], "nofile.yaml: no such protocol file"),
+])
+def test_bad_muscle_or_protocol_is_one_line_before_any_window(tmp_path, capsys, argv, says):
+    """Before: --muscle bogus with --screenshot waited for a rig that never connected;
+    a missing --protocol was ignored and the screenshot 'written' anyway."""
+    from app.cli.main import main
+    out = tmp_path / "x.png"
+    assert main(["gui", *argv, "--screenshot", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -30,6 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.file:
         from app.importers import detect_format
         detect_format(args.file)     # a missing or foreign file: one line, before any window
+    _check_options(args)
     from app.gui.platform_check import display_problem
     problem = display_problem()
     if problem:
@@ -37,3 +38,13 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(problem)
     from app.gui.app import run  # Qt is imported only when the GUI is asked for
     return run(args)
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """A bad --muscle or --protocol: one line before any window (the screenshot path
+    would otherwise wait for a rig that never connects, or ignore the protocol)."""
+    from sim_devices.muscle import get_preset
+    get_preset(args.muscle)          # UnknownMuscleError (ValueError): one line naming them
+    if args.protocol:
+        from protocols.loader import load_protocol
+        load_protocol(args.protocol)     # ProtocolFileError: one line naming file and field

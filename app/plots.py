@@ -117,41 +117,12 @@ def trial_figure(recording: Recording, result: TrialResult, *, heading: str | No
     y = display_samples(recording.force_mN, start, stop).astype(np.float64)  # damaged: gap
     t_ms = (np.arange(start, start + y.size) - stim) / fs * 1000.0
     ax.plot(t_ms, y, lw=0.8, color="0.2", label="force")
-    label = "Pt" if result.kind == "twitch" else "Po"
     lo = float(np.nanmin(y)) if y.size and np.isfinite(y).any() else 0.0
     hi = float(np.nanmax(y)) if y.size and np.isfinite(y).any() else 1.0
     span = max(hi - lo, 1e-9)
     under = lo - 0.10 * span               # a lane under the trace for spans and ticks
     if result.ok:
-        # a removed baseline trend (flag baseline-drift): levels follow it on the trace
-        shift_peak, shift_relax = m.get("trend_peak_mN", 0.0), m.get("trend_relax_mN", 0.0)
-        b = result.baseline_mN + shift_peak
-        peak = b + result.peak_force_mN
-        tp = (m["peak"] - stim) / fs * 1000.0
-        if "trend_stim_mN" in m:
-            xs = [(m["window_start"] - stim) / fs * 1000.0, 0.0, tp,
-                  (m["window_stop"] - 1 - stim) / fs * 1000.0]
-            ys = [result.baseline_mN + m[k] for k in ("trend_start_mN", "trend_stim_mN",
-                                                      "trend_peak_mN", "trend_stop_mN")]
-            ax.plot(xs, ys, color="tab:blue", lw=0.8, ls="--", label="baseline (extrapolated)")
-        else:
-            ax.axhline(b, color="tab:blue", lw=0.8, ls="--", label=f"baseline {b:.1f} mN")
-        ax.plot([tp], [peak], "o", color="tab:red", label=f"{label} {result.peak_force_mN:.1f} mN")
-        ax.annotate("", xy=(tp, b), xytext=(tp, peak),
-                    arrowprops=dict(arrowstyle="<->", color="tab:red", lw=0.8))
-        ax.annotate("", xy=(0, under), xytext=(tp, under),
-                    arrowprops=dict(arrowstyle="<->", color="tab:green", lw=0.8))
-        ax.plot([], [], color="tab:green", lw=0.8, label=f"TPT {result.time_to_peak_ms:.2f} ms")
-        if math.isfinite(m.get("relax", math.nan)):
-            tr = (m["relax"] - stim) / fs * 1000.0
-            t0 = (m["relax_ref"] - stim) / fs * 1000.0
-            lvl = m["relax_level_mN"] + (shift_relax if math.isfinite(shift_relax) else 0.0)
-            ax.plot([tr], [lvl], "s", color="tab:purple", label=f"½RT {result.half_relaxation_ms:.2f} ms")
-            ax.annotate("", xy=(t0, lvl), xytext=(tr, lvl),
-                        arrowprops=dict(arrowstyle="<->", color="tab:purple", lw=0.8))
-        end = m.get("fti_end", math.nan)
-        if math.isfinite(end):
-            ax.set_xlim(t_ms[0], min(t_ms[-1], (end - stim) / fs * 1000.0 * 1.3 + 10))
+        _draw_measures(ax, result, stim, fs, t_ms, under)
     stim_ms = (np.asarray(recording.stim_samples) - stim) / fs * 1000.0
     stim_ms = stim_ms[(stim_ms >= t_ms[0]) & (stim_ms <= t_ms[-1])] if t_ms.size else stim_ms[:0]
     ax.plot(stim_ms, np.full(stim_ms.shape, lo - 0.18 * span), "|", color="tab:orange", ms=8,
@@ -168,6 +139,43 @@ def trial_figure(recording: Recording, result: TrialResult, *, heading: str | No
     ax.set_ylabel("force (mN)")
     _outside_legend(ax, "\n".join(f"⚑ {f.code}" for f in kept))
     return fig
+
+
+def _draw_measures(ax, result: TrialResult, stim: float, fs: float, t_ms: np.ndarray,
+                   under: float) -> None:
+    """Baseline (or its extrapolated trend), the peak, TPT as a span in the lane ``under``
+    the trace, ½RT on the relaxation level; x limits to the end of the contraction."""
+    m = result.markers
+    label = "Pt" if result.kind == "twitch" else "Po"
+    # a removed baseline trend (flag baseline-drift): levels follow it on the trace
+    shift_peak, shift_relax = m.get("trend_peak_mN", 0.0), m.get("trend_relax_mN", 0.0)
+    b = result.baseline_mN + shift_peak
+    peak = b + result.peak_force_mN
+    tp = (m["peak"] - stim) / fs * 1000.0
+    if "trend_stim_mN" in m:
+        xs = [(m["window_start"] - stim) / fs * 1000.0, 0.0, tp,
+              (m["window_stop"] - 1 - stim) / fs * 1000.0]
+        ys = [result.baseline_mN + m[k] for k in ("trend_start_mN", "trend_stim_mN",
+                                                  "trend_peak_mN", "trend_stop_mN")]
+        ax.plot(xs, ys, color="tab:blue", lw=0.8, ls="--", label="baseline (extrapolated)")
+    else:
+        ax.axhline(b, color="tab:blue", lw=0.8, ls="--", label=f"baseline {b:.1f} mN")
+    ax.plot([tp], [peak], "o", color="tab:red", label=f"{label} {result.peak_force_mN:.1f} mN")
+    ax.annotate("", xy=(tp, b), xytext=(tp, peak),
+                arrowprops=dict(arrowstyle="<->", color="tab:red", lw=0.8))
+    ax.annotate("", xy=(0, under), xytext=(tp, under),
+                arrowprops=dict(arrowstyle="<->", color="tab:green", lw=0.8))
+    ax.plot([], [], color="tab:green", lw=0.8, label=f"TPT {result.time_to_peak_ms:.2f} ms")
+    if math.isfinite(m.get("relax", math.nan)):
+        tr = (m["relax"] - stim) / fs * 1000.0
+        t0 = (m["relax_ref"] - stim) / fs * 1000.0
+        lvl = m["relax_level_mN"] + (shift_relax if math.isfinite(shift_relax) else 0.0)
+        ax.plot([tr], [lvl], "s", color="tab:purple", label=f"½RT {result.half_relaxation_ms:.2f} ms")
+        ax.annotate("", xy=(t0, lvl), xytext=(tr, lvl),
+                    arrowprops=dict(arrowstyle="<->", color="tab:purple", lw=0.8))
+    end = m.get("fti_end", math.nan)
+    if math.isfinite(end):
+        ax.set_xlim(t_ms[0], min(t_ms[-1], (end - stim) / fs * 1000.0 * 1.3 + 10))
 
 
 def _hz_axis(ax, freqs) -> None:

@@ -95,6 +95,17 @@ def test_specific_force_needs_a_ratio_for_unlisted_muscles():
     assert s["csa_mm2"] == pytest.approx(csa, rel=1e-9)
 
 
+def test_missing_specific_force_inputs_name_the_annotate_command_for_each():
+    spec = SessionSpec(fs=2_000.0, twitches=1, ff_freqs=(100,), noise_sd=0.0)
+    rec, _ = session_recording(spec, muscle="EDL")
+    note = next(n for n in analyze_recording(rec).summary["notes"] if "specific force" in n)
+    assert "missing muscle_mass_mg, muscle_length_mm" in note
+    assert "add them with 'myoforce annotate FILE muscle_mass_mg=... muscle_length_mm=...'" in note
+    rec, _ = session_recording(spec, muscle="EDL", muscle_length_mm=30.0)
+    note = next(n for n in analyze_recording(rec).summary["notes"] if "specific force" in n)
+    assert note.endswith("add it with 'myoforce annotate FILE muscle_mass_mg=...'")
+
+
 def test_specific_force_formula_by_hand():
     # 300 mN, 10 mg, 12 mm, ratio 0.71: CSA = 0.010 g / (1.2 cm * 0.71 * 1.06) cm²
     sf, csa = specific_force_n_per_cm2(300.0, 10.0, 12.0, 0.71)

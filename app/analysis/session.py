@@ -288,6 +288,8 @@ def _specific_force(s: SessionSummary, metadata: dict[str, Any], cfg: AnalysisCo
     if not ratio:
         missing.append(f"a fibre-length ratio for muscle {muscle!r} "
                        f"(pass fibre_length_ratio)" if muscle else "muscle")
+    known_later = [n for n in ("muscle_mass_mg", "muscle_length_mm") if n in missing]
     s.notes.append("specific force not computed: missing " + ", ".join(missing)
-                   + ("; add it with 'myoforce annotate FILE muscle_mass_mg=...'"
-                      if not mass else ""))
+                   + (f"; add {'them' if len(known_later) > 1 else 'it'} with 'myoforce "
+                      f"annotate FILE {' '.join(n + '=...' for n in known_later)}'"
+                      if known_later else ""))

@@ -41,23 +41,8 @@ def analyze_trial(recording: Recording, trial: Trial,
     cfg = config or AnalysisConfig()
     fs = float(recording.sample_rate_hz)
     stim = np.asarray(trial.stim_samples, dtype=np.int64)
-    pulses = int(stim.size)
-    kind = trial.kind if pulses == 0 else ("twitch" if pulses == 1 else "tetanus")
-    res = TrialResult(
-        index=int(trial.index), kind=kind, step=trial.step or "", status=trial.status,
-        stim_time_s=float(stim[0]) / fs if pulses else math.nan,
-        frequency_hz=trial_frequency(trial, fs) if kind == "tetanus" else math.nan,
-        pulses=pulses, current_mA=_num(trial.current_mA), length_mm=_num(trial.length_mm))
-    if pulses and kind != trial.kind:
-        res.notes.append(f"recorded as {trial.kind} but has {pulses} pulse(s); "
-                         f"analysed as {kind}")
-    if trial.status != "completed":
-        res.notes.append(f"trial status: {trial.status}")
-        if trial.status == "aborted":
-            res.flags.append(Flag("aborted", "trial aborted during recording"))
-    if recording.metadata.get("experiment") == "workloop":
-        res.flags.append(Flag("not-isometric", "work loop: muscle length changes during "
-                                               "the contraction"))
+    res = _new_result(recording, trial, stim, fs)
+    kind = res.kind
     seg: Segment | None = None
     try:
         seg = prepare(recording, trial, cfg)
@@ -77,6 +62,36 @@ def analyze_trial(recording: Recording, trial: Trial,
         res.error = f"analysis failed ({type(exc).__name__}: {exc})"
         return res
 
+    _store_measures(res, seg, m, cfg)
+    return res
+
+
+def _new_result(recording: Recording, trial: Trial, stim: np.ndarray, fs: float) -> TrialResult:
+    """The result before measuring: what the trial is, with notes and flags on how it was
+    recorded (kind mismatch, not completed, work loop)."""
+    pulses = int(stim.size)
+    kind = trial.kind if pulses == 0 else ("twitch" if pulses == 1 else "tetanus")
+    res = TrialResult(
+        index=int(trial.index), kind=kind, step=trial.step or "", status=trial.status,
+        stim_time_s=float(stim[0]) / fs if pulses else math.nan,
+        frequency_hz=trial_frequency(trial, fs) if kind == "tetanus" else math.nan,
+        pulses=pulses, current_mA=_num(trial.current_mA), length_mm=_num(trial.length_mm))
+    if pulses and kind != trial.kind:
+        res.notes.append(f"recorded as {trial.kind} but has {pulses} pulse(s); "
+                         f"analysed as {kind}")
+    if trial.status != "completed":
+        res.notes.append(f"trial status: {trial.status}")
+        if trial.status == "aborted":
+            res.flags.append(Flag("aborted", "trial aborted during recording"))
+    if recording.metadata.get("experiment") == "workloop":
+        res.flags.append(Flag("not-isometric", "work loop: muscle length changes during "
+                                               "the contraction"))
+    return res
+
+
+def _store_measures(res: TrialResult, seg: Segment, m: dict[str, float],
+                    cfg: AnalysisConfig) -> None:
+    """The measures, derived measures, notes, flags and recording-relative markers."""
     ms = seg.ms
     s = float(seg.first)
     res.baseline_mN = seg.baseline
@@ -107,7 +122,6 @@ def analyze_trial(recording: Recording, trial: Trial,
     }
     if seg.trend is not None:           # baseline-drift: the removed trend, for drawing
         res.markers.update(_trend_markers(seg, m))
-    return res
 
 
 def _trend_markers(seg: Segment, m: dict[str, float]) -> dict[str, float]:

@@ -476,3 +476,9 @@ def test_a_deeply_nested_study_file_is_one_line(tmp_path):
     with pytest.raises(UserError) as info:
         read_design(path)
     assert str(info.value) == f"{path}: nested more than 32 levels deep (line 1); the file needs a few"
+
+
+@pytest.mark.parametrize("name", ["dmc_twitch.ddf", "twitch.csv"])
+def test_info_on_a_ddf_or_csv_recording_points_to_analyze(capsys, name):
+    line = fails(capsys, "info", FIX / name)
+    assert_names(line, name, ".h5", ".nwb", "myoforce analyze")

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from app.terminal import printable
 
 
 def file_info(path: str) -> dict:
     """``session_info`` of a session file, or the same description of an exported NWB file."""
+    if path.lower().endswith((".ddf", ".csv")) and os.path.isfile(path):
+        from app.errors import UserError
+        raise UserError(f"{path}: info describes myoforce session (.h5) and NWB (.nwb) files; "
+                        f"for a DDF or CSV recording use 'myoforce analyze {path}'")
     if path.lower().endswith(".nwb"):
         from app.importers import detect_format
         if detect_format(path) == "nwb":

@@ -70,6 +70,7 @@ def test_annotate_then_analyze_reports_specific_force(capsys, session):
     ("muscle_mass_mg=abc", "muscle_mass_mg"),
     ("side=middle", "side"),
     ("muscle_mass_mg", "key=value"),
+    ("body_mass_g=360", "body_mass_g given twice ('350' and '360')"),
 ])
 def test_bad_pairs_are_refused_and_nothing_is_written(capsys, session, pair, words):
     path, _ = session

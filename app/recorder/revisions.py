@@ -46,13 +46,17 @@ def validate_changes(pairs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def parse_pairs(items: list[str]) -> dict[str, str]:
-    """``["muscle_mass_mg=160", ...]`` -> dict; UserError naming a malformed item."""
+    """``["muscle_mass_mg=160", ...]`` -> dict; UserError naming a malformed item, or a
+    key given twice with different values (which one was meant is not ours to guess)."""
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
             raise UserError(f"'{item}' is not key=value (e.g. muscle_mass_mg=160)")
-        out[key.strip()] = value.strip()
+        if out.get(key, value) != value:
+            raise UserError(f"{key} given twice ({out[key]!r} and {value!r}): give it once")
+        out[key] = value
     return out
 
 

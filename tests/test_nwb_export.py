@@ -340,3 +340,11 @@ def test_samples_without_a_checksum_are_exported_as_invalid(tmp_path):
         force = nwb.acquisition["force"].data[:]
         assert np.isnan(force[first_lost:]).all()
         np.testing.assert_array_equal(force[:first_lost], truth.force_mN[:first_lost])
+
+
+def test_dandi_notes_name_the_annotate_command_that_fills_the_field():
+    from app.nwb.subject import subject_fields
+    _, problems = subject_fields({"subject_id": "unnamed"})
+    assert len(problems) == 4                      # species, sex, age, subject_id
+    for field in ("species", "sex", "age_weeks", "subject_id"):
+        assert any(f"myoforce annotate SESSION.h5 {field}=" in p for p in problems), field

@@ -33,7 +33,8 @@ SEX = {"male": "M", "female": "F", "unknown": "U", "m": "M", "f": "F", "u": "U",
 def species_binomial(species: str | None) -> tuple[str | None, str | None]:
     """``(binomial, problem)``: 'rat' -> 'Rattus norvegicus'; a binomial is kept as is."""
     if not species:
-        return None, "species unknown (DANDI requires it): set 'species' in the session metadata"
+        return None, ("species unknown (DANDI requires it): add it with 'myoforce annotate "
+                      "SESSION.h5 species=rat' and export again")
     text = str(species).strip()
     if _BINOMIAL.match(text) or text.startswith("http"):
         return text, None
@@ -47,15 +48,16 @@ def species_binomial(species: str | None) -> tuple[str | None, str | None]:
 def nwb_sex(sex: str | None) -> tuple[str, str | None]:
     """NWB/DANDI sex code M, F, U or O; an unrecorded sex is 'U' (unknown), said once."""
     if sex is None:
-        return "U", "sex not recorded: stored as 'U' (unknown)"
+        return "U", ("sex not recorded: stored as 'U' (unknown); 'myoforce annotate "
+                     "SESSION.h5 sex=male' and export again to record it")
     return SEX.get(str(sex).strip().lower(), "O"), None
 
 
 def iso_age(age_weeks: float | None) -> tuple[str | None, str | None]:
     """Age as an ISO 8601 duration: whole weeks 'P10W', otherwise days 'P73.5D'."""
     if age_weeks is None or not math.isfinite(float(age_weeks)):
-        return None, ("age unknown (DANDI requires age or date of birth): set 'age_weeks' in "
-                      "the session metadata")
+        return None, ("age unknown (DANDI requires age or date of birth): add it with "
+                      "'myoforce annotate SESSION.h5 age_weeks=...' and export again")
     w = float(age_weeks)
     if w == int(w):
         return f"P{int(w)}W", None
@@ -81,7 +83,8 @@ def subject_fields(md: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     problems += [why] if why and birth is None else []
     subject_id = str(md.get("subject_id") or "")
     if subject_id in ("", "unnamed"):
-        problems.append("subject_id not set (the recording says 'unnamed'); DANDI requires one")
+        problems.append(("subject_id not set (the recording says 'unnamed'); DANDI requires "
+                         "one: 'myoforce annotate SESSION.h5 subject_id=...'"))
     described = [f"{k.replace('_', ' ')}: {md[k]}" for k in
                  ("study_title", "timepoint", "group", "compound", "dose_mg_per_kg", "vehicle",
                   "dosing_period_days")

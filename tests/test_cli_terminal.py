@@ -34,3 +34,15 @@ def test_every_commands_help_fits_80_columns(capsys, monkeypatch):
             main([*argv, "--help"])
         out = capsys.readouterr().out
         assert max(len(line) for line in out.splitlines()) <= 80, argv
+
+
+def test_every_study_subcommand_argument_says_what_it_is():
+    import argparse
+
+    from app.cli.main import build_parser
+    parser = build_parser()
+    study = next(a for a in parser._subparsers._group_actions[0].choices["study"]._actions
+                 if isinstance(a, argparse._SubParsersAction))
+    for name, sub in study.choices.items():
+        for action in sub._actions:        # an option with choices explains itself
+            assert action.help or action.choices, f"study {name}: {action.dest} has no help"

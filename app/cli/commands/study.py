@@ -213,22 +213,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         return q
 
     q = sub.add_parser("init", help="create a study folder with a template study file")
-    q.add_argument("dir", metavar="DIR")
-    q.add_argument("--title", default="Magnesium aspartate dihydrate and skeletal muscle function in rats")
+    q.add_argument("dir", metavar="DIR", help="the new study folder")
+    q.add_argument("--title", default="Magnesium aspartate dihydrate and skeletal muscle function in rats",
+                   help="study title (keep group names out of it) [the Mg aspartate study]")
     q.add_argument("--timepoints", metavar="A,B,...", help="e.g. baseline,week-4 [terminal]")
     q.set_defaults(func=cmd_init)
     q = cmd("add", cmd_add, "add one animal", dir_positional=False)
-    q.add_argument("animal", metavar="ID")
+    q.add_argument("animal", metavar="ID", help="the animal's ID, e.g. R07")
     q.add_argument("--sex", choices=["male", "female"])
     q.add_argument("--dob", metavar="YYYY-MM-DD", help="date of birth")
     q.add_argument("--age-weeks", type=float, metavar="N", help="age at arrival, weeks")
     q.add_argument("--arrival", metavar="YYYY-MM-DD", help="arrival date [today]")
-    q.add_argument("--body-mass-g", type=float, metavar="G")
+    q.add_argument("--body-mass-g", type=float, metavar="G", help="body mass at arrival, g")
     q = cmd("import", cmd_import, "import animals from a CSV file", dir_positional=False)
-    q.add_argument("csv", metavar="ANIMALS.csv")
+    q.add_argument("csv", metavar="ANIMALS.csv",
+                   help="columns: id, sex, date_of_birth or age_weeks, body_mass_g, arrival")
     q = cmd("mass", cmd_mass, "record an animal's body mass", dir_positional=False)
-    q.add_argument("animal", metavar="ID")
-    q.add_argument("grams", type=float, metavar="G")
+    q.add_argument("animal", metavar="ID", help="the animal's ID")
+    q.add_argument("grams", type=float, metavar="G", help="body mass in g")
     q.add_argument("--date", metavar="YYYY-MM-DD", help="weighing date [today]")
     q = cmd("dose", cmd_dose, "daily salt and elemental Mg per animal for its body mass")
     q.add_argument("--date", metavar="YYYY-MM-DD", help="for this day's masses [today]")
@@ -238,13 +240,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--animals", metavar="ID,ID", help="only these animals")
     cmd("status", cmd_status, "every animal: group, exclusions, sessions per timepoint")
     q = cmd("exclude", cmd_exclude, "exclude an animal, with the reason", dir_positional=False)
-    q.add_argument("animal", metavar="ID")
-    q.add_argument("--reason", required=True)
+    q.add_argument("animal", metavar="ID", help="the animal's ID")
+    q.add_argument("--reason", required=True, help="why (recorded, and listed in the report)")
     q = cmd("unblind", cmd_unblind, "reveal the groups (recorded with time and reason)")
-    q.add_argument("--reason", required=True)
+    q.add_argument("--reason", required=True, help="why now (recorded with the time)")
     q.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     q = cmd("report", cmd_report, "write the HTML report and CSV/XLSX exports")
-    q.add_argument("--out", required=True, metavar="REPORT.html")
+    q.add_argument("--out", required=True, metavar="REPORT.html",
+                   help="the report; REPORT-animals.csv, REPORT-contractions.csv and "
+                        "REPORT.xlsx are written beside it")
     q.add_argument("--no-cache", action="store_true",
                    help="analyse every session again (and redraw every figure)")
     from app.cli.analysis_options import add_analysis_options

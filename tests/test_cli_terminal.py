@@ -46,3 +46,17 @@ def test_every_study_subcommand_argument_says_what_it_is():
     for name, sub in study.choices.items():
         for action in sub._actions:        # an option with choices explains itself
             assert action.help or action.choices, f"study {name}: {action.dest} has no help"
+
+
+def test_run_display_wraps_long_event_lines_under_their_own_indent(capsys, monkeypatch):
+    import sys
+
+    from app.cli.run_display import RunDisplay
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)   # a terminal
+    display = RunDisplay()                          # (its progress bar is never started)
+    display.line("      prompt (auto-continue -> 32.0): Optimal length: Lo = 32 mm suggested "
+                 "(parabola). Confirm or enter Lo in mm.")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(len(line.rstrip()) <= 80 for line in lines)
+    assert lines[1].startswith(" " * 8) and lines[1].strip().endswith("enter Lo in mm.")

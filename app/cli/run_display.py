@@ -41,7 +41,17 @@ class RunDisplay:
             self.progress.stop()
 
     def line(self, text: str, style: str | None = None) -> None:
-        self.console.print(printable(text), style=style if self.tty else None, markup=False)
+        self.console.print(self.fit(printable(text)), style=style if self.tty else None,
+                           markup=False)
+
+    def fit(self, text: str) -> str:
+        """On a terminal, a long line wraps indented two past its own indentation (a
+        prompt's text stays under the prompt, not at column 0); elsewhere unchanged."""
+        if not self.tty:
+            return text
+        from app.cli.terminal import hanging
+        lead = len(text) - len(text.lstrip(" "))
+        return hanging(text, lead + 2, self.console.width)
 
     def handle(self, ev) -> None:
         from protocols import events as E
@@ -169,5 +179,6 @@ def show_prompt(display: RunDisplay, prompt) -> None:
         hint += ")"
     else:
         hint = " (Enter to continue)"
-    display.console.print(printable(f"? {prompt.text}{hint}{default}"), style="bold cyan" if display.tty else None,
+    display.console.print(display.fit(printable(f"? {prompt.text}{hint}{default}")),
+                          style="bold cyan" if display.tty else None,
                           markup=False)

@@ -482,3 +482,10 @@ def test_a_deeply_nested_study_file_is_one_line(tmp_path):
 def test_info_on_a_ddf_or_csv_recording_points_to_analyze(capsys, name):
     line = fails(capsys, "info", FIX / name)
     assert_names(line, name, ".h5", ".nwb", "myoforce analyze")
+
+
+@pytest.mark.parametrize("option, value", [("--muscle-density-g-cm3", "inf"),
+                                           ("--smooth-ms", "nan"), ("--baseline-ms", "-1")])
+def test_non_finite_or_negative_analysis_options_say_finite(capsys, session, option, value):
+    line = fails(capsys, "analyze", session, option, value)
+    assert_names(line, option.lstrip("-").replace("-", "_"), "finite number", repr(float(value)))

@@ -138,11 +138,11 @@ class AnalysisConfig:
         for name in positive:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be > 0 (got {v!r})")
+                raise ValueError(f"{name} must be a finite number > 0 (got {v!r})")
         for name in nonneg:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be >= 0 (got {v!r})")
+                raise ValueError(f"{name} must be a finite number >= 0 (got {v!r})")
         if not 0 <= self.peak_fit_percent < 100 or not 2 <= self.peak_fit_degree <= 6:
             raise ValueError("peak_fit_percent must be in [0, 100) and peak_fit_degree in 2..6")
         for name in ("relaxation_percent", "rise_low_percent", "rise_high_percent",

@@ -93,8 +93,10 @@ def test_sim_unknown_muscle_is_one_line_error():
 def test_sim_human_readable_output():
     proc = _start("--muscle", "soleus")
     try:
-        text = b"".join(_read_line(proc) for _ in range(3)).decode()
+        text = b"".join(_read_line(proc) for _ in range(7)).decode()
         assert "rat-soleus" in text and "TCPIP0::127.0.0.1::" in text
+        assert all(len(line) <= 80 for line in text.splitlines()), text
+        assert "myoforce run PROTOCOL.yaml --amplifier /dev/" in text     # how to use it
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:

@@ -73,10 +73,12 @@ def _announce(rig, preset, *, json_only: bool) -> None:
             sys.stdout.write(json.dumps(addresses) + "\n")
         else:
             sys.stdout.write(
-                f"simulated rig running: {preset.name} ({preset.description}), "
-                f"Lo {preset.Lo_mm:g} mm\n"
+                f"simulated rig running: {preset.name}, Lo {preset.Lo_mm:g} mm\n"
+                f"  muscle:              {preset.description}\n"
                 f"  amplifier (serial):  {addresses['amplifier']}\n"
                 f"  stimulator (VISA):   {addresses['stimulator']}\n"
+                f"use it: myoforce run PROTOCOL.yaml --amplifier {addresses['amplifier']} \\\n"
+                f"            --stimulator {addresses['stimulator']} --out FILE.h5\n"
                 "press Ctrl-C to stop\n")
         sys.stdout.flush()
     except BrokenPipeError:  # nobody reads our stdout any more; keep serving the devices

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,27 +31,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-LAUNCH = "import sys; from app.cli.main import main; sys.exit(main())"
-#: as installed: byte code cached (PYTHONDONTWRITEBYTECODE would recompile every module
-#: of the tree in every run; pip compiles an installed package)
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+from bench.myoforce_process import run_myoforce  # noqa: E402
+
 
 
 def myoforce(tree: Path, argv: list[str], cache: Path | None) -> tuple[float, bytes]:
     """(wall seconds, stdout) of one ``myoforce ARGV`` process; its CPU time (with its
     worker processes) is added to :data:`CPU`."""
-    env = {**ENV, "PYTHONPATH": str(tree)}
-    env.update({"MYOFORCE_CACHE_DIR": str(cache)} if cache else {"MYOFORCE_CACHE": "off"})
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", LAUNCH, *argv], env=env, cwd=tree,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    dt = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU[0] += (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    if done.returncode != 0:
-        raise RuntimeError(f"myoforce {' '.join(argv[:3])}...: {done.stderr.decode()[-500:]}")
-    return dt, done.stdout
+    env = {"MYOFORCE_CACHE_DIR": str(cache)} if cache else {"MYOFORCE_CACHE": "off"}
+    run = run_myoforce(tree, argv, env)
+    CPU[0] += run.cpu_s
+    if run.returncode != 0:
+        raise RuntimeError(f"myoforce {' '.join(argv[:3])}...: {run.stderr.decode()[-500:]}")
+    return run.wall_s, run.stdout
 
 
 CPU = [0.0]

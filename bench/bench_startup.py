@@ -17,37 +17,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.myoforce_process import run_myoforce  # noqa: E402
+
 TARGETS = {"--help": 0.15, "info": 0.35, "analyze": 0.5}
-LAUNCH = "import sys; from app.cli.main import main; sys.exit(main())"
-#: as installed: byte code cached (PYTHONDONTWRITEBYTECODE would recompile every module
-#: of the tree in every run; pip compiles an installed package)
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def run_once(tree: Path, argv: list[str], cache: str) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one ``myoforce ARGV`` process."""
-    env = {**ENV, "PYTHONPATH": str(tree), "MYOFORCE_CACHE": "off",
-           "MYOFORCE_CACHE_DIR": cache}
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", LAUNCH, *argv], env=env, cwd=tree,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    dt = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode not in (0, 1):       # 1: a file with a failed trial is still timed
-        raise RuntimeError(f"{tree}: myoforce {' '.join(argv)}: {done.stderr.decode()}")
-    return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    run = run_myoforce(tree, argv, {"MYOFORCE_CACHE": "off", "MYOFORCE_CACHE_DIR": cache})
+    if run.returncode not in (0, 1):       # 1: a file with a failed trial is still timed
+        raise RuntimeError(f"{tree}: myoforce {' '.join(argv)}: {run.stderr.decode()}")
+    return run.wall_s, run.cpu_s
 
 
 def make_files(folder: Path) -> dict[str, str]:

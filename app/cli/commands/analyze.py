@@ -1,6 +1,6 @@
 """``myoforce analyze FILE... [--json] [--csv OUT.csv] [analysis options]``.
 
-Analyses myoforce ``.h5`` sessions, Aurora ``.ddf`` and ``.csv`` recordings. Prints a
+Analyses myoforce ``.h5`` sessions, ``.nwb`` files myoforce exported, Aurora ``.ddf`` and ``.csv`` recordings. Prints a
 compact table per file that fits 80 columns (``--wide``: every measure) (or, with ``--json``, exactly one JSON object per input file per line:
 ``SessionResult.to_dict()`` with NaN as null; a file that could not be read gives an
 object whose ``summary.error`` says why). A failing file gets one line on stderr and
@@ -177,9 +177,11 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         NAME, help="analyse twitches and tetani (Pt, TPT, ½RT, Po, force-frequency...)",
-        description="Analyse recordings (.h5 myoforce sessions, .ddf Aurora DMC, .csv "
-                    "time_s,force_mN,stim). Definitions: docs/analysis.md.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="recording files")
+        description="Analyse recordings (.h5 myoforce sessions, .nwb files myoforce "
+                    "exported, .ddf Aurora DMC, .csv time_s,force_mN,stim). Definitions: "
+                    "docs/analysis.md.")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="recording files (.h5, .nwb, .ddf, .csv)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per input file per line (NaN as null)")
     p.add_argument("--wide", action="store_true",

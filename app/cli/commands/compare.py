@@ -212,7 +212,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         NAME, help="compare groups per animal: mean ± SD/SEM, difference and Hedges' g with "
              "95 % CI, Welch t, exact Mann-Whitney U, Holm-adjusted p",
         description="Analyse sessions and compare groups (treatment vs vehicle...).")
-    p.add_argument("files", nargs="+", metavar="FILE", help="recording files")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="recording files (.h5, .nwb, .ddf, .csv)")
     p.add_argument("--by", default="group", metavar="KEY",
                    help="session metadata key that names the group [group]")
     p.add_argument("--group", action="append", default=[], metavar="FILE=NAME",

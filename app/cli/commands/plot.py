@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(NAME, help="write PNG figures of each contraction and curve",
                               description="Analyse recordings and write PNG figures.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="recording file(s)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="recording file(s) (.h5, .nwb, .ddf, .csv)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     add_analysis_options(p)
     p.set_defaults(func=run)

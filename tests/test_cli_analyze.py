@@ -128,6 +128,19 @@ def test_compare_tables_fit_80_columns_and_cut_no_number(capsys, tmp_path, monke
     assert est.count("[") == 2 and est.count("]") == 2       # difference and g, each with its CI
 
 
+def test_compare_with_four_groups_splits_the_group_table_to_fit(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    files = make_group_files(tmp_path, n_per_group=4)
+    names = ["dose-low", "dose-mid", "dose-high", "vehicle-only"]
+    overrides = [a for i, f in enumerate(files) for a in ("--group", f"{f}={names[i % 4]}")]
+    code, out, err = run(capsys, "compare", *files, *overrides, "--no-cache")
+    assert code == 0, err
+    assert max(len(line.rstrip()) for line in out.splitlines()) <= 80
+    assert "…" not in out and out.count("by group, one value per animal") >= 2
+    for name in names:
+        assert f"{name} (N=2)" in out
+
+
 def test_compare_group_overrides_and_missing_groups(capsys, tmp_path):
     files = make_group_files(tmp_path, n_per_group=2)
     nogroup = tmp_path / "nogroup.csv"

@@ -161,26 +161,54 @@ def _print_pair(con, comp, a: str, b: str, adj: str) -> None:
     con.print(tests)
 
 
-def print_comparison(comp, by: str) -> None:
+def _stat_cell(s) -> str:
+    flag = f" [{s.flagged} flagged]" if s.flagged else ""
+    return (f"{fmt(s.mean)} ± {fmt(s.sd, 3)}, {fmt(s.sem, 2)} ({s.n})" if s.n
+            else "– (0)") + flag
+
+
+def _column_runs(widths: list[int], room: int) -> list[list[int]]:
+    """Column indices in runs whose widths add up to at most ``room`` (at least one
+    column per run): more groups than fit beside each other go into further tables."""
+    runs: list[list[int]] = [[]]
+    used = 0
+    for i, w in enumerate(widths):
+        if runs[-1] and used + w > room:
+            runs.append([])
+            used = 0
+        runs[-1].append(i)
+        used += w
+    return runs
+
+
+def _print_group_table(con, comp, by: str) -> None:
+    """Per group and outcome: mean ± SD, SEM (n); as many tables as it takes for every
+    cell to fit the terminal whole (two groups per table at 80 columns)."""
     from rich.table import Table
 
     from app.compare import PARAMETERS
 
+    heads = [f"{g} (N={len(comp.members[g])})" for g in comp.groups]
+    cells = {p.key: [_stat_cell(comp.stat(p.key, g)) for g in comp.groups] for p in PARAMETERS}
+    widths = [max(len(h), *(len(cells[p.key][i]) for p in PARAMETERS)) + 3
+              for i, h in enumerate(heads)]
+    room = con.width - max(len(_label(p)) for p in PARAMETERS) - 5
+    for run in _column_runs(widths, room):
+        t = Table(title=f"by {by}, one value per animal ({comp.unit_key}): mean ± SD, SEM (n)",
+                  title_justify="left")
+        t.add_column("outcome")
+        for i in run:
+            t.add_column(heads[i], justify="right", no_wrap=True)
+        for p in PARAMETERS:
+            t.add_row(_label(p), *(cells[p.key][i] for i in run))
+        con.print(t)
+
+
+def print_comparison(comp, by: str) -> None:
+    from rich.table import Table
+
     con = console()
-    t = Table(title=f"by {by}, one value per animal ({comp.unit_key}): mean ± SD, SEM (n)",
-              title_justify="left")
-    t.add_column("outcome")
-    for g in comp.groups:
-        t.add_column(f"{g} (N={len(comp.members[g])})", justify="right")
-    for p in PARAMETERS:
-        row = [_label(p)]
-        for g in comp.groups:
-            s = comp.stat(p.key, g)
-            flag = f" [{s.flagged} flagged]" if s.flagged else ""
-            row.append((f"{fmt(s.mean)} ± {fmt(s.sd, 3)}, {fmt(s.sem, 2)} ({s.n})" if s.n
-                        else "– (0)") + flag)
-        t.add_row(*row)
-    con.print(t)
+    _print_group_table(con, comp, by)
     adj = "Holm" if comp.holm else "unadjusted"
     pairs = list(dict.fromkeys((x.group_a, x.group_b) for x in comp.tests))
     for a, b in pairs:

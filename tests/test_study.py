@@ -91,6 +91,21 @@ def test_dose_command_fits_80_columns_and_says_who_gets_the_compound(study, caps
     assert lines[-1].startswith("  ")               # ... and so does the carrier note
 
 
+def test_unblinded_dose_gives_carrier_animals_no_compound_amount(study, capsys):
+    randomise(study, seed=3)
+    unblind(study, "primary analysis locked")
+    s = load_study(study.root)
+    assert main(["study", "dose", str(s.root)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "│ R" in line]
+    compound = s.design.dose.group
+    assert rows and any(compound in r for r in rows) and not all(compound in r for r in rows)
+    for row in rows:
+        if compound in row:
+            assert "carrier" not in row and float(row.split("│")[5]) > 0
+        else:
+            assert "carrier" in row and row.split("│")[6].strip() == "0"
+
+
 # ----------------------------------------------------------------------- randomise
 def test_block_randomisation_is_balanced_and_reproducible():
     animals = [(f"R{i:02d}", None) for i in range(12)]

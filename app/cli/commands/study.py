@@ -99,6 +99,11 @@ def cmd_dose(args: argparse.Namespace) -> int:
         if r.dose is None:
             t.add_row(r.animal, r.label or "–", "no mass", "–", "–", "–", "–")
             continue
+        if not study.blinded and r.label is not None and r.label != d.dose.group:
+            # unblinded: a carrier-only animal gets no compound; never print an amount
+            t.add_row(r.animal, r.label, f"{r.dose.body_mass_g:g}", str(r.mass_date),
+                      "carrier", "0", "0")
+            continue
         t.add_row(r.animal, r.label or "–", f"{r.dose.body_mass_g:g}", str(r.mass_date),
                   f"{r.dose.salt_mg:.2f}", f"{r.dose.mg_mg:.3f}", f"{r.dose.mg_mmol:.4f}")
     con.print(t)

@@ -57,6 +57,15 @@ def test_several_sessions_and_a_folder_export_into_a_directory(tmp_path, capsys)
     assert code == 1 and "both export to" in err and not (tmp_path / "other").exists()
 
 
+def test_several_sessions_into_a_name_ending_in_nwb_is_refused(tmp_path, capsys, session):
+    """Before: a directory called 'both.nwb' was created and filled."""
+    other = write_synthetic_session(tmp_path / "s2.h5", **SHORT).path
+    code, _, err = _cli(capsys, "export", str(session), str(other), "--nwb",
+                        str(tmp_path / "both.nwb"))
+    assert code == 1 and err.count("\n") == 1 and "give a directory name" in err
+    assert not (tmp_path / "both.nwb").exists()
+
+
 def test_a_foreign_or_damaged_input_gets_one_line_and_no_output(tmp_path, capsys, session):
     damaged = tmp_path / "damaged.h5"
     damaged.write_bytes(session.read_bytes()[:4000])

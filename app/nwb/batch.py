@@ -89,6 +89,9 @@ def plan_outputs(jobs: list[Job], target: str | os.PathLike[str], *, into_dir: b
             raise UserError(f"{target}: is not a directory (several sessions export into a "
                             f"directory, one .nwb file each)")
         if not target.exists():
+            if target.suffix.lower() == ".nwb":    # surely meant as one file: say so
+                raise UserError(f"{target}: several sessions export into a directory, one "
+                                f".nwb file each; give a directory name (e.g. nwb/)")
             check_output_file(target, what="output directory")
     inputs = [j.source for j in jobs]
     seen: dict[Path, Path] = {}

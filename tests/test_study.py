@@ -106,6 +106,14 @@ def test_unblinded_dose_gives_carrier_animals_no_compound_amount(study, capsys):
             assert "carrier" in row and row.split("│")[6].strip() == "0"
 
 
+@pytest.mark.parametrize("grams, says", [("-5", "must be > 0"), ("nan", "finite"),
+                                          ("99999", "must be < 5000")])
+def test_a_bad_body_mass_is_one_line(study, capsys, grams, says):
+    assert main(["study", "mass", "R01", grams, "--study", str(study.root)]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "R01" in err and says in err
+
+
 # ----------------------------------------------------------------------- randomise
 def test_block_randomisation_is_balanced_and_reproducible():
     animals = [(f"R{i:02d}", None) for i in range(12)]

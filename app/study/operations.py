@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from app.errors import UserError
 from app.study.allocation import allocate, draw_key, group_codes
@@ -57,7 +58,11 @@ def import_animals(study: Study, csv_path: Path) -> list[Animal]:
 
 def record_mass(study: Study, animal_id: str, grams: float, day: dt.date) -> None:
     a = study.animal(animal_id)
-    entry = BodyMass(date=day, g=grams)
+    try:
+        entry = BodyMass(date=day, g=grams)
+    except ValidationError as exc:                # e.g. a negative mass: one line
+        from app.study.design import invalid
+        raise invalid(exc, f"animal {animal_id} body mass", BodyMass) from None
     a.body_mass = [m for m in a.body_mass if m.date != day] + [entry]
     study.save_animals()
     study.record("body-mass", animal=animal_id, date=day.isoformat(), g=grams)

@@ -114,6 +114,19 @@ def test_a_bad_body_mass_is_one_line(study, capsys, grams, says):
     assert len(err.strip().splitlines()) == 1 and "R01" in err and says in err
 
 
+@pytest.mark.parametrize("edit, says", [
+    (lambda t: "titel = 'x'\n" + t, "study.toml: titel: is not a field of the study file"),
+    (lambda t: t.replace('route = "oral gavage"', 'route = "oral gavage"\nbogus = 1'),
+     "study.toml: dose.bogus: is not a field of [dose]"),
+])
+def test_unknown_study_file_fields_name_their_table_not_a_class(study, edit, says):
+    path = study.root / "study.toml"
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(UserError) as info:
+        load_study(study.root)
+    assert says in str(info.value) and "StudyDesign" not in str(info.value)
+
+
 # ----------------------------------------------------------------------- randomise
 def test_block_randomisation_is_balanced_and_reproducible():
     animals = [(f"R{i:02d}", None) for i in range(12)]

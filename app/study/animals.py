@@ -78,7 +78,7 @@ def validate_animal(values: dict, where: str) -> Animal:
         return Animal.model_validate(values)
     except ValidationError as exc:
         from app.study.design import invalid
-        raise invalid(exc, where, Animal) from None
+        raise invalid(exc, where, Animal, "an animal") from None
 
 
 _COLUMNS = {"id": "id", "animal": "id", "animal_id": "id", "sex": "sex",

@@ -150,14 +150,19 @@ class StudyDesign(BaseModel):
         return self
 
 
-def invalid(exc: ValidationError, where: str, model: type[BaseModel]) -> UserError:
-    """The first validation error as one line naming the place and the field."""
+def invalid(exc: ValidationError, where: str, model: type[BaseModel],
+            what: str = "") -> UserError:
+    """The first validation error as one line naming the place and the field; ``what``
+    names the model for the user ('the study file'), never its class name."""
     from app.validation_messages import sentence
 
     err = exc.errors()[0]
-    field = ".".join(str(x) for x in err.get("loc", ()))
+    loc = [str(x) for x in err.get("loc", ())]
+    field = ".".join(loc)
+    nested = len(loc) > 1                # a field of a table inside: name that table
     return UserError(sentence(err, f"{where}: {field}" if field else where,
-                              allowed=model.model_fields, owner=model.__name__))
+                              allowed=() if nested else model.model_fields,
+                              owner=f"[{'.'.join(loc[:-1])}]" if nested else what))
 
 
 def read_design(path: Path) -> StudyDesign:
@@ -173,7 +178,7 @@ def read_design(path: Path) -> StudyDesign:
     try:
         return StudyDesign.model_validate(data)
     except ValidationError as exc:
-        raise invalid(exc, str(path), StudyDesign) from None
+        raise invalid(exc, str(path), StudyDesign, "the study file") from None
 
 
 TEMPLATE = '''\

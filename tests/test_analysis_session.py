@@ -151,3 +151,24 @@ def test_summary_is_json_ready_and_incomplete_recordings_are_noted():
             "half_relaxation_ms", "rise_time_10_90_ms", "latency_ms", "max_dfdt_mN_per_s",
             "min_dfdt_mN_per_s", "force_time_integral_mN_s", "fusion_index", "error"}
     assert keys <= set(d["trials"][0])
+
+
+def test_a_refused_first_tetanus_still_ends_the_pre_tetanus_twitches():
+    """Before: with Protocol 1's first tetanus refused (a damaged block), the 'first
+    tetanus' became the next measured one, and the potentiated twitch just before it
+    (+21 % in the simulated EDL) was reported as the session Pt."""
+    from app.analysis.results import TrialResult
+    from app.analysis.session import summarize
+
+    def trial(i, kind, step, t, peak, error=None):
+        return TrialResult(index=i, kind=kind, step=step, stim_time_s=t, peak_force_mN=peak,
+                           time_to_peak_ms=16.0, half_relaxation_ms=14.0, error=error)
+
+    results = [trial(0, "twitch", "twitches", 1.0, 590.0),
+               trial(1, "twitch", "twitches", 1.5, 594.0),
+               trial(2, "tetanus", "tetani", 3.0, math.nan, error="damaged data"),
+               trial(3, "twitch", "force-frequency", 5.0, 718.0),          # potentiated
+               trial(4, "tetanus", "force-frequency", 6.0, 2200.0)]
+    s = summarize(results, {}, AnalysisConfig())
+    assert s.pt_trials == [0, 1] and s.pt_mN == pytest.approx(592.0)
+    assert s.ptp_trial == 3 and s.ptp_ratio == pytest.approx(718.0 / 592.0)

@@ -118,7 +118,7 @@ def summarize(results: list[TrialResult], metadata: dict[str, Any],
     s = SessionSummary(n_trials=len(results), n_twitches=len(twitches), n_tetani=len(tetani),
                        n_failed=sum(1 for r in results if not r.ok),
                        n_flagged=sum(1 for r in results if r.ok and r.flags))
-    _twitch_summary(s, ok, cfg)
+    _twitch_summary(s, ok, cfg, _first_tetanus(results))
     if tetani:
         top = max(tetani, key=lambda r: r.peak_force_mN)
         s.po_mN, s.po_frequency_hz, s.po_trial = top.peak_force_mN, top.frequency_hz, top.index
@@ -145,7 +145,15 @@ def summarize(results: list[TrialResult], metadata: dict[str, Any],
     return s
 
 
-def session_twitches(ok: list[TrialResult], cfg: AnalysisConfig
+def _first_tetanus(results: list[TrialResult]) -> TrialResult | None:
+    """The first tetanus delivered, measured or not: a refused one (damaged data, clipped)
+    still potentiated the twitches after it, so it still ends the pre-tetanus twitches."""
+    timed = [r for r in results if r.kind == "tetanus" and math.isfinite(r.stim_time_s)]
+    return min(timed, key=lambda r: r.stim_time_s) if timed else None
+
+
+def session_twitches(ok: list[TrialResult], cfg: AnalysisConfig,
+                     first_tetanus: TrialResult | None = None
                      ) -> tuple[list[TrialResult], str]:
     """The twitches that give the session Pt, and the rule that chose them (§5).
 
@@ -153,7 +161,8 @@ def session_twitches(ok: list[TrialResult], cfg: AnalysisConfig
     the first tetanus (Protocol 1's twitch step at optimal length, after the supramaximal
     and length searches); without step names, the twitches before the first tetanus
     within 10 % of the largest of them (the plateau of a search). ``max``: the largest
-    twitch; ``mean``: every twitch.
+    twitch; ``mean``: every twitch. ``first_tetanus``: the first tetanus delivered
+    (:func:`_first_tetanus`, also when it was refused); default: the first measured one.
     """
     twitches = [r for r in ok if r.kind == "twitch"]
     if not twitches:
@@ -162,9 +171,13 @@ def session_twitches(ok: list[TrialResult], cfg: AnalysisConfig
         return [max(twitches, key=lambda r: r.peak_force_mN)], "the largest twitch"
     if cfg.twitch_summary == "mean":
         return twitches, "mean of all twitches"
-    first_tet = next((i for i, r in enumerate(ok) if r.kind == "tetanus"), len(ok))
-    before = [r for r in ok[:first_tet] if r.kind == "twitch"]
-    where = "before the first tetanus" if first_tet < len(ok) else "(no tetanus)"
+    if first_tetanus is None:
+        first_tetanus = next((r for r in ok if r.kind == "tetanus"), None)
+    if first_tetanus is None:
+        before, where = twitches, "(no tetanus)"
+    else:
+        before = [r for r in twitches if r.stim_time_s < first_tetanus.stim_time_s]
+        where = "before the first tetanus"
     if not before:
         before, where = twitches, "(none before the first tetanus: all twitches)"
     step = before[-1].step
@@ -184,9 +197,11 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else NAN
 
 
-def _twitch_summary(s: SessionSummary, ok: list[TrialResult], cfg: AnalysisConfig) -> None:
-    """Pt, TPT, ½RT (mean ± SD) and kinetics of the session twitches; potentiation."""
-    chosen, rule = session_twitches(ok, cfg)
+def _twitch_summary(s: SessionSummary, ok: list[TrialResult], cfg: AnalysisConfig,
+                    first_tet: TrialResult | None = None) -> None:
+    """Pt, TPT, ½RT (mean ± SD) and kinetics of the session twitches; potentiation.
+    ``first_tet``: the first tetanus delivered, measured or not (:func:`_first_tetanus`)."""
+    chosen, rule = session_twitches(ok, cfg, first_tet)
     if not chosen:
         return
     s.pt_rule, s.pt_n, s.pt_trials = rule, len(chosen), [r.index for r in chosen]
@@ -203,7 +218,8 @@ def _twitch_summary(s: SessionSummary, ok: list[TrialResult], cfg: AnalysisConfi
     if flagged:
         s.notes.append(f"{flagged} of the {len(chosen)} session twitch(es) carry quality flags")
     # post-tetanic potentiation: the first twitch after the first tetanus / session Pt
-    first_tet = next((r for r in ok if r.kind == "tetanus"), None)
+    if first_tet is None:
+        first_tet = next((r for r in ok if r.kind == "tetanus"), None)
     if first_tet is None or not s.pt_mN > 0:
         return
     after = next((r for r in ok if r.kind == "twitch"

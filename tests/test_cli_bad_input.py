@@ -489,3 +489,16 @@ def test_info_on_a_ddf_or_csv_recording_points_to_analyze(capsys, name):
 def test_non_finite_or_negative_analysis_options_say_finite(capsys, session, option, value):
     line = fails(capsys, "analyze", session, option, value)
     assert_names(line, option.lstrip("-").replace("-", "_"), "finite number", repr(float(value)))
+
+
+def test_unmeasured_trials_line_points_to_where_the_reasons_are(capsys, tmp_path):
+    from tests.synthetic import SessionSpec, session_recording, write_csv
+    rec, _ = session_recording(SessionSpec(fs=2_000.0, twitches=2, ff_freqs=(50,)))
+    rec.force_mN[int(5.1 * rec.sample_rate_hz):] = float("nan")   # the tetanus at 5 s: no data
+    path = tmp_path / "gappy.csv"
+    write_csv(rec, path)
+    for extra, where in (([], "the reasons under the table"), (["--wide"], "the error column"),
+                         (["--json"], "'error' of each trial")):
+        main(["analyze", str(path), "--no-cache", *extra])
+        err = capsys.readouterr().err
+        assert f"could not be measured (see {where})" in err, (extra, err)

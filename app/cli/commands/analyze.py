@@ -163,8 +163,10 @@ def run(args: argparse.Namespace) -> int:
         if res.trials:
             bad = sum(1 for t in res.trials if t.error)
             if bad and not err:
+                where = ("'error' of each trial" if args.json else "the error column"
+                         if args.wide else "the reasons under the table")
                 print(f"myoforce {NAME}: {path}: {bad} of {len(res.trials)} trial(s) could not "
-                      f"be measured (see the error column)", file=sys.stderr)
+                      f"be measured (see {where})", file=sys.stderr)
         trials.extend(trial_rows(res))
         summaries.append(summary_row(res))
     if args.csv:

@@ -440,8 +440,10 @@ def test_auto_optimal_length_without_length_control_is_skipped_with_a_warning():
 
 def test_working_current_from_supramaximal_is_used_and_capped():
     limits = dataclasses.replace(FAST, max_charge_per_phase_uC=2.0)
+    # twitches 0.1 s apart (0.4 s of the fake's sample time): 0.02 s left each twitch on
+    # the previous one's tail, ~2 % of its force, right at the 2 % plateau criterion
     p = protocol("""\
-        - {kind: supramaximal, start_mA: 0.5, step_mA: 0.5, max_mA: 5, interval_s: 0.02,
+        - {kind: supramaximal, start_mA: 0.5, step_mA: 0.5, max_mA: 5, interval_s: 0.1,
            plateau_tolerance: 0.02, min_force_mN: 20}
         - {kind: twitch, count: 1, interval_s: 0.02}
         - {kind: twitch, count: 1, interval_s: 0.02, pulse_width_ms: 1.0}

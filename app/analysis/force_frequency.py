@@ -126,9 +126,9 @@ def _least_squares_fit(f: np.ndarray, y: np.ndarray, lo: tuple[float, float],
                        hi: tuple[float, float]) -> tuple[float, float, float, float] | None:
     """(Fmin, Fmax, m, h) minimising the squared residuals within the bounds, or None.
 
-    Start: the best point of a log grid over (m, h) with Fmin, Fmax solved exactly at
-    each point; then Levenberg–Marquardt on all four parameters, each step projected
-    into the bounds."""
+    Starts: the best local minima (up to ``_STARTS``) of a log grid over (m, h), with
+    Fmin, Fmax solved exactly at each point; from each, Levenberg–Marquardt on all four
+    parameters, every step projected into the bounds; the lowest residual wins."""
     box = np.array([[lo[0], hi[0]], [lo[1], hi[1]],
                     [f.min() / 10.0, f.max() * 10.0], list(H_RANGE)])
     lm, lh = (a.ravel() for a in np.meshgrid(

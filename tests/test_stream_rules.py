@@ -3,6 +3,8 @@ consumer of the sample stream shares: the runner's window, the GUI ring, the rec
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.live.ring_buffer import RingBuffer
 from drivers.capabilities import (FLAG_TRIGGER_EDGE, FLAG_TRIGGER_LEVEL, SampleBlock,
@@ -21,6 +23,24 @@ def test_trigger_edges_are_stream_indices_of_edge_flags_only():
     assert trigger_edges(block.flags, 500).tolist() == [510, 599]
     assert block.trigger_samples().tolist() == [510, 599]
     assert trigger_edges(np.zeros(0, np.uint8), 7).dtype == np.int64
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.one_of(st.integers(0, 5000), st.integers(4096, 20_000)), density=st.sampled_from([0.0, 0.001, 0.05, 0.5]),
+       offset=st.integers(0, 7), first=st.integers(0, 10**9), seed=st.integers(0, 2**16))
+def test_trigger_edges_word_scan_matches_the_plain_definition(n, density, offset, first, seed):
+    """Long runs are scanned eight flags at a time: same indices as the byte-wise rule, for
+    any length, any alignment (a slice starting mid-word) and any other bits set."""
+    rng = np.random.default_rng(seed)
+    flags = rng.integers(0, 256, n + offset).astype(np.uint8) & ~np.uint8(FLAG_TRIGGER_EDGE)
+    flags[rng.random(n + offset) < density] |= FLAG_TRIGGER_EDGE
+    if n and seed % 2:                      # edges on the first and the last sample too
+        flags[[offset, -1]] |= FLAG_TRIGGER_EDGE
+    view = flags[offset:]
+    expected = np.flatnonzero(view & FLAG_TRIGGER_EDGE) + first
+    got = trigger_edges(view, first)
+    assert got.dtype == np.int64
+    assert got.tolist() == expected.tolist()
 
 
 def test_samples_missing_counts_forward_jumps_only():

@@ -36,9 +36,12 @@ log = logging.getLogger(__name__)
 
 #: write force/flags to the file once this many samples are pending, even between flushes
 BATCH_SAMPLES = 1 << 18
-#: samples per h5py write call (a quarter chunk, 64 KiB): each call holds the interpreter lock, so
-#: a big batch is written in pieces that each take well under a millisecond
-WRITE_SLICE = L.FORCE_CHUNK // 4
+#: samples per h5py write call at most: one chunk (256 KiB of force), each call ending on a chunk
+#: boundary so that it fills or extends one chunk only. Each call holds the interpreter lock, so a
+#: big batch is written in pieces of about a millisecond (bench_recorder prints the longest);
+#: smaller pieces cost throughput (h5py's fixed cost per call: a quarter chunk gave 0.35-0.43 of
+#: batched h5py against 0.56-0.60 for a whole chunk, bench/bench_recorder.py)
+WRITE_SLICE = L.FORCE_CHUNK
 #: rows per h5py table-column write, for the same reason
 TABLE_ROWS_PER_CALL = 512
 #: the writer takes the inbox at least this often (sooner when it fills or on close):
@@ -61,6 +64,14 @@ def _describe(exc: BaseException) -> str:
     if m and m.group(1) not in first:
         first = f"{first.split(' (')[0]} ({m.group(1)})"
     return f"{type(exc).__name__}: {first}"
+
+
+def _chunk_aligned(start: int, n: int) -> list[tuple[int, int]]:
+    """``[a, b)`` offsets into ``n`` samples that start at stream index ``start``, cut at
+    every WRITE_SLICE boundary of the stream (so each piece lies inside one chunk)."""
+    cuts = list(range(-start % WRITE_SLICE or WRITE_SLICE, n, WRITE_SLICE))
+    edges = [0, *cuts, n]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 class _Writer:
@@ -252,8 +263,7 @@ class _Writer:
         aux = self.pending_aux(n) if self.aux else None
         if end > self.extent:
             self.resize(end)
-        for a in range(0, n, WRITE_SLICE):
-            b = min(n, a + WRITE_SLICE)
+        for a, b in _chunk_aligned(start, n):
             self.timed(self.force.__setitem__, slice(start + a, start + b), force[a:b])
             self.timed(self.flags.__setitem__, slice(start + a, start + b), flags[a:b])
             for ds, row in zip(self.aux, aux if aux is not None else ()):

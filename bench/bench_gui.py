@@ -107,17 +107,27 @@ def bench_live(seconds: float, protocol: str | None, external_sim: bool = False)
     cpu_gui0, cpu_proc0 = time.thread_time(), time.process_time()
     probe.start()
     last[0] = clock.nsecsElapsed()
+    end: dict = {}
+
+    def finish() -> None:
+        """End the measurement *before* quitting: in Qt 6 ``quit()`` closes the windows
+        inside the event loop, and the main window's shutdown (stimulator off, confirmed
+        by a query) would otherwise be counted as a stall of the running GUI."""
+        probe.stop()
+        end.update(elapsed=time.monotonic() - t0, cpu_gui=time.thread_time() - cpu_gui0,
+                   cpu_proc=time.process_time() - cpu_proc0,
+                   redraws=page.live_view.redraws - redraws0,
+                   draws=page.live_view.draws - draws0,
+                   samples=page.experiment.ring.end_sample - samples0)
+        app.quit()
+
     stop = QTimer()
     stop.setSingleShot(True)
-    stop.timeout.connect(app.quit)
+    stop.timeout.connect(finish)
     stop.start(int(seconds * 1000))
     app.exec()
-    probe.stop()
-    elapsed = time.monotonic() - t0
-    cpu_gui, cpu_proc = time.thread_time() - cpu_gui0, time.process_time() - cpu_proc0
-    redraws = page.live_view.redraws - redraws0
-    draws = page.live_view.draws - draws0
-    samples = page.experiment.ring.end_sample - samples0
+    elapsed, cpu_gui, cpu_proc = end["elapsed"], end["cpu_gui"], end["cpu_proc"]
+    redraws, draws, samples = end["redraws"], end["draws"], end["samples"]
     trials = page.results_table.results.rowCount()
     win.close()
     if sim_proc is not None:

@@ -94,3 +94,17 @@ def test_tare_and_calibrate_with_a_known_mass():
     with pytest.raises(UserError):
         exp.calibrate_with_mass(0.0)
     exp.close()
+
+
+def test_listeners_are_the_one_subscriber_type():
+    """A listener that raises is counted, never stops the others; unsubscribing works."""
+    exp = Experiment(ring_seconds=1)
+    got = []
+    exp.subscribe(lambda ev: 1 / 0)
+    unsubscribe = exp.subscribe(got.append)
+    exp.attach(fake_rig())
+    assert [e.kind for e in got] == ["connected"]
+    assert exp._listeners.errors == 1
+    unsubscribe()
+    exp.close()
+    assert [e.kind for e in got] == ["connected"]

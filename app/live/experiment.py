@@ -24,6 +24,7 @@ import numpy as np
 from app.live.aux_ring import AuxRing
 from app.live.ring_buffer import RingBuffer
 from drivers.capabilities import Calibration, Rig
+from drivers.subscribers import Subscribers
 from protocols.events import Finished, OperatorPrompt
 
 STANDARD_GRAVITY = 9.80665  # mN per gram
@@ -79,7 +80,7 @@ class Experiment:
         self.session: ProtocolSession | None = None
         self.session_path: Path | None = None
         self.last_status: str | None = None
-        self._listeners: list[Listener] = []
+        self._listeners = Subscribers("experiment")   # a listener that raises is logged, never stops acquisition
         self._lock = threading.RLock()
         self._device_lock = threading.RLock()   # monitor start/stop vs a session taking over
         self._unsub: list[Callable[[], None]] = []
@@ -98,15 +99,12 @@ class Experiment:
 
     # --- listeners ---
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        """Get every event (runner's and :class:`Status`) on the thread it happens;
+        returns the function that unsubscribes."""
+        return self._listeners.add(listener)
 
     def _emit(self, ev: Any) -> None:
-        for cb in list(self._listeners):
-            try:
-                cb(ev)
-            except Exception:  # a broken listener must not break acquisition
-                pass
+        self._listeners.emit(ev)
 
     # --- rig ---
     @property

@@ -81,5 +81,9 @@ def summary_parts(summary: dict[str, Any]) -> list[str]:
         sd = summary.get(key.replace("_mN", "_sd_mN")) if key == "pt_mN" else None
         if ok and isinstance(sd, float) and math.isfinite(sd):
             text += f" ± {sd:.{decimals}f}"          # mean ± SD of the session twitches
-        parts.append(f"{name} {text}" + (f" {unit}" if unit else ""))
+        part = f"{name} {text}" + (f" {unit}" if unit else "")
+        if key == "po_mN" and ok and summary.get("po_flags"):
+            # the Po tetanus's peak is flagged: name the trial (the notes say why)
+            part += f" ⚑ trial {summary.get('po_trial')}"
+        parts.append(part)
     return parts

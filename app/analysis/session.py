@@ -7,6 +7,7 @@ docs/analysis.md §5):
   of the protocol's twitch step before the first tetanus (:func:`session_twitches`);
   ``ptp_ratio`` — post-tetanic potentiation;
 * ``po_mN`` — the largest tetanic force of the session, ``pt_po_ratio`` = Pt / Po;
+  ``po_flags`` / ``po_flag_text`` name that tetanus when a flag concerns its peak;
 * ``force_frequency`` — force at each frequency (best contraction per frequency,
   excluding a fatigue series), normalised to its maximum, and the sigmoid fit;
   ``f50_hz`` is where the fitted curve reaches 50 % of its maximum,
@@ -123,6 +124,7 @@ def summarize(results: list[TrialResult], metadata: dict[str, Any],
         top = max(tetani, key=lambda r: r.peak_force_mN)
         s.po_mN, s.po_frequency_hz, s.po_trial = top.peak_force_mN, top.frequency_hz, top.index
         s.po_time_to_90pct_ms = top.time_to_90pct_ms
+        _po_flags(s, top, tetani)
     if math.isfinite(s.pt_mN) and math.isfinite(s.po_mN) and s.po_mN > 0:
         s.pt_po_ratio = s.pt_mN / s.po_mN
 
@@ -143,6 +145,26 @@ def summarize(results: list[TrialResult], metadata: dict[str, Any],
             s.notes.append(s.force_frequency["note"])
     _specific_force(s, metadata, cfg)
     return s
+
+
+def _po_flags(s: SessionSummary, top: TrialResult, tetani: list[TrialResult]) -> None:
+    """Name the Po tetanus when a flag on it concerns its peak force (§5): Po stays the
+    largest tetanic force, but the summary says which trial it came from, which flags,
+    and the largest tetanus whose peak carries no flag (the value Po falls back to if
+    the flagged one is not trusted)."""
+    concern = [f for f in top.flags if "peak_force_mN" in f.rule.measures]
+    if not concern:
+        return
+    s.po_flags = [f.code for f in concern]
+    clean = [t for t in tetani if "peak_force_mN" not in t.flagged_measures()]
+    best = max(clean, key=lambda r: r.peak_force_mN) if clean else None
+    alt = (f"the largest tetanus without such a flag is trial {best.index} "
+           f"({best.frequency_hz:.0f} Hz, {best.peak_force_mN:.1f} mN)" if best is not None
+           else "no tetanus of the session is free of such a flag")
+    s.po_flag_text = (f"Po {top.peak_force_mN:.1f} mN is from trial {top.index} "
+                      f"({top.frequency_hz:.0f} Hz), whose peak is flagged "
+                      + "; ".join(f"{f.code} ({f.text})" for f in concern) + f"; {alt}")
+    s.notes.append(s.po_flag_text)
 
 
 def _first_tetanus(results: list[TrialResult]) -> TrialResult | None:

@@ -46,6 +46,8 @@ class SessionSummary:
     po_frequency_hz: float = NAN
     po_trial: int | None = None
     po_time_to_90pct_ms: float = NAN       # first pulse → 90 % of Po, in the Po tetanus
+    po_flags: list[str] = field(default_factory=list)  # flags on the Po tetanus's peak
+    po_flag_text: str = ""                 # which tetanus, why, and the largest clean one
     pt_po_ratio: float = NAN
     # force-frequency
     fmin_mN: float = NAN

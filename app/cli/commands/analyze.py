@@ -101,7 +101,7 @@ SUMMARY_KEYS = ("n_trials", "n_twitches", "n_tetani", "n_failed", "n_flagged", "
                 "pt_sd_mN", "pt_n", "tpt_ms", "tpt_sd_ms", "half_relaxation_ms",
                 "half_relaxation_sd_ms", "contraction_time_ms", "rfd_10_90_mN_per_s",
                 "dfdt_per_peak_per_s", "ptp_ratio", "po_mN", "po_frequency_hz",
-                "po_time_to_90pct_ms", "pt_po_ratio", "fmin_mN", "fmax_mN", "f50_hz",
+                "po_trial", "po_flags", "po_time_to_90pct_ms", "pt_po_ratio", "fmin_mN", "fmax_mN", "f50_hz",
                 "sigmoid_midpoint_hz", "hill_slope", "fatigue_index", "fatigue_time_to_50pct_s",
                 "specific_force_N_per_cm2", "csa_mm2", "muscle_mass_mg", "muscle_length_mm",
                 "error")
@@ -113,6 +113,7 @@ def summary_row(res) -> dict[str, Any]:
     row = {"file": res.file, "format": res.format or "", "group": md.get("group", ""),
            "subject_id": md.get("subject_id", ""), "muscle": md.get("muscle", "")}
     row.update({k: "" if s.get(k) is None else s.get(k) for k in SUMMARY_KEYS})
+    row["po_flags"] = ";".join(s.get("po_flags") or [])
     return round_row(row)
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from app.errors import UserError
 from app.live.experiment import BorrowedRig, Experiment, Status
+from app.live.experiment_events import (MonitorChanged, RigConnected, SessionEnded,
+                                        SessionStarted, StopPressed)
 from app.metadata import SessionMetadata
 from protocols.loader import parse_protocol
 from tests.gui_fakes import FakeSession, fake_rig
@@ -60,6 +62,8 @@ def test_session_lifecycle_events_and_stop(tmp_path):
     names = [type(e).__name__ for e in events]
     kinds = [e.kind for e in events if isinstance(e, Status)]
     assert kinds[:2] == ["connected", "monitor"] and "session-started" in kinds
+    types = {type(e) for e in events if isinstance(e, Status)}    # typed: one class per kind
+    assert {RigConnected, MonitorChanged, SessionStarted, StopPressed, SessionEnded} <= types
     assert kinds[-1] == "session-ended" and "stop" in kinds
     assert names.index("Finished") < len(names) - 1
     assert exp.last_status == "aborted" and not exp.running
@@ -102,9 +106,9 @@ def test_listeners_are_the_one_subscriber_type():
     got = []
     exp.subscribe(lambda ev: 1 / 0)
     unsubscribe = exp.subscribe(got.append)
-    exp.attach(fake_rig())
-    assert [e.kind for e in got] == ["connected"]
+    rig = exp.attach(fake_rig())
+    assert [type(e) for e in got] == [RigConnected] and got[0].detail is rig
     assert exp._listeners.errors == 1
     unsubscribe()
     exp.close()
-    assert [e.kind for e in got] == ["connected"]
+    assert len(got) == 1

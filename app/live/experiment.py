@@ -4,8 +4,9 @@
 shows it and forwards clicks). It owns the connected :class:`~drivers.capabilities.Rig`,
 the :class:`~app.live.ring_buffer.RingBuffer` the amplifier streams into, and the
 running :class:`app.session.ExperimentSession`. Its listeners get the protocol runner's
-events plus :class:`Status` events of its own, on whatever thread they happen: the GUI
-bridges them to its thread with one queued signal per event.
+events plus typed events of its own (:mod:`app.live.experiment_events`, all
+:class:`Status`), on whatever thread they happen: the GUI bridges them to its thread
+with one queued signal per event.
 
 :meth:`Experiment.stop` is the STOP button: callable from any thread at any time, it
 aborts the runner and switches the stimulator output off at once, each on its own path
@@ -22,25 +23,15 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import numpy as np
 
 from app.live.aux_ring import AuxRing
+from app.live.experiment_events import (ExperimentError, MonitorChanged, RigConnected,
+                                        RigDisconnected, SessionEnded, SessionStarted,
+                                        Status, StopPressed)  # noqa: F401  (Status: re-exported)
 from app.live.ring_buffer import RingBuffer
 from drivers.capabilities import Calibration, Rig
 from drivers.subscribers import Subscribers
 from protocols.events import Finished, OperatorPrompt
 
 STANDARD_GRAVITY = 9.80665  # mN per gram
-
-
-@dataclass(frozen=True)
-class Status:
-    """An event of the experiment model itself (not of the protocol runner).
-
-    ``kind``: 'connected', 'disconnected', 'monitor', 'session-started', 'session-ended',
-    'stop', 'error'.
-    """
-
-    kind: str
-    message: str = ""
-    detail: Any = None
 
 
 Listener = Callable[[Any], None]
@@ -165,7 +156,7 @@ class Experiment:
             self.aux_ring.configure(aux() if callable(aux) else [], float(amp.sample_rate_hz))
             if self.aux_ring.channels:
                 self._unsub.append(amp.subscribe(self.aux_ring.write_block))
-        self._emit(Status("connected", self.describe_rig(), rig))
+        self._emit(RigConnected(self.describe_rig(), rig))
         return rig
 
     def describe_rig(self) -> str:
@@ -207,7 +198,7 @@ class Experiment:
         try:
             rig.close()
         finally:
-            self._emit(Status("disconnected", "rig released"))
+            self._emit(RigDisconnected("rig released"))
 
     # --- monitoring (live trace while no protocol runs) ---
     @property
@@ -223,7 +214,7 @@ class Experiment:
             if not rig.amplifier.streaming:
                 rig.amplifier.start()
             self._monitoring = True
-        self._emit(Status("monitor", "live"))
+        self._emit(MonitorChanged("live"))
 
     def stop_monitor(self) -> None:
         rig = self.rig
@@ -231,7 +222,7 @@ class Experiment:
             self._monitoring = False
             if rig is not None and rig.amplifier.streaming and self.session is None:
                 rig.amplifier.stop()
-        self._emit(Status("monitor", "stopped"))
+        self._emit(MonitorChanged("stopped"))
 
     def _require_rig(self) -> Rig:
         if self.rig is None:
@@ -340,7 +331,7 @@ class Experiment:
             self.last_status = None
             self._auto_continue = auto_continue
             session.subscribe(self._on_runner_event)
-        self._emit(Status("session-started", str(out_path), session))
+        self._emit(SessionStarted(str(out_path), session))
         t = threading.Thread(target=self._run_session, args=(session, rig),
                              name="myoforce-session", daemon=True)
         self._session_thread = t
@@ -358,12 +349,12 @@ class Experiment:
             status = getattr(result, "status", None) or self.last_status or status
         except BaseException as exc:  # noqa: BLE001 - reported, never lost
             status, message = "error", f"{type(exc).__name__}: {exc}"
-            self._emit(Status("error", message, exc))
+            self._emit(ExperimentError(message, exc))
         finally:
             with self._lock:
                 if self.session is session:
                     self.session = None
-            self._emit(Status("session-ended", message or str(self.last_status or status),
+            self._emit(SessionEnded(message or str(self.last_status or status),
                               self.session_path))
 
     def _on_runner_event(self, ev: Any) -> None:
@@ -375,7 +366,7 @@ class Experiment:
             try:
                 self.answer(ev.id, ev.default)
             except Exception as exc:
-                self._emit(Status("error", f"auto-continue: {exc}", exc))
+                self._emit(ExperimentError(f"auto-continue: {exc}", exc))
 
     def set_auto_continue(self, on: bool) -> None:
         self._auto_continue = bool(on)
@@ -408,8 +399,8 @@ class Experiment:
             try:
                 session.abort()
             except Exception as exc:
-                self._emit(Status("error", f"abort: {exc}", exc))
-        self._emit(Status("stop", "STOP pressed: stimulator output off"))
+                self._emit(ExperimentError(f"abort: {exc}", exc))
+        self._emit(StopPressed("STOP pressed: stimulator output off"))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the running session to end; True if none is running any more."""

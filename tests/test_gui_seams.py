@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from app.live.experiment import ProtocolSession, Status
+from app.live.experiment import ProtocolSession
+from app.live.experiment_events import ExperimentError, RigConnected, SessionEnded, StopPressed
 from app.session import ExperimentSession
 from protocols import events as rev
 from tests.gui_fakes import FakeSession
@@ -84,7 +85,8 @@ def test_events_are_dispatched_by_type_not_by_name(qtbot):
     try:
         table = page.handlers()
         assert all(isinstance(k, type) for k in table)
-        assert {Status, rev.Finished, rev.TrialAnalysed, rev.OperatorPrompt, rev.RunWarning} <= set(table)
+        assert {RigConnected, SessionEnded, StopPressed, ExperimentError, rev.Finished,
+                rev.TrialAnalysed, rev.OperatorPrompt, rev.RunWarning} <= set(table)
 
         @dataclass(frozen=True, kw_only=True)
         class Renamed(rev.Finished):            # a subclass under another name still arrives
@@ -97,5 +99,10 @@ def test_events_are_dispatched_by_type_not_by_name(qtbot):
             status: str = "completed"
         page.on_event(Finished(status="hijacked"))
         assert page.finished_status == "aborted"
+
+        page.on_event(ExperimentError("abort: device gone"))   # the model's own events, by type
+        page.on_event(StopPressed("STOP pressed"))
+        assert page.log.lines[-2].endswith("✖ abort: device gone")
+        assert page.log.lines[-1].endswith("⚠ STOP: stimulator output off")
     finally:
         page.shutdown()

@@ -30,7 +30,9 @@ from app.gui.rig_panel import RigPanel
 from app.gui.run_controls import RunControls
 from app.gui.study_picker import StudyPicker
 from app.gui.trial_overlay import TrialOverlay
-from app.live.experiment import Experiment, Status
+from app.live.experiment import Experiment
+from app.live.experiment_events import (ExperimentError, RigConnected, RigDisconnected,
+                                        SessionEnded, StopPressed)
 from protocols import events as rev
 
 LEFT_WIDTH = 400
@@ -286,7 +288,9 @@ class AcquirePage(QWidget):
     def handlers(self) -> dict[type, Any]:
         """Event type -> handler: dispatch by type, so renaming an event class cannot
         silently disconnect its handler (an unknown name fails at import)."""
-        return {Status: self._on_status, rev.StateChanged: self._on_state_changed,
+        return {RigConnected: self._on_connected, RigDisconnected: self._on_disconnected,
+                SessionEnded: self._on_session_ended, StopPressed: self._on_stop,
+                ExperimentError: self._on_model_error, rev.StateChanged: self._on_state_changed,
                 rev.StepStarted: self._on_step_started, rev.StepCompleted: self._on_step_completed,
                 rev.Progress: self._on_progress, rev.TrialRecorded: self._on_trial_recorded,
                 rev.TrialAnalysed: self._on_trial_analysed, rev.OperatorPrompt: self._on_operator_prompt,
@@ -301,40 +305,42 @@ class AcquirePage(QWidget):
                 handler(ev)
                 return
 
-    def _on_status(self, ev: Status) -> None:
-        kind = ev.kind
-        if kind == "connected":
-            self.protocol_panel.set_rig(self.experiment.rig_settings)   # the rig's own rules
-            self.rig_panel.set_connected(True, ev.message)
-            self.live_view.set_ring(self.experiment.ring)
-            aux = self.experiment.aux_ring
-            self.live_view.set_aux_source(aux if aux.channels else None)
-            self.log.log(f"connected: {ev.message}")
-            self.message.emit("Rig connected")
-        elif kind == "disconnected":
-            self.protocol_panel.set_rig(None)
-            self.rig_panel.set_connected(False, "Not connected")
-            self.log.log("rig disconnected")
-        elif kind == "session-ended":
-            self.flush_deferred()
-            self._set_running(False)
-            self.prompt_panel.dismiss()
-            status = self.finished_status or ev.message or "ended"
-            self.run_controls.set_progress(None, f"{status}")
-            self.log.log(f"session ended ({status}); file: {ev.detail}")
-            self.study_picker.session_ended(self.last_output, status)
-            self.message.emit(f"Protocol {status}. Saved {ev.detail}")
-            nxt = self.run_controls.output.propose_next(self.metadata_form.raw_values().get("subject_id"))
-            if nxt is not None:
-                self.log.log(f"next file: {nxt}")
-            if self.rig_panel.live_button.isChecked() and self.experiment.connected:
-                run_in_thread(self.experiment.start_monitor, on_error=self._device_error)
-        elif kind == "stop":
-            self.log.log("STOP: stimulator output off", "warning")
-            self.message.emit("STOPPED — stimulator output off")
-        elif kind == "error":
-            self.log.log(ev.message, "error")
-            self.message.emit(ev.message)
+    def _on_connected(self, ev: RigConnected) -> None:
+        self.protocol_panel.set_rig(self.experiment.rig_settings)   # the rig's own rules
+        self.rig_panel.set_connected(True, ev.message)
+        self.live_view.set_ring(self.experiment.ring)
+        aux = self.experiment.aux_ring
+        self.live_view.set_aux_source(aux if aux.channels else None)
+        self.log.log(f"connected: {ev.message}")
+        self.message.emit("Rig connected")
+
+    def _on_disconnected(self, ev: RigDisconnected) -> None:
+        self.protocol_panel.set_rig(None)
+        self.rig_panel.set_connected(False, "Not connected")
+        self.log.log("rig disconnected")
+
+    def _on_session_ended(self, ev: SessionEnded) -> None:
+        self.flush_deferred()
+        self._set_running(False)
+        self.prompt_panel.dismiss()
+        status = self.finished_status or ev.message or "ended"
+        self.run_controls.set_progress(None, f"{status}")
+        self.log.log(f"session ended ({status}); file: {ev.detail}")
+        self.study_picker.session_ended(self.last_output, status)
+        self.message.emit(f"Protocol {status}. Saved {ev.detail}")
+        nxt = self.run_controls.output.propose_next(self.metadata_form.raw_values().get("subject_id"))
+        if nxt is not None:
+            self.log.log(f"next file: {nxt}")
+        if self.rig_panel.live_button.isChecked() and self.experiment.connected:
+            run_in_thread(self.experiment.start_monitor, on_error=self._device_error)
+
+    def _on_stop(self, ev: StopPressed) -> None:
+        self.log.log("STOP: stimulator output off", "warning")
+        self.message.emit("STOPPED — stimulator output off")
+
+    def _on_model_error(self, ev: ExperimentError) -> None:
+        self.log.log(ev.message, "error")
+        self.message.emit(ev.message)
 
     def _on_state_changed(self, ev: Any) -> None:
         new = getattr(ev.new, "value", ev.new)

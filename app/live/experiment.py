@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -27,6 +26,8 @@ from app.live.experiment_events import (ExperimentError, MonitorChanged, RigConn
                                         RigDisconnected, SessionEnded, SessionStarted,
                                         Status, StopPressed)  # noqa: F401  (Status: re-exported)
 from app.live.ring_buffer import RingBuffer
+from app.live.session_seam import (BorrowedRig, ProtocolSession,  # noqa: F401  (re-exported)
+                                   default_session_factory)
 from drivers.capabilities import Calibration, Rig
 from drivers.subscribers import Subscribers
 from protocols.events import Finished, OperatorPrompt
@@ -35,29 +36,6 @@ STANDARD_GRAVITY = 9.80665  # mN per gram
 
 
 Listener = Callable[[Any], None]
-
-
-@runtime_checkable
-class ProtocolSession(Protocol):
-    """What :class:`Experiment` needs of a session: the seam the GUI tests' double
-    (``tests/gui_fakes.FakeSession``) and :class:`app.session.ExperimentSession` both
-    satisfy (``tests/test_gui_seams.py`` checks both against this).
-
-    Built by a factory called with keywords ``protocol, rig, out_path, metadata,
-    auto_continue`` (and the GUI's extras); ``run`` blocks on the session's own thread.
-    """
-
-    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
-
-    def run(self) -> Finished: ...
-
-    def pause(self) -> None: ...
-
-    def resume(self) -> None: ...
-
-    def answer(self, prompt_id: str, value: Any = None) -> Any: ...
-
-    def abort(self, reason: str = "aborted by the operator") -> None: ...
 
 
 class Experiment:
@@ -321,7 +299,7 @@ class Experiment:
             if self.session is not None:
                 from app.errors import UserError
                 raise UserError("a protocol is already running")
-            factory = session_factory or _default_session_factory
+            factory = session_factory or default_session_factory
             session = factory(protocol=plan.protocol, rig=BorrowedRig.of(rig),
                               out_path=plan.out, metadata=plan.metadata,
                               auto_continue=auto_continue, overwrite=plan.overwrite,
@@ -427,27 +405,3 @@ def _quiet(fn: Callable[[], Any]) -> Callable[[], None]:
         except Exception:
             pass
     return call
-
-
-@dataclass
-class BorrowedRig(Rig):
-    """The connected rig lent to one session.
-
-    A session owns its rig and closes it when it ends; the GUI keeps its connection
-    across sessions (live trace, tare, the next run), so what the session gets is this
-    view of the same devices whose ``close()`` only switches the stimulator output off.
-    """
-
-    @classmethod
-    def of(cls, rig: Rig) -> "BorrowedRig":
-        return cls(stimulator=rig.stimulator, amplifier=rig.amplifier, length=rig.length,
-                   description=dict(rig.description))
-
-    def close(self) -> None:
-        self.stimulator.abort()
-
-
-def _default_session_factory(*, protocol: Any, rig: Rig, out_path: Path, metadata: Any,
-                             **kw: Any) -> Any:
-    from app.session import ExperimentSession
-    return ExperimentSession(protocol, rig, out_path, metadata, **kw)

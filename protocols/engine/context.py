@@ -23,7 +23,7 @@ from drivers.errors import DeviceError
 from drivers.limits import StimulusLimits
 from protocols.engine.interrupts import RunFailed, RunInterrupted
 from protocols.engine.stream import StreamView
-from protocols.engine.trial import deliver
+from protocols.engine.trial import Delivered, deliver, deliver_measured
 from protocols.events import Event, Progress, RunWarning, TrialAnalysed
 from protocols.schema import ProtocolSpec, StepBase
 
@@ -197,6 +197,12 @@ class StepContext:
         see :mod:`protocols.engine.trial`."""
         return deliver(self._host, spec, step=self.name, step_index=self.index,
                        post_ms=post_ms, warn=self.warn)
+
+    def deliver_measured(self, spec: StimulusSpec, *, post_ms: float | None = None) -> Delivered:
+        """:meth:`deliver`, with the reason to doubt the peak (a flag concerning it, or a
+        quality refusal): for steps that decide on the peak (the supramaximal search)."""
+        return deliver_measured(self._host, spec, step=self.name, step_index=self.index,
+                                post_ms=post_ms, warn=self.warn)
 
     # --- time ---------------------------------------------------------------------------
     def rest(self, seconds: float, message: str | None = None) -> None:

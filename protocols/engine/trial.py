@@ -122,11 +122,31 @@ class _Shot:
         return int(math.ceil(self.spec.duration_ms * self.rate / 1000.0))
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """What a stimulating step learns of its trial: the peak force (mN; the analysis'
+    Pt/Po, else a simple estimate, else NaN) and, when that peak should not be trusted
+    for a decision, why (``doubt``: a flag on the trial concerning its peak force, or a
+    refusal for signal quality whose number is only the simple estimate)."""
+
+    peak_mN: float
+    doubt: str | None = None
+    trial_index: int = -1
+
+
 def deliver(host: "TrialHost", spec: StimulusSpec, *, step: str, step_index: int,
             post_ms: float | None = None,
             warn: Callable[[str], None] = lambda message: None) -> float:
     """Deliver ``spec``, store its trial, return its peak force in mN (the analysis'
     Pt/Po, else a simple estimate, else NaN); see the module docstring."""
+    return deliver_measured(host, spec, step=step, step_index=step_index, post_ms=post_ms,
+                            warn=warn).peak_mN
+
+
+def deliver_measured(host: "TrialHost", spec: StimulusSpec, *, step: str, step_index: int,
+                     post_ms: float | None = None,
+                     warn: Callable[[str], None] = lambda message: None) -> Delivered:
+    """:func:`deliver`, returning the peak with the reason to doubt it (:class:`Delivered`)."""
     windows = host.protocol.windows
     if post_ms is None:
         post_ms = windows.twitch_post_ms if spec.pulses == 1 else windows.tetanus_post_ms
@@ -140,10 +160,10 @@ def deliver(host: "TrialHost", spec: StimulusSpec, *, step: str, step_index: int
     _store(host, shot, trial)
     if shot.interruption is None:
         _check_markers(trial, spec, warn)
-    peak = _analyse(host, trial)
+    measured = _analyse(host, trial)
     if shot.interruption is not None:
         raise shot.interruption
-    return peak
+    return measured
 
 
 def _configure(host: "TrialHost", shot: _Shot) -> None:
@@ -271,8 +291,9 @@ def _wait_first_edge(host: "TrialHost", mark: int, rate: float) -> int | None:
         host.wait_for_sample(end + 1)
 
 
-def _analyse(host: "TrialHost", trial: RecordedTrial) -> float:
-    """Analyse the trial from the runner's window (stream-relative), emit, return the peak."""
+def _analyse(host: "TrialHost", trial: RecordedTrial) -> Delivered:
+    """Analyse the trial from the runner's window (stream-relative), emit, return the peak
+    and any doubt on it."""
     rate = host.sample_rate_hz
     force = host.stream.window(trial.start_sample, trial.stop_sample).force_mN
     rel = Trial(index=trial.index, kind=trial.kind, start_sample=0, stop_sample=int(force.size),
@@ -297,7 +318,24 @@ def _analyse(host: "TrialHost", trial: RecordedTrial) -> float:
         trial_index=trial.index, step_index=trial.step_index, step=trial.step, kind=trial.kind,
         status=trial.status, current_mA=trial.current_mA, frequency_hz=trial.frequency_hz,
         pulses=trial.pulses, length_mm=trial.length_mm, result=result))
-    return peak
+    return Delivered(peak, peak_doubt(result), trial.index)
+
+
+def peak_doubt(result: dict[str, Any]) -> str | None:
+    """Why the peak of an analysed trial (``TrialResult.to_dict()`` form) should not be
+    trusted for a decision, or None: a kept flag whose rule concerns the peak force
+    (``app.analysis.flags``), or a refusal with a quality code (the number a step gets
+    is then only :func:`simple_peak_mN`, e.g. of a stimulus artefact). A refusal without
+    a code (no contraction above noise) is a real 'no response' and raises no doubt."""
+    from app.analysis.flags import FLAGS
+    flags = [f for f in result.get("flags") or [] if isinstance(f, dict) and f.get("code") in FLAGS]
+    if result.get("error"):
+        refused = [f for f in flags if FLAGS[f["code"]].how == "refused"]
+        if refused:
+            return f"refused ({refused[-1]['code']}): {result['error']}"
+        return None
+    doubts = [f for f in flags if "peak_force_mN" in FLAGS[f["code"]].measures]
+    return "; ".join(f"{f['code']} ({f.get('text', '')})" for f in doubts) or None
 
 
 def _analysis_result(host: "TrialHost", force: np.ndarray, rel: Trial, rate: float) -> dict[str, Any]:

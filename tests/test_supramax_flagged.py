@@ -66,30 +66,45 @@ def recruitment(current):
     return 600.0 * min(1.0, current / 2.5)
 
 
-def test_flagged_twitches_do_not_make_an_early_plateau():
-    # 1.5 and 2.0 mA sit on a drift that the analysis flags: their peaks read 600 mN
+def test_refused_twitches_do_not_make_an_early_plateau():
+    """1.5 and 2.0 mA were refused as artefacts: their 'peaks' are the simple estimate of
+    the artefact (600 mN). Counted, they made a plateau at 1.5 mA (working 1.95 mA)."""
+    refused = {1.5, 2.0}
+    ctx = ScriptedContext(lambda c: 600.0 if c in refused else recruitment(c),
+                          lambda c: ("refused (artefact-peak): peak only 1 ms after the "
+                                     "stimulus") if c in refused else None)
+    supramaximal.run(ctx, STEP)
+    r = ctx.result
+    assert r["plateau_found"] and r["plateau_current_mA"] == pytest.approx(2.5)
+    assert ctx.working == pytest.approx(1.3 * 2.5)
+    assert not r["decided_on_flagged"] and r["decision_flags"] == []
+    assert [bool(d) for d in r["recruitment_flags"]] == [c in refused
+                                                         for c in r["recruitment_currents_mA"]]
+    named = [w for w in ctx.warnings if "left out" in w]
+    assert len(named) == 2 and all("artefact-peak" in w for w in named)
+
+
+def test_flagged_twitches_that_decide_flag_the_result_with_the_reason():
+    """1.5 and 2.0 mA sit on a drift the analysis flagged and read 600 mN: the plateau
+    they make is reported as decided on flagged peaks, naming them and the flag."""
     flagged = {1.5, 2.0}
     ctx = ScriptedContext(lambda c: 600.0 if c in flagged else recruitment(c),
                           lambda c: "baseline-drift (sloping baseline)" if c in flagged else None)
     supramaximal.run(ctx, STEP)
     r = ctx.result
-    assert r["plateau_found"] and r["plateau_current_mA"] == pytest.approx(2.5)
-    assert ctx.working == pytest.approx(1.3 * 2.5)
-    assert not r["decided_on_flagged"]
-    assert [bool(d) for d in r["recruitment_flags"]] == [c in flagged
-                                                         for c in r["recruitment_currents_mA"]]
-    named = [w for w in ctx.warnings if "left out" in w]
-    assert len(named) == 2 and all("baseline-drift" in w for w in named)
+    assert r["decided_on_flagged"]
+    assert any(f.startswith("1.5 mA: baseline-drift") for f in r["decision_flags"])
+    assert any("decided on flagged" in w and "baseline-drift" in w for w in ctx.warnings)
+    assert "flagged" in ctx.log_entries[-1][1]
 
 
-def test_only_flagged_twitches_decide_with_the_reason_in_the_result():
-    ctx = ScriptedContext(recruitment, lambda c: "gaps-filled (lost samples)")
+def test_flagged_twitches_outside_the_decision_leave_it_unflagged():
+    ctx = ScriptedContext(recruitment, lambda c: "gaps-filled (lost samples)" if c < 1.5
+                          else None)
     supramaximal.run(ctx, STEP)
     r = ctx.result
-    assert r["decided_on_flagged"] and r["plateau_found"]
-    assert r["plateau_current_mA"] == pytest.approx(2.5)
-    assert any("decided on flagged twitches" in w and "gaps-filled" in w for w in ctx.warnings)
-    assert "flagged" in ctx.log_entries[-1][1]
+    assert r["plateau_current_mA"] == pytest.approx(2.5) and not r["decided_on_flagged"]
+    assert sum(bool(d) for d in r["recruitment_flags"]) == 2
 
 
 def test_clean_search_is_unchanged():

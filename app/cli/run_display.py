@@ -121,7 +121,8 @@ def _step_summary(ev) -> str:
     if ev.kind == "supramaximal" and "working_current_mA" in r:
         how = "plateau" if r.get("plateau_found") else "no plateau; largest twitch"
         return (f"{how} at {r['plateau_current_mA']:g} mA -> working current "
-                f"{r['working_current_mA']:.3g} mA ({r['factor']:g} x)")
+                f"{r['working_current_mA']:.3g} mA ({r['factor']:g} x)"
+                + (" (decided on flagged twitch peaks)" if r.get("decided_on_flagged") else ""))
     if ev.kind == "optimal_length" and "lo_mm" in r:
         return f"Lo {r['lo_mm']:g} mm (suggested {r['suggested_lo_mm']:g} mm, {r['fit']})"
     if ev.kind == "fatigue" and "fatigue_index" in r:

@@ -12,13 +12,16 @@ that does not give its own, is ``factor`` times the plateau current, capped by t
 limits. The recruitment curve and the chosen currents are the step's result and go
 into the recording's audit log and analysis table.
 
-A twitch whose peak the analysis doubts (a flag concerning the peak force, e.g.
-``baseline-drift`` on the previous twitch's tail, or a refusal for signal quality whose
-number is only the simple estimate, e.g. of an artefact) is left out of the decision:
-the plateau is looked for on the clean twitches only (a warning names each one left
-out). Only when the clean twitches never reach a plateau and never reach
-``min_force_mN`` is the decision taken on every twitch; the result then says so
-(``decided_on_flagged``) and a warning gives the reasons.
+A twitch whose peak the analysis doubts is treated by what the doubt is. A refusal for
+signal quality (``artefact-peak``, ``clipped``...) leaves the step only the simple peak
+estimate (e.g. of an artefact), not a measurement: that twitch is left out of the
+decision. A kept flag concerning the peak force (``baseline-drift``, e.g. a twitch on
+the previous one's slow tail, corrected by extrapolation) keeps the twitch in the
+decision, but when a flagged twitch is among those that decided (the plateau run, the
+twitch giving the plateau current, or the largest twitch without a plateau) the result
+says so (``decided_on_flagged``, ``decision_flags``) and a warning gives the reasons.
+Leaving such twitches out instead made a slow muscle's search (soleus at 0.3 s
+intervals: most twitches on the previous tail) run on to twice the plateau current.
 """
 from __future__ import annotations
 
@@ -49,8 +52,9 @@ def run(ctx: StepContext, step: SupramaximalStep) -> None:
     pw = ctx.pulse_width_ms()
     currents = step.currents_mA()
     curve: list[tuple[float, float]] = []          # every twitch delivered
-    clean: list[tuple[float, float]] = []          # those whose peak is not in doubt
+    usable: list[tuple[float, float]] = []         # those that were measured (not refused)
     doubts: list[str] = []                         # per twitch, '' when clean
+    doubt_at: dict[float, str] = {}
     plateau: float | None = None
     for k, current in enumerate(currents):
         started = time.monotonic()
@@ -58,35 +62,36 @@ def run(ctx: StepContext, step: SupramaximalStep) -> None:
         force = got.peak_mN if math.isfinite(got.peak_mN) else 0.0
         curve.append((current, force))
         doubts.append(got.doubt or "")
-        if got.doubt:
-            ctx.warn(f"{current:g} mA (trial {got.trial_index}): twitch peak left out of the "
-                     f"supramaximal decision: {got.doubt}")
+        if got.doubt and got.doubt.startswith("refused"):
+            ctx.warn(f"{current:g} mA (trial {got.trial_index}): left out of the supramaximal "
+                     f"decision: {got.doubt}")
         else:
-            clean.append((current, force))
+            usable.append((current, force))
+            if got.doubt:
+                doubt_at[current] = got.doubt
         ctx.progress(k + 1, None, f"{current:g} mA: Pt {force:.0f} mN"
                      + (" (flagged)" if got.doubt else ""))
-        plateau = find_plateau(clean, tolerance=step.plateau_tolerance, steps=step.plateau_steps,
+        plateau = find_plateau(usable, tolerance=step.plateau_tolerance, steps=step.plateau_steps,
                                min_force_mN=step.min_force_mN, fraction=step.plateau_fraction)
         ctx.rest_until(started + step.interval_s)
         if plateau is not None:
             break
     found = plateau is not None
-    decided = clean
-    on_flagged = False
-    if not found and not any(f >= step.min_force_mN for _, f in clean) and len(clean) < len(curve):
-        # no usable clean twitch at all: decide on every twitch, and say so
-        decided, on_flagged = curve, True
-        plateau = find_plateau(curve, tolerance=step.plateau_tolerance, steps=step.plateau_steps,
-                               min_force_mN=step.min_force_mN, fraction=step.plateau_fraction)
-        found = plateau is not None
-        reasons = sorted({d for d in doubts if d})
-        ctx.warn("no clean twitch reached a plateau or min_force_mN; the supramaximal "
-                 "current is decided on flagged twitches: " + " | ".join(reasons))
-    if not found:
-        best = max(decided or curve, key=lambda p: p[1])
+    if found:
+        deciding = [c for c, _ in usable[-(step.plateau_steps + 1):]] + [plateau]
+    else:
+        best = max(usable or curve, key=lambda p: p[1])
         plateau = best[0]
+        deciding = [plateau]
         ctx.warn(f"no plateau of the twitch force up to {currents[-1]:g} mA; using "
                  f"{plateau:g} mA (largest twitch, {best[1]:.0f} mN) as the plateau current")
+    decision_flags = sorted({f"{c:g} mA: {doubt_at[c]}" for c in deciding if c in doubt_at})
+    if not usable:
+        decision_flags = ["every twitch was refused by the analysis; the simple peak "
+                          "estimates decided"]
+    if decision_flags:
+        ctx.warn("the supramaximal current was decided on flagged twitch peaks: "
+                 + " | ".join(decision_flags))
     wanted = step.factor * plateau
     working = ctx.cap_current(wanted)
     if working < wanted:
@@ -94,12 +99,13 @@ def run(ctx: StepContext, step: SupramaximalStep) -> None:
     ctx.set_working_current(working)
     result = dict(recruitment_currents_mA=[c for c, _ in curve],
                   recruitment_forces_mN=[round(f, 3) for _, f in curve],
-                  recruitment_flags=doubts, decided_on_flagged=on_flagged,
+                  recruitment_flags=doubts, decided_on_flagged=bool(decision_flags),
+                  decision_flags=decision_flags,
                   plateau_found=found, plateau_current_mA=plateau,
-                  plateau_force_mN=round(max(f for _, f in (decided or curve)), 3),
+                  plateau_force_mN=round(max(f for _, f in (usable or curve)), 3),
                   factor=step.factor, working_current_mA=working, pulse_width_ms=pw)
     ctx.result.update(result)
     ctx.log("supramaximal",
             f"plateau at {plateau:g} mA; working current {working:g} mA ({step.factor:g} x)"
-            + (" (decided on flagged twitches)" if on_flagged else ""),
+            + (" (decided on flagged twitch peaks)" if decision_flags else ""),
             **result)

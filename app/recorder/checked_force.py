@@ -25,11 +25,16 @@ CHECK_PIECE = 1 << 20
 class BlockIndex:
     """Where the checksummed blocks and logged gaps lie, and which samples neither covers."""
 
-    def __init__(self, sf: Any, n: int) -> None:
+    def __init__(self, sf: Any, n: int, rows: int | None = None) -> None:
+        """``rows``: only the first ``rows`` rows of the table count (an aux channel's CRC
+        column can be shorter: a crashed file's last flush); the others' samples are then
+        not covered."""
         integ = sf.table(L.INTEGRITY)
         starts = np.asarray(integ["start"], dtype=np.int64)
         ends = starts + np.asarray(integ["count"], dtype=np.int64)
         keep = (ends > starts) & (starts >= 0)
+        if rows is not None:
+            keep &= np.arange(keep.size) < rows
         order = np.argsort(starts[keep], kind="stable")
         self.starts = starts[keep][order]
         self.ends = ends[keep][order]
@@ -76,25 +81,27 @@ def _uncovered(n: int, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out if b > a]
 
 
-class CheckedForce:
-    """The force (mN) of a session file, refusing reads of damaged samples.
+class CheckedSamples:
+    """Samples of one dataset of a session file, refusing reads of damaged ones.
 
     Slices like the h5py dataset or array it wraps (``shape``, ``dtype``, ``len``,
-    ``[a:b]``, ``np.asarray``). Before returning samples it checks the CRC-32 of every
-    block the read touches — force and flags, and that the block's pulse markers are
-    exactly its trigger-edge flags — once per block, and that logged gaps read as NaN.
-    """
+    ``[a:b]``, ``np.asarray``). Before returning samples it checks every block the read
+    touches, once per block (:meth:`_block_ok`, which subclasses define), and that logged
+    gaps read as NaN. :class:`CheckedForce` is the force;
+    :class:`~app.recorder.aux_integrity.CheckedAux` an auxiliary channel."""
 
-    def __init__(self, sf: Any, data: Any | None = None) -> None:
+    #: what the samples are, in messages ("" for force; "aux channel 'emg': ")
+    label = ""
+
+    def __init__(self, sf: Any, dataset: Any, data: Any | None, rows: int | None = None
+                 ) -> None:
         self.path = sf.path
         self.n = int(sf.samples)
-        self.source = data if data is not None else sf.h5[L.FORCE]
-        self._force_ds = sf.h5[L.FORCE]
-        self._flags_ds = sf.h5[L.FLAGS]
-        self._pulses = np.asarray(sf.h5[L.PULSES][()], dtype=np.int64)
-        self.index = BlockIndex(sf, self.n)
+        self.source = data if data is not None else dataset
+        self._gap_ds = dataset          # where gaps must read NaN (None once checked)
+        self.index = BlockIndex(sf, self.n, rows)
         #: windows of trials cut off by the end of a recording that stopped early
-        self.cut_off = [(row, a, b) for row, a, b in trials_past_end(sf)]
+        self.cut_off: list[tuple[int, int, int]] = []
         self.shape = (self.n,)
         self.dtype = np.dtype(np.float32)
         self.ndim = 1
@@ -126,8 +133,10 @@ class CheckedForce:
         read would refuse (damaged blocks, samples without a checksum, numbers in a gap,
         trials cut off by an early stop) comes back as NaN, drawn as a gap."""
         start, stop = max(0, int(start)), min(self.n, int(stop))
-        out = np.array(self.source[start:stop], dtype=np.float32) if stop > start \
-            else np.zeros(0, np.float32)
+        out = np.full(max(0, stop - start), np.nan, dtype=np.float32)
+        if stop > start:
+            got = np.asarray(self.source[start:stop], dtype=np.float32)
+            out[:got.size] = got
         for a, b in self._refused_spans(start, stop):
             out[max(a, start) - start:min(b, stop) - start] = np.nan
         return out
@@ -153,7 +162,10 @@ class CheckedForce:
             _known_ok(idx.state, k, self._block_ok)
         for g in range(idx.gap_state.size):
             _known_ok(idx.gap_state, g, self._gap_ok)
-        self._force_ds = self._flags_ds = None
+        self._release()
+
+    def _release(self) -> None:
+        self._gap_ds = None
 
     def check(self, start: int, stop: int) -> None:
         """Raise DamagedDataError unless samples ``[start, stop)`` are all intact."""
@@ -165,31 +177,50 @@ class CheckedForce:
                     f"{self.path}: samples {a}..{b} are trial row {row}'s window, which runs "
                     f"past the end of the recorded data ({self.n}: the recording stopped "
                     "early): not measured")
-        idx = self.index
+        idx, what = self.index, f"{self.path}: {self.label}samples"
         hole = idx.first_uncovered(start, stop)
         if hole is not None:
             raise DamagedDataError(
-                f"{self.path}: samples {hole[0]}..{hole[1]} have no checksum (written after "
+                f"{what} {hole[0]}..{hole[1]} have no checksum (written after "
                 "the last flushed checksum of an interrupted recording, or the checksum "
                 "table is damaged): not measured; 'myoforce recover' makes a verified copy")
         for k in idx.touching(start, stop):
             if not _known_ok(idx.state, k, self._block_ok):
                 raise DamagedDataError(
-                    f"{self.path}: samples {int(idx.starts[k])}..{int(idx.ends[k])} "
+                    f"{what} {int(idx.starts[k])}..{int(idx.ends[k])} "
                     f"(block {int(idx.rows[k])}) fail their CRC-32 check: damaged data, "
                     "not measured")
         for g in idx.gaps_touching(start, stop):
             if not _known_ok(idx.gap_state, g, self._gap_ok):
                 raise DamagedDataError(
-                    f"{self.path}: logged gap {int(idx.gap_starts[g])}..{int(idx.gap_ends[g])} "
-                    "holds numbers (gaps are NaN): damaged, not measured")
+                    f"{self.path}: {self.label}logged gap {int(idx.gap_starts[g])}.."
+                    f"{int(idx.gap_ends[g])} holds numbers (gaps are NaN): damaged, not measured")
 
     def _gap_ok(self, g: int) -> bool:
         """A logged gap reads as NaN throughout (checked in windows: gaps can be long)."""
         a, b = int(self.index.gap_starts[g]), min(int(self.index.gap_ends[g]), self.n)
         step = 1 << 22
-        return all(np.isnan(np.asarray(self._force_ds[x:min(b, x + step)])).all()
+        return all(np.isnan(np.asarray(self._gap_ds[x:min(b, x + step)])).all()
                    for x in range(a, b, step))
+
+    def _block_ok(self, k: int) -> bool:
+        raise NotImplementedError
+
+
+class CheckedForce(CheckedSamples):
+    """The force (mN) of a session file, refusing reads of damaged samples: each block's
+    CRC-32 of force and flags, and that its pulse markers are exactly its trigger-edge
+    flags; trials cut off by a recording that stopped early are refused too."""
+
+    def __init__(self, sf: Any, data: Any | None = None) -> None:
+        super().__init__(sf, sf.h5[L.FORCE], data)
+        self._force_ds = sf.h5[L.FORCE]
+        self._flags_ds = sf.h5[L.FLAGS]
+        self._pulses = np.asarray(sf.h5[L.PULSES][()], dtype=np.int64)
+        self.cut_off = [(row, a, b) for row, a, b in trials_past_end(sf)]
+
+    def _release(self) -> None:
+        self._gap_ds = self._force_ds = self._flags_ds = None
 
     def _block_ok(self, k: int) -> bool:
         idx = self.index
@@ -245,4 +276,4 @@ def _bounds(key: Any, n: int) -> tuple[int, int]:
     return int(arr.min()), int(arr.max()) + 1
 
 
-__all__ = ["CheckedForce", "BlockIndex", "CHECK_PIECE"]
+__all__ = ["CheckedSamples", "CheckedForce", "BlockIndex", "CHECK_PIECE"]

@@ -58,7 +58,8 @@ class Recording:
     #: the file), when known: samples there are saturated (``app.analysis.checks``)
     force_limits_mN: tuple[float, float] | None = None
     #: auxiliary analog channels recorded beside force (DAQ rigs, format 1.1): name ->
-    #: samples (same index and length as ``force_mN``; array or lazy dataset), and units
+    #: samples (same index and length as ``force_mN``; array or lazy dataset; from a 1.2
+    #: session file a CRC-checked ``CheckedAux``, to be drawn via display_samples), and units
     aux: dict[str, Any] = field(default_factory=dict)
     aux_units: dict[str, str] = field(default_factory=dict)
     #: True when ``trials`` were grouped from the pulse markers (no trial table or

@@ -43,7 +43,7 @@ def test_aux_channels_are_stored_beside_force(tmp_path):
     _record(path, [_block(0, 1000), _block(1000, 2000), _block(3000, 500, aux=False),
                    _block(4000, 2000)])
     with open_session(path) as sf:
-        assert sf.format_version == L.FORMAT_VERSION == "1.1"
+        assert sf.format_version == L.FORMAT_VERSION == "1.2"
         assert [c["name"] for c in sf.aux_channels] == ["emg", "length"]
         assert sf.aux_channels[1] == {"name": "length", "unit": "mm", "scale": 10.0,
                                       "offset_V": 0.5, "channel": "Dev1/ai3", "range_V": 10.0,

@@ -61,7 +61,7 @@ def test_without_trial_rows_trials_come_from_pulses(tmp_path):
 
 def test_session_file_exposes_everything(session):
     with open_session(session.path) as sf:
-        assert sf.format_version == "1.1" and sf.complete and sf.status == "complete"
+        assert sf.format_version == "1.2" and sf.complete and sf.status == "complete"
         assert sf.samples == session.force_mN.size
         assert [(g.sample, g.count, g.cause) for g in sf.gaps] == [(5000, 250, "stream-gap")]
         np.testing.assert_array_equal(sf.pulse_samples, session.pulses)
@@ -76,7 +76,7 @@ def test_session_file_exposes_everything(session):
 
 def test_session_info(session):
     info = session_info(session.path)
-    assert info["format_version"] == "1.1" and info["complete"] is True
+    assert info["format_version"] == "1.2" and info["complete"] is True
     assert info["samples"] == session.force_mN.size
     assert info["duration_s"] == pytest.approx(session.force_mN.size / 10_000.0)
     assert info["trials"] == 3 and info["pulses"] == session.pulses.size

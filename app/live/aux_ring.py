@@ -114,10 +114,13 @@ class RecordingAux:
         return list(self._channels)
 
     def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples for drawing: a checked channel's damaged or unchecksummed samples come
+        back as NaN (a gap), as the force does (:func:`app.recording.display_samples`)."""
+        from app.recording import display_samples
         out = np.full((len(self._channels), max(0, stop - start)), np.nan, dtype=np.float32)
         for i, (name, _) in enumerate(self._channels):
             data = self._aux[name]
             a, b = max(0, start), min(stop, int(data.shape[0]))
             if b > a:
-                out[i, a - start:b - start] = np.asarray(data[a:b], dtype=np.float32)
+                out[i, a - start:b - start] = display_samples(data, a, b)
         return out

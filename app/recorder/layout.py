@@ -24,7 +24,10 @@ from drivers.capabilities import (FLAG_END_OF_STREAM, FLAG_OVERRANGE, FLAG_TRIGG
                                   FLAG_TRIGGER_LEVEL, Calibration)
 
 FORMAT_NAME = "myoforce-session"
-FORMAT_VERSION = "1.1"   # 1.1 added /aux (auxiliary analog channels of DAQ rigs)
+FORMAT_VERSION = "1.2"   # 1.1 added /aux (DAQ rigs' auxiliary channels); 1.2 their CRC-32s
+#: the first version whose /integrity has a CRC-32 column per auxiliary channel; an older
+#: file's /aux is unchecked (readers say so, never refuse it)
+AUX_CRC_VERSION = (1, 2)
 #: readers accept any 1.x file; a minor version only ever adds objects
 SUPPORTED_MAJOR = 1
 
@@ -222,10 +225,12 @@ def create_layout(f: h5py.File, *, sample_rate_hz: float, calibration: Calibrati
                   devices: Mapping[str, str], protocol_text: str | None,
                   protocol: Mapping[str, Any] | None, software_version: str,
                   start_time_utc: str, flush_interval_s: float,
-                  aux: Sequence[Mapping[str, Any]] = ()) -> None:
+                  aux: Sequence[Mapping[str, Any]] = (), aux_checksums: bool = True) -> None:
     """Create every group, dataset and attribute of a session file (all empty/placeholder).
 
     Nothing may be created after this once SWMR mode is on; see the module docstring.
+    ``aux_checksums=False`` (``recover`` of a 1.1 file) makes a 1.1 file: ``/aux`` without
+    CRC-32 columns.
     """
     _create_root_attributes(f, sample_rate_hz=sample_rate_hz, software_version=software_version,
                             start_time_utc=start_time_utc, flush_interval_s=flush_interval_s)
@@ -237,7 +242,9 @@ def create_layout(f: h5py.File, *, sample_rate_hz: float, calibration: Calibrati
     _create_protocol(f, protocol_text, protocol)
     _create_context(f, metadata, rig, devices)
     if aux:
-        create_aux(f, aux, sample_rate_hz)
+        create_aux(f, aux, sample_rate_hz, aux_checksums)
+        if not aux_checksums:
+            f.attrs["format_version"] = "1.1"
 
 
 def _create_root_attributes(f: h5py.File, *, sample_rate_hz: float, software_version: str,
@@ -313,12 +320,42 @@ def _create_context(f: h5py.File, metadata: Mapping[str, Any], rig: Mapping[str,
 
 #: keys of an auxiliary channel description stored as attributes of its dataset
 AUX_ATTRS = ("unit", "scale", "offset_V", "channel", "range_V", "terminal")
+#: ``/integrity/crc_aux_<name>``: the CRC-32 column of auxiliary channel ``name`` (1.2)
+AUX_CRC_PREFIX = "crc_aux_"
 
 
-def create_aux(f: h5py.File, channels: Sequence[Mapping[str, Any]], sample_rate_hz: float) -> None:
+def aux_crc_column(name: str) -> Column:
+    """The ``/integrity`` column holding channel ``name``'s CRC-32 of every written block.
+    An extra column of the table, not a new table: readers before 1.2 read the columns
+    they know and never see it."""
+    return Column(f"{AUX_CRC_PREFIX}{name}", U4, "none",
+                  f"zlib CRC-32 of the block's /aux/{name} values as little-endian float32 bytes")
+
+
+def integrity_columns(f: h5py.File) -> tuple[Column, ...]:
+    """The columns of ``/integrity`` in this file: the four of every version, then one per
+    auxiliary channel that has one (in acquisition order)."""
+    group = f[INTEGRITY]
+    extra = tuple(aux_crc_column(n) for n in aux_names(f))
+    return TABLES[INTEGRITY] + tuple(c for c in extra if c.name in group)
+
+
+def version_tuple(text: str) -> tuple[int, int]:
+    """``"1.2"`` -> ``(1, 2)``; ``(0, 0)`` for text that is not ``MAJOR.MINOR``."""
+    try:
+        major, minor = str(text).split(".")[:2]
+        return int(major), int(minor)
+    except ValueError:
+        return 0, 0
+
+
+def create_aux(f: h5py.File, channels: Sequence[Mapping[str, Any]], sample_rate_hz: float,
+               checksums: bool = True) -> None:
     """``/aux/<name>``: one float32 dataset per auxiliary analog channel (format 1.1),
     sample for sample beside ``/force`` (same index, same length, NaN where force is NaN).
-    ``/aux`` attribute ``channels`` lists the names in acquisition order."""
+    ``/aux`` attribute ``channels`` lists the names in acquisition order. With
+    ``checksums`` (1.2) each channel gets its CRC-32 column in ``/integrity``
+    (:func:`aux_crc_column`); ``recover`` leaves them out for a 1.1 source."""
     group = f.create_group(AUX)
     group.attrs["description"] = ("auxiliary analog channels recorded beside force (DAQ "
                                   "rigs); same sample index and length as /force")
@@ -333,6 +370,12 @@ def create_aux(f: h5py.File, channels: Sequence[Mapping[str, Any]], sample_rate_
         for key in AUX_ATTRS:
             if key in c and c[key] is not None:
                 ds.attrs[key] = c[key]
+        if checksums:
+            col = aux_crc_column(str(c["name"]))
+            crc = f[INTEGRITY].create_dataset(col.name, shape=(0,), maxshape=(None,),
+                                              dtype=col.dtype, chunks=(TABLE_CHUNK,))
+            crc.attrs["units"] = col.units
+            crc.attrs["description"] = col.description
 
 
 def aux_names(f: h5py.File) -> list[str]:

@@ -71,6 +71,10 @@ def open_session(path: str | os.PathLike[str], *, live: bool = False) -> Session
             missing = eof - size
             msg = f"file is {missing} bytes shorter than its HDF5 superblock records"
         _validate(sf)
+        from app.recorder.aux_integrity import unchecked_aux_note
+        note = unchecked_aux_note(sf)
+        if note:
+            sf.warnings.append(note)
         if missing:
             # a complete file that is short was truncated after the fact. A file whose
             # writer died is short by whatever HDF5 had allocated for the write that
@@ -100,7 +104,9 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
     damaged metadata (sample rate, dtypes, trial windows, pulse markers) is refused with
     one line; the force is a :class:`~app.recorder.checked_force.CheckedForce`, which checks
     the CRC-32 of every block a read touches and refuses damaged samples, so a trial on
-    a damaged block fails with the reason while the others are measured.
+    a damaged block fails with the reason while the others are measured. Auxiliary
+    channels are checked the same way (:mod:`app.recorder.aux_integrity`), except in a
+    format 1.1 file, which has no checksums for them (unchecked, with a note).
 
     With ``lazy`` the force is read from the file on demand (it keeps the file open
     until the Recording is dropped); otherwise it is loaded into memory (the checks
@@ -108,6 +114,7 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
     it has no rows, are grouped from the pulse markers
     (:func:`app.recording.trials_from_pulses`).
     """
+    from app.recorder.aux_integrity import checked_aux
     from app.recorder.checked_force import CheckedForce
     from app.recorder.integrity import check_structure
     sf = open_session(path)
@@ -123,9 +130,7 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
         force = CheckedForce(sf, data)
         if not lazy:
             force.check_all_now()       # the file closes below: check every block now
-        aux = {c["name"]: (sf.aux(c["name"]) if lazy else
-                           np.asarray(sf.aux(c["name"])[:n], dtype=np.float32))
-               for c in sf.aux_channels}
+        aux = checked_aux(sf, lazy)
         return Recording(source=str(path), format="myoforce-h5",
                          sample_rate_hz=sf.sample_rate_hz, force_mN=force, stim_samples=stim,
                          trials=trials, metadata=sf.metadata, complete=sf.complete,
@@ -166,6 +171,7 @@ def session_info(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _info(sf: SessionFile) -> dict[str, Any]:
+    from app.recorder.aux_integrity import unchecked_channels
     gaps = sf.gaps
     records = sf.trial_records
     kinds: dict[str, int] = {}
@@ -204,6 +210,7 @@ def _info(sf: SessionFile) -> dict[str, Any]:
                         "offset_counts": sf.calibration.offset_counts},
         "protocol": bool(sf.protocol_text or sf.protocol),
         "aux_channels": sf.aux_channels,
+        "aux_unchecked": unchecked_channels(sf),
         "recovered_from": sf.recovered_from,
         "warnings": list(sf.warnings),
     }

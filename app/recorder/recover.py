@@ -12,10 +12,16 @@ written after the last flushed checksum get a fresh checksum (noted in the audit
 log); trailing samples that are NaN with no gap row are space the writer had
 reserved but not yet filled, and are dropped. Pulse markers are recomputed from the
 flags. The output is ``complete=1``, ``status='recovered'``, with ``recovered_from``.
+
+Auxiliary channels (``/aux``) are copied with their checksums (format 1.2): each
+block's ``crc_aux_<name>`` as stored, fresh ones (noted) where the crash left none. A
+1.1 source has no checksums for them: the copy stays a 1.1 file whose auxiliary
+channels are unchecked, rather than certifying samples nobody checked.
 """
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +31,7 @@ import numpy as np
 from app.errors import FileFormatError, UserError
 from app.paths import check_output_file, same_file
 from app.recorder import layout as L
+from app.recorder.aux_integrity import crc_of, unchecked_aux_note, unchecked_channels
 from app.recorder.h5open import H5_ERRORS, _one_line
 from app.recorder.reader import open_session
 from app.recorder.verify import crc_pair
@@ -33,6 +40,8 @@ from drivers.capabilities import trigger_edges
 
 _WINDOW = 1 << 22
 CAUSE_UNKNOWN = "unknown-recovered"
+#: a checksummed block: start, end, crc_force, crc_flags, one CRC per aux channel
+Block = tuple[int, int, int, int, tuple[int, ...]]
 
 
 @dataclass
@@ -47,6 +56,7 @@ class RecoveryReport:
     blocks: int = 0
     rechecksummed_samples: int = 0
     crc_mismatches: int = 0
+    aux_crc_mismatches: int = 0
     pulses: int = 0
     trials: int = 0
     gaps: int = 0
@@ -108,23 +118,53 @@ def _copy_aux(f: h5py.File, out: h5py.File, n: int) -> None:
             dst[a:b] = src[a:b]
 
 
+def _aux_sources(sf) -> list[tuple[str, h5py.Dataset, np.ndarray]]:
+    """``(name, dataset, stored CRCs)`` of the auxiliary channels whose checksums are
+    carried over; [] for a 1.1 source (its channels are copied unchecked). A 1.2 source
+    missing a column gets one computed at recovery (an empty stored column)."""
+    if unchecked_channels(sf):
+        return []
+    out = []
+    for name in L.aux_names(sf.h5):
+        crc = sf.aux_crc(name)
+        out.append((name, sf.h5[L.AUX][name], crc if crc is not None else np.zeros(0, np.int64)))
+    return out
+
+
+def _aux_crc(ds: h5py.Dataset, a: int, b: int) -> int:
+    """CRC-32 of what the copy holds at ``[a, b)`` of an aux channel: its samples, NaN
+    past the end of a channel the crash left short (the fill value)."""
+    have = min(b, int(ds.shape[0]))
+    if have >= b:
+        return crc_of(ds, a, b)
+    data = np.full(b - a, np.nan, dtype="<f4")
+    if have > a:
+        data[:have - a] = ds[a:have]
+    return zlib.crc32(data)
+
+
 def _copy(sf, out: h5py.File, rep: RecoveryReport) -> None:
     """Copy what was recorded into ``out``: checked blocks, gaps, raw data, tables, a
     recovery audit entry and the root attributes of a finished file."""
+    aux = _aux_sources(sf)
     L.create_layout(out, sample_rate_hz=sf.sample_rate_hz, calibration=sf.calibration,
                     metadata=sf.metadata, rig=sf.rig, devices=sf.devices,
                     protocol_text=sf.protocol_text, protocol=sf.protocol,
                     software_version=sf.software_version, start_time_utc=sf.start_time_utc,
-                    flush_interval_s=sf.flush_interval_s, aux=sf.aux_channels)
+                    flush_interval_s=sf.flush_interval_s, aux=sf.aux_channels,
+                    aux_checksums=bool(aux) or not sf.aux_channels)
+    if sf.aux_channels and not aux:
+        rep.notes.append(unchecked_aux_note(sf) + "; copied as they are (the copy stays "
+                         f"format {out.attrs['format_version']})")
     n = _samples_on_disk(sf, rep)
-    blocks, n = _checked_blocks(sf, rep, n)
+    blocks, n = _checked_blocks(sf, rep, n, aux)
     gaps = [(g.sample, min(g.end, n), g.cause) for g in sf.gaps if g.sample < n]
-    new_blocks, n = _checksum_holes(sf, rep, blocks, gaps, n)
+    new_blocks, n = _checksum_holes(sf, rep, blocks, gaps, n, aux)
     blocks = [b for b in blocks if b[1] <= n]
     gaps = sorted((a, min(b, n), c) for a, b, c in gaps if a < n)
     pulse_arr = _copy_raw(sf.h5, out, n)
     all_blocks = sorted(blocks + new_blocks)
-    tables = _tables(sf, rep, gaps, all_blocks, n)
+    tables = _tables(sf, rep, gaps, all_blocks, n, [name for name, _, _ in aux])
     _write_tables(out, tables)
     _finish_attributes(sf, out, rep, n, gaps, pulse_arr.size, tables)
     rep.samples = n
@@ -148,36 +188,54 @@ def _samples_on_disk(sf, rep: RecoveryReport) -> int:
     return n
 
 
-def _checked_blocks(sf, rep: RecoveryReport, n: int
-                    ) -> tuple[list[tuple[int, int, int, int]], int]:
-    """Checksummed blocks within the data (start, end, crc_force, crc_flags), each checked;
-    a dead writer's trailing blocks that do not match are left out (and ``n`` with them)."""
+def _checked_blocks(sf, rep: RecoveryReport, n: int,
+                    aux: list[tuple[str, h5py.Dataset, np.ndarray]]) -> tuple[list[Block], int]:
+    """Checksummed blocks within the data, each checked (force, flags and every aux
+    channel); a dead writer's trailing blocks that do not match are left out (and ``n``
+    with them). A block whose aux CRC row the crash cut off gets a fresh one (noted)."""
     force_in, flags_in = sf.h5[L.FORCE], sf.h5[L.FLAGS]
     integ = sf.table(L.INTEGRITY)
-    blocks = [(int(s), int(s) + int(c), int(cf), int(cg)) for s, c, cf, cg in
-              zip(integ["start"], integ["count"], integ["crc_force"], integ["crc_flags"])
-              if int(s) + int(c) <= n]
+    blocks, fresh, aux_bad = [], 0, set()
+    for row, (s, c, cf, cg) in enumerate(zip(integ["start"], integ["count"],
+                                             integ["crc_force"], integ["crc_flags"])):
+        a, b = int(s), int(s) + int(c)
+        if b > n:
+            continue
+        crcs = []
+        for _, ds, stored in aux:
+            crc = _aux_crc(ds, a, b)
+            if row >= stored.size:
+                fresh += 1
+            elif crc != int(stored[row]):
+                aux_bad.add((a, b))
+                crc = int(stored[row])          # kept as stored: verify lists the mismatch
+            crcs.append(crc)
+        blocks.append((a, b, int(cf), int(cg), tuple(crcs)))
     blocks.sort()
-    bad = {i for i, (a, b, cf, cg) in enumerate(blocks)
-           if crc_pair(force_in[a:b], flags_in[a:b]) != (cf, cg)}
+    bad = {i for i, (a, b, cf, cg, _) in enumerate(blocks)
+           if crc_pair(force_in[a:b], flags_in[a:b]) != (cf, cg) or (a, b) in aux_bad}
+    if fresh:
+        rep.notes.append(f"{fresh} aux checksums of blocks whose row the crash cut off were "
+                         "computed at recovery")
     if not sf.complete:
         # the last blocks of a file whose writes failed can be indexed without their data
         # having reached the disk: they are not what was recorded, so they are left out
         while blocks and len(blocks) - 1 in bad:
-            a, b, _, _ = blocks.pop()
+            a, b, *_ = blocks.pop()
             bad.discard(len(blocks))
             rep.notes.append(f"samples {a}..{n} left out: their block does not match its "
                              "checksum (the writer stopped while flushing it)")
             rep.dropped_tail_samples += n - a
             n = a
     rep.crc_mismatches = len(bad)
+    rep.aux_crc_mismatches = sum((a, b) in aux_bad for a, b, *_ in blocks)
     if bad:
         rep.notes.append(f"{len(bad)} blocks do not match their checksum; copied as they are "
                          "(verify will list them)")
     return blocks, n
 
 
-def _holes(blocks: list[tuple[int, int, int, int]], gaps: list[tuple[int, int, str]],
+def _holes(blocks: list[Block], gaps: list[tuple[int, int, str]],
            n: int) -> list[tuple[int, int]]:
     """Regions of [0, n) with neither a checksum nor a gap row."""
     covered = sorted([(a, b) for a, b, *_ in blocks] + [(a, b) for a, b, _ in gaps])
@@ -191,13 +249,14 @@ def _holes(blocks: list[tuple[int, int, int, int]], gaps: list[tuple[int, int, s
     return holes
 
 
-def _checksum_holes(sf, rep: RecoveryReport, blocks: list[tuple[int, int, int, int]],
-                    gaps: list[tuple[int, int, str]], n: int
-                    ) -> tuple[list[tuple[int, int, int, int]], int]:
+def _checksum_holes(sf, rep: RecoveryReport, blocks: list[Block],
+                    gaps: list[tuple[int, int, str]], n: int,
+                    aux: list[tuple[str, h5py.Dataset, np.ndarray]]
+                    ) -> tuple[list[Block], int]:
     """New checksum rows for data written without one, NaN runs there logged as gaps
     (appended to ``gaps``), trailing reserved NaN dropped; returns (new blocks, n)."""
     force_in, flags_in = sf.h5[L.FORCE], sf.h5[L.FLAGS]
-    new_blocks: list[tuple[int, int, int, int]] = []
+    new_blocks: list[Block] = []
     for a, b in _holes(blocks, gaps, n):
         fo = np.asarray(force_in[a:b], dtype="<f4")
         if b == n:          # trailing: NaN here is reserved space, not a logged gap
@@ -218,7 +277,8 @@ def _checksum_holes(sf, rep: RecoveryReport, blocks: list[tuple[int, int, int, i
                                  f"logged as gap '{CAUSE_UNKNOWN}'")
             else:
                 cf, cg = crc_pair(fo[ra:rb], fl[ra:rb])
-                new_blocks.append((a + ra, a + rb, cf, cg))
+                crcs = tuple(_aux_crc(ds, a + ra, a + rb) for _, ds, _ in aux)
+                new_blocks.append((a + ra, a + rb, cf, cg, crcs))
                 rep.rechecksummed_samples += rb - ra
     if rep.rechecksummed_samples:
         rep.notes.append(f"{rep.rechecksummed_samples} samples written before the crash had no "
@@ -247,7 +307,7 @@ def _copy_raw(f: h5py.File, out: h5py.File, n: int) -> np.ndarray:
 
 
 def _tables(sf, rep: RecoveryReport, gaps: list[tuple[int, int, str]],
-            all_blocks: list[tuple[int, int, int, int]], n: int) -> dict[str, dict]:
+            all_blocks: list[Block], n: int, aux_names: list[str]) -> dict[str, dict]:
     """The recovered file's tables: trials and analysis as they were, gaps and checksums
     as established, the audit log with one 'recovery' entry saying what was done."""
     tables = {name: sf.table(name) for name in (L.TRIALS, L.AUDIT, L.ANALYSIS)}
@@ -258,6 +318,9 @@ def _tables(sf, rep: RecoveryReport, gaps: list[tuple[int, int, str]],
                            "count": np.array([x[1] - x[0] for x in all_blocks], np.int64),
                            "crc_force": np.array([x[2] for x in all_blocks], np.uint32),
                            "crc_flags": np.array([x[3] for x in all_blocks], np.uint32)}
+    for i, name in enumerate(aux_names):
+        tables[L.INTEGRITY][L.aux_crc_column(name).name] = np.array(
+            [x[4][i] for x in all_blocks], np.uint32)
     message = (f"recovered from {Path(rep.source).resolve()} "
                f"({'complete' if sf.complete else 'writer did not close it'}, status "
                f"{sf.status!r}): {n} samples kept")
@@ -269,7 +332,8 @@ def _tables(sf, rep: RecoveryReport, gaps: list[tuple[int, int, str]],
                                   "source_status": sf.status, "samples": n,
                                   "dropped_tail_samples": rep.dropped_tail_samples,
                                   "rechecksummed_samples": rep.rechecksummed_samples,
-                                  "crc_mismatches": rep.crc_mismatches})}
+                                  "crc_mismatches": rep.crc_mismatches,
+                                  "aux_crc_mismatches": rep.aux_crc_mismatches})}
     tables[L.AUDIT] = {k: np.append(v, np.array([extra[k]], dtype=v.dtype))
                        for k, v in audit.items()}
     return tables
@@ -278,7 +342,7 @@ def _tables(sf, rep: RecoveryReport, gaps: list[tuple[int, int, str]],
 def _write_tables(out: h5py.File, tables: dict[str, dict]) -> None:
     for name, cols in tables.items():
         group = out[name]
-        for col in L.TABLES[name]:
+        for col in (L.integrity_columns(out) if name == L.INTEGRITY else L.TABLES[name]):
             values = cols[col.name]
             ds = group[col.name]
             ds.resize((len(values),))

@@ -187,6 +187,19 @@ class SessionFile:
             raise KeyError(f"no auxiliary channel {name!r} in {self.path}")
         return self.h5[L.AUX][name]
 
+    def aux_crc(self, name: str) -> np.ndarray | None:
+        """Channel ``name``'s stored CRC-32 per ``/integrity`` row (int64; format 1.2), or
+        None if the file has no such column (a 1.1 file: its aux is unchecked). In a
+        crashed file it can be shorter than the table by the rows of one flush."""
+        col = L.aux_crc_column(name).name
+        group = self.h5[L.INTEGRITY]
+        return np.asarray(group[col][()], dtype=np.int64) if col in group else None
+
+    @property
+    def aux_checksummed_format(self) -> bool:
+        """The format promises a CRC-32 column per auxiliary channel (1.2 and later)."""
+        return L.version_tuple(self.format_version) >= L.AUX_CRC_VERSION
+
     @property
     def pulse_samples(self) -> np.ndarray:
         """Stream indices (int64) of stimulus pulses within the recorded samples."""

@@ -1,7 +1,7 @@
 """Checking a session file: structure, and the raw data against the writer's checksums.
 
 The writer stores a zlib CRC-32 of every block of force and flags it writes
-(``/integrity``). Recomputing them proves the raw data is bit-for-bit what the writer
+(``/integrity``), and since format 1.2 of every auxiliary channel (``crc_aux_<name>``). Recomputing them proves the raw data is bit-for-bit what the writer
 wrote. Every sample must be either inside a checksummed block or inside a logged gap
 (where it must be NaN); the pulse markers must be exactly the trigger-edge flags.
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.recorder import layout as L
+from app.recorder.aux_integrity import crc_of
 from app.recorder.integrity import (attribute_problems, dtype_problems, pulse_order_problems,
                                     rate_problems, trial_problems, trials_past_end)
 from app.recorder.h5open import H5_ERRORS, _one_line
@@ -41,6 +42,10 @@ class VerifyReport:
     unverified_samples: int = 0
     pulses: int = 0
     trials: int = 0
+    #: auxiliary channels whose every block matches its CRC-32 (format 1.2), and those
+    #: a format 1.1 file has no checksums for (unchecked: a note, not a problem)
+    aux_checked: list[str] = field(default_factory=list)
+    aux_unchecked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -53,6 +58,11 @@ class VerifyReport:
         text = (f"{self.path}: {state}, {self.samples} samples, {self.blocks_checked} blocks "
                 f"({self.samples_checked} samples) match their CRC-32, {self.gap_samples} "
                 f"samples in logged gaps, {self.pulses} pulses, {self.trials} trials")
+        if self.aux_checked:
+            text += f"; aux {', '.join(self.aux_checked)} match their CRC-32"
+        if self.aux_unchecked:
+            text += (f"; aux {', '.join(self.aux_unchecked)} unchecked (this format has no "
+                     "checksums for them)")
         if self.unverified_samples:
             text += f", {self.unverified_samples} samples at the end without a checksum yet"
         return text
@@ -82,6 +92,7 @@ def _check(sf: SessionFile, rep: VerifyReport) -> None:
     _check_structure(sf, rep)
     spans = _check_coverage(sf, rep, n)
     _check_blocks_and_gaps(sf, rep, n, spans)
+    _check_aux_blocks(sf, rep, n, spans)
     _check_pulses(sf, rep, n)
     _check_trials(sf, rep)
 
@@ -116,7 +127,8 @@ def _check_structure(sf: SessionFile, rep: VerifyReport) -> None:
     n_force, n_flags = int(f[L.FORCE].shape[0]), int(f[L.FLAGS].shape[0])
     for p in dtype_problems(sf) + rate_problems(sf) + attribute_problems(sf):
         problem(p)
-    for table, cols in L.TABLES.items():
+    for table in L.TABLES:
+        cols = L.integrity_columns(f) if table == L.INTEGRITY else L.TABLES[table]
         lengths = {c.name: int(f[table][c.name].shape[0]) for c in cols}
         if len(set(lengths.values())) > 1:
             msg = f"/{table} columns differ in length: {lengths}"
@@ -127,6 +139,8 @@ def _check_structure(sf: SessionFile, rep: VerifyReport) -> None:
     _check_aux(sf, rep, n_force)
     datasets = [L.FORCE, L.FLAGS, L.PULSES, f"{L.PROTOCOL}/yaml", f"{L.PROTOCOL}/json"]
     datasets += [f"{t}/{c.name}" for t, cols in L.TABLES.items() for c in cols]
+    datasets += [f"{L.INTEGRITY}/{c.name}" for c in L.integrity_columns(f)
+                 if c not in L.TABLES[L.INTEGRITY]]
     for name in datasets:
         if "units" not in f[name].attrs:
             problem(f"/{name} has no 'units' attribute")
@@ -231,6 +245,55 @@ def _check_blocks_and_gaps(sf: SessionFile, rep: VerifyReport, n: int,
                 problem(f"gap row {row} (samples {start}..{end}) holds numbers; gaps must be NaN")
     if mismatches > 20:
         problem(f"... and {mismatches - 20} more CRC mismatches")
+
+
+def _check_aux_blocks(sf: SessionFile, rep: VerifyReport, n: int,
+                      spans: list[tuple[int, int, str, int]]) -> None:
+    """Format 1.2: every block of every auxiliary channel matches its ``crc_aux_<name>``
+    and every gap is NaN there too. A 1.1 file has no such columns: its channels are
+    listed as unchecked (the reader's note says so), never a problem."""
+    f, complete, problem = sf.h5, sf.complete, rep.problems.append
+    mismatches = 0
+    last_block_end = max((e for _, e, k, _ in spans if k == "block" and e <= n), default=0)
+    for name in L.aux_names(f):
+        ds, crc = f[L.AUX][name], sf.aux_crc(name)
+        if crc is None:
+            if sf.aux_checksummed_format:
+                problem(f"/{L.INTEGRITY}/{L.aux_crc_column(name).name} is missing: aux channel "
+                        f"'{name}' has no checksums in a format {sf.format_version} file")
+            else:
+                rep.aux_unchecked.append(name)
+            continue
+        m = min(n, int(ds.shape[0]))       # a short channel is reported by _check_aux
+        bad = 0
+        for start, end, kind, row in spans:
+            if end > m or end <= start:
+                continue
+            if kind == "gap":
+                if not all(np.isnan(ds[a:min(end, a + _WINDOW)]).all()
+                           for a in range(start, end, _WINDOW)):
+                    bad += 1
+                    problem(f"gap row {row} (samples {start}..{end}) holds numbers in aux "
+                            f"channel '{name}'; gaps must be NaN")
+            elif row >= crc.size:
+                bad += 1
+                _report_or_note(rep, complete)(
+                    f"block {row} (samples {start}..{end}) has no CRC-32 for aux channel "
+                    f"'{name}'" + ("" if complete else " (its row of an interrupted flush)"))
+            elif crc_of(ds, start, end) != int(crc[row]):
+                bad += 1
+                mismatches += 1
+                if mismatches <= 20:
+                    hint = ""
+                    if not complete and end >= last_block_end:
+                        hint = (" (last block of a file whose writer stopped: it was being "
+                                "flushed; `myoforce recover` leaves it out)")
+                    problem(f"CRC mismatch in aux channel '{name}' of block {row}, samples "
+                            f"{start}..{end}: raw data differs from what was written" + hint)
+        if not bad:
+            rep.aux_checked.append(name)
+    if mismatches > 20:
+        problem(f"... and {mismatches - 20} more CRC mismatches in auxiliary channels")
 
 
 def _check_pulses(sf: SessionFile, rep: VerifyReport, n: int) -> None:

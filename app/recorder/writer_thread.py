@@ -7,7 +7,7 @@ at least every ``flush_interval_s``, stops *before* the disk or a file-size limi
 out, and on any failure leaves the file readable as of its last flush. The producer
 side (queues, notices, lifecycle) is :class:`app.recorder.writer.SessionRecorder`.
 
-About 470 lines: the thread's loop, batching, writes, tables, space checks and failure
+About 490 lines: the thread's loop, batching, writes, tables, space checks and failure
 handling all act on one open file and one set of counters; split further, each piece
 would reach into the others' state.
 """
@@ -90,6 +90,8 @@ class _Writer:
         self.pending: list[SampleBlock] = []
         self.pending_n = 0
         self.rows: dict[str, list[tuple]] = {t: [] for t in L.TABLES}
+        #: each table's columns; /integrity has one more per aux channel (format 1.2)
+        self.columns = {**L.TABLES, L.INTEGRITY: L.integrity_columns(f)}
         self.new_pulses: list[np.ndarray] = []
         self.counts: dict[str, int] = {t: 0 for t in L.TABLES}
         self.n_pulses = 0
@@ -245,7 +247,8 @@ class _Writer:
 
     def write_pending(self) -> None:
         """All pending (contiguous) blocks to the file: one resize per dataset, writes of at
-        most WRITE_SLICE samples each (short h5py calls), one checksum row."""
+        most WRITE_SLICE samples each (short h5py calls), one checksum row (force, flags,
+        then each aux channel)."""
         if not self.pending:
             return
         start = self.pending[0].first_sample
@@ -270,7 +273,8 @@ class _Writer:
                 self.timed(ds.__setitem__, slice(start + a, start + b), row[a:b])
         self.pending.clear()
         self.pending_n = 0
-        self.rows[L.INTEGRITY].append((start, n, zlib.crc32(force), zlib.crc32(flags)))
+        self.rows[L.INTEGRITY].append((start, n, zlib.crc32(force), zlib.crc32(flags),
+                                       *map(zlib.crc32, aux if aux is not None else ())))
         edges = trigger_edges(flags, start)
         if edges.size:
             self.new_pulses.append(edges)
@@ -353,7 +357,7 @@ class _Writer:
                 continue
             group = self.f[table]
             n0, total = self.counts[table], len(rows)
-            for col, values in zip(L.TABLES[table], zip(*rows)):
+            for col, values in zip(self.columns[table], zip(*rows)):
                 ds = group[col.name]
                 self.timed(ds.resize, (n0 + total,))
                 for a in range(0, total, TABLE_ROWS_PER_CALL):

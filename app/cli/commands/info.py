@@ -69,8 +69,11 @@ def run(args: argparse.Namespace) -> int:
     ]
     if info["recovered_from"]:
         lines.append(("recovered from", info["recovered_from"]))
+    unchecked = set(info.get("aux_unchecked") or [])
     for c in info.get("aux_channels") or []:
         where = f", {c['channel']}" if c.get("channel") else ""
+        if c["name"] in unchecked:
+            where += " (unchecked: no checksums in this format)"
         lines.append((f"aux {c['name']}", f"{c['unit']}{where}"))
     for name, identity in info["devices"].items():
         lines.append((f"device {name}", identity))

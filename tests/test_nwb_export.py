@@ -282,6 +282,40 @@ def test_auxiliary_channels_are_exported_and_read_back(tmp_path):
         assert io.read().acquisition["aux_length"].unit == "mm"
 
 
+def test_a_damaged_aux_block_is_exported_as_nan_in_that_channel_only(tmp_path):
+    """Format 1.2: a flipped byte in /aux/emg fails that channel's CRC-32: its block is
+    NaN in aux_emg only, with a warning; force, the other channel and invalid_times are
+    untouched."""
+    import h5py
+
+    from app.recorder import layout as L
+    from tests.test_recorder_aux import _block, _record
+    path = tmp_path / "aux.h5"
+    _record(path, [_block(0, 3000), _block(4000, 2000)])    # two blocks around a gap
+    with h5py.File(path, "r") as f:
+        offset = f[L.AUX]["emg"].id.get_chunk_info_by_coord((0,)).byte_offset + 4 * 4500 + 2
+        starts, counts = f["integrity/start"][:], f["integrity/count"][:]
+        length = f[L.AUX]["length"][:]
+        force = f[L.FORCE][:]
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)[0]
+        fh.seek(offset)
+        fh.write(bytes([byte ^ 0x10]))
+    k = int(np.flatnonzero((starts <= 4500) & (4500 < starts + counts))[0])
+    a, b = int(starts[k]), int(starts[k] + counts[k])
+    report = export_session(path, tmp_path / "aux.nwb")
+    assert any("aux channel 'emg'" in w and "not verified" in w for w in report.warnings)
+    with pynwb.NWBHDF5IO(str(tmp_path / "aux.nwb"), "r") as io:
+        nwb = io.read()
+        emg = nwb.acquisition["aux_emg"].data[:]
+        assert np.isnan(emg[a:b]).all() and np.isfinite(emg[:3000]).all()
+        np.testing.assert_array_equal(nwb.acquisition["aux_length"].data[:], length)
+        np.testing.assert_array_equal(nwb.acquisition["force"].data[:], force)
+        inv = nwb.invalid_times.to_dataframe()
+        assert not inv["cause"].str.startswith("damaged").any()
+
+
 def test_a_protocol_run_on_the_simulated_rig_exports_cleanly_and_reads_back(tmp_path):
     """The real path end to end: 'myoforce run' on the simulated rig (real transports,
     real muscle model with its noise and artefacts), then export, nwbinspector, and the

@@ -158,7 +158,8 @@ def _new_nwbfile(sf: Any, md: dict[str, Any], report: ExportReport) -> Any:
         subject=Subject(**subject))
 
 
-def _acquisition(nwbfile: Any, sf: Any, rec: Any, bad: list[tuple[int, int, str]]) -> None:
+def _acquisition(nwbfile: Any, sf: Any, rec: Any, bad: list[tuple[int, int, str]],
+                 warnings: list[str]) -> None:
     """Force, flags and auxiliary channels, each streamed from the source."""
     import pynwb
     fs, n, cal = rec.sample_rate_hz, rec.samples, sf.calibration
@@ -176,7 +177,7 @@ def _acquisition(nwbfile: Any, sf: Any, rec: Any, bad: list[tuple[int, int, str]
         starting_time=0.0, continuity="instantaneous",
         description="per-sample amplifier flag bits: 1 trigger edge (stimulus pulse), "
                     "2 trigger level, 4 over range (saturated), 8 end of stream"))
-    _aux(nwbfile, rec, bad)
+    _aux(nwbfile, rec, bad, warnings)
 
 
 def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
@@ -189,7 +190,7 @@ def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
     md = {**study, **{k: v for k, v in rec.metadata.items() if v is not None}}
     nwbfile = _new_nwbfile(sf, md, report)
     _devices(nwbfile, sf.devices, sf.rig)
-    _acquisition(nwbfile, sf, rec, bad)
+    _acquisition(nwbfile, sf, rec, bad, report.warnings)
     gaps = sorted(sf.gaps + [Gap(a, b - a, cause) for a, b, cause in bad],
                   key=lambda g: g.sample)
     add_invalid_times(nwbfile, gaps, rec.sample_rate_hz)
@@ -224,17 +225,27 @@ def _leave_out_unverified(rec: Any, report: ExportReport) -> list[tuple[int, int
     return bad
 
 
-def _aux(nwbfile: Any, rec: Any, bad: list[tuple[int, int, str]]) -> None:
-    """Auxiliary analog channels (DAQ rigs) as TimeSeries beside the force."""
+def _aux(nwbfile: Any, rec: Any, bad: list[tuple[int, int, str]],
+         warnings: list[str]) -> None:
+    """Auxiliary analog channels (DAQ rigs) as TimeSeries beside the force. A channel's
+    own unverified samples (its CRC-32, format 1.2) are NaN too, with a warning; they
+    are not invalid_times, which would invalidate the force as well."""
     import pynwb
     for name, data in getattr(rec, "aux", {}).items():
+        own = unreadable_ranges(data)
+        if own:
+            warnings.append(
+                f"aux channel '{name}': {sum(b - a for a, b, _ in own)} samples in "
+                f"{len(own)} range(s) are not verified "
+                f"({'; '.join(sorted({c for _, _, c in own}))}): exported as NaN")
         nwbfile.add_acquisition(pynwb.TimeSeries(
             name=f"{AUX_PREFIX}{name}",
-            data=chunked_dataset(data, rec.samples, "float32", bad, np.nan),
+            data=chunked_dataset(raw_source(data), rec.samples, "float32", bad + own, np.nan),
             unit=rec.aux_units.get(name, "V") or "V", rate=rec.sample_rate_hz,
             starting_time=0.0, continuity="continuous",
             description=f"auxiliary analog channel '{name}' recorded beside the force "
-                        f"(same samples); NaN where no sample was recorded"))
+                        f"(same samples); NaN where no sample was recorded or a sample "
+                        f"could not be verified"))
 
 
 def export_session(source: str | os.PathLike[str], output: str | os.PathLike[str],

@@ -4,32 +4,29 @@ the latest contraction, force–frequency and the results table on the right.
 This module wires widgets to the Qt-free :class:`~app.live.experiment.Experiment`:
 clicks become model calls (device I/O on worker threads), and the model's events (the
 protocol runner's, delivered on its worker thread) come back through ONE queued signal
-per event (:class:`~app.gui.bridge.EventBridge`), never one per sample.
+per event (:class:`~app.gui.bridge.EventBridge`), never one per sample. The results
+(table and plots, updated a frame apart) are :class:`~app.gui.live_results.LiveResults`.
 """
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QGroupBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout,
                                QWidget)
 
 from app.gui.bridge import EventBridge, run_in_thread
 from app.gui.event_log import EventLog
-from app.gui.force_frequency_plot import ForceFrequencyPlot
+from app.gui.live_results import LiveResults
 from app.gui.live_view import LiveView
 from app.gui.metadata_form import MetadataForm
 from app.gui.prompt_panel import PromptPanel
 from app.gui.protocol_panel import ProtocolPanel, default_protocol_path
-from app.gui.results_table import ResultsTable
 from app.gui.rig_panel import RigPanel
 from app.gui.run_controls import RunControls
 from app.gui.study_picker import StudyPicker
-from app.gui.trial_overlay import TrialOverlay
 from app.live.experiment import Experiment
 from app.live.experiment_events import (ExperimentError, RigConnected, RigDisconnected,
                                         SessionEnded, StopPressed)
@@ -51,16 +48,9 @@ class AcquirePage(QWidget):
         self.bridge.event.connect(self.on_event)
         self.experiment.subscribe(self.bridge.post)
         self.session_factory = None      # tests may inject one
-        self._handlers = self.handlers()
         self.last_output: Path | None = None
         self.finished_status: str | None = None
-        self._trials: dict[int, Any] = {}
-        self._step_kinds: dict[int, str] = {}
         self._running = False
-        self._deferred: deque = deque()
-        self._deferred_timer = QTimer(self)
-        self._deferred_timer.setInterval(20)
-        self._deferred_timer.timeout.connect(self._run_deferred)
 
         # left column
         self.rig_panel = RigPanel()
@@ -90,9 +80,11 @@ class AcquirePage(QWidget):
         # right column
         self.prompt_panel = PromptPanel()
         self.live_view = LiveView(self.experiment.ring)
-        self.trial_overlay = TrialOverlay()
-        self.ff_plot = ForceFrequencyPlot()
-        self.results_table = ResultsTable()
+        self.results = LiveResults(self.experiment.ring, self)
+        self.trial_overlay = self.results.overlay
+        self.ff_plot = self.results.ff_plot
+        self.results_table = self.results.table
+        self._handlers = self.handlers()    # the results' handlers are in the table
         self.log = EventLog()
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.addTab(self.results_table, "Results")
@@ -276,12 +268,7 @@ class AcquirePage(QWidget):
         self.running_changed.emit(running)
 
     def _clear_results(self) -> None:
-        self._deferred.clear()
-        self._trials.clear()
-        self._step_kinds.clear()
-        self.results_table.clear()
-        self.trial_overlay.clear()
-        self.ff_plot.clear()
+        self.results.clear()
         self.run_controls.set_progress(0.0, "starting")
 
     # --- events (GUI thread) ---
@@ -292,8 +279,8 @@ class AcquirePage(QWidget):
                 SessionEnded: self._on_session_ended, StopPressed: self._on_stop,
                 ExperimentError: self._on_model_error, rev.StateChanged: self._on_state_changed,
                 rev.StepStarted: self._on_step_started, rev.StepCompleted: self._on_step_completed,
-                rev.Progress: self._on_progress, rev.TrialRecorded: self._on_trial_recorded,
-                rev.TrialAnalysed: self._on_trial_analysed, rev.OperatorPrompt: self._on_operator_prompt,
+                rev.Progress: self._on_progress, rev.TrialRecorded: self.results.trial_recorded,
+                rev.TrialAnalysed: self.results.trial_analysed, rev.OperatorPrompt: self._on_operator_prompt,
                 rev.PromptAnswered: self._on_prompt_answered, rev.RunWarning: self._on_warning,
                 rev.RunError: self._on_error, rev.Finished: self._on_finished}
 
@@ -320,7 +307,7 @@ class AcquirePage(QWidget):
         self.log.log("rig disconnected")
 
     def _on_session_ended(self, ev: SessionEnded) -> None:
-        self.flush_deferred()
+        self.results.flush()
         self._set_running(False)
         self.prompt_panel.dismiss()
         status = self.finished_status or ev.message or "ended"
@@ -349,13 +336,11 @@ class AcquirePage(QWidget):
                      + (f" ({ev.reason})" if getattr(ev, "reason", "") else ""))
 
     def _on_step_started(self, ev: Any) -> None:
-        self._step_kinds[ev.index] = ev.kind
+        self.results.step_started(ev.index, ev.kind)
         self.protocol_panel.highlight_step(ev.index)
         self.run_controls.step_label.setText(f"Step {ev.index + 1}/{ev.count}: {ev.name} ({ev.kind})"
                                              + (f"\n{ev.note}" if ev.note else ""))
         self.run_controls.set_progress(ev.index / max(1, ev.count), f"step {ev.index + 1}/{ev.count} {ev.name}")
-        if ev.kind == "force_frequency":
-            self.ff_plot.clear()
         self.experiment.ring.add_marker(ev.name, kind="step")
         self.log.log(f"step {ev.index + 1}/{ev.count}: {ev.name} ({ev.kind})")
 
@@ -370,50 +355,9 @@ class AcquirePage(QWidget):
         count = f"{ev.done}/{ev.total}" if ev.total else f"{ev.done}"
         self.run_controls.set_progress(frac, f"step {ev.step_index + 1}/{ev.step_count} {ev.step}: {count}")
 
-    def _on_trial_recorded(self, ev: Any) -> None:
-        self._trials[ev.trial_index] = ev
-
-    def _on_trial_analysed(self, ev: Any) -> None:
-        result = dict(ev.result or {})
-        row = {"index": ev.trial_index, "step": ev.step, "kind": ev.kind,
-               "frequency_hz": ev.frequency_hz, "pulses": ev.pulses, "current_mA": ev.current_mA,
-               "length_mm": ev.length_mm, "status": ev.status}
-        row.update({k: v for k, v in result.items() if v is not None or k not in row})
-        row["index"], row["step"] = ev.trial_index, ev.step
-        self.results_table.add_result(row)
-        rec = self._trials.get(ev.trial_index)
-        if rec is not None:
-            ring = self.experiment.ring
-            snap = ring.read(rec.start_sample, rec.stop_sample)   # now, before the ring moves on
-            if len(snap):
-                zero = rec.first_pulse_sample if rec.first_pulse_sample is not None else rec.start_sample
-                t_ms = (np.arange(len(snap)) + snap.first_sample - zero) * 1000.0 / snap.sample_rate_hz
-                label = f"{ev.kind} {ev.trial_index}" + (f" {ev.frequency_hz:g} Hz" if ev.frequency_hz else "")
-                self._later(lambda: self.trial_overlay.add_trial(t_ms, snap.force_mN, row, label,
-                                                                 snap.sample_rate_hz))
-        # a force-frequency step's single pulse is its 1 Hz point (as in the analysis)
-        freq = ev.frequency_hz or (1.0 if ev.kind == "twitch" else None)
-        if self._step_kinds.get(ev.step_index) == "force_frequency" and freq:
-            peak = row.get("peak_force_mN")
-            self._later(lambda: self.ff_plot.add_point(freq, peak))
-
-    def _later(self, job) -> None:
-        """Run ``job`` a frame or two later, one job per frame: each plot then repaints in a
-        paint pass of its own instead of all of them in one long pass after every trial."""
-        self._deferred.append(job)
-        if not self._deferred_timer.isActive():
-            self._deferred_timer.start()
-
-    def _run_deferred(self) -> None:
-        if self._deferred:
-            self._deferred.popleft()()
-        if not self._deferred:
-            self._deferred_timer.stop()
-
     def flush_deferred(self) -> None:
         """Run all pending plot updates now (tests, screenshots)."""
-        while self._deferred:
-            self._deferred.popleft()()
+        self.results.flush()
 
     def _on_operator_prompt(self, ev: Any) -> None:
         self.log.log(f"prompt: {ev.text}" + (" (auto)" if ev.auto else ""))

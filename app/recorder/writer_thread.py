@@ -7,14 +7,12 @@ at least every ``flush_interval_s``, stops *before* the disk or a file-size limi
 out, and on any failure leaves the file readable as of its last flush. The producer
 side (queues, notices, lifecycle) is :class:`app.recorder.writer.SessionRecorder`.
 
-About 490 lines: the thread's loop, batching, writes, tables, space checks and failure
-handling all act on one open file and one set of counters; split further, each piece
-would reach into the others' state.
+The batch checks and the cutting of writes into chunk-sized pieces are pure functions
+in :mod:`app.recorder.block_checks`; what is here acts on the open file and its counters.
 """
 from __future__ import annotations
 
 import logging
-import operator
 import os
 import re
 import time
@@ -25,6 +23,8 @@ import h5py
 import numpy as np
 
 from app.recorder import layout as L
+from app.recorder.block_checks import (batch_layout, block_problem, chunk_aligned,
+                                       contiguous_runs)
 from app.recorder.disk_space import DiskSpaceLow, check_space
 from app.recorder.records import AuditEntry, RecorderNotice, TrialRecord
 from drivers.capabilities import SampleBlock, samples_missing, trigger_edges
@@ -49,13 +49,6 @@ TABLE_ROWS_PER_CALL = 512
 WRITER_POLL_S = 0.05
 
 
-_RATE = operator.attrgetter("sample_rate_hz")
-_FORCE = operator.attrgetter("force_mN")
-_FLAGS = operator.attrgetter("flags")
-_NDIM = operator.attrgetter("ndim")
-_FIRST = operator.attrgetter("first_sample")
-
-
 def _describe(exc: BaseException) -> str:
     """One line for an exception; HDF5's multi-line messages are reduced to their cause."""
     text = str(exc)
@@ -64,14 +57,6 @@ def _describe(exc: BaseException) -> str:
     if m and m.group(1) not in first:
         first = f"{first.split(' (')[0]} ({m.group(1)})"
     return f"{type(exc).__name__}: {first}"
-
-
-def _chunk_aligned(start: int, n: int) -> list[tuple[int, int]]:
-    """``[a, b)`` offsets into ``n`` samples that start at stream index ``start``, cut at
-    every WRITE_SLICE boundary of the stream (so each piece lies inside one chunk)."""
-    cuts = list(range(-start % WRITE_SLICE or WRITE_SLICE, n, WRITE_SLICE))
-    edges = [0, *cuts, n]
-    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 class _Writer:
@@ -138,58 +123,22 @@ class _Writer:
 
     # ---------------------------------------------------------------- samples
     def accept_batch(self, blocks: list[SampleBlock]) -> None:
-        """Accept a batch of blocks with one set of checks for the whole batch.
-
-        The common case (every block at the recording's rate, force and flags 1-D and
-        equally long, each block starting at or after the end of the one before) costs a
-        few C-level passes over the batch (``map``/``attrgetter``, set and list
-        comparisons, numpy on the indices); anything else goes block by block through
-        :meth:`accept`, which rejects and reports the offending blocks."""
-        first, n = self.batch_layout(blocks)
-        if first is None:
+        """Accept a batch of blocks with one set of checks for the whole batch
+        (:mod:`app.recorder.block_checks`); a batch that needs a closer look goes block
+        by block through :meth:`accept`, which rejects and reports the offending ones."""
+        layout = batch_layout(blocks, self.rate, self.next)
+        if layout is None:
             for block in blocks:
                 self.accept(block)
             return
-        ends = first + n
-        breaks = np.flatnonzero(first[1:] != ends[:-1]) + 1   # gaps between blocks
-        i = 0
-        for j in (*breaks.tolist(), len(blocks)):
-            self.take_run(blocks[i:j], int(first[i]), int(ends[j - 1]), n[i:j])
-            i = j
-
-    def batch_layout(self, blocks: list[SampleBlock]
-                     ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
-        """``(first_sample, length)`` of every block of a sane batch, or ``(None, None)``."""
-        tol = 1e-9 * self.rate
-        try:
-            if any(abs(r - self.rate) > tol for r in set(map(_RATE, blocks))):
-                return None, None
-            forces, flags = list(map(_FORCE, blocks)), list(map(_FLAGS, blocks))
-            if set(map(_NDIM, forces)) != {1} or set(map(_NDIM, flags)) != {1}:
-                return None, None
-            lengths = list(map(len, forces))
-            if lengths != list(map(len, flags)):
-                return None, None
-            first = np.fromiter(map(_FIRST, blocks), np.int64, len(blocks))
-        except (AttributeError, TypeError, ValueError):  # not numpy arrays: one by one
-            return None, None
-        n = np.array(lengths, dtype=np.int64)
-        if (n.min() <= 0 or (self.next is not None and first[0] < self.next)
-                or (first[1:] < first[:-1] + n[:-1]).any()):
-            return None, None
-        return first, n
+        first, n = layout
+        for i, j in contiguous_runs(first, n):
+            self.take_run(blocks[i:j], int(first[i]), int(first[j - 1] + n[j - 1]), n[i:j])
 
     def accept(self, block: SampleBlock) -> None:
         """Accept one block, or reject it (counted, audited, reported) with the reason."""
         n = len(block)
-        problem = None
-        if abs(block.sample_rate_hz - self.rate) > 1e-9 * self.rate:
-            problem = f"block at {block.sample_rate_hz:g} Hz in a {self.rate:g} Hz recording"
-        elif np.shape(block.flags) != np.shape(block.force_mN) or np.ndim(block.force_mN) != 1:
-            problem = "block force and flags differ in shape"
-        elif self.next is not None and block.first_sample < self.next:
-            problem = (f"block starts at sample {block.first_sample}, before the end of the "
-                       f"data already recorded ({self.next}): out of order or stream restarted")
+        problem = block_problem(block, self.rate, self.next)
         if problem is not None:
             self.rec._rejected += n
             self.audit("stream-error", f"block rejected: {problem}",
@@ -266,7 +215,7 @@ class _Writer:
         aux = self.pending_aux(n) if self.aux else None
         if end > self.extent:
             self.resize(end)
-        for a, b in _chunk_aligned(start, n):
+        for a, b in chunk_aligned(start, n, WRITE_SLICE):
             self.timed(self.force.__setitem__, slice(start + a, start + b), force[a:b])
             self.timed(self.flags.__setitem__, slice(start + a, start + b), flags[a:b])
             for ds, row in zip(self.aux, aux if aux is not None else ()):

@@ -82,6 +82,11 @@ FLAGS: dict[str, FlagRule] = {r.code: r for r in (
     _rule("damaged",
           "the trial's samples fail the recording's integrity check (.h5 block CRC, "
           "unlogged gap): damaged data is never measured", ALL_MEASURES, "refused"),
+    _rule("tpt-ambiguous",
+          "tetanus: the force averaged over one pulse interval comes within 3 of its noise "
+          "SDs of its top at points more than one interval apart (a flat or rippled "
+          "plateau without a peak): the time to peak is not defined to better than that",
+          ("time_to_peak_ms", "contraction_time_ms")),
     _rule("aborted",
           "the trial was aborted during recording (stimulation stopped early)",
           ALL_MEASURES),

@@ -6,7 +6,13 @@ Definitions (formulas in docs/analysis.md):
   light Savitzky-Golay filter as for twitches, so Po is the peak force that Aurora's
   DMA and LabChart report; ``po_average_ms`` > 0 takes instead the maximum of a centred
   moving average (e.g. 5-10 ms), which removes the ripple of unfused tetani.
-* time to Po from the first pulse;
+* time to peak (TPT) from the first pulse to the highest point of the *ripple-smoothed*
+  force (centred moving average over one inter-pulse interval), not of the sample that
+  gives Po: on an unfused train the highest sample lands on one ripple crest or the
+  next by noise, so TPT jumped by a pulse interval between near-identical trials. When
+  that force comes within 3 of its noise SDs of its top at points more than one pulse
+  interval apart (a flat plateau), the peak time is not defined to better than that:
+  flagged ``tpt-ambiguous``;
 * ½RT from the *last* pulse to the fall to baseline + 50 % of the end-of-train force
   (the highest force from the last pulse to one period or 30 ms after it; this
   is Po unless force faded during the train, e.g. in fatigue);
@@ -55,15 +61,16 @@ def measure_tetanus(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
     k = peak_sample(seg, y, lo, cfg)
     # the highest sample itself: a tetanus top is a plateau, where a parabola through
     # three samples would extrapolate above the data at the end of the plateau
-    peak_idx, peak = float(k), float(y[k])
+    peak = float(y[k])
     amplitude = peak - seg.baseline
+    peak_idx = float(tetanic_peak_time(seg, lo, amplitude, cfg))
     end_amp = float(seg.smooth[relax_from]) - seg.baseline
     if end_amp < 0.9 * amplitude:
         seg.notes.append(f"force faded during the train (end-of-train force "
                          f"{100 * end_amp / amplitude:.0f} % of Po); ½RT is relative to the "
                          f"end-of-train force")
     half, level = half_relaxation(seg, seg.smooth, relax_from, end_amp, cfg, of="")
-    rise = rise_measures(seg, k, amplitude, cfg)
+    rise = rise_measures(seg, k, amplitude, cfg)   # 90 % is reached by the Po sample
     check_physiological(seg, peak_idx, rise, cfg)
     dmax, dmin = dfdt_measures(seg, k, relax_from)
     fti, fti_end = force_time_integral(seg, relax_from, amplitude, cfg)
@@ -73,6 +80,38 @@ def measure_tetanus(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
         "dfdt_max": dmax, "dfdt_min": dmin,
         "fusion_index": fusion_index(seg, amplitude, cfg), **rise,
     }
+
+
+#: noise SDs (of the ripple-smoothed force) within which its top counts as flat
+TOP_FLAT_SD = 3.0
+
+
+def tetanic_peak_time(seg: Segment, lo: int, amplitude: float, cfg: AnalysisConfig) -> int:
+    """Index of the highest point of the ripple-smoothed force (docs/analysis.md §4).
+
+    The force is averaged over one inter-pulse interval (centred): a boxcar of length T
+    has zero gain at 1/T and its harmonics, so the ripple of an unfused train is removed
+    and the maximum follows the envelope, not whichever crest noise made highest. When
+    the smoothed force comes within ``TOP_FLAT_SD`` of its noise SDs (baseline SD / √n)
+    of its top at points more than one interval apart, the time of the peak is not
+    defined to better than that (a flat or noisy plateau): flagged ``tpt-ambiguous``.
+    """
+    stim = seg.stim
+    n = max(1, int(round(float(np.median(np.diff(stim)))))) if stim.size > 1 else 1
+    end = min(seg.raw.size, max(lo + 1, seg.last + int(round(cfg.peak_window_ms * seg.fs
+                                                                / 1000.0)) + 1))
+    ybar = moving_average(seg.raw, n)[lo:end]
+    j = int(np.argmax(ybar))
+    delta = max(TOP_FLAT_SD * seg.noise_sd / math.sqrt(n), 1e-9 * max(1.0, abs(amplitude)))
+    near = np.flatnonzero(ybar >= ybar[j] - delta)
+    a, b = int(near[0]), int(near[-1]) + 1      # first to last point that close to the top
+    if b - a > n and n > 1:
+        seg.flag("tpt-ambiguous",
+                 f"the force averaged over one pulse interval comes within {delta:.3g} mN "
+                 f"({TOP_FLAT_SD:g} noise SD) of its top over {seg.ms(b - a):.1f} ms, more than "
+                 f"one interval ({seg.ms(n):.1f} ms): the time of the peak is not defined "
+                 f"to better than that")
+    return lo + j
 
 
 def fusion_index(seg: Segment, amplitude: float, cfg: AnalysisConfig) -> float:

@@ -3,7 +3,9 @@
 The Qt shell of ``myoforce export`` (``app.nwb``): the same output checks, the same
 atomic write, the analysis settings of the tab's form; the export runs on a worker
 thread and its warnings (crashed, aborted, unverified samples) and DANDI notes come
-back in a dialog, so nothing the CLI would print is lost.
+back in a dialog, so nothing the CLI would print is lost. A session filed in a study
+folder carries the study's facts as on the command line; a session of an excluded
+animal, chosen here one by one, is exported marked as excluded (and the dialog says so).
 """
 from __future__ import annotations
 
@@ -30,17 +32,17 @@ def export_view(view: Any, out: str | Path, done: Callable[[str, str], None],
         return False
     try:
         from app.nwb import require_pynwb
-        from app.nwb.batch import Job, plan_outputs
+        from app.nwb.batch import plan_outputs, session_files
         require_pynwb()
         config = view.analysis_form.config()
-        plan_outputs([Job(Path(path), Path(out).name)], out, into_dir=False, overwrite=True)
+        jobs = plan_outputs(session_files([path]), out, into_dir=False, overwrite=True)
     except (UserError, ValueError) as exc:
         done("Export NWB", str(exc))
         return False
 
     def job() -> Any:
         from app.nwb.export import export_session
-        return export_session(path, out, config)
+        return export_session(path, out, config, study=jobs[0].study)
 
     def finished(report: Any) -> None:
         lines = [f"{report.output}: {report.samples} samples, {report.pulses} pulses, "

@@ -26,40 +26,50 @@ SESSION_SUFFIXES = (".h5", ".hdf5")
 @dataclass
 class Job:
     """One session to export: its file, its output name relative to the output directory,
-    and what its study folder says about the animal (``None`` outside a study)."""
+    and what its study folder says about the animal (``None`` outside a study;
+    :func:`app.nwb.study_facts.session_facts`)."""
 
     source: Path
     name: Path
     study: dict[str, Any] | None = None
     output: Path | None = None
 
+    @property
+    def excluded(self) -> str | None:
+        """When and why the study excluded the animal, or None."""
+        return (self.study or {}).get("excluded")
+
 
 def _study_jobs(root: Path) -> list[Job]:
-    """The sessions of a study folder, through the study's own loader (app.study): the
-    subject facts the study file holds travel with each (never the blinding key)."""
+    """The sessions of a study folder, through the study's own loader (app.study), each
+    with the study's facts about it (the group only as the study's blinding allows)."""
+    from app.nwb.study_facts import session_facts
     from app.study.folder import load_study
     study = load_study(root)
-    jobs = []
-    for ref in study.sessions():
-        animal = study.animals.get(ref.animal)
-        facts = {"study_title": study.design.title, "timepoint": ref.timepoint,
-                 "species": study.design.species, "strain": study.design.strain,
-                 "sex": animal.sex if animal else None,
-                 "date_of_birth": (animal.date_of_birth.isoformat()
-                                   if animal and animal.date_of_birth else None)}
-        jobs.append(Job(ref.path, ref.path.relative_to(root).with_suffix(".nwb"),
-                        {k: v for k, v in facts.items() if v is not None}))
+    jobs = [Job(ref.path, ref.path.relative_to(root).with_suffix(".nwb"),
+                session_facts(study, ref)) for ref in study.sessions()]
     if not jobs:
         raise UserError(f"{root}: the study has no sessions yet (sessions/<timepoint>/*.h5)")
     return jobs
 
 
+def _job(path: Path, name: Path, lookup: Any) -> Job:
+    """A session named by its file (alone or in a folder): if it is filed in a study
+    folder, the study's facts travel with it as they do for the study folder itself."""
+    from app.nwb.study_facts import session_facts
+    found = lookup.filed_in(path)
+    return Job(path, name, session_facts(*found) if found else None)
+
+
 def session_files(inputs: Iterable[str | os.PathLike[str]]) -> list[Job]:
     """The sessions named. A study folder (with study.toml) stands for its sessions, read
     through the study's loader; another folder for the ``.h5`` files in it and its
-    subfolders (sorted; outputs mirror the subfolders). UserError for a missing input or
-    a folder without sessions."""
+    subfolders (sorted; outputs mirror the subfolders). A file filed in a study folder
+    (``<study>/sessions/<timepoint>/``) carries the study's facts either way. UserError
+    for a missing input or a folder without sessions."""
     from app.study.folder import STUDY_FILE
+    from app.study.membership import StudyLookup
+    lookup = StudyLookup()
     out: list[Job] = []
     for item in inputs:
         p = Path(item)
@@ -70,12 +80,26 @@ def session_files(inputs: Iterable[str | os.PathLike[str]]) -> list[Job]:
                            and f.is_file() and not f.name.startswith("."))
             if not found:
                 raise UserError(f"{p}: no session files (.h5) in this folder")
-            out.extend(Job(f, f.relative_to(p).with_suffix(".nwb")) for f in found)
+            out.extend(_job(f, f.relative_to(p).with_suffix(".nwb"), lookup) for f in found)
         elif not p.exists():
             raise UserError(f"{p}: no such file")
         else:
-            out.append(Job(p, Path(p.stem + ".nwb")))
+            out.append(_job(p, Path(p.stem + ".nwb"), lookup))
     return out
+
+
+def leave_out_excluded(jobs: list[Job], include_excluded: bool = False
+                       ) -> tuple[list[Job], list[str]]:
+    """The jobs to export and one line per session left out because its animal is
+    excluded from its study (an excluded animal's analysed data is exported only on
+    request, ``include_excluded``, and then marked as excluded in the file)."""
+    if include_excluded:
+        return jobs, []
+    keep = [j for j in jobs if not j.excluded]
+    left = [f"{j.source}: not exported: the animal is excluded from the study "
+            f"({j.excluded}); --include-excluded exports it marked as excluded"
+            for j in jobs if j.excluded]
+    return keep, left
 
 
 def plan_outputs(jobs: list[Job], target: str | os.PathLike[str], *, into_dir: bool,

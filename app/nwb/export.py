@@ -26,6 +26,7 @@ from app.errors import FileFormatError
 from app.nwb import AUX_PREFIX, EXPORT_MARK, FLAGS, FORCE, require_pynwb
 from app.nwb.batch import write_atomically
 from app.nwb.stream import SourceReadError, chunked_dataset, raw_source, unreadable_ranges
+from app.nwb.study_facts import merged_metadata
 from app.nwb.subject import (experiment_description, experimenters, parse_idn, pharmacology,
                              subject_fields)
 from app.recorder.records import Gap
@@ -139,6 +140,11 @@ def _new_nwbfile(sf: Any, md: dict[str, Any], report: ExportReport) -> Any:
     description = f"{name}: {protocol.get('description', '')}".rstrip(": ")
     if report.warnings:
         description += f" [session status: {report.status or 'incomplete'}]"
+    if md.get("excluded"):              # marked wherever a reader looks first
+        description = f"EXCLUDED from the study's analysis ({md['excluded']}). {description}"
+        report.warnings.append(f"animal {md.get('subject_id', '')} is excluded from the "
+                               f"study ({md['excluded']}): its data are not part of the "
+                               f"study's analysis")
     subject, report.notes = subject_fields(md)
     return pynwb.NWBFile(
         session_description=description, identifier=str(uuid.uuid4()),
@@ -187,7 +193,7 @@ def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
     from app.nwb.tables import add_invalid_times, add_pulses, add_trials
     from app.recorder.reader import session_info
 
-    md = {**study, **{k: v for k, v in rec.metadata.items() if v is not None}}
+    md = merged_metadata(study, rec.metadata, str(sf.path))
     nwbfile = _new_nwbfile(sf, md, report)
     _devices(nwbfile, sf.devices, sf.rig)
     _acquisition(nwbfile, sf, rec, bad, report.warnings)
@@ -252,9 +258,10 @@ def export_session(source: str | os.PathLike[str], output: str | os.PathLike[str
                    config: Any = None, study: dict[str, Any] | None = None) -> ExportReport:
     """Export ``source`` (a myoforce .h5 session) to ``output`` (.nwb), atomically.
 
-    ``study``: what the session's study folder says about the animal (date of birth,
-    species, strain, sex, study title, timepoint), filling what the session's own
-    metadata lacks. The caller checks the output name first
+    ``study``: what the session's study folder says about it
+    (:func:`app.nwb.study_facts.session_facts`): subject facts fill what the session's
+    own metadata lacks; the group as the study's blinding allows replaces the recorded
+    one; an exclusion is marked in the file. The caller checks the output name first
     (:func:`app.nwb.batch.plan_outputs`)."""
     require_pynwb()
     from pynwb import NWBHDF5IO

@@ -87,6 +87,15 @@ def _trials(df: Any, pulses: np.ndarray) -> list[Trial]:
     return out
 
 
+def _metadata(d: dict[str, Any]) -> dict[str, Any]:
+    """The session metadata as recorded, with the study's facts the export used laid
+    over it as the export did (:func:`app.nwb.study_facts.merged_metadata`): an unblinded
+    study's real group, an exclusion."""
+    from app.nwb.study_facts import merged_metadata
+    study = {k[len("study."):]: v for k, v in d["export"].items() if k.startswith("study.")}
+    return merged_metadata(study, d["session_metadata"])
+
+
 def load_nwb(path: str | os.PathLike[str], *, lazy: bool = True) -> Recording:
     """The exported session as a Recording (format 'nwb'); the force in mN."""
     import h5py
@@ -112,7 +121,7 @@ def load_nwb(path: str | os.PathLike[str], *, lazy: bool = True) -> Recording:
     return Recording(source=str(p), format="nwb", sample_rate_hz=d["rate"], force_mN=force,
                      force_limits_mN=tuple(limits) if limits else None,
                      stim_samples=d["pulses"], trials=_trials(d["trials"], d["pulses"]),
-                     metadata=dict(d["session_metadata"]),
+                     metadata=_metadata(d),
                      complete=bool(d["source_session"].get("complete", True)), aux=aux,
                      aux_units={name: unit for name, (_, unit) in d["aux"].items()})
 

@@ -86,9 +86,11 @@ def subject_fields(md: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         problems.append(("subject_id not set (the recording says 'unnamed'); DANDI requires "
                          "one: 'myoforce annotate SESSION.h5 subject_id=...'"))
     described = [f"{k.replace('_', ' ')}: {md[k]}" for k in
-                 ("study_title", "timepoint", "group", "compound", "dose_mg_per_kg", "vehicle",
-                  "dosing_period_days")
+                 ("excluded", "study_title", "timepoint", "group", "blinded_code", "compound",
+                  "dose", "dose_mg_per_kg", "vehicle", "dosing_period_days")
                  if md.get(k) is not None]
+    if md.get("excluded"):
+        described[0] = f"EXCLUDED from the study's analysis ({md['excluded']})"
     fields = {"subject_id": subject_id or "unnamed", "species": species, "sex": sex,
               "age": age, "date_of_birth": birth, "strain": md.get("strain"),
               "weight": weight_text(md.get("body_mass_g")),
@@ -109,9 +111,10 @@ def pharmacology(md: Mapping[str, Any]) -> str | None:
     """Treatment and anaesthesia as one sentence, for ``NWBFile.pharmacology``."""
     parts = []
     if md.get("compound"):
-        dose = f" {md['dose_mg_per_kg']:g} mg/kg" if md.get("dose_mg_per_kg") is not None else ""
-        days = (f" for {md['dosing_period_days']:g} days" if md.get("dosing_period_days")
-                is not None else "")
+        dose = (f" {md['dose']}" if md.get("dose") else f" {md['dose_mg_per_kg']:g} mg/kg"
+                if md.get("dose_mg_per_kg") is not None else "")
+        days = (f"{',' if md.get('dose') else ''} for {md['dosing_period_days']:g} days"
+                if md.get("dosing_period_days") is not None else "")
         parts.append(f"{md['compound']}{dose}{days}")
     if md.get("vehicle"):
         parts.append(f"vehicle: {md['vehicle']}")
@@ -129,8 +132,9 @@ def experiment_description(md: Mapping[str, Any], protocol_name: str) -> str:
         text += f"; study '{md['study_title']}'" + (f", timepoint '{md['timepoint']}'"
                                                     if md.get("timepoint") else "")
     if md.get("group"):
-        text += f"; group '{md['group']}'"
-    treatment = pharmacology({k: md.get(k) for k in ("compound", "dose_mg_per_kg",
+        text += f"; group '{md['group']}'" + (f" (blinded code '{md['blinded_code']}')"
+                                              if md.get("blinded_code") else "")
+    treatment = pharmacology({k: md.get(k) for k in ("compound", "dose", "dose_mg_per_kg",
                                                       "dosing_period_days", "vehicle")})
     return text + (f" ({treatment})" if treatment else "") + "."
 

@@ -1,6 +1,8 @@
 """Tidy exports of a study for Prism, R or Excel: one row per animal × timepoint, one
 row per contraction; CSV files and one XLSX workbook (openpyxl) with those sheets plus
-the group statistics. Group names are as operators may see them (codes while blinded).
+the group statistics and the list of excluded animals. Group names are as operators may
+see them (codes while blinded). Excluded animals' numbers are in none of them: they are
+left out by :func:`app.study.results.study_results`, and only listed (sheet ``excluded``).
 """
 from __future__ import annotations
 
@@ -61,6 +63,23 @@ def group_rows(res: StudyResults) -> list[dict[str, Any]]:
     return rows
 
 
+EXCLUDED_COLUMNS = ("animal", "group", "excluded_utc", "reason", "sessions_left_out")
+
+
+def excluded_rows(res: StudyResults) -> list[dict[str, Any]]:
+    """Every excluded animal, with when and why, and how many of its sessions were left
+    out: listed, never measured (no outcome column)."""
+    rows = []
+    for aid, a in sorted(res.study.animals.items()):
+        if a.excluded is not None:
+            rows.append({"animal": aid, "group": res.group_of(aid),
+                         "excluded_utc": f"{a.excluded.time:%Y-%m-%d %H:%M}",
+                         "reason": a.excluded.reason,
+                         "sessions_left_out": sum(1 for r in res.excluded_sessions
+                                                  if r.animal == aid)})
+    return rows
+
+
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
@@ -71,7 +90,9 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]])
 
 def write_exports(res: StudyResults, stem: Path) -> list[Path]:
     """``<stem>-animals.csv``, ``<stem>-contractions.csv`` and ``<stem>.xlsx`` (sheets
-    animals, contractions, groups, changes — from the first timepoint, per animal)."""
+    animals, contractions, groups, changes — from the first timepoint, per animal —
+    and excluded: the animals excluded from the study, with when and why; none of their
+    numbers is in any other sheet or file)."""
     from openpyxl import Workbook
 
     animals, contractions, groups = animal_rows(res), contraction_rows(res), group_rows(res)
@@ -86,7 +107,8 @@ def write_exports(res: StudyResults, stem: Path) -> list[Path]:
     for title, cols, rows in (("animals", ANIMAL_COLUMNS, animals),
                               ("contractions", CONTRACTION_COLUMNS, contractions),
                               ("groups", group_cols, groups),
-                              ("changes", change_cols, changes)):
+                              ("changes", change_cols, changes),
+                              ("excluded", EXCLUDED_COLUMNS, excluded_rows(res))):
         ws = wb.create_sheet(title)
         ws.freeze_panes = "A2"
         ws.append(list(cols))

@@ -28,6 +28,7 @@ from app.study import figures
 from app.study.arrive import arrive_items, methods_paragraph
 from app.study.exports import animal_rows, write_exports
 from app.study.folder import Study
+from app.study.membership import exclusion_text
 from app.study.results import StudyResults, changes_from_baseline, study_results
 
 
@@ -62,7 +63,9 @@ def _img(png: bytes | None) -> str | None:
 def problems(res: StudyResults) -> list[str]:
     """Every session not in the analysis, and why."""
     out = [f"{a} at {tp}: no session recorded" for a, tp in res.missing]
-    out += [f"{r.path.relative_to(res.study.root)}: animal excluded" for r in res.excluded_sessions]
+    out += [f"{r.path.relative_to(res.study.root)}: left out, animal {r.animal} excluded "
+            f"({exclusion_text(res.study.animals[r.animal].excluded)})"
+            for r in res.excluded_sessions]
     out += [f"{r.path.relative_to(res.study.root)}: not analysed ({why})" for r, why in res.failed]
     out += [f"{r.path.relative_to(res.study.root)}: the file's subject is {s!r}, not "
             f"{r.animal}; left out" for r, s in res.subject_mismatch]

@@ -7,7 +7,9 @@ and SEM of Pt, TPT, ½RT, Po, Pt/Po, f50, fatigue index and specific force; per 
 groups the difference with its 95 % CI, Hedges' g with its CI, Welch's t (df, p), the
 Mann-Whitney U p (exact at small n) and Holm-adjusted p; and the mean normalised
 force-frequency curve per group. ``--json`` prints it all as one object. Statistics:
-``app.compare`` and ``app.statistics``.
+``app.compare`` and ``app.statistics``. A file of an animal excluded from its study
+(filed in a study folder, or an NWB file exported marked as excluded) is left out with
+one line saying so (:mod:`app.study.membership`).
 """
 from __future__ import annotations
 
@@ -82,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     overrides = parse_group_overrides(args.group)
     check_outputs(args, overrides)
+    from app.study.membership import StudyLookup
+    studies = StudyLookup()
     failed = 0
     results, groups = [], []
     for outcome in analyze_many(args.files, cfg, **batch_options(args)):
@@ -89,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         if err:
             failed += 1
             print(f"myoforce {NAME}: {err}", file=sys.stderr)
+            continue
+        excluded = studies.exclusion(path, res.metadata)
+        if excluded:              # never in group statistics: said, not counted as failed
+            print(f"myoforce {NAME}: {path}: left out: {excluded}", file=sys.stderr)
             continue
         g = group_for(path, res.metadata, args.by, overrides)
         if g is None:

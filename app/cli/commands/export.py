@@ -28,13 +28,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "protocol and session summary (mapping: docs/nwb.md). One session "
                     "exports to the file named; several sessions, a folder of sessions or a "
                     "study folder into a directory (one <session>.nwb each, subfolders "
-                    "mirrored).")
+                    "mirrored). Sessions of a study carry its facts: the group as its "
+                    "blinding allows; an excluded animal's sessions are left out unless "
+                    "--include-excluded.")
     p.add_argument("sessions", nargs="+", metavar="SESSION",
                    help="session files (.h5), folders of them, or a study folder")
     p.add_argument("--nwb", required=True, metavar="OUT",
                    help="output .nwb file (one session) or directory (several, or a folder)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing output files (never an input)")
+    p.add_argument("--include-excluded", action="store_true",
+                   help="also export the sessions of animals excluded from their study, "
+                        "marked as excluded (with when and why) in each file; without it "
+                        "they are left out, one line each")
     p.add_argument("--inspect", action="store_true",
                    help="run nwbinspector on each exported file and print its findings")
     p.add_argument("--json", action="store_true",
@@ -74,12 +80,19 @@ def _inspect(path: Path) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from app.nwb import require_pynwb
-    from app.nwb.batch import plan_outputs, session_files
+    from app.nwb.batch import leave_out_excluded, plan_outputs, session_files
 
     require_pynwb()
     cfg = config_from_args(args)
-    jobs = session_files(args.sessions)
-    into_dir = (len(jobs) > 1 or any(Path(s).is_dir() for s in args.sessions)
+    jobs, left_out = leave_out_excluded(session_files(args.sessions), args.include_excluded)
+    if not jobs:
+        raise UserError(left_out[0] if len(left_out) == 1 else
+                        f"nothing to export: all {len(left_out)} sessions named are of "
+                        f"animals excluded from their study (--include-excluded exports "
+                        f"them marked as excluded)")
+    for line in left_out:
+        print(f"myoforce {NAME}: {line}", file=sys.stderr)
+    into_dir = (len(jobs) + len(left_out) > 1 or any(Path(s).is_dir() for s in args.sessions)
                 or Path(args.nwb).is_dir())
     plan_outputs(jobs, args.nwb, into_dir=into_dir, overwrite=args.overwrite)
     from app.nwb.export import export_session

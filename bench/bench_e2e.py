@@ -28,7 +28,8 @@ from app import __version__
 from app.metadata import SessionMetadata
 from app.recorder import SessionRecorder
 from app.recorder.reader import session_info
-from drivers.amplifier.driver import READ_PERIOD_S, SerialForceAmplifier
+from drivers.amplifier.driver import SerialForceAmplifier
+from drivers.amplifier.pacing import READ_PERIOD_S
 
 
 def start_sim() -> tuple[subprocess.Popen, dict]:

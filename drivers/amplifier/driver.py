@@ -9,11 +9,12 @@ is counted in :attr:`stats` and announced as a :class:`StreamNotice`; nothing is
 silently and no call hangs: a dead stream makes every later call raise the error that
 killed it, promptly.
 
-About 530 lines, one class, on purpose: the command side and the reader thread share
+About 510 lines, one class, on purpose: the command side and the reader thread share
 one stream state (streaming, the error that killed it, the next sample index, stats)
 under one lock, and every command checks it; split across modules that state would be
 reached into from both. What has a seam of its own already has a module: the wire
-format (``frames.py``), the command grammar (``commands.py``), the transport
+format (``frames.py``), the command grammar (``commands.py``), the read pacing and the
+STOP allowance (``pacing.py``), the transport
 (``drivers.transports.serial_port``) and the subscriber list (``drivers.subscribers``).
 """
 from __future__ import annotations
@@ -24,7 +25,8 @@ import time
 from typing import Callable
 
 from drivers.amplifier import commands as cmd
-from drivers.amplifier.frames import FRAME_SIZE, FrameParser, ParseResult
+from drivers.amplifier.frames import FrameParser, ParseResult
+from drivers.amplifier.pacing import READ_PERIOD_S, ReadPacer, stop_wait_s
 from drivers.capabilities import (BlockSink, Calibration, NoticeSink, SampleBlock, StreamNotice,
                                   StreamStats)
 from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout, InstrumentError, ProtocolError
@@ -36,23 +38,6 @@ log = logging.getLogger(__name__)
 #: Bytes asked for per read while streaming (about 55 ms at 100 kHz; a read returns sooner,
 #: after the transport's poll interval, with whatever has arrived).
 CHUNK_BYTES = 65536
-#: Streaming reads are paced to one per this many seconds while the stream is light:
-#: the reader sleeps, then takes everything that arrived in one read, instead of waking
-#: for every piece the port delivers (about 100 wake-ups/s, each costing a read, a parse
-#: and a delivery: a fixed cost per wake-up, whatever the bytes). The price is latency:
-#: blocks reach subscribers (recorder, live display, protocol runner) up to this much
-#: later — the live trace advances in steps of this size (2–3 frames at 60 Hz). Stimulus timing is unaffected (pulses are marked in the stream by the
-#: hardware). ``SerialForceAmplifier(read_period_s=...)`` chooses another trade-off
-#: (0 turns pacing off).
-READ_PERIOD_S = 0.04
-#: Pacing is for light streams only: a stream that brings more than this many bytes per
-#: period (from about 17 kHz at 40 ms) is read as it comes, so the port's and the
-#: device's buffers never fill while the reader sleeps. At a rig's 10 kHz a period
-#: brings 4800 bytes.
-PACED_READ_MAX_BYTES = 8192
-#: A paced read bringing more than this many periods' worth is a backlog draining (the
-#: host was busy): reads follow at once until it is gone.
-BACKLOG_PERIODS = 2.0
 #: Silence that proves a device is in command mode when the port is opened.
 QUIET_S = 0.03
 #: At most one 'sink-error' notice per this many seconds (the count says how many).
@@ -342,19 +327,13 @@ class SerialForceAmplifier:
                 raise self._dead_error()
 
     def _wait_for_end(self) -> tuple[bool, float]:
-        """Wait for the end-of-stream frame after STOP; (arrived, seconds waited).
-
-        The device first sends whatever it still holds. Its backlog is estimated from the
-        clock (samples due since START minus samples received) and the time to send it
-        from the rate samples arrived at so far; the wait is the timeout plus twice that,
-        and ends early (as a timeout) only if no sample arrives for a whole timeout."""
+        """Wait for the end-of-stream frame after STOP; (arrived, seconds waited): as long
+        as :func:`~drivers.amplifier.pacing.stop_wait_s` allows for the device's backlog,
+        ending early (as a timeout) only if no sample arrives for a whole timeout."""
         t0 = time.monotonic()
         with self._state_lock:
             received, started = self._next_index, self._started_at
-        elapsed = max(t0 - started, 1e-3)
-        backlog = max(0.0, elapsed * self._rate - received)
-        drain_s = backlog / max(received / elapsed, 1.0) if backlog else 0.0
-        deadline = t0 + self._timeout_s + 2.0 * min(drain_s, 3600.0)
+        deadline = t0 + stop_wait_s(self._timeout_s, self._rate, t0 - started, received)
         last, last_progress = received, t0
         while not self._reader_done.wait(min(0.05, self._timeout_s)):
             now = time.monotonic()
@@ -423,27 +402,23 @@ class SerialForceAmplifier:
     def _read_loop(self, parser: FrameParser, cal: Calibration, rate: float) -> None:
         """Reader thread: chunks in, blocks and notices out, until end of stream or failure."""
         poll_s = getattr(self._t, "poll_s", 0.01)
-        period = self._read_period_s
-        per_period = rate * period * FRAME_SIZE          # bytes a period brings
-        paced = (0 < per_period <= PACED_READ_MAX_BYTES
-                 and callable(getattr(self._t, "read_ready", None))
-                 and bool(getattr(self._t, "sizes_reads_exactly", False)))
-        backlog = BACKLOG_PERIODS * per_period
+        can_pace = (callable(getattr(self._t, "read_ready", None))
+                    and bool(getattr(self._t, "sizes_reads_exactly", False)))
         last_rx = time.monotonic()
-        last_read, last_size = last_rx, 0
+        pacer = ReadPacer(rate, self._read_period_s, can_pace, last_rx)
         try:
             while not self._halt.is_set():
                 try:
                     data = b""
-                    if paced and last_size <= backlog:
-                        wait = last_read + period - time.monotonic()
+                    wait = pacer.wait_s(time.monotonic())
+                    if wait is not None:
                         if wait > 0 and self._halt.wait(wait):
                             return
                         data = self._t.read_ready(CHUNK_BYTES)
-                    last_read = time.monotonic()
+                    read_at = time.monotonic()
                     if not data:
                         data = self._t.read_chunk(CHUNK_BYTES, poll_s)
-                    last_size = len(data)
+                    pacer.read_done(len(data), read_at)
                 except DeviceError as exc:
                     if not self._halt.is_set():
                         kind = "timeout" if isinstance(exc, DeviceTimeout) else "disconnected"

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QGroupBox, QScrollArea, QSplitter, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QWidget
 
+from app.gui.acquire_layout import (arrange, display_column, results_tabs, setup_column,
+                                   setup_tabs)
 from app.gui.bridge import EventBridge, run_in_thread
 from app.gui.event_log import EventLog
 from app.gui.live_results import LiveResults
@@ -31,8 +32,6 @@ from app.live.experiment import Experiment
 from app.live.experiment_events import (ExperimentError, RigConnected, RigDisconnected,
                                         SessionEnded, StopPressed)
 from protocols import events as rev
-
-LEFT_WIDTH = 400
 
 
 class AcquirePage(QWidget):
@@ -52,32 +51,14 @@ class AcquirePage(QWidget):
         self.finished_status: str | None = None
         self._running = False
 
-        # left column
+        # the widgets (app/gui/acquire_layout.py arranges them)
         self.rig_panel = RigPanel()
         self.metadata_form = MetadataForm()
         self.protocol_panel = ProtocolPanel()
         self.run_controls = RunControls()
-        self.setup_tabs = QTabWidget()
-        self.setup_tabs.addTab(self.rig_panel, "Rig")
         self.study_picker = StudyPicker()
-        subject = QWidget()
-        sl = QVBoxLayout(subject)
-        sl.setContentsMargins(0, 0, 0, 0)
-        sl.addWidget(self.study_picker)
-        sl.addWidget(self.metadata_form, 1)
-        self.setup_tabs.addTab(_scroll(subject), "Subject")
-        self.setup_tabs.addTab(self.protocol_panel, "Protocol")
-        run_box = QGroupBox("Run")
-        QVBoxLayout(run_box).addWidget(self.run_controls)
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(self.setup_tabs, 1)
-        ll.addWidget(run_box)
-        left.setMinimumWidth(LEFT_WIDTH - 60)
-        left.setMaximumWidth(LEFT_WIDTH + 160)
-
-        # right column
+        self.setup_tabs = setup_tabs(self.rig_panel, self.study_picker, self.metadata_form,
+                                     self.protocol_panel)
         self.prompt_panel = PromptPanel()
         self.live_view = LiveView(self.experiment.ring)
         self.results = LiveResults(self.experiment.ring, self)
@@ -86,32 +67,10 @@ class AcquirePage(QWidget):
         self.results_table = self.results.table
         self._handlers = self.handlers()    # the results' handlers are in the table
         self.log = EventLog()
-        self.bottom_tabs = QTabWidget()
-        self.bottom_tabs.addTab(self.results_table, "Results")
-        self.bottom_tabs.addTab(self.log, "Log")
-        plots = QSplitter(Qt.Horizontal)
-        plots.addWidget(self.trial_overlay)
-        plots.addWidget(self.ff_plot)
-        plots.setSizes([600, 400])
-        vsplit = QSplitter(Qt.Vertical)
-        vsplit.addWidget(self.live_view)
-        vsplit.addWidget(plots)
-        vsplit.addWidget(self.bottom_tabs)
-        vsplit.setSizes([320, 260, 200])
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.prompt_panel)
-        rl.addWidget(vsplit, 1)
-
-        split = QSplitter(Qt.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([LEFT_WIDTH, 1000])
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
+        self.bottom_tabs = results_tabs(self.results_table, self.log)
+        arrange(self, setup_column(self.setup_tabs, self.run_controls),
+                display_column(self.prompt_panel, self.live_view, self.trial_overlay,
+                               self.ff_plot, self.bottom_tabs))
 
         # wiring
         self.rig_panel.connect_requested.connect(self.connect_rig)
@@ -392,9 +351,3 @@ class AcquirePage(QWidget):
         self.live_view.timer.stop()
         self.experiment.close()
 
-
-def _scroll(widget: QWidget) -> QScrollArea:
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setWidget(widget)
-    return area

@@ -4,8 +4,9 @@ Measures, with the main window shown (offscreen works) and Protocol 1 (demo timi
 running with auto-continue:
 
 * redraw rate: live-view timer callbacks completed per second, and how many of them
-  had new samples and redrew the trace (target: >= 60/s); the cost of one frame's
-  data work (ring read, decimation to pixel columns, setData);
+  moved the trace (target: >= 60/s: samples arrive in bursts ~25 times a second, the
+  playout clock scrolls the trace between them); the cost of one frame's data work
+  (ring read, decimation to pixel columns, setData);
 * event-loop stalls: a 5 ms QTimer records how late each of its ticks is; the longest
   lateness is the longest time the GUI thread was not answering (target: <= 50 ms);
 * the overview pyramid for one hour at 10 kHz (36 M samples): build time, memory, and
@@ -66,9 +67,9 @@ def bench_live(seconds: float, protocol: str | None, external_sim: bool = False)
     view = page.live_view
     plain_draw = view.draw
 
-    def timed_draw(snap) -> None:
+    def timed_draw(*args) -> None:
         t = time.perf_counter()
-        plain_draw(snap)
+        plain_draw(*args)
         frame_ms.append(1000 * (time.perf_counter() - t))
     view.draw = timed_draw
 
@@ -155,8 +156,9 @@ def bench_live(seconds: float, protocol: str | None, external_sim: bool = False)
 
 def bench_frame_cost(frames: int = 400) -> dict:
     """One live-view frame without a rig: a 10 s window at 10 kHz, 1400 px wide, the ring
-    growing by one 60 Hz frame of samples before each; redraw() then a synchronous paint
-    of the plot's viewport. The minimum is the figure least disturbed by other load."""
+    growing by one 60 Hz frame of samples before each, the view's clock advanced by one
+    frame; redraw() then a synchronous paint of the plot's viewport. The minimum is the
+    figure least disturbed by other load."""
     import numpy as np
 
     from app.gui.app import ensure_app
@@ -173,7 +175,8 @@ def bench_frame_cost(frames: int = 400) -> dict:
     flags[::2000] = 1
     pos = int(12 * rate)
     ring.write(0, force[:pos], flags[:pos])
-    view = LiveView(ring)
+    now = [0.0]
+    view = LiveView(ring, clock=lambda: now[0])
     view.timer.stop()
     view.resize(1400, 420)
     view.show()
@@ -184,6 +187,7 @@ def bench_frame_cost(frames: int = 400) -> dict:
     for _ in range(frames):
         ring.write(pos, force[pos:pos + step], flags[pos:pos + step])
         pos += step
+        now[0] += 1 / 60
         t0 = time.perf_counter()
         view.redraw()
         view.plot.viewport().repaint()
@@ -220,8 +224,8 @@ def bench_overview(hours: float = 1.0, rate: float = 10_000.0) -> dict:
 
 def report_live(live: dict, where: str) -> None:
     print(f"live view, simulated rig ({where}) at 10 kHz, protocol running, {live['seconds']:.1f} s:")
-    print(f"  redraw timer callbacks completed: {live['redraws_per_s']:6.1f} /s   (target >= 60)")
-    print(f"  of which redrew new samples:      {live['draws_per_s']:6.1f} /s")
+    print(f"  redraw timer callbacks completed: {live['redraws_per_s']:6.1f} /s")
+    print(f"  frames that moved the trace:      {live['draws_per_s']:6.1f} /s   (target >= 60)")
     print(f"  one frame's data work:            {live['frame_ms_median']:6.2f} ms median, "
           f"{live['frame_ms_p99']:.2f} ms 99th percentile")
     print(f"  samples streamed:                 {live['samples_per_s']:8.0f} /s")
@@ -260,10 +264,10 @@ def main() -> int:
             print(f"run {k + 1}/{args.runs}")
         report_live(live, where)
         runs.append(live)
-    ok_runs = sum(1 for r in runs if r["redraws_per_s"] >= 60 and r["max_stall_ms"] < 50)
+    ok_runs = sum(1 for r in runs if r["draws_per_s"] >= 60 and r["max_stall_ms"] < 50)
     if args.runs > 1:
-        print(f"over {args.runs} runs: redraws {min(r['redraws_per_s'] for r in runs):.1f}–"
-              f"{max(r['redraws_per_s'] for r in runs):.1f} /s; longest stall "
+        print(f"over {args.runs} runs: frames that moved the trace {min(r['draws_per_s'] for r in runs):.1f}–"
+              f"{max(r['draws_per_s'] for r in runs):.1f} /s; longest stall "
               f"{max(r['max_stall_ms'] for r in runs):.1f} ms (per run: "
               + ", ".join(f"{r['max_stall_ms']:.0f}" for r in runs) + " ms); "
               f"{ok_runs} of {args.runs} runs met both targets")

@@ -79,8 +79,10 @@ class AuxTraces(QWidget):
             return []
         return [name for (name, _), box in zip(self.source.channels, self.boxes) if box.isChecked()]
 
-    def draw(self, start: int, stop: int, end: int, rate: float, columns: int) -> None:
-        """Samples ``[start, stop)`` with x = 0 at sample ``end`` (as the force trace)."""
+    def draw(self, start: int, stop: int, end: int, rate: float, columns: int,
+             bin_size: int | None = None) -> None:
+        """Samples ``[start, stop)`` with x = 0 at sample ``end``, in the force trace's
+        bins (``bin_size`` samples from ``start``; default: fit to ``columns``)."""
         if self.source is None or not self.boxes:
             return
         shown = [i for i, box in enumerate(self.boxes) if box.isChecked()]
@@ -89,7 +91,7 @@ class AuxTraces(QWidget):
         data = self.source.read(start, stop)
         x0 = (start - end) / rate
         for i in shown:
-            x, y = decimate_to_columns(data[i], columns, x0, 1.0 / rate)
+            x, y = decimate_to_columns(data[i], columns, x0, 1.0 / rate, bin_size)
             self.curves[i].setData(x, y, connect="finite")
             finite = data[i][np.isfinite(data[i])]
             if finite.size:

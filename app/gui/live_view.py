@@ -2,14 +2,20 @@
 
 The amplifier's reader thread writes the Qt-free ring buffer; this widget never receives
 samples through Qt. A single precise QTimer paced at the screen's refresh rate (at least
-60 Hz) reads the last window, decimates it to two points per pixel column (each
-column's min and max: peaks survive) and redraws the curve and the stimulus markers
-(from the trigger-edge flags); the curve draws those points as they are (pyqtgraph does
-not downsample them a second time). ``before_redraw`` lets a playback feeder advance on
-the same timer.
+60 Hz) asks a playout clock (:class:`~app.live.scroll_clock.ScrollClock`) where the
+display is in the stream — a little behind the newest sample, advancing at the sample
+rate, so the trace scrolls on every frame although samples arrive in bursts ~25 times a
+second — reads the window ending there, decimates it to two points per pixel column
+(each column's min and max: peaks survive; the bins are aligned to the stream, so they
+do not shift as the window moves) and redraws the curve, the stimulus markers (from the
+trigger-edge flags), the auxiliary traces and the readout, all for that same position;
+the curve draws those points as they are (pyqtgraph does not downsample them a second
+time). ``before_redraw`` lets a playback feeder advance on the same timer, and
+``stream_speed`` tells the clock its speed.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -22,6 +28,7 @@ from app.gui.aux_traces import AuxTraces
 from app.gui.style import STIM, envelope_curve, pen, plot_columns
 from app.live.decimate import decimate_to_columns
 from app.live.ring_buffer import RingBuffer, Snapshot
+from app.live.scroll_clock import ScrollClock
 
 MIN_REDRAW_HZ = 60.0     # frame pacing floor, whatever the screen reports
 MAX_REDRAW_HZ = 144.0
@@ -37,16 +44,29 @@ def frame_interval_ms(widget: QWidget) -> int:
     return max(1, int(1000.0 / hz))
 
 
+def scroll_bin_size(window_samples: int, columns: int) -> int:
+    """Samples per envelope bin for a window drawn in ``columns`` pixel columns (1: raw
+    samples, when there are no more than two per column), as ``decimate_to_columns``
+    would choose for the window alone."""
+    if window_samples <= 2 * max(1, columns):
+        return 1
+    return -(-window_samples // columns)
+
+
 class LiveView(QWidget):
     """Last ``window_s`` seconds of a ring buffer, with stimulus markers."""
 
     def __init__(self, ring: RingBuffer, window_s: float = 10.0, parent: QWidget | None = None,
-                 title: str = "Force (live)") -> None:
+                 title: str = "Force (live)", clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(parent)
         self.ring = ring
         self.before_redraw: Callable[[], None] | None = None
+        # playback: the feeder's speed (the displayed position advances at rate x speed)
+        self.stream_speed: Callable[[], float] | None = None
+        self.clock = clock         # host time for the playout clock (tests inject one)
+        self.scroll = ScrollClock()
         self.redraws = 0           # completed timer callbacks (bench reads this)
-        self.draws = 0             # callbacks that had new data and redrew the curve
+        self.draws = 0             # callbacks that moved or changed the trace
         self._last_key: tuple | None = None
         self._x_window: float | None = None
         self.last_end_sample = 0
@@ -57,7 +77,7 @@ class LiveView(QWidget):
         self.plot.setLabel("left", "force (mN)")
         # time relative to the newest sample: the axis never moves, so its ticks are drawn
         # once instead of every frame (they cost more than the trace)
-        self.plot.setLabel("bottom", "time (s, 0 = now)")
+        self.plot.setLabel("bottom", "time (s, 0 = now)")     # now: the displayed position
         # no grid: pyqtgraph's grid costs ~7 ms per frame, more than the trace itself
         self.plot.setMouseEnabled(x=False, y=True)
         self.curve = envelope_curve(self.plot.getPlotItem())
@@ -105,6 +125,7 @@ class LiveView(QWidget):
 
     def set_ring(self, ring: RingBuffer) -> None:
         self.ring = ring
+        self.scroll = ScrollClock()      # another ring's generations mean nothing to it
         self._last_key = None
 
     def set_aux_source(self, source) -> None:
@@ -113,24 +134,36 @@ class LiveView(QWidget):
         self._last_key = None
 
     def redraw(self) -> None:
-        """One timer tick: advance a feeder if any, then redraw if anything changed."""
+        """One timer tick: advance a feeder if any and the playout clock (also while
+        frozen or hidden, so it stays locked), then redraw if the displayed position,
+        the window or the plot's width changed."""
         try:
             if self.before_redraw is not None:
                 self.before_redraw()
+            ring = self.ring
+            speed = self.stream_speed() if self.stream_speed is not None else 1.0
+            position = self.scroll.update(self.clock(), ring.end_sample, ring.generation,
+                                          ring.sample_rate_hz * speed)
             if self.freeze.isChecked() or not self.isVisible():
                 return
-            ring = self.ring
+            stop = int(math.floor(position))
             self._columns = plot_columns(self.plot)
-            key = (ring.generation, ring.end_sample, self.window_s, self._columns)
+            key = (ring.generation, stop, self.window_s, self._columns)
             if key == self._last_key:
                 return
             self._last_key = key
-            self.draw(ring.read_last(self.window_s))
+            n = int(round(self.window_s * ring.sample_rate_hz))
+            b = scroll_bin_size(n, self._columns)
+            # bins on multiples of b (from the oldest whole bin held): they stay put
+            start = max((stop - n) // b, -(-ring.start_sample // b)) * b
+            self.draw(ring.read(start, stop), stop, b)
             self.draws += 1
         finally:
             self.redraws += 1
 
-    def draw(self, snap: Snapshot) -> None:
+    def draw(self, snap: Snapshot, end: int | None = None, bin_size: int | None = None) -> None:
+        """Draw ``snap`` with x = 0 at sample ``end`` (default: its end), decimated in bins
+        of ``bin_size`` samples counted from its first sample (default: fit to the plot)."""
         n = len(snap)
         window = self.window_s
         if self._x_window != window:
@@ -142,12 +175,13 @@ class LiveView(QWidget):
             self.readout.setText("no data")
             return
         rate = snap.sample_rate_hz
-        end = self.last_end_sample = snap.end_sample   # x = 0 is this sample
+        end = self.last_end_sample = snap.end_sample if end is None else int(end)   # x = 0
         # two points per pixel column (its min and max in time order), drawn as they are
-        x, y = decimate_to_columns(snap.force_mN, self._columns, (snap.first_sample - end) / rate, 1.0 / rate)
+        x, y = decimate_to_columns(snap.force_mN, self._columns, (snap.first_sample - end) / rate,
+                                   1.0 / rate, bin_size)
         self.curve.setData(x, y, connect="finite")
         if self.aux.source is not None:
-            self.aux.draw(snap.first_sample, end, end, rate, self._columns)
+            self.aux.draw(snap.first_sample, snap.end_sample, end, rate, self._columns, bin_size)
         finite = snap.force_mN[np.isfinite(snap.force_mN)]
         if finite.size:
             lo_v, hi_v = float(finite.min()), float(finite.max())
@@ -158,7 +192,7 @@ class LiveView(QWidget):
             self.stim.setData(xs, ys, connect="pairs")
             if self.autoscale.isChecked():
                 self._fit_y(lo_v - 0.10 * span, hi_v)
-            now = time.monotonic()
+            now = self.clock()
             if now - self._readout_t > 0.2:        # a readable rate, and cheap
                 self._readout_t = now
                 lost = self.ring.lost_samples

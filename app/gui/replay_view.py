@@ -86,6 +86,7 @@ class ReplayView(QWidget):
         self.ring = RingBuffer(1, 1.0)
         self.live_view = LiveView(self.ring, title="Playback")
         self.live_view.before_redraw = self._tick
+        self.live_view.stream_speed = self._speed
         self.controls = PlaybackControls()
         pb_tab = QWidget()
         pl = QVBoxLayout(pb_tab)
@@ -396,6 +397,10 @@ class ReplayView(QWidget):
         if self.playback is not None:
             self.playback.tick()
             self.controls.update_position()
+
+    def _speed(self) -> float:
+        """Playback speed: the live view's trace scrolls at the sample rate times this."""
+        return self.playback.speed if self.playback is not None else 1.0
 
     def pause_playback(self) -> None:
         self.controls.pause()

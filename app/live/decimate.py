@@ -94,16 +94,22 @@ def bins_envelope(y: np.ndarray, bin_size: int) -> tuple[np.ndarray, np.ndarray,
 
 
 def decimate_to_columns(y: np.ndarray, columns: int, x0: float = 0.0,
-                        dx: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                        dx: float = 1.0, bin_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Points that draw ``y`` (sampled at ``x0 + k*dx``) truthfully in about ``columns``
     pixel columns: the raw samples when they are no more than two per column, else the
     time-ordered min/max envelope of bins of ``ceil(n / columns)`` samples (never wider
-    than a column)."""
+    than a column). A scrolling view passes its own ``bin_size`` (1: raw samples) for a
+    ``y`` that starts on a bin boundary, so the bins stay put as the window moves."""
     y = np.asarray(y, dtype=np.float32)
     n = y.shape[0]
-    if n <= 2 * max(1, columns):
+    if bin_size is not None:
+        if bin_size <= 1:
+            return x0 + np.arange(n, dtype=np.float64) * dx, y
+        b = int(bin_size)
+    elif n <= 2 * max(1, columns):
         return x0 + np.arange(n, dtype=np.float64) * dx, y
-    b = -(-n // columns)
+    else:
+        b = -(-n // columns)
     lo, hi, first = bins_envelope(y, b)
     first_sample = np.arange(len(lo)) * b
     last_sample = np.minimum(first_sample + b, n) - 1

@@ -166,10 +166,13 @@ def test_an_unblinded_export_carries_the_real_group_beside_the_code(study, tmp_p
 
 # ------------------------------------------------------------------ exclusions
 def test_an_excluded_animal_is_left_out_of_nwb_exports_or_marked(study, tmp_path, capsys):
-    code, out, err = _cli(capsys, "export", str(study), "--nwb", str(tmp_path / "a"))
+    code, out, err = _cli(capsys, "export", str(study), "--nwb", str(tmp_path / "a"), "--json")
     assert code == 0, err
     assert not list((tmp_path / "a").rglob(f"{EXCLUDED}.nwb"))
     assert err.count("\n") == 1 and f"{EXCLUDED}.h5" in err and REASON in err
+    rows = {Path(r["source"]).stem: r for r in map(json.loads, out.splitlines())}
+    assert sorted(rows) == ANIMALS and rows[EXCLUDED]["output"] is None
+    assert REASON in rows[EXCLUDED]["left_out"] and rows["R01"]["output"].endswith("R01.nwb")
     # a plain folder (the study's sessions/) and a single file: the same rule
     code, _, err = _cli(capsys, "export", str(study / "sessions"), "--nwb", str(tmp_path / "b"))
     assert code == 0 and REASON in err and not list((tmp_path / "b").rglob(f"{EXCLUDED}.nwb"))
@@ -272,3 +275,18 @@ def test_the_gui_export_of_an_excluded_animal_is_marked(study, tmp_path):
     d = _nwb(tmp_path / "x.nwb")
     assert d["session"].startswith("EXCLUDED") and REASON in d["subject"]
     assert "group: group " in d["subject"]            # blinded: the code, from the study
+
+
+def test_analyze_marks_an_excluded_animals_numbers(study, tmp_path, capsys):
+    """Per-file analysis still answers for an excluded animal, marked in every output."""
+    files = [str(study / "sessions" / "terminal" / f"{a}.h5") for a in ("R01", EXCLUDED)]
+    code, _, err = _cli(capsys, "analyze", *files, "--summary-csv", str(tmp_path / "s.csv"),
+                        "--csv", str(tmp_path / "t.csv"))
+    assert code == 0 and err.count("\n") == 1 and f"{EXCLUDED}.h5" in err and REASON in err
+    for name in ("s.csv", "t.csv"):
+        rows = list(csv.DictReader(open(tmp_path / name)))
+        for r in rows:
+            assert (REASON in r["excluded"]) == (r["subject_id"] == EXCLUDED), (name, r)
+    code, out, _ = _cli(capsys, "analyze", *files, "--json")
+    objs = {o["metadata"]["subject_id"]: o for o in map(json.loads, out.splitlines())}
+    assert REASON in objs[EXCLUDED]["excluded"] and "excluded" not in objs["R01"]

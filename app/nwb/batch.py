@@ -89,15 +89,15 @@ def session_files(inputs: Iterable[str | os.PathLike[str]]) -> list[Job]:
 
 
 def leave_out_excluded(jobs: list[Job], include_excluded: bool = False
-                       ) -> tuple[list[Job], list[str]]:
-    """The jobs to export and one line per session left out because its animal is
-    excluded from its study (an excluded animal's analysed data is exported only on
-    request, ``include_excluded``, and then marked as excluded in the file)."""
+                       ) -> tuple[list[Job], list[tuple[Path, str]]]:
+    """The jobs to export, and ``(source, why)`` for each session left out because its
+    animal is excluded from its study (an excluded animal's analysed data is exported
+    only on request, ``include_excluded``, and then marked as excluded in the file)."""
     if include_excluded:
         return jobs, []
     keep = [j for j in jobs if not j.excluded]
-    left = [f"{j.source}: not exported: the animal is excluded from the study "
-            f"({j.excluded}); --include-excluded exports it marked as excluded"
+    left = [(j.source, f"not exported: the animal is excluded from the study "
+                       f"({j.excluded}); --include-excluded exports it marked as excluded")
             for j in jobs if j.excluded]
     return keep, left
 

@@ -4,7 +4,10 @@ Analyses myoforce ``.h5`` sessions, ``.nwb`` files myoforce exported, Aurora ``.
 compact table per file that fits 80 columns (``--wide``: every measure) (or, with ``--json``, exactly one JSON object per input file per line:
 ``SessionResult.to_dict()`` with NaN as null; a file that could not be read gives an
 object whose ``summary.error`` says why). A failing file gets one line on stderr and
-the other files are still analysed; the exit code is 1 if any file failed.
+the other files are still analysed; the exit code is 1 if any file failed. A file of
+an animal excluded from its study (:mod:`app.study.membership`) is analysed as asked
+and marked: a line on stderr, the reason in the CSV column ``excluded`` and the JSON key
+``excluded``.
 
 The analysis options are generated from :class:`app.analysis.AnalysisConfig`, and
 shared with ``compare``, ``plot``, ``export`` and ``study`` through
@@ -83,7 +86,7 @@ def notes_cell(t) -> str:
     return "; ".join([f.text for f in t.flags if f.rule.how == "kept"] + list(t.notes))
 
 
-def trial_rows(res) -> Iterator[dict[str, Any]]:
+def trial_rows(res, excluded: str = "") -> Iterator[dict[str, Any]]:
     from app.analysis.results import TRIAL_KEYS
     md = res.metadata
     for t in res.trials:
@@ -94,6 +97,7 @@ def trial_rows(res) -> Iterator[dict[str, Any]]:
         row["flags"] = ";".join(t.flag_codes)
         row["flag_texts"] = " | ".join(f.text for f in t.flags)
         row["notes"] = "; ".join(t.notes)
+        row["excluded"] = excluded
         yield round_row(row)
 
 
@@ -107,13 +111,14 @@ SUMMARY_KEYS = ("n_trials", "n_twitches", "n_tetani", "n_failed", "n_flagged", "
                 "error")
 
 
-def summary_row(res) -> dict[str, Any]:
+def summary_row(res, excluded: str = "") -> dict[str, Any]:
     from app.analysis.results import jsonable
     md, s = res.metadata, jsonable(res.summary)
     row = {"file": res.file, "format": res.format or "", "group": md.get("group", ""),
            "subject_id": md.get("subject_id", ""), "muscle": md.get("muscle", "")}
     row.update({k: "" if s.get(k) is None else s.get(k) for k in SUMMARY_KEYS})
     row["po_flags"] = ";".join(s.get("po_flags") or [])
+    row["excluded"] = excluded
     return round_row(row)
 
 
@@ -128,6 +133,17 @@ def write_rows(path: str, rows: list[dict[str, Any]]) -> None:
             w.writerows(rows)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _exclusion(studies: Any, path: str, metadata: dict[str, Any]) -> str:
+    """Why the file's animal is excluded from its study ('' if it is not); a study
+    folder that cannot be read is said, and the file is still analysed."""
+    try:
+        return studies.exclusion(path, metadata) or ""
+    except UserError as exc:
+        print(f"myoforce {NAME}: {path}: its study could not be read, so whether its "
+              f"animal is excluded is not known ({exc})", file=sys.stderr)
+        return ""
 
 
 # ----------------------------------------------------------------- command
@@ -146,14 +162,21 @@ def run(args: argparse.Namespace) -> int:
     trials: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
     from app.batch import analyze_many
+    from app.study.membership import StudyLookup
+    studies = StudyLookup()
 
     for outcome in analyze_many(args.files, cfg, **batch_options(args)):
         path, res, err = outcome.path, outcome.result, outcome.error
         if err:
             failed += 1
             print(f"myoforce {NAME}: {err}", file=sys.stderr)
+        excluded = "" if err else _exclusion(studies, path, res.metadata)
+        if excluded:              # analysed as asked, and marked in every output
+            print(f"myoforce {NAME}: {path}: {excluded}: its numbers are not part of the "
+                  f"study's analysis", file=sys.stderr)
         if args.json:
-            sys.stdout.write(json.dumps(res.to_dict(), allow_nan=False) + "\n")
+            d = res.to_dict() | ({"excluded": excluded} if excluded else {})
+            sys.stdout.write(json.dumps(d, allow_nan=False) + "\n")
             sys.stdout.flush()
         elif res.trials or not err:
             if args.wide:
@@ -168,8 +191,8 @@ def run(args: argparse.Namespace) -> int:
                          if args.wide else "the reasons under the table")
                 print(f"myoforce {NAME}: {path}: {bad} of {len(res.trials)} trial(s) could not "
                       f"be measured (see {where})", file=sys.stderr)
-        trials.extend(trial_rows(res))
-        summaries.append(summary_row(res))
+        trials.extend(trial_rows(res, excluded))
+        summaries.append(summary_row(res, excluded))
     if args.csv:
         write_rows(args.csv, trials)
     if args.summary_csv:

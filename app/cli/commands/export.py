@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="run nwbinspector on each exported file and print its findings")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per session on stdout (source, output, counts, "
-                        "status, warnings, DANDI notes, error)")
+                        "status, warnings, DANDI notes, error; left_out for a session of "
+                        "an excluded animal)")
     add_analysis_options(p)
     p.set_defaults(func=run)
 
@@ -86,12 +87,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     jobs, left_out = leave_out_excluded(session_files(args.sessions), args.include_excluded)
     if not jobs:
-        raise UserError(left_out[0] if len(left_out) == 1 else
+        raise UserError(": ".join(map(str, left_out[0])) if len(left_out) == 1 else
                         f"nothing to export: all {len(left_out)} sessions named are of "
                         f"animals excluded from their study (--include-excluded exports "
                         f"them marked as excluded)")
-    for line in left_out:
-        print(f"myoforce {NAME}: {line}", file=sys.stderr)
+    for source, why in left_out:
+        print(f"myoforce {NAME}: {source}: {why}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"source": str(source), "output": None, "error": None,
+                              "left_out": why}), flush=True)
     into_dir = (len(jobs) + len(left_out) > 1 or any(Path(s).is_dir() for s in args.sessions)
                 or Path(args.nwb).is_dir())
     plan_outputs(jobs, args.nwb, into_dir=into_dir, overwrite=args.overwrite)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -198,14 +199,8 @@ class RigConnection:
             samples = getattr(self.rig_settings, "tare_samples", None) or 1000
         with self._device_lock:
             self._refuse_while_running("tare")
-            was = rig.amplifier.streaming
-            if was:
-                rig.amplifier.stop()
-            try:
+            with _stream_paused(rig.amplifier):
                 cal = rig.amplifier.tare(samples)
-            finally:
-                if was:
-                    rig.amplifier.start()
         return cal
 
     def calibrate_with_mass(self, mass_g: float, seconds: float = 1.0,
@@ -231,14 +226,8 @@ class RigConnection:
         new = Calibration(cal.scale_mN_per_count * expected / measured, cal.offset_counts)
         with self._device_lock:
             self._refuse_while_running("calibrate")
-            was = rig.amplifier.streaming
-            if was:
-                rig.amplifier.stop()
-            try:
+            with _stream_paused(rig.amplifier):
                 rig.amplifier.write_calibration(new)
-            finally:
-                if was:
-                    rig.amplifier.start()
         return new
 
     def _release_session(self) -> None:
@@ -249,3 +238,17 @@ class RigConnection:
         if self.session is not None:
             from app.errors import UserError
             raise UserError(f"cannot {what} while a protocol runs")
+
+
+@contextmanager
+def _stream_paused(amplifier: Any) -> Iterator[None]:
+    """The amplifier's stream stopped around a device call (tare, a calibration write)
+    and restarted after it, even if the call fails, when it was running before."""
+    was = amplifier.streaming
+    if was:
+        amplifier.stop()
+    try:
+        yield
+    finally:
+        if was:
+            amplifier.start()

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from app.analysis.config import AnalysisConfig
+from app.analysis.savgol import moving_average
 from app.analysis.timing import runs
 
 
@@ -120,6 +121,53 @@ def baseline_trend(base: np.ndarray, b0: int, n: int, slope: float, noise_sd: fl
     c2 = b0 + m + 0.5 * (m - 1)
     expo = np.log(r) * (idx - c2) / m
     return C + D * np.exp(np.minimum(expo, 50.0)), "exponentially (a relaxation tail)"
+
+
+#: ½RT tolerance (ms; at least one sample period), docs/analysis.md §3 and §10
+HALF_RELAXATION_TOL_MS = 0.2
+
+
+def relaxation_shift_ms(x: np.ndarray, trend: np.ndarray, peak: int, start: int,
+                        amplitude: float, baseline: float, fraction: float,
+                        fs: float) -> float:
+    """How far a baseline trend left in the force would move the relaxation crossing
+    (ms; NaN when the force does not relax that far).
+
+    ``trend`` is relative to the baseline. Left in, it lifts the force at the crossing
+    t½ by trend(t½) and the level (``fraction`` of the peak) by fraction·trend(t_peak);
+    the crossing moves by their difference over the force's slope at t½. The crossing
+    and slope are read on the detrended force averaged over 1 ms.
+    """
+    w = max(1, int(round(0.001 * fs)))
+    y = moving_average(x - trend, w)
+    level = baseline + fraction * amplitude
+    below = np.flatnonzero(y[start:] <= level)
+    if below.size == 0:
+        return math.nan
+    i = start + int(below[0])
+    a, b = max(i - w, 0), min(i + w, y.size - 1)
+    slope = (float(y[b]) - float(y[a])) / max(b - a, 1)       # per sample
+    if not slope < 0:
+        return math.nan
+    lift = float(trend[i]) - fraction * float(trend[peak])
+    return abs(lift / slope) * 1000.0 / fs
+
+
+def accelerating_trend(base: np.ndarray, b0: int, n: int, noise_sd: float) -> np.ndarray | None:
+    """The parabola through the three thirds' means of the baseline window, extended over
+    ``n`` samples, when the trend accelerates (|d2| > |d1| by more than 3 standard errors,
+    same thirds as :func:`baseline_trend`): the shoulder of an earlier contraction's
+    relaxation, which a line or a decaying exponential would extrapolate too flat. None
+    otherwise. Used only to bound how far such a trend could move ½RT."""
+    m = base.size // 3
+    if m < 3:
+        return None
+    m1, m2, m3 = (float(base[k * m:(k + 1) * m].mean()) for k in range(3))
+    d1, d2 = m2 - m1, m3 - m2
+    if abs(d2) <= abs(d1) or abs(d2 - d1) <= 3.0 * noise_sd * math.sqrt(6.0 / m):
+        return None
+    u = (np.arange(n, dtype=np.float64) - (b0 + m + 0.5 * (m - 1))) / m
+    return m2 + 0.5 * (d1 + d2) * u + 0.5 * (d2 - d1) * u * u
 
 
 def check_clipping(x: np.ndarray, fs: float, cfg: AnalysisConfig, noise_sd: float,

@@ -19,7 +19,7 @@ from app.analysis.timing import (
 )
 from app.analysis.checks import (
     TrialFailed, artefact_extents, baseline_slope, baseline_trend, check_clipping,
-    check_polarity, second_contraction,
+    HALF_RELAXATION_TOL_MS, accelerating_trend, check_polarity, relaxation_shift_ms, second_contraction,
 )
 from app.analysis.flags import Flag
 from app.recording import Recording, Trial
@@ -161,7 +161,14 @@ def _baseline(seg: Segment, x: np.ndarray, gap: int, n_base: int,
     k = seg.first + int(np.argmax(x[seg.first:end] - trend[seg.first:end]))
     amp = float(x[k] - trend[k]) - seg.baseline
     drift = abs(float(trend[k]))                # what the trend adds to the peak
-    if amp <= 0 or drift <= cfg.baseline_drift_percent / 100.0 * amp:
+    if amp <= 0:
+        return x
+    if drift <= cfg.baseline_drift_percent / 100.0 * amp:
+        models = [trend, slope * (np.arange(x.size, dtype=np.float64) - centre)]
+        quad = accelerating_trend(base, b0, x.size, resid_sd)
+        if quad is not None:
+            models.append(quad - seg.baseline)
+        _relaxation_drift(seg, x, tuple(models), k, amp, slope, cfg)
         return x
     seg.noise_sd = resid_sd
     seg.trend = trend
@@ -169,6 +176,31 @@ def _baseline(seg: Segment, x: np.ndarray, gap: int, n_base: int,
              f"baseline sloping {slope * fs:.3g} mN/s before the stimulus ({100 * drift / amp:.1f} "
              f"% of the peak at the peak); extrapolated {how}")
     return x - trend
+
+
+def _relaxation_drift(seg: Segment, x: np.ndarray, trends: tuple[np.ndarray, ...], k: int,
+                      amp: float, slope: float, cfg: AnalysisConfig) -> None:
+    """Flag ``relaxation-drift`` when a significant trend, too small at the peak to be
+    extrapolated, could move ½RT beyond its tolerance: ½RT comes later (the drift has
+    grown) where force falls slowly. How the trend goes on is not known (a line, a
+    decaying tail, a tail that levels off, or one past its shoulder that speeds up), so
+    the largest shift of the continuations is taken: the extrapolated trend, the line,
+    the parabola when the trend accelerates, and the trend held at its value at the
+    stimulus. Not corrected: below the threshold the continuation is not
+    known well enough (the DMC example twitch rises before the stimulus and settles
+    below its baseline after)."""
+    held = trends[0].copy()
+    held[seg.first:] = held[seg.first]
+    frac = cfg.relaxation_percent / 100.0
+    shifts = [relaxation_shift_ms(x, t, k, max(k, seg.last), amp, seg.baseline, frac, seg.fs)
+              for t in (*trends, held)]
+    shift = max((v for v in shifts if math.isfinite(v)), default=math.nan)
+    tol = max(HALF_RELAXATION_TOL_MS, 1000.0 / seg.fs)
+    if shift > tol:
+        seg.flag("relaxation-drift",
+                 f"baseline sloping {slope * seg.fs:.3g} mN/s before the stimulus (below "
+                 f"--baseline-drift-percent at the peak, not extrapolated) could move ½RT by "
+                 f"up to {shift:.2g} ms (tolerance {tol:.2g} ms)")
 
 
 def _blanking(seg: Segment, x: np.ndarray, cfg: AnalysisConfig) -> np.ndarray:

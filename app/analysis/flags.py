@@ -66,6 +66,13 @@ FLAGS: dict[str, FlagRule] = {r.code: r for r in (
           "the pre-stimulus trend (slope significant at 3 SE) moves the force at the peak "
           "by more than --baseline-drift-percent of the peak; the baseline is extrapolated "
           "(a line, or the exponential of a relaxation tail)", ALL_MEASURES),
+    _rule("relaxation-drift",
+          "a baseline trend that was not extrapolated - significant before the stimulus "
+          "but below --baseline-drift-percent at the peak, or seen only as force settling "
+          "away from the baseline after relaxation (below --baseline-shift-percent) - could "
+          "move the half-relaxation crossing by more than the ½RT tolerance (max(0.2 ms, "
+          "one sample)): ½RT may be off by up to the amount in the text",
+          ("half_relaxation_ms",)),
     _rule("baseline-shift",
           "after relaxation the force settles more than --baseline-shift-percent of the "
           "peak (and 5 noise SD) away from the pre-stimulus baseline",

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from app.analysis.checks import HALF_RELAXATION_TOL_MS
 from app.analysis.config import AnalysisConfig
 from app.analysis.contraction import Segment, TrialFailed, prepare
 from app.analysis.flags import Flag
@@ -155,15 +156,48 @@ SETTLED_MS = 20.0
 
 def _baseline_shift(res: TrialResult, seg: Segment, m: dict[str, float],
                     cfg: AnalysisConfig) -> None:
-    """Flag force that settles away from the pre-stimulus baseline after relaxation
-    (mean of the last 20 ms of the window, once force has relaxed past the FTI end)."""
+    """Flag force that settles away from the pre-stimulus baseline after relaxation: the
+    mean of the last 20 ms of the window, once force has relaxed past the FTI end or has
+    stopped changing (the last 20 ms within 3 noise SE, or 10 % of the offset, of the 20
+    ms before: a shifted baseline, not a contraction still relaxing)."""
     n = max(3, int(round(SETTLED_MS * seg.fs / 1000.0)))
     end = m["fti_end"]
-    if cfg.baseline_shift_percent <= 0 or not math.isfinite(end) or end > seg.raw.size - n:
+    if seg.raw.size < 2 * n:
         return
-    shift = float(seg.raw[-n:].mean()) - seg.baseline
+    last = float(seg.raw[-n:].mean())
+    shift = last - seg.baseline
+    change = last - float(seg.raw[-2 * n:-n].mean())
+    settled = abs(change) <= max(3.0 * seg.noise_sd * math.sqrt(2.0 / n), 0.1 * abs(shift))
+    relaxed = math.isfinite(end) and end <= seg.raw.size - n
+    if not (relaxed or settled):
+        return
     limit = max(cfg.baseline_shift_percent / 100.0 * res.peak_force_mN, 5.0 * seg.noise_sd)
-    if abs(shift) > limit:
+    if cfg.baseline_shift_percent > 0 and abs(shift) > limit:
         res.flags.append(Flag(
             "baseline-shift", f"force settles {shift:+.4g} mN ({100 * shift / res.peak_force_mN:+.0f} "
                               f"% of the peak) from the pre-stimulus baseline after relaxation"))
+    elif (shift < 0 or settled) and abs(shift) > 5.0 * seg.noise_sd:
+        _settled_offset_on_relaxation(res, seg, m, shift)
+
+
+def _settled_offset_on_relaxation(res: TrialResult, seg: Segment, m: dict[str, float],
+                                  shift: float) -> None:
+    """Flag ``relaxation-drift`` when the offset force settles at after relaxation could
+    have moved ½RT beyond its tolerance. Whatever brought the force from the baseline to
+    ``shift`` (a tail whose shoulder sat flat in the baseline window is invisible there)
+    lifted the force at the crossing and the level by at most |shift| together, so the
+    crossing moved by at most |shift| / |dF/dt| there. Below the baseline the offset
+    cannot be the contraction's own tail; above it only once force has stopped changing."""
+    if set(res.flagged_measures()) & {"half_relaxation_ms"}:
+        return
+    i = m["relax"]
+    if not math.isfinite(i) or not 0 <= int(round(i)) < seg.dfdt.size:
+        return
+    rate = abs(float(seg.dfdt[int(round(i))]))
+    tol = max(HALF_RELAXATION_TOL_MS, 1000.0 / seg.fs)
+    if rate > 0 and 1000.0 * abs(shift) / rate > tol:
+        res.flags.append(Flag(
+            "relaxation-drift",
+            f"force settles {shift:+.4g} mN from the pre-stimulus baseline after relaxation: "
+            f"a trend that brought it there could move ½RT by up to "
+            f"{1000.0 * abs(shift) / rate:.2g} ms (tolerance {tol:.2g} ms)"))

@@ -2,8 +2,9 @@
 # A simulated study, end to end (docs/study.md): ten rats, block-randomised and blinded,
 # Protocol 1 (demo timing) on the simulated rig for each, filed in the study folder; the
 # treatment effect is drawn from the hidden allocation (the operator only ever sees
-# "group A"/"group B"); one exclusion; a blinded report; unblinding; the final report
-# with its CSV/XLSX exports. Two rats are measured at a time: about 5 minutes.
+# "group A"/"group B"); one exclusion; a blinded report and NWB export (codes only, the
+# excluded rat left out); unblinding; the final report with its CSV/XLSX exports and the
+# NWB export with the real groups. Two rats are measured at a time: about 6 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh
@@ -36,6 +37,8 @@ done
 $mf study exclude R10 --reason "demo: the tendon tie slipped during the fatigue run" --study "$dir"
 $mf study status "$dir"
 $mf study report "$dir" --out "$dir/report-blinded.html"
+$mf export "$dir" --nwb "$dir/nwb-blinded" > "$dir/nwb-blinded.log"
 $mf study unblind "$dir" --reason "demo: all sessions recorded and checked" --yes
 $mf study report "$dir" --out "$dir/report.html"
-echo "study folder, blinded and unblinded reports, CSV and XLSX exports in $dir"
+$mf export "$dir" --nwb "$dir/nwb" > "$dir/nwb.log"
+echo "study folder, blinded and unblinded reports, CSV and XLSX exports, NWB files in $dir"

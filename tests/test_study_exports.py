@@ -29,6 +29,7 @@ from app.study import load_study  # noqa: E402
 from app.study.animals import validate_animal  # noqa: E402
 from app.study.operations import add_animals, exclude, init_study, randomise, unblind  # noqa: E402
 from app.study.run_link import study_session  # noqa: E402
+from tests.helpers_nwb import nwb_strings as _strings, nwb_texts as _nwb  # noqa: E402
 from tests.helpers_recording import write_synthetic_session  # noqa: E402
 
 GROUPS = ("ctrl-x", "dosed-y")           # names no other text in a file could contain
@@ -71,34 +72,6 @@ def study(tmp_path) -> Path:
         _record(s.root, a, 1000.0 if a == EXCLUDED else 80.0 + 5 * i)
     exclude(load_study(s.root), EXCLUDED, REASON)
     return s.root
-
-
-def _strings(path: Path) -> str:
-    """Every name, attribute and text value in an HDF5 (NWB) file, as one text."""
-    import h5py
-    out: list[str] = []
-
-    def text(v) -> str:
-        return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-
-    def visit(name, obj):
-        out.append(name)
-        out.extend(text(v) if np.ndim(v) == 0 else " ".join(map(text, np.ravel(v)))
-                   for v in obj.attrs.values())
-        if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "OSU":
-            out.extend(text(v) for v in np.ravel(obj[()]))
-    with h5py.File(path, "r") as f:
-        f.visititems(visit)
-    return "\n".join(out)
-
-
-def _nwb(path: Path):
-    import pynwb
-    with pynwb.NWBHDF5IO(str(path), "r") as io:
-        f = io.read()
-        return {"subject": f.subject.description, "session": f.session_description,
-                "experiment": f.experiment_description, "pharmacology": f.pharmacology,
-                "notes": f.notes}
 
 
 def _codes(root: Path) -> tuple[dict[str, str], dict[str, str]]:

@@ -1,6 +1,6 @@
 """The whole study workflow on the simulated rig: init, animals, randomise (blinded),
-sessions recorded with --study/--animal/--timepoint, exclusion, report (blinded: no
-group name anywhere), unblind, report again; the report's tables checked against values
+sessions recorded with --study/--animal/--timepoint, exclusion, report and NWB export
+(blinded: no group name anywhere), unblind, report and NWB export again; the report's tables checked against values
 computed here, independently, from the session files. Small and fast: a short protocol,
 5 animals, runs in parallel."""
 import csv
@@ -22,6 +22,7 @@ from scipy import stats
 from app.analysis.session import analyze_recording
 from app.cli.main import main
 from app.importers import load_recording
+from tests.helpers_nwb import nwb_strings, nwb_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = """\
@@ -177,10 +178,27 @@ def test_study_end_to_end_on_the_simulated_rig(tmp_path, capsys):
     fresh = study_results(load_study(study), use_cache=False).stats
     assert (fresh.analysed, fresh.reused) == (7, 0)
 
+    # the NWB export of the sessions the run hook recorded, blinded: the code only
+    assert main(["export", str(study), "--nwb", str(tmp_path / "nwb-blinded")]) == 0
+    blinded_nwb = sorted((tmp_path / "nwb-blinded").rglob("*.nwb"))
+    assert len(blinded_nwb) == 7
+    for f in blinded_nwb:
+        assert f"group: group {codes[f.stem]}" in nwb_texts(f)["subject"]
+        text = nwb_strings(f).lower()
+        for g in GROUPS:
+            assert f"group: {g}" not in text and f"group '{g}'" not in text, (f, g)
+        assert "aspartate" not in text and "mg/kg/day" not in text, f
+
     # unblind: names appear, the hidden effect shows in the group that got it
     assert main(["study", "unblind", str(study), "--reason", "analysis locked", "--yes"]) == 0
     key = tomllib.loads((study / "allocation-key.toml").read_text())["key"]
     real = {a: key[c] for a, c in codes.items()}
+    assert main(["export", str(study), "--nwb", str(tmp_path / "nwb")]) == 0
+    for f in sorted((tmp_path / "nwb").rglob("*.nwb")):    # recorded blinded, exported real
+        d = nwb_texts(f)
+        assert f"group: {real[f.stem]}; blinded code: group {codes[f.stem]}" in d["subject"]
+        assert ("magnesium L-aspartate dihydrate 50 mg/kg/day as elemental Mg"
+                in d["pharmacology"]) == (real[f.stem] == "treatment")
     assert main(["study", "report", str(study), "--out", str(report)]) == 0
     html = report.read_text()
     assert "vehicle" in html and "treatment" in html and "analysis locked" in html

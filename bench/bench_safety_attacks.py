@@ -203,6 +203,58 @@ def attack_twitch_barrage() -> tuple[int, int]:
     return tries, failures
 
 
+def attack_direct_api_back_to_back(n: int = 20) -> tuple[int, int]:
+    """A script on the driver API (no protocol, no run plan, no runner): one legitimate
+    300 ms train, then ``n`` more as fast as the API allows, on the simulated SCPI
+    stimulator over its real socket and on the simulated DAQ board. A failure is a train
+    that reached the output, or the output left on after a refused fire."""
+    from app.rig.daq_config import sim_daq_section
+    from app.rig.daq_connect import start_sim_daq_rig
+    from drivers.errors import LimitError
+    from drivers.limits import StimulusLimits
+    from drivers.stimulator.driver import ScpiStimulator
+    from sim_devices.stimulator_device import SimStimulatorServer
+
+    tries = failures = 0
+    server = SimStimulatorServer(_world())
+    stim = ScpiStimulator.open(server.start(), limits=StimulusLimits(), timeout_s=1.0)
+    try:
+        stim.train(3.0, 0.2, 100, 300)
+        for _ in range(n):
+            tries += 1
+            try:
+                stim.train(3.0, 0.2, 100, 300)
+            except LimitError:
+                failures += int(bool(server.output_on))
+        failures += sum(1 for c in server.commands if c == "*TRG") - 1
+    finally:
+        stim.close()
+        server.close()
+    rig = start_sim_daq_rig(sim_daq_section(10000), seed=1)
+    try:
+        rig.amplifier.start()
+        rig.stimulator.configure(_train_spec())
+        rig.stimulator.fire()
+        for _ in range(n):
+            tries += 1
+            try:
+                rig.stimulator.fire()
+            except LimitError:
+                pass
+        time.sleep(0.5)
+        rig.stimulator.set_output(False)
+        failures += len(rig.stimulator.fired_at) - 1
+        failures += int(rig.sim.ao_volts != 0.0)
+    finally:
+        rig.close()
+    return tries, failures
+
+
+def _train_spec():
+    from drivers.capabilities import StimulusSpec
+    return StimulusSpec.train(3.0, 0.2, 100, 300)
+
+
 # ----------------------------------------------------------------------- item 6
 
 def _nested_yaml(n: int) -> str:
@@ -516,6 +568,7 @@ def main() -> None:
     run("protocol editor accepts what the rig refuses", attack_editor_accepts_what_rig_refuses)
     run("validator accepts, driver refuses (rounding)", attack_validator_driver_disagree)
     run("twitch barrage accepted", attack_twitch_barrage)
+    run("direct API: trains back to back", attack_direct_api_back_to_back)
     run("input files", attack_input_files)
     run("late SCPI reply paired with a later query", attack_late_reply)
     run("stimulator stall: exit time", attack_stall_exit)

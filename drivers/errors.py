@@ -42,6 +42,20 @@ class LimitError(DeviceError):
     """A stimulus request exceeds the rig's safety limits; nothing was sent."""
 
 
+class TimelineLimitError(LimitError):
+    """A fire refused by the stimulator's fire-time interlock (drivers/fire_ledger.py):
+    it would break a rule over time (rest after a train, interval between single pulses,
+    mean pulse rate, duty cycle). ``rule`` names it (``rest_s``, ``interval_s``, ``rate``,
+    ``duty_cycle``), ``value`` and ``limit`` are in the rule's unit; nothing was sent and
+    the output stays off."""
+
+    def __init__(self, rule: str, value: float, limit: float, message: str) -> None:
+        self.rule = rule
+        self.value = value
+        self.limit = limit
+        super().__init__(message)
+
+
 class StimulusAborted(DeviceError):
     """A stimulator operation was interrupted by ``abort()`` from another thread; the output is off."""
 

@@ -14,7 +14,10 @@ Two kinds of rule:
   fitting in its period, train duration, the output voltage through the isolator;
 * over time (:meth:`StimulusLimits.schedule_problems`): the interval between single
   pulses, the rest after every train, and the mean pulse rate and duty cycle over any
-  window of ``rate_window_s`` (so a barrage of twitches is limited like a train).
+  window of ``rate_window_s`` (so a barrage of twitches is limited like a train). The
+  stimulator drivers ask the same rules at every fire about their recent fires
+  (:meth:`StimulusLimits.fire_problems`, through ``drivers.fire_ledger``), so a script
+  calling a driver directly is held to them too.
 """
 from __future__ import annotations
 
@@ -49,6 +52,10 @@ class LimitProblem:
     detail: str = ""
     """The message without its subject (``500 Hz exceeds ...``), for a caller that names
     the field itself."""
+    value: float | None = None
+    """The offending value, in the unit of ``limit`` (set by the rules over time)."""
+    limit: float | None = None
+    """The rig limit it breaks."""
 
     def __post_init__(self) -> None:
         if not self.detail:
@@ -211,6 +218,9 @@ class StimulusLimits:
             raise LimitError(out[0].message)
 
     # ------------------------------------------------------------------ over time
+    # One method per rule; the protocol validator (a whole planned schedule,
+    # :meth:`schedule_problems`) and the stimulator drivers at fire time
+    # (:meth:`fire_problems`, through :class:`drivers.fire_ledger.FireLedger`) both ask them.
     def schedule_problems(self, schedule: Sequence[Scheduled]) -> list[tuple[int, LimitProblem]]:
         """Every time rule a schedule breaks, as ``(index of the offending stimulus, problem)``.
 
@@ -218,26 +228,59 @@ class StimulusLimits:
         longer than planned), so a schedule that passes holds for the run."""
         out: list[tuple[int, LimitProblem]] = []
         for i in range(1, len(schedule)):
-            prev, cur = schedule[i - 1], schedule[i]
-            if prev.spec.pulses > 1:
-                problem = self.rest_problem(cur.start_s - prev.end_s, prev.spec.duration_ms)
-                if problem is not None:
-                    out.append((i, problem))
-            elif cur.spec.pulses == 1:
-                gap = cur.start_s - prev.start_s
-                if gap + _EPS < self.min_pulse_interval_s:
-                    out.append((i, LimitProblem(
-                        "interval_s", f"single pulses {gap:.3g} s apart, below the rig minimum "
-                                      f"interval of {self.min_pulse_interval_s:g} s")))
+            problem = self.pair_problem(schedule[i - 1], schedule[i])
+            if problem is not None:
+                out.append((i, problem))
         return out + self._window_problems(schedule)
 
-    def rest_problem(self, rest_s: float, train_ms: float) -> LimitProblem | None:
+    def pair_problem(self, prev: Scheduled, cur: Scheduled, *,
+                     tolerance_s: float = 0.0) -> LimitProblem | None:
+        """The rule between two consecutive stimuli: the rest after a train, or the
+        start-to-start interval between two single pulses (``tolerance_s``: how much
+        shorter than the limit a gap may look; see :meth:`fire_problems`)."""
+        if prev.spec.pulses > 1:
+            return self.rest_problem(cur.start_s - prev.end_s, prev.spec.duration_ms,
+                                     tolerance_s=tolerance_s)
+        if cur.spec.pulses == 1:
+            return self.interval_problem(cur.start_s - prev.start_s, tolerance_s=tolerance_s)
+        return None
+
+    def rest_problem(self, rest_s: float, train_ms: float, *,
+                     tolerance_s: float = 0.0) -> LimitProblem | None:
         """The rest after a ``train_ms`` train, if shorter than the rig's minimum."""
-        if rest_s + _EPS >= self.min_rest_after_tetanus_s:
+        limit = self.min_rest_after_tetanus_s
+        if rest_s + tolerance_s + _EPS >= limit:
             return None
         return LimitProblem("rest_s", f"{max(rest_s, 0):.3g} s of rest after a {train_ms:.4g} ms "
-                                      f"train, below the rig minimum of "
-                                      f"{self.min_rest_after_tetanus_s:g} s")
+                                      f"train, below the rig minimum of {limit:g} s",
+                            value=max(rest_s, 0.0), limit=limit)
+
+    def interval_problem(self, gap_s: float, *, tolerance_s: float = 0.0) -> LimitProblem | None:
+        """Two single pulses ``gap_s`` apart (start to start), if closer than the minimum."""
+        limit = self.min_pulse_interval_s
+        if gap_s + tolerance_s + _EPS >= limit:
+            return None
+        return LimitProblem("interval_s", f"single pulses {max(gap_s, 0):.3g} s apart, below the "
+                                          f"rig minimum interval of {limit:g} s",
+                            value=max(gap_s, 0.0), limit=limit)
+
+    def window_problems(self, pulses: int, on_s: float) -> list[LimitProblem]:
+        """The mean-rate and duty-cycle rules for one window of ``rate_window_s`` holding
+        ``pulses`` pulses and ``on_s`` seconds inside trains."""
+        window = self.rate_window_s
+        out = []
+        if pulses > self.max_mean_rate_hz * window + _EPS:
+            out.append(LimitProblem(
+                "rate", f"{pulses} pulses within {window:g} s (a mean of {pulses / window:.3g} Hz) "
+                        f"exceed the rig limit of {self.max_mean_rate_hz:g} Hz over any "
+                        f"{window:g} s", value=pulses / window, limit=self.max_mean_rate_hz))
+        duty = min(on_s, window) / window
+        if duty > self.max_duty_cycle + _EPS:
+            out.append(LimitProblem(
+                "duty_cycle", f"trains fill {duty:.0%} of {window:g} s, beyond the rig's "
+                              f"maximum duty cycle of {self.max_duty_cycle:g} over any "
+                              f"{window:g} s", value=duty, limit=self.max_duty_cycle))
+        return out
 
     def _window_problems(self, schedule: Sequence[Scheduled]) -> list[tuple[int, LimitProblem]]:
         """Mean pulse rate and duty cycle over any window starting at a stimulus; a
@@ -253,26 +296,44 @@ class StimulusLimits:
         on_s = [0.0]
         for s in schedule:
             pulses.append(pulses[-1] + s.spec.pulses)
-            on_s.append(on_s[-1] + (s.spec.duration_ms / 1000.0 if s.spec.pulses > 1 else 0.0))
+            on_s.append(on_s[-1] + _on_s(s))
         out: list[tuple[int, LimitProblem]] = []
-        rate_bad = duty_bad = False
+        reported: set[str] = set()
         for i, t in enumerate(starts):
             j = bisect.bisect_left(starts, t + window - _EPS)
-            n = pulses[j] - pulses[i]
-            if not rate_bad and n > self.max_mean_rate_hz * window + _EPS:
-                rate_bad = True
-                out.append((j - 1, LimitProblem(
-                    "rate", f"{n} pulses within {window:g} s (a mean of {n / window:.3g} Hz) "
-                            f"exceed the rig limit of {self.max_mean_rate_hz:g} Hz over any "
-                            f"{window:g} s")))
-            duty = min(on_s[j] - on_s[i], window) / window
-            if not duty_bad and duty > self.max_duty_cycle + _EPS:
-                duty_bad = True
-                out.append((j - 1, LimitProblem(
-                    "duty_cycle", f"trains fill {duty:.0%} of {window:g} s, beyond the rig's "
-                                  f"maximum duty cycle of {self.max_duty_cycle:g} over any "
-                                  f"{window:g} s")))
+            for p in self.window_problems(pulses[j] - pulses[i], on_s[j] - on_s[i]):
+                if p.quantity not in reported:
+                    reported.add(p.quantity)
+                    out.append((j - 1, p))
         return out
+
+    def fire_problems(self, history: Sequence[Scheduled], candidate: Scheduled, *,
+                      tolerance_s: float = 0.0) -> list[LimitProblem]:
+        """Every time rule ``candidate`` would break after the stimuli of ``history``
+        (ascending start times, all earlier): the same rules as :meth:`schedule_problems`,
+        for the one new stimulus, as a stimulator asks them at fire time.
+
+        ``tolerance_s`` absorbs the host clock's view of hardware-timed stimuli: a gap may
+        look up to that much shorter than the limit, and a stimulus that started up to
+        that much less than ``rate_window_s`` before the candidate is left out of its
+        window (docs/rig-file.md, "Fire-time interlock")."""
+        out: list[LimitProblem] = []
+        if history:
+            problem = self.pair_problem(history[-1], candidate, tolerance_s=tolerance_s)
+            if problem is not None:
+                out.append(problem)
+        # every window starting at a stimulus and reaching the candidate: the earliest
+        # such start holds them all (the candidate is the latest stimulus)
+        since = candidate.start_s - self.rate_window_s + tolerance_s + _EPS
+        inside = [s for s in history if s.start_s > since] + [candidate]
+        out += self.window_problems(sum(s.spec.pulses for s in inside),
+                                    sum(_on_s(s) for s in inside))
+        return out
+
+
+def _on_s(s: Scheduled) -> float:
+    """Time inside trains a stimulus adds to the duty cycle (a single pulse: none)."""
+    return s.spec.duration_ms / 1000.0 if s.spec.pulses > 1 else 0.0
 
 
 def _exceeds(quantity: str, what: str, value: float, limit: float, unit: str) -> LimitProblem:

@@ -10,7 +10,10 @@ markers are exact. Safety, in order:
   every other stimulator (:func:`drivers.limits.check_stimulus`) and the
   isolator's input range (volts = mA / gain <= ``max_output_V``) before anything is
   written; on refusal nothing is queued;
-* ``fire`` only queues the checked train; nothing else ever reaches the output;
+* ``fire`` asks the fire-time interlock (:class:`drivers.fire_ledger.FireLedger`: rest
+  after a train, interval between single pulses, mean rate, duty cycle; refused with
+  ``TimelineLimitError`` and nothing queued), then queues the checked train; nothing
+  else ever reaches the output;
 * ``set_output(False)``, ``abort`` and ``close`` drop anything queued, and if any
   non-zero sample could still be generated, stop the output and drive it to 0 V; the
   acquisition loop does the same on every error.
@@ -18,12 +21,14 @@ markers are exact. Safety, in order:
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 from drivers.capabilities import StimulusSpec
 from drivers.daq.force_source import DaqForceSource, call_hook
 from drivers.daq.signals import PulseTrain, pulse_train
 from drivers.errors import DeviceError, StimulusAborted
+from drivers.fire_ledger import FireLedger
 from drivers.limits import StimulusLimits, check_stimulus
 
 #: fire() waits at most this long for the acquisition loop to place the train
@@ -35,11 +40,14 @@ class DaqStimulator:
 
     def __init__(self, source: DaqForceSource, *, limits: StimulusLimits,
                  isolator_gain_mA_per_V: float, max_output_V: float,
-                 on_command: Callable[[str], None] | None = None) -> None:
+                 on_command: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` is the fire-time interlock's (a test's hand-moved clock)."""
         if source.plan.ao is None:
             raise DeviceError("the DAQ plan has no analog output for stimulation ([daq.ao])")
         self._source = source
         self._limits = limits
+        self._ledger = FireLedger(limits, clock=clock)
         self._gain = float(isolator_gain_mA_per_V)
         # never beyond what the output range can do, whatever the rig file says
         self._max_V = min(float(max_output_V), source.plan.ao.range_V)
@@ -66,6 +74,11 @@ class DaqStimulator:
     @property
     def limits(self) -> StimulusLimits:
         return self._limits
+
+    @property
+    def fire_ledger(self) -> FireLedger:
+        """The fire-time interlock: recent fires against the rules over time."""
+        return self._ledger
 
     @property
     def isolator_gain_mA_per_V(self) -> float:
@@ -107,7 +120,7 @@ class DaqStimulator:
         (its first sample is then in :attr:`fired_at`)."""
         self._require_open()
         with self._lock:
-            train, aborted = self._train, self._aborts != self._armed_at
+            train, spec, aborted = self._train, self._spec, self._aborts != self._armed_at
         if aborted:
             raise StimulusAborted("the stimulus was aborted after it was configured; nothing fired")
         if train is None:
@@ -115,9 +128,12 @@ class DaqStimulator:
         if not self._source.ao_live:
             raise DeviceError("the DAQ analog output is not running (the acquisition is stopped "
                               "or was aborted); nothing fired")
+        fire = self._ledger.admit(spec)     # TimelineLimitError: nothing queued
         placed, where = self._source.schedule.submit(train)
         if not placed.wait(PLACE_TIMEOUT_S) or not where:
             self._source.schedule.cancel()
+            if not where:                   # never placed: no sample of it was written
+                self._ledger.withdraw(fire)
             if self._aborts != self._armed_at:
                 raise StimulusAborted("aborted while firing; output off")
             raise DeviceError("the DAQ acquisition did not take the stimulus within "

@@ -1,6 +1,7 @@
 """ScpiStimulator: the nerve stimulator driver (a 33500-series generator into an isolator).
 
-Safety is the point of this module: limits are checked before a byte is sent, any failure
+Safety is the point of this module: limits are checked before a byte is sent (each
+stimulus at configure, the rules over time at fire: ``drivers.fire_ledger``), any failure
 inside configure/fire switches the output off before the error propagates, abort works from
 any thread while another call is blocked, and close always sends ``OUTP OFF`` first.
 
@@ -12,7 +13,7 @@ Every command of a running operation is sent only after checking, under the tran
 that no abort happened since the operation began, so nothing can switch the output back on
 after an abort.
 
-About 490 lines, one class, on purpose: every path that can switch the output on or off
+About 520 lines, one class, on purpose: every path that can switch the output on or off
 (configure, fire, set_output, abort, close) shares the operation lock, the abort counter
 and the off-confirmation state, and the safety ordering above is readable only where
 they sit together. The SCPI grammar and reply parsing are ``scpi.py``; the limits are
@@ -23,11 +24,13 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from typing import Callable, Protocol
 
 from drivers.capabilities import StimulusSpec
 from drivers.errors import (DeviceDisconnected, DeviceError, DeviceNotFound, DeviceTimeout,
                             InstrumentError, LimitError, ProtocolError, StimulusAborted)
+from drivers.fire_ledger import FireLedger
 from drivers.limits import StimulusLimits
 from drivers.stimulator import scpi
 
@@ -63,15 +66,17 @@ class ScpiStimulator:
 
     def __init__(self, transport: CommandTransport, *, limits: StimulusLimits,
                  isolator_gain_mA_per_V: float = 1.0, max_output_V: float = 10.0,
-                 timeout_s: float = 2.0,
-                 on_command: Callable[[str], None] | None = None) -> None:
-        """Wrap ``transport`` without talking to it (see :meth:`attach`)."""
+                 timeout_s: float = 2.0, on_command: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """Wrap ``transport`` without talking to it (see :meth:`attach`); ``clock`` is
+        the fire-time interlock's (a test's hand-moved clock)."""
         for name, value in (("isolator gain", isolator_gain_mA_per_V),
                             ("maximum output voltage", max_output_V), ("timeout", timeout_s)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         self._t: CommandTransport | None = transport
         self._limits = limits
+        self._ledger = FireLedger(limits, clock=clock)
         self._gain = float(isolator_gain_mA_per_V)
         self._max_V = float(max_output_V)
         self._timeout_s = float(timeout_s)
@@ -92,8 +97,8 @@ class ScpiStimulator:
     @classmethod
     def open(cls, resource: str, *, limits: StimulusLimits,
              isolator_gain_mA_per_V: float = 1.0, max_output_V: float = 10.0,
-             timeout_s: float = 2.0,
-             on_command: Callable[[str], None] | None = None) -> "ScpiStimulator":
+             timeout_s: float = 2.0, on_command: Callable[[str], None] | None = None,
+             clock: Callable[[], float] = time.monotonic) -> "ScpiStimulator":
         """Open a VISA resource, identify it and program the safe baseline (output off)."""
         from drivers.transports.visa import VisaTransport  # pyvisa only when really used
 
@@ -102,7 +107,7 @@ class ScpiStimulator:
             return cls.attach(transport, limits=limits,
                               isolator_gain_mA_per_V=isolator_gain_mA_per_V,
                               max_output_V=max_output_V, timeout_s=timeout_s,
-                              on_command=on_command)
+                              on_command=on_command, clock=clock)
         except BaseException:
             transport.close()
             raise
@@ -157,6 +162,11 @@ class ScpiStimulator:
     @property
     def limits(self) -> StimulusLimits:
         return self._limits
+
+    @property
+    def fire_ledger(self) -> FireLedger:
+        """The fire-time interlock: recent fires against the rules over time."""
+        return self._ledger
 
     @property
     def isolator_gain_mA_per_V(self) -> float:
@@ -223,7 +233,9 @@ class ScpiStimulator:
     def fire(self) -> None:
         """``OUTP ON``, ``*TRG``, ``*OPC?``, then the error queue must be empty.
 
-        The reply to ``*OPC?`` may come only when the burst is over (a real 33500 counts a
+        First the fire-time interlock (:class:`~drivers.fire_ledger.FireLedger`): a fire
+        that would break the rest, interval, rate or duty-cycle rule raises
+        :class:`~drivers.errors.TimelineLimitError` and sends nothing. The reply to ``*OPC?`` may come only when the burst is over (a real 33500 counts a
         triggered burst as a pending operation), so that read is allowed the stimulus'
         duration on top of the timeout. The caller switches the output off afterwards.
         """
@@ -235,8 +247,13 @@ class ScpiStimulator:
             # an abort since configure() disarms: fire() refuses even if the abort came
             # between the caller's last check and this call (no race window for pulses)
             start = self._armed_at
+            self._check_abort(start, scpi.FIRE[0])
+            fire, triggered = self._ledger.admit(spec), False
             try:
                 for command in scpi.FIRE:
+                    if command == "*TRG":
+                        self._check_abort(start, command)
+                        triggered = True
                     self._send(command, start)
                 reply = self._query(scpi.OPC, start,
                                     timeout_s=self._timeout_s + spec.duration_ms / 1000.0)
@@ -244,6 +261,8 @@ class ScpiStimulator:
                     raise ProtocolError(f"*OPC? answered {reply!r}, expected 1")
                 self._raise_queued_errors(start)
             except BaseException:
+                if not triggered:               # nothing reached the muscle
+                    self._ledger.withdraw(fire)
                 self._safe_off()
                 raise
 

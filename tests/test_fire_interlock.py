@@ -7,6 +7,7 @@ functions the protocol validator uses, with the rig file's values.
 The drivers run on a hand-moved clock, so no test depends on how fast the machine is."""
 from __future__ import annotations
 
+import textwrap
 import time
 
 import numpy as np
@@ -14,12 +15,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.metadata import SessionMetadata
+from app.recorder.reader import session_info
+from app.rig import start_sim_rig
 from app.rig.config import parse_rig
 from app.rig.connect import connect_rig
+from app.session import ExperimentSession
 from drivers.capabilities import StimulusSpec
 from drivers.errors import DeviceTimeout, LimitError, TimelineLimitError
 from drivers.fire_ledger import TOLERANCE_S, FireLedger
 from drivers.limits import Scheduled, StimulusLimits
+from protocols.loader import parse_protocol
 from tests.test_stimulator_scpi import open_fake
 from tests.test_stimulator_sim import ManualClock, rig  # noqa: F401  (the sim fixture)
 
@@ -252,3 +258,39 @@ def _wait(condition, limit_s: float = 10.0) -> None:
     end = time.monotonic() + limit_s
     while not condition() and time.monotonic() < end:
         time.sleep(0.01)
+
+
+# ------------------------------------------------------------------------ the runner
+
+def test_a_run_the_interlock_refuses_fails_in_one_line_with_the_output_off(tmp_path):
+    """A stimulus fired outside the run (a script, a second program on the rig) leaves a
+    rest the run's first twitch would break: the run fails cleanly, the file is readable."""
+    limits = StimulusLimits(min_rest_after_tetanus_s=60.0)
+    p = parse_protocol(textwrap.dedent("""\
+        name: after a stray train
+        windows: {pre_ms: 30, twitch_post_ms: 100}
+        steps:
+          - {kind: twitch, count: 2, interval_s: 0.3, current_mA: 2}
+        """), source="p.yaml", limits=limits)
+    holder = {}
+
+    def factory(hook):
+        holder["rig"] = rig_ = start_sim_rig("rat-edl", seed=1, sample_rate_hz=5000,
+                                             limits=limits, on_command=hook)
+        rig_.stimulator.train(2.0, 0.2, 100, 300)      # straight through the driver
+        rig_.stimulator.set_output(False)
+        return rig_
+
+    session = ExperimentSession(p, factory, tmp_path / "s.h5", SessionMetadata(subject_id="t"),
+                                auto_continue=True, tare_samples=200)
+    session.start()
+    try:
+        finished = session.wait(60)
+        server = holder["rig"].sim.stimulator_device
+        assert finished.status == "failed"
+        assert "refused to fire" in finished.message and "minimum of 60 s" in finished.message
+        assert "\n" not in finished.message
+        assert server.output_on is False and server.commands.count("*TRG") == 1
+    finally:
+        session.close()
+    assert session_info(tmp_path / "s.h5")["complete"]

@@ -15,6 +15,7 @@ context and ``deliver`` use nothing else).
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
@@ -134,6 +135,7 @@ class StepContext:
         self.kind = self.step.kind
         self.result: dict[str, Any] = {}
         self._capped_warned = False
+        self._last_fire_s = math.nan
 
     # --- facts --------------------------------------------------------------------------
     @property
@@ -196,13 +198,23 @@ class StepContext:
         analysis' Pt/Po, or a simple estimate when analysis has none (NaN if neither);
         see :mod:`protocols.engine.trial`."""
         return deliver(self._host, spec, step=self.name, step_index=self.index,
-                       post_ms=post_ms, warn=self.warn)
+                       post_ms=post_ms, warn=self.warn, on_fire=self._fired)
+
+    @property
+    def last_fire_s(self) -> float:
+        """``time.monotonic()`` when this step last told the stimulator to fire (NaN
+        before its first): where a start-to-start interval starts, as the stimulator's
+        fire-time interlock counts it (drivers/fire_ledger.py)."""
+        return self._last_fire_s
+
+    def _fired(self, monotonic_s: float) -> None:
+        self._last_fire_s = monotonic_s
 
     def deliver_measured(self, spec: StimulusSpec, *, post_ms: float | None = None) -> Delivered:
         """:meth:`deliver`, with the reason to doubt the peak (a flag concerning it, or a
         quality refusal): for steps that decide on the peak (the supramaximal search)."""
         return deliver_measured(self._host, spec, step=self.name, step_index=self.index,
-                                post_ms=post_ms, warn=self.warn)
+                                post_ms=post_ms, warn=self.warn, on_fire=self._fired)
 
     # --- time ---------------------------------------------------------------------------
     def rest(self, seconds: float, message: str | None = None) -> None:

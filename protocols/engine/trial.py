@@ -136,16 +136,20 @@ class Delivered:
 
 def deliver(host: "TrialHost", spec: StimulusSpec, *, step: str, step_index: int,
             post_ms: float | None = None,
-            warn: Callable[[str], None] = lambda message: None) -> float:
+            warn: Callable[[str], None] = lambda message: None,
+            on_fire: Callable[[float], None] = lambda monotonic_s: None) -> float:
     """Deliver ``spec``, store its trial, return its peak force in mN (the analysis'
-    Pt/Po, else a simple estimate, else NaN); see the module docstring."""
+    Pt/Po, else a simple estimate, else NaN); see the module docstring. ``on_fire`` gets
+    ``time.monotonic()`` just before the stimulator is told to fire: start-to-start
+    intervals count from there, as the stimulator's fire-time interlock does."""
     return deliver_measured(host, spec, step=step, step_index=step_index, post_ms=post_ms,
-                            warn=warn).peak_mN
+                            warn=warn, on_fire=on_fire).peak_mN
 
 
 def deliver_measured(host: "TrialHost", spec: StimulusSpec, *, step: str, step_index: int,
                      post_ms: float | None = None,
-                     warn: Callable[[str], None] = lambda message: None) -> Delivered:
+                     warn: Callable[[str], None] = lambda message: None,
+                     on_fire: Callable[[float], None] = lambda monotonic_s: None) -> Delivered:
     """:func:`deliver`, returning the peak with the reason to doubt it (:class:`Delivered`)."""
     windows = host.protocol.windows
     if post_ms is None:
@@ -155,7 +159,7 @@ def deliver_measured(host: "TrialHost", spec: StimulusSpec, *, step: str, step_i
     shot = _Shot(spec, step, step_index, rate, int(round(windows.pre_ms * rate / 1000.0)),
                  post_ms)
     _configure(host, shot)
-    _fire(host, shot)
+    _fire(host, shot, on_fire)
     trial = _collect(host, shot)
     _store(host, shot, trial)
     if shot.interruption is None:
@@ -185,7 +189,7 @@ def _configure(host: "TrialHost", shot: _Shot) -> None:
         raise
 
 
-def _fire(host: "TrialHost", shot: _Shot) -> None:
+def _fire(host: "TrialHost", shot: _Shot, on_fire: Callable[[float], None]) -> None:
     """2.-3. note the stream position, fire, wait (sample time) until the train is over;
     the output goes off in ``finally``, whatever happened."""
     stim = host.stimulator
@@ -193,6 +197,7 @@ def _fire(host: "TrialHost", shot: _Shot) -> None:
     shot.wall_time_s = time.time()
     shot.index = host.next_trial_index()
     rate = shot.rate
+    on_fire(time.monotonic())
     try:
         stim.fire()
         # an abort since configure() makes fire() refuse (StimulusAborted, nothing sent);
@@ -204,6 +209,8 @@ def _fire(host: "TrialHost", shot: _Shot) -> None:
                              + int(math.ceil(OFF_MARGIN_MS * rate / 1000.0)))
     except RunInterrupted as exc:
         shot.interruption = exc
+    except LimitError as exc:           # the driver's fire-time interlock: nothing was sent
+        shot.interruption = RunFailed(f"the stimulator refused to fire {describe(shot.spec)}: {exc}")
     except DeviceError as exc:
         shot.interruption = host.device_failure("stimulator", exc)
     finally:

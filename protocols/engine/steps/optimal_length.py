@@ -86,12 +86,12 @@ def run(ctx: StepContext, step: OptimalLengthStep) -> None:
 
 
 def _twitch_at(ctx: StepContext, step: OptimalLengthStep, forces: dict[float, list[float]],
-               started: float, *, rest: bool = True) -> float:
+               *, rest: bool = True) -> float:
     peak = ctx.deliver(ctx.twitch_spec())
     if ctx.length_mm is not None and math.isfinite(peak):
         forces.setdefault(ctx.length_mm, []).append(peak)
     if rest:
-        ctx.rest_until(started + step.interval_s)
+        ctx.rest_until(ctx.last_fire_s + step.interval_s)     # start to start
     return peak
 
 
@@ -100,7 +100,7 @@ def _automatic(ctx, step, planned, forces) -> None:
     for k, length in enumerate(planned):
         ctx.set_length(length, source="auto")
         for _ in range(step.twitches_per_length):
-            force = _twitch_at(ctx, step, forces, time.monotonic())
+            force = _twitch_at(ctx, step, forces)
         ctx.progress(k + 1, n, f"{length:g} mm: Pt {force:.0f} mN")
 
 
@@ -131,9 +131,8 @@ def _guided(ctx, step, planned, forces) -> None:
         ctx.set_length(float(value), source="operator")
         for _ in range(step.twitches_per_length):
             ctx.rest_until(next_twitch)
-            started = time.monotonic()
-            force = _twitch_at(ctx, step, forces, started, rest=False)
-            next_twitch = started + step.interval_s
+            force = _twitch_at(ctx, step, forces, rest=False)
+            next_twitch = ctx.last_fire_s + step.interval_s
             twitches += 1
         ctx.progress(len(forces), len(planned), f"{ctx.length_mm:g} mm: Pt {force:.0f} mN "
                                                 f"({twitches} twitches)")

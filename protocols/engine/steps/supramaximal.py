@@ -26,7 +26,6 @@ intervals: most twitches on the previous tail) run on to twice the plateau curre
 from __future__ import annotations
 
 import math
-import time
 
 from protocols.engine.context import StepContext
 from protocols.schema import SupramaximalStep
@@ -57,7 +56,6 @@ def run(ctx: StepContext, step: SupramaximalStep) -> None:
     doubt_at: dict[float, str] = {}
     plateau: float | None = None
     for k, current in enumerate(currents):
-        started = time.monotonic()
         got = ctx.deliver_measured(ctx.twitch_spec(current))
         force = got.peak_mN if math.isfinite(got.peak_mN) else 0.0
         curve.append((current, force))
@@ -73,7 +71,7 @@ def run(ctx: StepContext, step: SupramaximalStep) -> None:
                      + (" (flagged)" if got.doubt else ""))
         plateau = find_plateau(usable, tolerance=step.plateau_tolerance, steps=step.plateau_steps,
                                min_force_mN=step.min_force_mN, fraction=step.plateau_fraction)
-        ctx.rest_until(started + step.interval_s)
+        ctx.rest_until(ctx.last_fire_s + step.interval_s)
         if plateau is not None:
             break
     found = plateau is not None

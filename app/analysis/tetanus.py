@@ -1,4 +1,4 @@
-"""Tetanus measures: Po, time to Po, relaxation, ±dF/dt, force-time integral, fusion index.
+"""Tetanus measures: Po, time to peak, relaxation, ±dF/dt, force-time integral, fusion index.
 
 Definitions (formulas in docs/analysis.md):
 

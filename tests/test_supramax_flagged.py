@@ -23,6 +23,7 @@ class ScriptedContext:
         self.log_entries: list = []
         self.working = None
         self.delivered: list[float] = []
+        self.last_fire_s = 0.0                      # start-to-start intervals count from here
 
     def pulse_width_ms(self):
         return 0.2

@@ -36,7 +36,8 @@ ALLOCATION_FILE = "allocation.toml"
 KEY_FILE = "allocation-key.toml"
 LOG_FILE = "log.jsonl"
 SESSIONS_DIR = "sessions"
-_SESSION_NAME = re.compile(r"^(?P<animal>.+?)(?:-(?P<repeat>\d+))?\.h5$")
+#: a session file name: <animal>.h5, or <animal>-2.h5 ... for repeats
+SESSION_NAME = re.compile(r"^(?P<animal>.+?)(?:-(?P<repeat>\d+))?\.h5$")
 
 
 def now() -> dt.datetime:
@@ -124,7 +125,7 @@ class Study:
             return out
         for tp_dir in sorted(p for p in base.iterdir() if p.is_dir()):
             for f in sorted(tp_dir.glob("*.h5")):
-                m = _SESSION_NAME.match(f.name)
+                m = SESSION_NAME.match(f.name)
                 if tp_dir.name not in self.design.timepoints:
                     raise UserError(f"{f}: timepoint {tp_dir.name!r} is not declared in "
                                     f"{STUDY_FILE}")

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from app.study.folder import (_SESSION_NAME, SESSIONS_DIR, STUDY_FILE, SessionRef, Study,
+from app.study.folder import (SESSION_NAME, SESSIONS_DIR, STUDY_FILE, SessionRef, Study,
                               load_study)
 
 
@@ -39,7 +39,7 @@ class StudyLookup:
         root = tp_dir.parent.parent
         if tp_dir.parent.name != SESSIONS_DIR or not (root / STUDY_FILE).is_file():
             return None
-        m = _SESSION_NAME.match(p.name)
+        m = SESSION_NAME.match(p.name)
         study = self.study(root)
         if not m or m["animal"] not in study.animals:
             return None
@@ -48,7 +48,7 @@ class StudyLookup:
     def exclusion(self, path: str | os.PathLike[str],
                   metadata: Mapping[str, Any] | None = None) -> str | None:
         """Why the session's animal is excluded ('animal R05 is excluded from the study
-        <title> (2026-10-05 12:00 UTC: reason)'), or None if it is not."""
+        <study folder name> (2026-10-05 12:00 UTC: reason)'), or None if it is not."""
         if metadata and metadata.get("excluded"):
             who = metadata.get("subject_id") or "the animal"
             return f"animal {who} is excluded from its study ({metadata['excluded']})"

@@ -10,8 +10,8 @@ Layout (docs/study.md):
     sessions/<timepoint>/<animal>.h5   recorded sessions (a repeat: <animal>-2.h5 ...)
 
 Operator-facing text uses :meth:`Study.label` (the neutral code while blinded); only
-:meth:`Study.true_group` reads the key — for the simulated rig's hidden effect and for
-the unblinded report.
+:meth:`Study.true_group` reads the key — for the simulated rig's hidden effect, the
+unblinded report and the unblinded NWB export's dose (:mod:`app.nwb.study_facts`).
 """
 from __future__ import annotations
 

@@ -150,3 +150,11 @@ def test_freeze_window_and_stop(qtbot):
         view.redraw()
         rig.now += FRAME
     assert view.draws == draws
+
+
+def test_readout_force_is_the_last_sample_measured():
+    from app.gui.live_view import last_finite
+    assert last_finite(np.array([1.0, 2.0, 3.0], np.float32)) == 3.0
+    assert last_finite(np.array([1.0, 2.0, np.nan, np.nan], np.float32)) == 2.0   # a gap
+    assert np.isnan(last_finite(np.array([np.nan], np.float32)))
+    assert np.isnan(last_finite(np.array([], np.float32)))

@@ -152,6 +152,8 @@ def _draw_measures(ax, result: TrialResult, stim: float, fs: float, t_ms: np.nda
     b = result.baseline_mN + shift_peak
     peak = b + result.peak_force_mN
     tp = (m["peak"] - stim) / fs * 1000.0
+    # where Po was read: on an unfused tetanus a ripple crest, not the TPT point (§4)
+    tpo = (m.get("po", m["peak"]) - stim) / fs * 1000.0
     if "trend_stim_mN" in m:
         xs = [(m["window_start"] - stim) / fs * 1000.0, 0.0, tp,
               (m["window_stop"] - 1 - stim) / fs * 1000.0]
@@ -160,8 +162,8 @@ def _draw_measures(ax, result: TrialResult, stim: float, fs: float, t_ms: np.nda
         ax.plot(xs, ys, color="tab:blue", lw=0.8, ls="--", label="baseline (extrapolated)")
     else:
         ax.axhline(b, color="tab:blue", lw=0.8, ls="--", label=f"baseline {b:.1f} mN")
-    ax.plot([tp], [peak], "o", color="tab:red", label=f"{label} {result.peak_force_mN:.1f} mN")
-    ax.annotate("", xy=(tp, b), xytext=(tp, peak),
+    ax.plot([tpo], [peak], "o", color="tab:red", label=f"{label} {result.peak_force_mN:.1f} mN")
+    ax.annotate("", xy=(tpo, b), xytext=(tpo, peak),
                 arrowprops=dict(arrowstyle="<->", color="tab:red", lw=0.8))
     ax.annotate("", xy=(0, under), xytext=(tp, under),
                 arrowprops=dict(arrowstyle="<->", color="tab:green", lw=0.8))

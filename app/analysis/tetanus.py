@@ -75,7 +75,8 @@ def measure_tetanus(seg: Segment, cfg: AnalysisConfig) -> dict[str, float]:
     dmax, dmin = dfdt_measures(seg, k, relax_from)
     fti, fti_end = force_time_integral(seg, relax_from, amplitude, cfg)
     return {
-        "amplitude": amplitude, "peak": peak_idx, "relax_ref": float(last), "relax": half,
+        "amplitude": amplitude, "peak": peak_idx, "po_sample": float(k),
+        "relax_ref": float(last), "relax": half,
         "relax_level": level, "fti": fti, "fti_end": fti_end,
         "dfdt_max": dmax, "dfdt_min": dmin,
         "fusion_index": fusion_index(seg, amplitude, cfg), **rise,

@@ -118,6 +118,7 @@ def _store_measures(res: TrialResult, seg: Segment, m: dict[str, float],
         "stim": off + s, "last_stim": float(off + seg.last),
         "onset": off + m["onset"], "rise_low": off + m["rise_low"],
         "rise_high": off + m["rise_high"], "peak": off + m["peak"],
+        "po": off + m.get("po_sample", m["peak"]),      # where Pt/Po was read
         "relax_ref": off + m["relax_ref"], "relax": off + m["relax"],
         "relax_level_mN": m["relax_level"], "fti_end": off + m["fti_end"],
     }

@@ -99,8 +99,9 @@ class TrialOverlay(QWidget):
         stim = _num(m.get("stim"))
         peak_y = base + amp
         peak_x = tpt
-        if rate and stim is not None and _num(m.get("peak")) is not None:
-            peak_x = (m["peak"] - stim) * 1000.0 / rate
+        at = m.get("po", m.get("peak"))             # where Pt/Po was read
+        if rate and stim is not None and _num(at) is not None:
+            peak_x = (at - stim) * 1000.0 / rate
         spots = [dict(pos=(peak_x, peak_y), brush=pg.mkBrush(PT), pen=pen("k"), symbol="o")]
         name = "Pt" if r.get("kind") == "twitch" else "Po"
         codes = flag_codes(r)

@@ -93,7 +93,7 @@ class AuxTraces(QWidget):
         for i in shown:
             x, y = decimate_to_columns(data[i], columns, x0, 1.0 / rate, bin_size)
             self.curves[i].setData(x, y, connect="finite")
-            finite = data[i][np.isfinite(data[i])]
+            finite = y[np.isfinite(y)]           # the envelope holds every bin's extremes
             if finite.size:
                 lo, hi = float(finite.min()), float(finite.max())
                 pad = 0.05 * max(hi - lo, 1e-6)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QV
 
 from app.gui.aux_traces import AuxTraces
 from app.gui.style import STIM, envelope_curve, pen, plot_columns
-from app.live.decimate import decimate_to_columns
+from app.live.decimate import column_bin_size, decimate_to_columns
 from app.live.ring_buffer import RingBuffer, Snapshot
 from app.live.scroll_clock import ScrollClock
 
@@ -42,15 +42,6 @@ def frame_interval_ms(widget: QWidget) -> int:
     hz = screen.refreshRate() if screen is not None else MIN_REDRAW_HZ
     hz = min(max(hz or MIN_REDRAW_HZ, MIN_REDRAW_HZ), MAX_REDRAW_HZ)
     return max(1, int(1000.0 / hz))
-
-
-def scroll_bin_size(window_samples: int, columns: int) -> int:
-    """Samples per envelope bin for a window drawn in ``columns`` pixel columns (1: raw
-    samples, when there are no more than two per column), as ``decimate_to_columns``
-    would choose for the window alone."""
-    if window_samples <= 2 * max(1, columns):
-        return 1
-    return -(-window_samples // columns)
 
 
 def last_finite(values: np.ndarray) -> float:
@@ -84,9 +75,10 @@ class LiveView(QWidget):
 
         self.plot = pg.PlotWidget(title=title)
         self.plot.setLabel("left", "force (mN)")
-        # time relative to the newest sample: the axis never moves, so its ticks are drawn
-        # once instead of every frame (they cost more than the trace)
-        self.plot.setLabel("bottom", "time (s, 0 = now)")     # now: the displayed position
+        # time relative to the displayed position (the trace's right end): the axis never
+        # moves, so its ticks are drawn once instead of every frame (they cost more than
+        # the trace)
+        self.plot.setLabel("bottom", "time (s, 0 = now)")
         # no grid: pyqtgraph's grid costs ~7 ms per frame, more than the trace itself
         self.plot.setMouseEnabled(x=False, y=True)
         self.curve = envelope_curve(self.plot.getPlotItem())
@@ -162,7 +154,7 @@ class LiveView(QWidget):
                 return
             self._last_key = key
             n = int(round(self.window_s * ring.sample_rate_hz))
-            b = scroll_bin_size(n, self._columns)
+            b = column_bin_size(n, self._columns)     # as for the window alone
             # bins on multiples of b (from the oldest whole bin held): they stay put
             start = max((stop - n) // b, -(-ring.start_sample // b)) * b
             self.draw(ring.read(start, stop), stop, b)

@@ -93,6 +93,14 @@ def bins_envelope(y: np.ndarray, bin_size: int) -> tuple[np.ndarray, np.ndarray,
     return lo, hi, first
 
 
+def column_bin_size(n: int, columns: int) -> int:
+    """Samples per envelope bin for ``n`` samples in ``columns`` pixel columns: 1 (the raw
+    samples) when there are no more than two per column, else ``ceil(n / columns)``."""
+    if n <= 2 * max(1, columns):
+        return 1
+    return -(-int(n) // int(columns))
+
+
 def decimate_to_columns(y: np.ndarray, columns: int, x0: float = 0.0,
                         dx: float = 1.0, bin_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Points that draw ``y`` (sampled at ``x0 + k*dx``) truthfully in about ``columns``
@@ -102,14 +110,9 @@ def decimate_to_columns(y: np.ndarray, columns: int, x0: float = 0.0,
     ``y`` that starts on a bin boundary, so the bins stay put as the window moves."""
     y = np.asarray(y, dtype=np.float32)
     n = y.shape[0]
-    if bin_size is not None:
-        if bin_size <= 1:
-            return x0 + np.arange(n, dtype=np.float64) * dx, y
-        b = int(bin_size)
-    elif n <= 2 * max(1, columns):
+    b = column_bin_size(n, columns) if bin_size is None else int(bin_size)
+    if b <= 1:
         return x0 + np.arange(n, dtype=np.float64) * dx, y
-    else:
-        b = -(-n // columns)
     lo, hi, first = bins_envelope(y, b)
     first_sample = np.arange(len(lo)) * b
     last_sample = np.minimum(first_sample + b, n) - 1

@@ -235,9 +235,10 @@ class ScpiStimulator:
 
         First the fire-time interlock (:class:`~drivers.fire_ledger.FireLedger`): a fire
         that would break the rest, interval, rate or duty-cycle rule raises
-        :class:`~drivers.errors.TimelineLimitError` and sends nothing. The reply to ``*OPC?`` may come only when the burst is over (a real 33500 counts a
-        triggered burst as a pending operation), so that read is allowed the stimulus'
-        duration on top of the timeout. The caller switches the output off afterwards.
+        :class:`~drivers.errors.TimelineLimitError` and sends nothing. The reply to
+        ``*OPC?`` may come only when the burst is over (a real 33500 counts a triggered
+        burst as a pending operation), so that read is allowed the stimulus' duration on
+        top of the timeout. The caller switches the output off afterwards.
         """
         with self._lock:
             self._require_open()

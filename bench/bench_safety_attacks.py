@@ -7,6 +7,9 @@ one mistake, a raw escape sequence on the terminal, a late reply taken as the an
 to a later query, the safety summary lost to a second signal. Exit times after a
 device stops answering are measured and printed (no assert).
 
+The direct-API attack (a script firing trains back to back through the driver, no
+protocol, no runner) checks the stimulators' fire-time interlock the same way.
+
 The script uses only interfaces that exist before and after the changes of issue 9,
 so it can measure both (``PYTHONPATH=<tree> python bench/bench_safety_attacks.py``).
 

@@ -53,7 +53,7 @@ def bench_live(seconds: float, protocol: str | None, external_sim: bool = False)
         win.acquire.connect_rig({"source": "ports", "amplifier": addr["amplifier"],
                                  "stimulator": addr["stimulator"]})
     else:
-        win = build_window(sim=True, protocol=protocol)
+        win = build_window(sim="serial", protocol=protocol)
     win.confirm_quit = lambda: True       # closed while the protocol still runs
     win.resize(1600, 1000)
     win.show()

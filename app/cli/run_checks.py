@@ -117,49 +117,44 @@ def plan_run(args: argparse.Namespace) -> CliRunPlan:
         if needs is not None:
             raise UserError(f"{name}: {needs} needs the operator's answers, but stdin is not "
                             f"a terminal; run with --yes to auto-continue with the defaults")
-    source, factory = _rig_factory(args, config, simulated, plan.preset, rig.limits, gain, rate)
-    if study is not None and simulated:
-        from app.study.run_link import conceal_effect
-        factory = conceal_effect(study, factory)
+    source, factory, recipe = _rig_factory(args, config, plan.preset, rig.limits, gain, rate)
+    if study is not None and recipe is not None:
+        from app.study.run_link import study_rig
+        factory = study_rig(study, recipe)    # the animal's hidden effect, as in the GUI
     result = CliRunPlan(plan, source, factory)
     result.study = study
     return result
 
 
-def _rig_factory(args: argparse.Namespace, config: Any, simulated: bool, preset: str,
-                 limits: Any, gain: float, rate: int) -> tuple[str, Any]:
+def _rig_factory(args: argparse.Namespace, config: Any, preset: str, limits: Any,
+                 gain: float, rate: int) -> tuple[str, Any, Any]:
     """(what the rig is, for the first line; a function that connects it, given the
-    command hook) for the rig the options chose."""
+    command hook; the simulated rig's recipe, app.rig.simulated, or None) for the rig
+    the options chose."""
+    from app.rig.simulated import SimRigFile, SimRigSpec
+    if config is not None and config.simulated:
+        recipe = SimRigFile(config, muscle=preset, seed=args.seed,
+                            treatment_effect=args.treatment)
+        return f"rig file {args.rig} (simulated {preset})", recipe.connect, recipe
     if config is not None:
         from app.rig import connect_rig
-        source = f"rig file {args.rig}" + (f" (simulated {preset})" if simulated else "")
-        factory = lambda hook: connect_rig(config, on_command=hook, muscle=preset,  # noqa: E731
-                                           seed=args.seed)
-    elif args.sim == "daq":
-        from app.rig.daq_config import sim_daq_section
-        from app.rig.daq_connect import start_sim_daq_rig
-        source = f"simulated DAQ rig ({preset})"
-        factory = lambda hook: start_sim_daq_rig(  # noqa: E731
-            sim_daq_section(rate), preset, seed=args.seed, treatment_effect=args.treatment,
-            isolator_gain_mA_per_V=gain, limits=limits, on_command=hook)
-    elif simulated:
-        from app.rig import start_sim_rig
-        source = f"simulated rig ({preset})"
-        factory = lambda hook: start_sim_rig(  # noqa: E731
-            preset, seed=args.seed, treatment_effect=args.treatment, isolator_gain_mA_per_V=gain,
-            limits=limits, sample_rate_hz=rate, on_command=hook)
-    else:
-        from app.rig import connect_devices
-        source = f"amplifier {args.amplifier}, stimulator {args.stimulator}"
-        factory = lambda hook: connect_devices(  # noqa: E731
-            args.amplifier, args.stimulator, limits=limits, isolator_gain_mA_per_V=gain,
-            sample_rate_hz=rate, on_command=hook)
-    return source, factory
+        return f"rig file {args.rig}", lambda hook: connect_rig(config, on_command=hook), None
+    if args.sim:
+        recipe = SimRigSpec(args.sim, preset, seed=args.seed, treatment_effect=args.treatment,
+                            isolator_gain_mA_per_V=gain, sample_rate_hz=rate, limits=limits)
+        return recipe.describe(), recipe.connect, recipe
+    from app.rig import connect_devices
+    source = f"amplifier {args.amplifier}, stimulator {args.stimulator}"
+    factory = lambda hook: connect_devices(  # noqa: E731
+        args.amplifier, args.stimulator, limits=limits, isolator_gain_mA_per_V=gain,
+        sample_rate_hz=rate, on_command=hook)
+    return source, factory, None
 
 
 def _study_session(args: argparse.Namespace):
-    """--study/--animal: fill the metadata options, --out and (simulated rig) the hidden
-    treatment effect from the study (app.study.run_link); None without --study."""
+    """--study/--animal: fill the metadata options and --out from the study
+    (app.study.run_link; on a simulated rig the hidden treatment effect comes with it in
+    plan_run); None without --study."""
     if args.study is None and args.animal is None:
         if args.out is None:
             raise UserError("--out FILE.h5 is needed (or --study DIR --animal ID to file the "
@@ -178,8 +173,6 @@ def _study_session(args: argparse.Namespace):
             setattr(args, f"meta_{name}", value)
     args.out = str(link.out)
     link.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.sim:
-        args.treatment = link.sim_effect
     return link
 
 

@@ -100,19 +100,43 @@ class AcquirePage(QWidget):
     def connect_rig(self, spec: dict) -> None:
         exp = self.experiment
         source = spec.get("source")
-        if source == "sim" and spec.get("daq"):
-            job = lambda: exp.connect_sim_daq(spec.get("muscle") or "rat-edl")  # noqa: E731
-        elif source == "sim":
-            job = lambda: exp.connect_sim(spec.get("muscle") or "rat-edl")  # noqa: E731
+        study = self._study_run()    # a simulated rig starts as the study's animal
+        if source == "sim":
+            from app.rig.simulated import SimRigSpec
+            sim = SimRigSpec(spec.get("kind") or "serial", spec.get("muscle") or "rat-edl")
+            job = lambda: exp.connect_sim(sim, study=study)  # noqa: E731
         elif source == "file":
             if not spec.get("path"):
                 self._rig_failed(ValueError("choose a rig file"))
                 return
-            job = lambda: exp.connect_rig_file(spec["path"])  # noqa: E731
+            job = lambda: exp.connect_rig_file(spec["path"], study=study)  # noqa: E731
         else:
             job = lambda: exp.connect_ports(spec.get("amplifier", ""), spec.get("stimulator", ""))  # noqa: E731
         self.log.log(f"connecting: {spec}")
         run_in_thread(job, lambda _rig: self._after_connect(), self._rig_failed, name="myoforce-connect")
+
+    def _study_run(self, out: Path | None = None) -> Any:
+        """The study session a run into ``out`` (default: the output file shown) is."""
+        return self.study_picker.link_for(out or self.run_controls.output.path)
+
+    def _restart_sim_for(self, study: Any, then: Any = None) -> bool:
+        """A connected simulated rig not started as ``study``'s animal (or, for None, as
+        no study's) is started again as it, on a worker thread (the study's hidden effect
+        comes with it, never shown); ``then`` runs once it is. True if it restarts."""
+        exp = self.experiment
+        if exp.sim_recipe is None or exp.running or exp.simulated_as(study):
+            return False
+        who = f" as study animal {study.animal}" if study is not None else ""
+        self.log.log(f"restarting the simulated rig{who}")
+        self.rig_panel.status.setText(f"Restarting the simulated rig{who}…")
+
+        def done(_rig: Any) -> None:
+            self._after_connect()
+            if then is not None:
+                then()
+        run_in_thread(lambda: exp.restart_simulated(study), done, self._rig_failed,
+                      name="myoforce-connect")
+        return True
 
     def _after_connect(self) -> None:
         # show the force at once: stream while idle
@@ -155,6 +179,7 @@ class AcquirePage(QWidget):
         self.metadata_form.set_values({name: None for name in self.metadata_form.editors})
         self.metadata_form.set_values(metadata)
         self.run_controls.output.set_path(out)
+        self._restart_sim_for(self._study_run(out))
 
     def _subject_changed(self) -> None:
         out = self.run_controls.output
@@ -163,7 +188,9 @@ class AcquirePage(QWidget):
 
     # --- run ---
     def run_protocol(self) -> bool:
-        """Validate everything, then start; False (with the reason shown) if anything is missing."""
+        """Validate everything, then start; False (with the reason shown) if anything is
+        missing. A simulated rig not yet started as this run's study animal (or as no
+        study's) is restarted first, and the run starts once it is (True meanwhile)."""
         exp = self.experiment
         if not exp.connected:
             return self._refuse("Connect a rig first (Rig tab).", tab=0)
@@ -179,6 +206,9 @@ class AcquirePage(QWidget):
         protocol = self.protocol_panel.protocol
         if protocol is None:
             return self._refuse("Open a protocol first (Protocol tab).", tab=2)
+        if self._restart_sim_for(self._study_run(), then=self.run_protocol):
+            self.run_controls.show_notice("Starting the simulated rig for this run…")
+            return True                       # Run again once it is connected
         out = self.run_controls.output.checked_path(getattr(metadata, "subject_id", None))
         if out is None:
             return self._refuse("Choose another output file.")
@@ -187,7 +217,8 @@ class AcquirePage(QWidget):
             panel = self.protocol_panel
             exp.start(protocol, out, metadata, auto_continue=self.run_controls.auto_continue.isChecked(),
                       session_factory=self.session_factory, protocol_text=panel.protocol_text,
-                      protocol_source=panel.path.name if panel.path else "protocol")
+                      protocol_source=panel.path.name if panel.path else "protocol",
+                      study=self._study_run(out))
         except Exception as exc:  # UserError, DeviceError, limits: one line
             return self._refuse(f"Could not start: {exc}")
         self.last_output = out

@@ -38,15 +38,20 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def build_window(*, file: str | Path | None = None, sim: bool = False, muscle: str = "rat-edl",
-                 protocol: str | Path | None = None):
+def build_window(*, file: str | Path | None = None, sim: str | None = None,
+                 muscle: str = "rat-edl", protocol: str | Path | None = None):
+    """The main window; with ``sim`` (a kind of simulated rig, sim_devices.SIM_KINDS:
+    ``gui --sim KIND``) that rig is chosen in the rig panel and connected from it, as a
+    click on Connect would."""
     from app.gui.main_window import MainWindow
     win = MainWindow()
     if protocol:
         win.acquire.protocol_panel.load(protocol)
     if sim:
-        win.acquire.rig_panel.muscle.setCurrentText(muscle)
-        win.acquire.connect_rig({"source": "sim", "muscle": muscle})
+        from sim_devices.muscle import get_preset
+        panel = win.acquire.rig_panel
+        panel.choose_sim(sim, get_preset(muscle).name)   # EDL, soleus... -> the preset
+        win.acquire.connect_rig(panel.spec())
     if file:
         win.open_file(file)
     settle_gc()
@@ -77,7 +82,7 @@ def parse_span(text: str | None) -> tuple[float, float] | None:
 
 
 def run(args: Any) -> int:
-    """``myoforce gui [FILE] [--sim] [--muscle M] [--protocol P] [--screenshot OUT]``."""
+    """``myoforce gui [FILE] [--sim [serial|daq]] [--muscle M] [--protocol P] [--screenshot OUT]``."""
     app = ensure_app()
     if getattr(args, "screenshot", None) and args.file:
         from app.gui.screenshot import take_replay_screenshot
@@ -85,7 +90,8 @@ def run(args: Any) -> int:
                                       view=args.view, span=parse_span(args.span))
     if getattr(args, "screenshot", None):
         from app.gui.screenshot import take_screenshot
-        return take_screenshot(app, Path(args.screenshot), muscle=args.muscle,
+        return take_screenshot(app, Path(args.screenshot), sim=args.sim or "serial",
+                               muscle=args.muscle,
                                protocol=args.protocol, after_trials=args.after_trials,
                                timeout_s=args.timeout)
     win = build_window(file=args.file, sim=args.sim, muscle=args.muscle, protocol=args.protocol)

@@ -12,6 +12,9 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
                                QLabel, QLineEdit, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 SOURCES = [("sim", "Simulated rig"), ("file", "Rig file"), ("ports", "Devices (ports)")]
+#: how the panel names each kind of simulated rig (sim_devices.SIM_KINDS, as --sim KIND)
+SIM_KIND_LABELS = {"serial": "Serial amplifier + SCPI stimulator",
+                   "daq": "NI-DAQ board (force, stimulus, aux channels)"}
 
 
 def muscle_presets() -> list[str]:
@@ -68,8 +71,9 @@ class RigPanel(QWidget):
         self.muscle.setCurrentText("rat-edl")
         self.muscle.setToolTip("Muscle model of the simulated rig")
         self.sim_kind = QComboBox()
-        self.sim_kind.addItem("Serial amplifier + SCPI stimulator", "serial")
-        self.sim_kind.addItem("NI-DAQ board (force, stimulus, aux channels)", "daq")
+        from sim_devices import SIM_KINDS
+        for kind in SIM_KINDS:
+            self.sim_kind.addItem(SIM_KIND_LABELS[kind], kind)
         self.sim_kind.setToolTip("Which simulated rig: the serial one, or a DAQ board with "
                                  "auxiliary channels (docs/daq-rig.md)")
         sim = QWidget()
@@ -148,11 +152,18 @@ class RigPanel(QWidget):
         key = self.source.currentData()
         if key == "sim":
             return {"source": "sim", "muscle": self.muscle.currentText(),
-                    "daq": self.sim_kind.currentData() == "daq"}
+                    "kind": self.sim_kind.currentData()}
         if key == "file":
             return {"source": "file", "path": self.rig_file.text().strip()}
         return {"source": "ports", "amplifier": self.amp_port.currentText().strip(),
                 "stimulator": self.stim_resource.currentText().strip()}
+
+    def choose_sim(self, kind: str, muscle: str) -> None:
+        """Select the simulated rig of ``kind`` (sim_devices.SIM_KINDS) with the ``muscle``
+        preset, as ``myoforce gui --sim KIND --muscle M`` starts it."""
+        self.source.setCurrentIndex(self.source.findData("sim"))
+        self.sim_kind.setCurrentIndex(self.sim_kind.findData(kind))
+        self.muscle.setCurrentText(muscle)
 
     def _connect_clicked(self) -> None:
         if self.connected:

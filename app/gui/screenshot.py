@@ -23,13 +23,13 @@ from PySide6.QtWidgets import QApplication
 SIZE = (1600, 1000)
 
 
-def take_screenshot(app: QApplication, out: Path, *, muscle: str = "rat-edl",
+def take_screenshot(app: QApplication, out: Path, *, sim: str = "serial", muscle: str = "rat-edl",
                     protocol: str | Path | None = None, after_trials: int = 25,
                     ff_points: int = 5, timeout_s: float = 240.0) -> int:
     from app.gui.app import build_window
 
     tmp = Path(tempfile.mkdtemp(prefix="myoforce-screenshot-"))
-    win = build_window(sim=True, muscle=muscle, protocol=protocol)
+    win = build_window(sim=sim, muscle=muscle, protocol=protocol)
     page = win.acquire
     win.confirm_quit = lambda: True       # no question on the way out
     win.resize(*SIZE)

@@ -100,9 +100,17 @@ class StudyPicker(QWidget):
         self.chosen.emit(dict(self.link.metadata), self.link.out)
         return True
 
+    def link_for(self, path: str | Path | None) -> Any:
+        """The picked study session if ``path`` is its file (a run into it is a study
+        session: filed in the study; on the simulated rig, the animal's), else None."""
+        if self.link is not None and path is not None and Path(path) == self.link.out:
+            return self.link
+        return None
+
     def session_ended(self, path: Path | None, status: str | None) -> None:
         """Record a session written to the picked study file in the study log."""
         from app.study.run_link import file_session
-        if self.link is not None and path is not None and Path(path) == self.link.out:
-            file_session(self.link, status)
+        link = self.link_for(path)
+        if link is not None:
+            file_session(link, status)
             self.pick()                         # the next file for this animal

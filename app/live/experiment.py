@@ -61,7 +61,8 @@ class Experiment(RigConnection):
 
     def start(self, protocol: Any, out_path: str | Path, metadata: Any, *,
               auto_continue: bool = False, session_factory: Callable[..., Any] | None = None,
-              protocol_source: str = "protocol", **session_kwargs: Any) -> Any:
+              protocol_source: str = "protocol", study: Any = None,
+              **session_kwargs: Any) -> Any:
         """Start running ``protocol`` into ``out_path``; returns at once (no device I/O here:
         safe to call from the GUI thread). The session runs on its own thread.
 
@@ -69,8 +70,17 @@ class Experiment(RigConnection):
         this rig (PlanRefused, every problem listed, nothing stimulated). The session
         streams the amplifier itself, so monitoring stops first (on that thread) and the
         ring buffer restarts with the session's stream.
+
+        ``study`` (:class:`app.study.run_link.StudySession`) makes it a study session: on
+        a simulated rig it must have been started as that animal
+        (:meth:`restart_simulated`), so the study's hidden effect applies as with
+        ``myoforce run --study``; a simulated rig started as a study animal runs nothing else.
         """
         rig = self._require_rig()
+        if not self.simulated_as(study):
+            from app.errors import UserError
+            who = f"study animal {study.animal}" if study is not None else "no study's animal"
+            raise UserError(f"the simulated rig was not started as {who}: restart it first")
         plan = self.plan(protocol, out_path, metadata, protocol_source=protocol_source,
                          protocol_text=session_kwargs.get("protocol_text"),
                          overwrite=session_kwargs.pop("overwrite", None))
@@ -173,9 +183,12 @@ class Experiment(RigConnection):
         return True
 
     def _release_session(self) -> None:
-        """Before the rig goes: STOP (output off, session aborted), then let the session
-        close its file."""
-        self.stop()
+        """Before the rig goes: a running session is STOPped (output off, session aborted)
+        and left to close its file. With none running there is nothing to stop (and no
+        STOP to report, e.g. when a simulated rig restarts as a study animal): the rig's
+        own close switches the output off before it releases anything."""
+        if self.session is not None:
+            self.stop()
         self._join_session(10.0)
 
     def close(self) -> None:

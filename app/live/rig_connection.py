@@ -44,6 +44,9 @@ class RigConnection:
         self._unsub: list[Callable[[], None]] = []
         self._monitoring = False
         self.rig_settings: Any = None   # app.run_plan.RigSettings of the connected rig
+        self.sim_recipe: Any = None     # how the connected simulated rig was started (app.rig.simulated)
+        self._sim_settings: Any = None
+        self.sim_animal: tuple[str, str] | None = None   # the study animal it was started as
 
     def command_hook(self, command: str, device: str = "stimulator") -> None:
         """The devices' ``on_command`` hook: commands sent during a session go to that
@@ -67,27 +70,52 @@ class RigConnection:
     def connected(self) -> bool:
         return self.rig is not None
 
-    def connect_sim(self, muscle: str = "rat-edl", **kwargs: Any) -> Rig:
-        """Start the simulated rig (blocking: call from a worker thread) and attach it."""
-        from app.rig import start_sim_rig
-        kwargs.setdefault("on_command", self.command_hook)
-        return self.attach(start_sim_rig(muscle=muscle, **kwargs))
+    def connect_sim(self, spec: Any = None, *, study: Any = None) -> Rig:
+        """Start a simulated rig (:class:`app.rig.simulated.SimRigSpec`, serial or DAQ: the
+        recipe ``myoforce run --sim`` starts; blocking, call from a worker thread) and
+        attach it. With ``study`` (:class:`app.study.run_link.StudySession`) the rig is
+        that study animal's (its hidden treatment effect), as with ``run --study``."""
+        from app.rig.simulated import SimRigSpec
+        return self._start_simulated(spec or SimRigSpec(), study)
 
-    def connect_sim_daq(self, muscle: str = "rat-edl", **kwargs: Any) -> Rig:
-        """Start the simulated DAQ rig (force, stimulus and auxiliary channels on one
-        simulated board; blocking) and attach it."""
-        from app.rig.daq_config import sim_daq_section
-        from app.rig.daq_connect import start_sim_daq_rig
-        kwargs.setdefault("on_command", self.command_hook)
-        return self.attach(start_sim_daq_rig(sim_daq_section(), muscle, **kwargs))
-
-    def connect_rig_file(self, path: str | Path) -> Rig:
-        """Connect the devices a rig file describes (blocking)."""
+    def connect_rig_file(self, path: str | Path, *, study: Any = None) -> Rig:
+        """Connect the devices a rig file describes (blocking); a simulated one (``[sim]``)
+        as for :meth:`connect_sim`."""
         from app.rig import connect_rig, load_rig_file
+        from app.rig.simulated import SimRigFile
         from app.run_plan import RigSettings
         config = load_rig_file(path)
-        rig = connect_rig(config, on_command=self.command_hook)
-        return self.attach(rig, RigSettings.from_config(config, path))
+        settings = RigSettings.from_config(config, path)
+        if config.simulated:
+            return self._start_simulated(SimRigFile(config), study, settings)
+        return self.attach(connect_rig(config, on_command=self.command_hook), settings)
+
+    def _start_simulated(self, recipe: Any, study: Any, settings: Any = None) -> Rig:
+        """Start ``recipe`` (with the study animal's effect, by the same core function as
+        the CLI: :func:`app.study.run_link.study_rig`) and attach it, remembering how, so
+        that :meth:`restart_simulated` can make it another animal's."""
+        from app.study.run_link import animal_key, study_rig
+        factory = recipe.connect if study is None else study_rig(study, recipe)
+        return self.attach(factory(self.command_hook), settings,
+                           sim=(recipe, settings, animal_key(study)))
+
+    def restart_simulated(self, study: Any = None) -> Rig:
+        """Start the connected simulated rig again as ``study``'s animal (None: no study's
+        effect; blocking). Not while a protocol runs."""
+        if self.sim_recipe is None:
+            from app.errors import UserError
+            raise UserError("the connected rig is not a simulated one")
+        self._refuse_while_running("restart the simulated rig")
+        return self._start_simulated(self.sim_recipe, study, self._sim_settings)
+
+    def simulated_as(self, study: Any) -> bool:
+        """Whether a session for ``study`` (a StudySession, or None for none) may run on
+        the connected rig: a rig that is not simulated, or a simulated one started as that
+        study animal (a study session gets its effect; any other, none)."""
+        from app.study.run_link import animal_key
+        if self.sim_recipe is None:
+            return study is None or not getattr(self.rig_settings, "simulated", False)
+        return self.sim_animal == animal_key(study)
 
     def connect_ports(self, amplifier_port: str, stimulator_resource: str, **kwargs: Any) -> Rig:
         """Connect devices picked by port and VISA resource (default limits, 10 kHz)."""
@@ -98,17 +126,19 @@ class RigConnection:
         kwargs.setdefault("on_command", self.command_hook)
         return self.attach(connect_devices(amplifier_port, stimulator_resource, **kwargs))
 
-    def attach(self, rig: Rig, settings: Any = None) -> Rig:
+    def attach(self, rig: Rig, settings: Any = None, *, sim: tuple | None = None) -> Rig:
         """Use an already connected rig: its amplifier streams into the ring buffer.
 
         ``settings`` (:class:`app.run_plan.RigSettings`, e.g. from its rig file) are what
         every run plan is checked against; by default they are read from the rig itself
-        (the limits its stimulator driver enforces)."""
+        (the limits its stimulator driver enforces). ``sim`` is (recipe, settings, study
+        animal) of a simulated rig started here."""
         from app.run_plan import RigSettings
         with self._lock:
             if self.rig is not None:
                 self.disconnect()
             self.rig = rig
+            self.sim_recipe, self._sim_settings, self.sim_animal = sim or (None, None, None)
             self.rig_settings = settings or RigSettings.from_rig(rig)
             amp = rig.amplifier
             self.ring.reset(float(amp.sample_rate_hz))
@@ -141,6 +171,7 @@ class RigConnection:
         is ended before the stream and the devices)."""
         with self._lock:
             rig, self.rig = self.rig, None
+            self.sim_recipe = self._sim_settings = self.sim_animal = None
         if rig is None:
             return
         self._release_session()

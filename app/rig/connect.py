@@ -34,16 +34,20 @@ class SimulatedRig(Rig):
 
 
 def connect_rig(config: RigConfig, *, on_command: CommandHook | None = None,
-                muscle: str | None = None, seed: int | None = None) -> Rig:
-    """Open the rig a rig file describes. ``muscle``/``seed`` override a ``[sim]`` table's."""
+                muscle: str | None = None, seed: int | None = None,
+                treatment_effect: Any = None) -> Rig:
+    """Open the rig a rig file describes. ``muscle``/``seed`` (and ``treatment_effect``,
+    unless None: a study animal's, app.study.run_link) override a ``[sim]`` table's."""
     limits = config.limits.to_limits()
+    if config.sim is not None and treatment_effect is None:
+        treatment_effect = config.sim.treatment_effect
     if config.daq is not None:
         from app.rig.daq_connect import connect_nidaqmx_rig, start_sim_daq_rig
         if config.sim is None:
             return connect_nidaqmx_rig(config, on_command=on_command)
         return start_sim_daq_rig(config.daq, muscle or config.sim.muscle,
                                  seed=config.sim.seed if seed is None else seed,
-                                 treatment_effect=config.sim.treatment_effect,
+                                 treatment_effect=treatment_effect,
                                  isolator_gain_mA_per_V=config.stimulator.isolator_gain_mA_per_V,
                                  max_output_V=config.stimulator.max_output_V, limits=limits,
                                  length_mm=config.sim.length_mm, on_command=on_command,
@@ -51,7 +55,7 @@ def connect_rig(config: RigConfig, *, on_command: CommandHook | None = None,
     if config.sim is not None:
         return start_sim_rig(muscle or config.sim.muscle,
                              seed=config.sim.seed if seed is None else seed,
-                             treatment_effect=config.sim.treatment_effect,
+                             treatment_effect=treatment_effect,
                              isolator_gain_mA_per_V=config.stimulator.isolator_gain_mA_per_V,
                              limits=limits, sample_rate_hz=config.amplifier.sample_rate_hz,
                              length_mm=config.sim.length_mm, on_command=on_command,

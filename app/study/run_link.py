@@ -5,8 +5,9 @@
 metadata the study knows (never the real group while blinded: the neutral code), the
 file the session is filed under (``sessions/<timepoint>/<animal>.h5``, never an existing
 file) and — for the simulated rig only — the hidden treatment effect of the animal's
-real group times its own between-animal factor. :func:`file_session` records the
-session in the study log once it is written.
+real group times its own between-animal factor. :func:`study_rig` connects a simulated
+rig as that animal (``run --study`` and the GUI's study picker both call it);
+:func:`file_session` records the session in the study log once it is written.
 """
 from __future__ import annotations
 
@@ -107,6 +108,21 @@ def conceal_effect(link: StudySession, factory):
             sim["treatment_effect"] = HIDDEN_EFFECT
         return rig
     return make
+
+
+def study_rig(link: StudySession, recipe: Any):
+    """How a study session's simulated rig is connected, from ``myoforce run --study`` and
+    the GUI's study picker alike: the rig's recipe (:class:`app.rig.simulated.SimRigSpec`
+    or ``SimRigFile``) with the animal's hidden treatment effect, its description
+    concealing the effect while the study is blinded. Returns ``factory(on_command)``."""
+    return conceal_effect(link, recipe.with_effect(link.sim_effect).connect)
+
+
+def animal_key(link: StudySession | None) -> tuple[str, str] | None:
+    """Which study animal a simulated rig was started as (None: no study's)."""
+    if link is None:
+        return None
+    return str(Path(link.study.root).resolve()), link.animal
 
 
 def file_session(link: StudySession, status: str | None) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from sim_devices import SIM_KINDS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -10,13 +12,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Open the desktop application: run protocols with the force trace live "
                     "(acquire), or look at a recorded session again (replay).")
     p.add_argument("file", nargs="?", help="a recording to open in replay (.h5, .nwb, .ddf, .csv)")
-    p.add_argument("--sim", action="store_true", help="start with the simulated rig connected")
+    p.add_argument("--sim", nargs="?", const=SIM_KINDS[0], choices=SIM_KINDS,
+                   help="start with a simulated rig connected: 'serial' (default: serial "
+                        "amplifier + SCPI stimulator) or 'daq' (an NI-DAQ board: force, stimulus "
+                        "and auxiliary channels on one clock), as 'myoforce run --sim'; give FILE "
+                        "before it")
     p.add_argument("--muscle", default="rat-edl", help="muscle model of the simulated rig (default rat-edl)")
     p.add_argument("--protocol", help="protocol file to load (default protocols/library/protocol1-demo.yaml)")
     p.add_argument("--screenshot", metavar="OUT.png",
                    help="save a picture of the window to OUT.png and exit: with FILE, of its replay "
                         "(see --view); without, of the demo protocol mid-run on the simulated rig "
-                        "(stopped safely). Works without a display (QT_QPA_PLATFORM=offscreen)")
+                        "(stopped safely; --sim daq: on the simulated DAQ rig). Works without a display "
+                        "(QT_QPA_PLATFORM=offscreen)")
     p.add_argument("--view", choices=("trial", "recording", "playback", "results"), default="recording",
                    help="replay tab for --screenshot with FILE (default recording)")
     p.add_argument("--span", metavar="T0:T1",

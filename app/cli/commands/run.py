@@ -28,6 +28,7 @@ from app.cli.interrupts import SafeInterrupts
 from app.cli.run_checks import CliRunPlan, meta_option, plan_run, stdin_is_terminal
 from app.cli.run_display import RunDisplay, results_table, show_prompt
 from app.terminal import printable
+from sim_devices import SIM_KINDS
 
 #: the log file of this run (app.run_log), named in the one-line summary of a fault
 _LOG_PATH: list = [None]
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("protocol", help="protocol file (.yaml), e.g. protocols/library/protocol1.yaml")
     rig = p.add_argument_group("rig (choose one)")
-    rig.add_argument("--sim", nargs="?", const="serial", choices=("serial", "daq"),
+    rig.add_argument("--sim", nargs="?", const=SIM_KINDS[0], choices=SIM_KINDS,
                      help="use the simulated rig: 'serial' (default: serial amplifier + SCPI "
                           "stimulator) or 'daq' (an NI-DAQ board: force, stimulus and auxiliary "
                           "channels on one clock)")

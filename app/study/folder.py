@@ -30,14 +30,8 @@ from app.errors import UserError
 from app.study.animals import Animal, validate_animal
 from app.study.design import StudyDesign, read_design
 
-STUDY_FILE = "study.toml"
-ANIMALS_FILE = "animals.toml"
-ALLOCATION_FILE = "allocation.toml"
-KEY_FILE = "allocation-key.toml"
-LOG_FILE = "log.jsonl"
-SESSIONS_DIR = "sessions"
-#: a session file name: <animal>.h5, or <animal>-2.h5 ... for repeats
-SESSION_NAME = re.compile(r"^(?P<animal>.+?)(?:-(?P<repeat>\d+))?\.h5$")
+from app.study.paths import (ALLOCATION_FILE, ANIMALS_FILE, KEY_FILE, LOG_FILE,  # noqa: F401
+                             SESSION_NAME, SESSIONS_DIR, STUDY_FILE)
 
 
 def now() -> dt.datetime:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from app.study.folder import (SESSION_NAME, SESSIONS_DIR, STUDY_FILE, SessionRef, Study,
-                              load_study)
+from app.study.paths import filed_session
+
+if TYPE_CHECKING:
+    from app.study.folder import SessionRef, Study
 
 
 class StudyLookup:
@@ -25,6 +27,7 @@ class StudyLookup:
         self._studies: dict[Path, Study] = {}
 
     def study(self, root: Path) -> Study:
+        from app.study.folder import load_study    # pydantic: only for files in a study
         root = root.resolve()
         if root not in self._studies:
             self._studies[root] = load_study(root)
@@ -35,15 +38,15 @@ class StudyLookup:
         (or not named for one of its animals). UserError for an unreadable study file:
         an exclusion is never missed because the study could not be read."""
         p = Path(path).resolve()
-        tp_dir = p.parent
-        root = tp_dir.parent.parent
-        if tp_dir.parent.name != SESSIONS_DIR or not (root / STUDY_FILE).is_file():
+        found = filed_session(p)
+        if found is None:
             return None
-        m = SESSION_NAME.match(p.name)
+        from app.study.folder import SessionRef    # pydantic: only for files in a study
+        root, timepoint, animal = found
         study = self.study(root)
-        if not m or m["animal"] not in study.animals:
+        if animal not in study.animals:
             return None
-        return study, SessionRef(m["animal"], tp_dir.name, p)
+        return study, SessionRef(animal, timepoint, p)
 
     def exclusion(self, path: str | os.PathLike[str],
                   metadata: Mapping[str, Any] | None = None) -> str | None:

@@ -115,3 +115,27 @@ def test_long_notes_wrap_under_their_label_not_to_column_0(capsys, monkeypatch, 
     for line in after:
         assert not line or line.startswith("  "), line     # a continuation never at column 0
         assert len(line.rstrip()) <= 80
+
+
+def test_a_flag_on_several_trials_is_explained_once_with_its_trials(capsys, monkeypatch,
+                                                                    session_file):
+    """Five flat tetani all carry tpt-ambiguous: one line names the rule and the trials
+    (#2–#6), instead of five near-identical notes; --wide keeps each trial's numbers."""
+    path, _ = session_file
+    code, out, err = run(capsys, monkeypatch, 80, "analyze", path, "--no-cache")
+    assert code == 0, err
+    flagged = [int(m[1]) for m in re.finditer(r"^\s*(\d+)\s+tetanus .*tpt-ambiguous", out, re.M)]
+    assert len(flagged) >= 3
+    assert out.count("tpt-ambiguous on ") == 1
+    assert not re.search(r"^\s+#\d+: the force averaged", out, re.M)
+    from app.cli.analysis_table import trial_list
+    assert f"tpt-ambiguous on {trial_list(flagged)}:" in out
+    code, wide, err = run(capsys, monkeypatch, 250, "analyze", path, "--no-cache", "--wide")
+    assert wide.count("the force averaged over one pulse interval") == len(flagged)
+
+
+def test_trial_lists_collapse_consecutive_runs():
+    from app.cli.analysis_table import trial_list
+    assert trial_list([15, 17, 18, 19, 21]) == "#15, #17–#19, #21"
+    assert trial_list([3]) == "#3"
+    assert trial_list([5, 4]) == "#4–#5"

@@ -19,7 +19,7 @@ import argparse
 import csv
 import json
 import sys
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 from app.cli.analysis_options import (add_analysis_options, add_batch_options, batch_options,
                                       config_from_args)
@@ -81,9 +81,11 @@ def flag_cell(t) -> str:
     return " ".join(codes)
 
 
-def notes_cell(t) -> str:
-    """Flag texts (of flags that kept the measures) then notes, for the notes column."""
-    return "; ".join([f.text for f in t.flags if f.rule.how == "kept"] + list(t.notes))
+def notes_cell(t, skip: Collection[str] = ()) -> str:
+    """Flag texts (of flags that kept the measures, except codes in ``skip``) then
+    notes, for the notes column."""
+    return "; ".join([f.text for f in t.flags if f.rule.how == "kept" and f.code not in skip]
+                     + list(t.notes))
 
 
 def trial_rows(res, excluded: str = "") -> Iterator[dict[str, Any]]:

@@ -204,6 +204,7 @@ def _info(sf: SessionFile) -> dict[str, Any]:
         "audit_entries": len(sf.table(L.AUDIT)["kind"]),
         "metadata": sf.metadata,
         "metadata_revisions": sf.metadata_revisions,
+        "comments": [c.to_dict(sf.sample_rate_hz) for c in sf.comments],
         "devices": sf.devices,
         "rig": sf.rig,
         "calibration": {"scale_mN_per_count": sf.calibration.scale_mN_per_count,

@@ -105,12 +105,18 @@ def annotate(path: str | os.PathLike[str], pairs: Mapping[str, Any],
     if detect_format(path) != "myoforce-h5":
         raise UserError(f"{path}: annotate writes myoforce .h5 sessions only (for DDF/CSV "
                         f"pass 'analyze --meta key=value')")
-    _check_finished(path)
-    _append_audit(path, changes, source)
+    check_finished(path)
+    text = ", ".join(f"{k} = {v}" for k, v in changes.items())
+    from app.recorder import layout as L
+    append_audit_row(path, {"time_utc": L.utc_now_iso(), "sample": -1, "kind": REVISION_KIND,
+                            "message": f"metadata revised ({source}): {text}",
+                            "fields": L.to_json({"changes": changes, "source": source})})
     return changes
 
 
-def _check_finished(path: Path) -> None:
+def check_finished(path: Path) -> None:
+    """UserError unless ``path`` is a session no longer being recorded (complete,
+    aborted, failed or recovered): only those are appended to afterwards."""
     from app.recorder import layout as L
     from app.recorder.reader import open_session
     with open_session(path) as sf:
@@ -120,15 +126,13 @@ def _check_finished(path: Path) -> None:
                         f"first); not annotated")
 
 
-def _append_audit(path: Path, changes: dict[str, Any], source: str) -> None:
-    """One ``metadata-revision`` row at the end of the audit table (all columns)."""
+def append_audit_row(path: Path, row: Mapping[str, Any]) -> None:
+    """Append one audit row (every column of ``/audit``) to a finished session file, for
+    what is known only after the run (metadata revisions, comments added afterwards).
+    The caller checks values and file first (:func:`check_finished`)."""
     import h5py
 
     from app.recorder import layout as L
-    text = ", ".join(f"{k} = {v}" for k, v in changes.items())
-    row = {"time_utc": L.utc_now_iso(), "sample": -1, "kind": REVISION_KIND,
-           "message": f"metadata revised ({source}): {text}",
-           "fields": L.to_json({"changes": changes, "source": source})}
     try:
         f = h5py.File(path, "r+")
     except OSError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -19,6 +19,9 @@ from app.recorder import layout as L
 from app.recorder.records import AuditEntry, Gap, TrialRecord, nan_to_none
 from app.recording import Trial
 from drivers.capabilities import Calibration
+
+if TYPE_CHECKING:
+    from app.recorder.comments import Comment
 
 
 def _text(value: Any) -> str:
@@ -231,6 +234,12 @@ class SessionFile:
         return [AuditEntry(str(a), int(b), str(c), str(d), str(e))
                 for a, b, c, d, e in zip(t["time_utc"], t["sample"], t["kind"], t["message"],
                                          t["fields"])]
+
+    @property
+    def comments(self) -> list["Comment"]:
+        """The operator comments (``app.recorder.comments``), in stream order."""
+        from app.recorder.comments import comments_from_audit
+        return comments_from_audit(self.table(L.AUDIT))
 
     @property
     def trial_records(self) -> list[TrialRecord]:

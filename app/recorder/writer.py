@@ -340,11 +340,14 @@ class SessionRecorder:
             raise TypeError("add_trial takes a TrialRecord")
         self._put_control("trial", record)
 
-    def log(self, kind: str, message: str, **fields: Any) -> None:
-        """Add an audit-log entry (operator action, stimulator command, ...). ``fields``
-        are stored as a JSON object."""
-        self._put_control("audit", AuditEntry(L.utc_now_iso(), self._stream_end, str(kind),
-                                              str(message), L.to_json(fields)))
+    def log(self, kind: str, message: str, **fields: Any) -> AuditEntry:
+        """Add an audit-log entry (operator action, stimulator command, comment, ...) at
+        the newest sample offered; ``fields`` are stored as a JSON object. Returns the
+        entry as queued (its sample and time)."""
+        entry = AuditEntry(L.utc_now_iso(), self._stream_end, str(kind), str(message),
+                           L.to_json(fields))
+        self._put_control("audit", entry)
+        return entry
 
     def add_analysis(self, name: str, result: Mapping[str, Any]) -> None:
         """Store an analysis result (a JSON-able mapping) as a row of ``/analysis``."""

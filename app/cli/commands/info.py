@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
         changed = ", ".join(f"{k} {r['previous'].get(k) if r['previous'].get(k) is not None else '(none)'}"
                             f" -> {v}" for k, v in r["changes"].items())
         lines.append(("metadata revision", f"{r['time_utc']} {r['source']}: {changed}"))
+    for c in info.get("comments") or []:
+        after = f" (added afterwards, {c['source'] or 'annotate'})" if c.get("added_afterwards") else ""
+        lines.append(("comment", f"{_fmt_duration(c['time_s'])}  {c['text']}{after}"))
     for w in info["warnings"]:
         lines.append(("warning", w))
     from app.cli.terminal import hanging, terminal_width

@@ -1,6 +1,6 @@
 """Where acquire mode's widgets sit: the setup tabs (Rig, Subject, Protocol) over the Run
-box on the left; the operator prompt, the live trace, the contraction and force–frequency
-plots, and the Results/Log tabs on the right.
+box on the left; the operator prompt, the live trace with the comment box, the
+contraction and force–frequency plots, and the Results/Log tabs on the right.
 
 Arrangement only: :class:`~app.gui.acquire_page.AcquirePage` makes and wires the widgets.
 """
@@ -48,6 +48,16 @@ def results_tabs(results_table: QWidget, log: QWidget) -> QTabWidget:
     tabs.addTab(results_table, "Results")
     tabs.addTab(log, "Log")
     return tabs
+
+
+def trace_with_comments(live_view: QWidget, comment_box: QWidget) -> QWidget:
+    """The live trace with the comment box right under it (where the eyes are)."""
+    box = QWidget()
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(live_view, 1)
+    lay.addWidget(comment_box)
+    return box
 
 
 def display_column(prompt_panel: QWidget, live_view: QWidget, trial_overlay: QWidget,

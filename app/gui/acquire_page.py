@@ -16,9 +16,11 @@ from pydantic import ValidationError
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
 
+from app.errors import UserError
 from app.gui.acquire_layout import (arrange, display_column, results_tabs, setup_column,
-                                   setup_tabs)
+                                   setup_tabs, trace_with_comments)
 from app.gui.bridge import EventBridge, run_in_thread
+from app.gui.comment_box import CommentBox
 from app.gui.event_log import EventLog
 from app.gui.live_results import LiveResults
 from app.gui.live_view import LiveView
@@ -61,6 +63,7 @@ class AcquirePage(QWidget):
                                      self.protocol_panel)
         self.prompt_panel = PromptPanel()
         self.live_view = LiveView(self.experiment.ring)
+        self.comment_box = CommentBox()
         self.results = LiveResults(self.experiment.ring, self)
         self.trial_overlay = self.results.overlay
         self.ff_plot = self.results.ff_plot
@@ -69,7 +72,8 @@ class AcquirePage(QWidget):
         self.log = EventLog()
         self.bottom_tabs = results_tabs(self.results_table, self.log)
         arrange(self, setup_column(self.setup_tabs, self.run_controls),
-                display_column(self.prompt_panel, self.live_view, self.trial_overlay,
+                display_column(self.prompt_panel, trace_with_comments(self.live_view, self.comment_box),
+                               self.trial_overlay,
                                self.ff_plot, self.bottom_tabs))
 
         # wiring
@@ -87,6 +91,8 @@ class AcquirePage(QWidget):
         self.metadata_form.changed.connect(self._subject_changed)
         self.protocol_panel.runnable_changed.connect(self._update_run_enabled)
         self.study_picker.chosen.connect(self._study_animal)
+        self.comment_box.submitted.connect(self.add_comment)
+        self.comment_shortcut = self.comment_box.install_shortcut(self)
         default = default_protocol_path()
         if default.exists():
             self.protocol_panel.load(default)
@@ -228,6 +234,20 @@ class AcquirePage(QWidget):
         self.setup_tabs.setCurrentWidget(self.protocol_panel)   # follow the steps
         self.log.log(f"running {getattr(protocol, 'name', 'protocol')} → {out}")
         self.message.emit(f"Running {getattr(protocol, 'name', 'protocol')} → {out}")  # replaces a refusal
+        return True
+
+    def add_comment(self, text: str) -> bool:
+        """Record an operator comment at the current sample (the core checks the text and
+        that a run is recording); refused: the reason in the box, the log and status bar."""
+        try:
+            c = self.experiment.add_comment(text)
+        except UserError as exc:
+            self.comment_box.refused(str(exc))
+            self.log.log(f"comment not saved: {exc}", "warning")
+            self.message.emit(f"Comment not saved: {exc}")
+            return False
+        self.comment_box.accepted()
+        self.log.log(f"comment at {c.time_s(self.experiment.ring.sample_rate_hz):.2f} s: {c.text}")
         return True
 
     def _refuse(self, text: str, tab: int | None = None) -> bool:

@@ -8,7 +8,8 @@ rate, so the trace scrolls on every frame although samples arrive in bursts ~25 
 second — reads the window ending there, decimates it to two points per pixel column
 (each column's min and max: peaks survive; the bins are aligned to the stream, so they
 do not shift as the window moves) and redraws the curve, the stimulus markers (from the
-trigger-edge flags), the auxiliary traces and the readout, all for that same position;
+trigger-edge flags), the operator's comments (the ring's ``comment`` markers, as
+labelled lines), the auxiliary traces and the readout, all for that same position;
 the curve draws those points as they are (pyqtgraph does not downsample them a second
 time). ``before_redraw`` lets a playback feeder advance on the same timer, and
 ``stream_speed`` tells the clock its speed.
@@ -25,6 +26,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.gui.aux_traces import AuxTraces
+from app.gui.comment_marks import CommentMarks
 from app.gui.style import STIM, envelope_curve, pen, plot_columns
 from app.live.decimate import column_bin_size, decimate_to_columns
 from app.live.ring_buffer import RingBuffer, Snapshot
@@ -84,6 +86,7 @@ class LiveView(QWidget):
         self.curve = envelope_curve(self.plot.getPlotItem())
         self.stim = self.plot.plot(pen=pen(STIM, 1), connect="pairs")
         self.stim.setZValue(5)
+        self.comments = CommentMarks(self.plot.getPlotItem())
 
         self.window = QDoubleSpinBox(suffix=" s", decimals=1, minimum=0.5, maximum=600.0)
         self.window.setValue(window_s)
@@ -173,6 +176,7 @@ class LiveView(QWidget):
         if n == 0:
             self.curve.setData([], [])
             self.stim.setData([], [])
+            self.comments.set([], [])
             self.readout.setText("no data")
             return
         rate = snap.sample_rate_hz
@@ -181,6 +185,8 @@ class LiveView(QWidget):
         x, y = decimate_to_columns(snap.force_mN, self._columns, (snap.first_sample - end) / rate,
                                    1.0 / rate, bin_size)
         self.curve.setData(x, y, connect="finite")
+        notes = [m for m in snap.markers if m.kind == "comment"]
+        self.comments.set([(m.sample - end) / rate for m in notes], [m.label for m in notes])
         if self.aux.source is not None:
             self.aux.draw(snap.first_sample, snap.end_sample, end, rate, self._columns, bin_size)
         # the envelope holds every bin's extremes: its range is the window's, in ~3000

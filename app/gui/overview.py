@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from app.gui.bridge import run_in_thread
+from app.gui.comment_marks import CommentMarks
 from app.gui.style import STIM, envelope_curve, pen, plot_columns
 from app.live.decimate import MinMaxPyramid
 
@@ -44,6 +45,8 @@ class OverviewPlot(QWidget):
         self.detail.setMouseEnabled(x=True, y=False)
         self.detail_curve = envelope_curve(self.detail.getPlotItem())
         self.detail_stim = self.detail.plot(pen=pen(STIM), connect="pairs")
+        self.over_comments = CommentMarks(self.overview.getPlotItem(), position=0.85)
+        self.detail_comments = CommentMarks(self.detail.getPlotItem())
         self.info = QLabel("")
 
         split = QSplitter(Qt.Vertical)
@@ -70,6 +73,11 @@ class OverviewPlot(QWidget):
                           lambda exc: self.info.setText(f"overview failed: {exc}"), name="myoforce-pyramid")
         else:
             self._pyramid_ready(MinMaxPyramid(force))
+
+    def set_comments(self, times_s, texts) -> None:
+        """The operator's comments as labelled lines at their times, on both plots."""
+        self.over_comments.set(times_s, texts)
+        self.detail_comments.set(times_s, texts)
 
     def _pyramid_ready(self, pyramid: MinMaxPyramid) -> None:
         self.pyramid = pyramid

@@ -196,7 +196,10 @@ class ReplayView(QWidget):
         self.ring = RingBuffer.for_duration(PLAYBACK_RING_S, recording.sample_rate_hz)
         self.live_view.set_ring(self.ring)
         self.live_view.set_aux_source(RecordingAux(recording) if recording.aux else None)
-        self.playback = Playback(recording, self.ring, prefill_s=2.0)
+        notes = self.info.get("comments") or []      # the session's comments (reader, NWB)
+        self.playback = Playback(recording, self.ring, prefill_s=2.0,
+                                 comments=[(c["sample"], c["text"]) for c in notes])
+        self.overview.set_comments([c["time_s"] for c in notes], [c["text"] for c in notes])
         self.controls.set_playback(self.playback)
         self.overview.set_data(DisplayForce(recording.force_mN), recording.sample_rate_hz,
                                recording.stim_samples,
@@ -228,6 +231,10 @@ class ReplayView(QWidget):
                         add(node, k2, v2)
             elif not isinstance(v, (list, tuple)):
                 add(root, k, v)
+        notes = QTreeWidgetItem(self.info_tree, ["comments", ""]) if self.info.get("comments") else None
+        for c in self.info.get("comments") or []:
+            after = " (added afterwards)" if c.get("added_afterwards") else ""
+            QTreeWidgetItem(notes, [f"{c['time_s']:.2f} s", c["text"] + after])
         if rec is not None and rec.metadata and "metadata" not in self.info:
             meta = QTreeWidgetItem(self.info_tree, ["metadata", ""])
             for k, v in rec.metadata.items():

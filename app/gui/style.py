@@ -10,6 +10,7 @@ OLDER = "#b4b4b4"   # opaque: no alpha blending when painting
 PT = "#2ca02c"
 HALF = "#9467bd"
 FF = "#ff7f0e"
+COMMENT = "#6a3d9a"   # operator comments on the traces
 
 STOP_STYLE = """
 QPushButton#stopButton {

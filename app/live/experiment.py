@@ -155,6 +155,19 @@ class Experiment(RigConnection):
         if s is not None:
             s.answer(prompt_id, value)
 
+    def add_comment(self, text: str) -> Any:
+        """An operator's comment on the running session, at the newest sample the
+        recorder was offered: written through its audit log (crash-safe, as the data;
+        :func:`app.recorder.comments.record_comment`) and drawn on the live trace as a
+        ``comment`` marker at the same sample. Returns the
+        :class:`~app.recorder.comments.Comment`; UserError (nothing written, nothing
+        drawn) for bad text or when no recording is running."""
+        from app.recorder.comments import record_comment
+        session = self.session
+        comment = record_comment(getattr(session, "recorder", None), text)
+        self.ring.add_marker(comment.text, comment.sample, kind="comment")
+        return comment
+
     def stop(self) -> None:
         """STOP: abort the protocol and turn the stimulator off at once. Any thread, any time.
 

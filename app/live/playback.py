@@ -2,8 +2,8 @@
 
 :class:`Playback` feeds a :class:`~app.recording.Recording`'s continuous force into a
 :class:`~app.live.ring_buffer.RingBuffer` as if an amplifier were streaming it: the
-stimulus markers come back as trigger-edge flags at their samples, trial starts as
-markers. It is driven by a clock (``time.monotonic`` by default, anything callable in
+stimulus markers come back as trigger-edge flags at their samples, trial starts and the
+operator's comments as markers. It is driven by a clock (``time.monotonic`` by default, anything callable in
 tests) and by whoever calls :meth:`tick` — the GUI's redraw timer, or the small thread of
 :meth:`run_in_thread`. Qt-free.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -28,7 +28,8 @@ class Playback:
 
     def __init__(self, recording: Recording, ring: RingBuffer, *,
                  clock: Callable[[], float] = time.monotonic, speed: float = 1.0,
-                 max_chunk_s: float = 0.5, prefill_s: float = 0.0) -> None:
+                 max_chunk_s: float = 0.5, prefill_s: float = 0.0,
+                 comments: Iterable[tuple[int, str]] = ()) -> None:
         self.recording = recording
         self.ring = ring
         self._clock = clock
@@ -38,6 +39,7 @@ class Playback:
         self._trial_starts = sorted(
             (int(t.first_stim_sample), f"{t.kind} {t.index}" + (f" {t.frequency_hz:g} Hz" if t.frequency_hz else ""))
             for t in recording.trials)
+        self._comments = sorted((int(s), str(text)) for s, text in comments)
         self._max_chunk_s = float(max_chunk_s)
         self._prefill = max(0, int(prefill_s * self._rate))
         self._lock = threading.RLock()
@@ -146,6 +148,9 @@ class Playback:
         for s, label in self._trial_starts:
             if start <= s < target:
                 self.ring.add_marker(label, s, kind="trial")
+        for s, text in self._comments:
+            if start <= s < target:
+                self.ring.add_marker(text, s, kind="comment")
         self._pos = target
         return target - start
 

@@ -1,64 +1,41 @@
-"""The protocol runner: one worker thread, an explicit state machine, typed events.
+"""The protocol runner: one worker thread running a protocol's steps, typed events.
 
-States (:class:`~protocols.events.RunnerState`)::
-
-    IDLE --start--> RUNNING --pause--> PAUSED --resume--> RUNNING
-                    RUNNING --prompt--> WAITING_OPERATOR --answer--> RUNNING
-    RUNNING/PAUSED/WAITING_OPERATOR --abort or failure--> ABORTING --> ABORTED | FAILED
-    RUNNING --last step done--> COMPLETED
-
-Control calls (``pause``, ``resume``, ``abort``, ``answer``, ``fail``) are safe from any
-thread. ``abort`` switches the stimulator off *from the calling thread, at once* (the
-driver's abort is safe while the worker is inside another stimulator call); the worker
+The state machine, the control calls (``pause``, ``resume``, ``abort``, ``fail``) and
+every wait of the worker are :class:`~protocols.engine.control.RunControl` (one lock,
+one condition variable), which the runner extends with what a run does: subscribe to
+the amplifier, run each step, answer prompts, store and analyse trials, emit events.
+``abort`` switches the stimulator off from the calling thread at once; the worker
 notices within ~50 ms wherever it is waiting, stores the interrupted trial as
-``aborted`` and ends. Pause takes effect between trials and during rests.
+``aborted`` and ends.
 
 Whatever ends the run, the worker's last act before ``Finished`` is switching the
 stimulator output off. Events go to every subscriber; a subscriber that raises is
-logged and skipped, never allowed to stop the run.
-
-Why one module of ~500 lines: the state machine, its thread-safe control calls and the
-step surface (:class:`~protocols.engine.context.StepHost`) share one lock and one
-condition variable, and every wait must notice abort and pause the same way; keeping
-them together keeps that locking in one reader's view. What has its own state lives
-apart: prompts (``prompts.py``), the stream window (``stream.py``), trials
-(``trial.py``), steps (``steps/``).
+logged and skipped, never allowed to stop the run. What has its own state lives apart:
+prompts (``prompts.py``), the stream window (``stream.py``), trials (``trial.py``),
+steps (``steps/``).
 """
 from __future__ import annotations
 
 import itertools
 import logging
 import threading
-import time
 from typing import Any, Callable
 
 from drivers.capabilities import LengthControl, Rig, Stimulator, StreamNotice
 from drivers.errors import DeviceError, LimitError
 from drivers.limits import StimulusLimits
-from protocols.engine.context import StepContext
-from protocols.engine.context import Analyzer
+from protocols.engine.context import Analyzer, StepContext
+from protocols.engine.control import S, RunControl
 from protocols.engine.interrupts import RunAborted, RunFailed, RunInterrupted
-from protocols.engine.prompts import PromptBook
 from protocols.engine.steps import STEP_RUNNERS
 from protocols.engine.stream import StreamBuffer
 from protocols.engine.trial import NullStore, RecordedTrial, TrialStore
-from protocols.events import (RunError, Event, Finished, OperatorPrompt, PromptAnswered, RunnerState,
-                              StateChanged, StepCompleted, StepStarted, Subscribers,
-                              TrialAnalysed)
-from protocols.events import RunWarning
+from protocols.events import (Event, Finished, OperatorPrompt, PromptAnswered, RunError,
+                              RunWarning, StepCompleted, StepStarted, Subscribers, TrialAnalysed)
 from protocols.schema import ProtocolSpec
 
 log = logging.getLogger(__name__)
 
-S = RunnerState
-_ALLOWED = {
-    S.IDLE: {S.RUNNING, S.ABORTING},
-    S.RUNNING: {S.PAUSED, S.WAITING_OPERATOR, S.ABORTING, S.COMPLETED},
-    S.PAUSED: {S.RUNNING, S.ABORTING},
-    S.WAITING_OPERATOR: {S.RUNNING, S.ABORTING},
-    S.ABORTING: {S.ABORTED, S.FAILED},
-    S.ABORTED: set(), S.COMPLETED: set(), S.FAILED: set(),
-}
 
 def default_analyzer() -> Analyzer | None:
     """``app.analysis.analyze_trial`` when available (the engine works without it)."""
@@ -70,7 +47,7 @@ def default_analyzer() -> Analyzer | None:
     return analyze_trial
 
 
-class ProtocolRunner:
+class ProtocolRunner(RunControl):
     """Runs a validated protocol on a rig whose amplifier is already streaming.
 
     Steps and the trial helper see it only as a :class:`~protocols.engine.context.StepHost`
@@ -92,20 +69,12 @@ class ProtocolRunner:
         self.stream_timeout_s = float(stream_timeout_s)
         self._stream = StreamBuffer(retain_s)
 
-        self._lock = threading.RLock()
-        self._wake = threading.Condition(self._lock)
-        self._emit_lock = threading.RLock()   # keeps state changes and their events in order
-        self._state = S.IDLE
-        self._abort_reason: str | None = None
-        self._failure: str | None = None
-        self._pause_requested = False
-        self._prompts = PromptBook(self._wake)
+        super().__init__()
         self._trial_ids = itertools.count(0)
         self._subscribers = Subscribers("runner")
         self._unsubscribe: list[Callable[[], None]] = []
         self._notices: dict[str, int] = {}
         self._later: list[str] = []
-        self._thread: threading.Thread | None = None
         self._done = threading.Event()
         self._current_step: int | None = None
 
@@ -118,11 +87,6 @@ class ProtocolRunner:
         self.finished: Finished | None = None
 
     # ================================================================== public API
-    @property
-    def state(self) -> RunnerState:
-        with self._lock:
-            return self._state
-
     @property
     def trials_done(self) -> int:
         return len(self.trials)
@@ -159,48 +123,6 @@ class ProtocolRunner:
         self._unsubscribe.append(amp.subscribe(self._stream.put))
         self._unsubscribe.append(amp.subscribe_notices(self._on_notice))
         self._thread.start()
-
-    def pause(self) -> None:
-        """Pause before the next trial (or now, during a rest)."""
-        with self._lock:
-            if not self._state.terminal:
-                self._pause_requested = True
-                self._wake.notify_all()
-
-    def resume(self) -> None:
-        with self._lock:
-            self._pause_requested = False
-            self._wake.notify_all()
-
-    def abort(self, reason: str = "aborted by the operator") -> None:
-        """Stop now: the stimulator is switched off from this thread before returning."""
-        with self._lock:
-            first = self._abort_reason is None and self._failure is None and not self._state.terminal
-            if first:
-                self._abort_reason = reason
-                self._wake.notify_all()
-            started = self._thread is not None
-        self.emergency_off()
-        if first:
-            self._transition(S.ABORTING, reason)
-            if not started:
-                self._finish("aborted", reason)
-
-    def fail(self, message: str) -> None:
-        """End the run as FAILED (device or recorder trouble reported by a callback).
-
-        Safe from reader/writer threads: the stimulator is switched off on a helper thread
-        so the caller never blocks on stimulator I/O."""
-        with self._lock:
-            if self._failure is not None or self._state.terminal:
-                return
-            self._failure = message
-            self._wake.notify_all()
-            started = self._thread is not None
-        threading.Thread(target=self.emergency_off, name="stimulator-off", daemon=True).start()
-        self._transition(S.ABORTING, message)
-        if not started:
-            self._finish("failed", message)
 
     def warn_later(self, message: str) -> None:
         """Queue a warning from another thread; the worker emits it at its next check."""
@@ -287,10 +209,6 @@ class ProtocolRunner:
         except Exception:
             log.exception("audit log entry %r failed", kind)
 
-    def interrupted(self) -> bool:
-        with self._lock:
-            return self._abort_reason is not None or self._failure is not None
-
     def check(self) -> None:
         """Raise RunAborted/RunFailed if the run must stop; report stream trouble."""
         with self._lock:
@@ -308,25 +226,6 @@ class ProtocolRunner:
             text = ", ".join(f"{n} {kind}" for kind, n in sorted(notices.items()))
             self.emit(RunWarning(message=f"amplifier stream: {text}", step_index=self._current_step))
             self.audit("stream-warning", f"amplifier stream: {text}", **notices)
-
-    def checkpoint(self) -> None:
-        """Between trials: stop if asked, wait here while paused."""
-        self.check()
-        with self._lock:
-            paused = self._pause_requested
-        if paused:
-            self._pause_here()
-
-    def sleep_until(self, deadline: float) -> None:
-        """Rest until ``time.monotonic() >= deadline``, responsive to abort and pause."""
-        while True:
-            self.checkpoint()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            with self._lock:
-                if self._abort_reason is None and self._failure is None and not self._pause_requested:
-                    self._wake.wait(min(left, 0.25))
 
     def next_trial_index(self) -> int:
         return next(self._trial_ids)
@@ -373,14 +272,7 @@ class ProtocolRunner:
         self._transition(S.WAITING_OPERATOR, text)
         self.emit(prompt)
         try:
-            while True:
-                with self._lock:
-                    answered, value = self._prompts.take(pid)
-                    if answered:
-                        break
-                    if self._abort_reason is None and self._failure is None:
-                        self._wake.wait(0.25)
-                self.check()
+            value = self._wait_for_answer(pid)
         finally:
             self._prompts.close(pid)
         self._transition(S.RUNNING, "answered")
@@ -402,29 +294,6 @@ class ProtocolRunner:
         self._prompts.cancel(prompt_id)
 
     # ================================================================== internals
-    def _transition(self, new: RunnerState, reason: str = "") -> bool:
-        with self._emit_lock:
-            with self._lock:
-                old = self._state
-                if new == old or new not in _ALLOWED[old]:
-                    return False
-                self._state = new
-            self.emit(StateChanged(old=old, new=new, reason=reason))
-            return True
-
-    def _pause_here(self) -> None:
-        if not self._transition(S.PAUSED, "paused by the operator"):
-            return
-        self.audit("paused", "paused by the operator")
-        while True:
-            with self._lock:
-                if not self._pause_requested or self._abort_reason or self._failure:
-                    break
-                self._wake.wait(0.25)
-        self.check()
-        self._transition(S.RUNNING, "resumed")
-        self.audit("resumed", "resumed by the operator")
-
     def _on_notice(self, notice: StreamNotice) -> None:
         """Amplifier notices (reader thread): a lost stream fails the run; the rest are counted."""
         if notice.kind in ("disconnected", "timeout", "overrun"):

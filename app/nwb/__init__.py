@@ -3,6 +3,7 @@
 - :mod:`app.nwb.subject` – session metadata -> NWB Subject / file fields (pure Python)
 - :mod:`app.nwb.stream` – the force stream copied in chunks (never all in memory)
 - :mod:`app.nwb.tables` – trials, stimulus pulses, lost samples, summary and records
+- :mod:`app.nwb.comments` – the operator's comments (an events table)
 - :mod:`app.nwb.export` – :func:`export_session`, one session -> one ``.nwb`` file
 - :mod:`app.nwb.batch` – output names, overwrite rules, temp file + rename
 - :mod:`app.nwb.reader` – :func:`load_nwb` / :func:`nwb_info`, the NWB file read back
@@ -24,6 +25,7 @@ FORCE = "force"
 FLAGS = "amplifier_flags"
 AUX_PREFIX = "aux_"
 PULSES = "stimulus_pulses"
+COMMENTS = "operator_comments"
 RECORD_MODULE = "session_record"
 ANALYSIS_MODULE = "analysis"
 DOCUMENTS = "documents"

@@ -189,6 +189,7 @@ def _acquisition(nwbfile: Any, sf: Any, rec: Any, bad: list[tuple[int, int, str]
 def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
            bad: list[tuple[int, int, str]], study: dict[str, Any]) -> Any:
     """The NWBFile in memory (the force still a lazy stream from the source)."""
+    from app.nwb.comments import add_comments
     from app.nwb.record import analysis_module, record_module
     from app.nwb.tables import add_invalid_times, add_pulses, add_trials
     from app.recorder.reader import session_info
@@ -201,6 +202,7 @@ def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
                   key=lambda g: g.sample)
     add_invalid_times(nwbfile, gaps, rec.sample_rate_hz)
     add_pulses(nwbfile, rec)
+    add_comments(nwbfile, sf.comments, rec.sample_rate_hz)
     add_trials(nwbfile, rec, result.trials, {r.index: r.wall_time_utc for r in sf.trial_records})
     analysis_module(nwbfile, cfg, result.summary, SOFTWARE)
     record_module(nwbfile, _records(sf, rec, session_info(sf.path), report, study), sf.audit,

@@ -61,6 +61,8 @@ def _read(path: Path) -> dict[str, Any]:
             pulses = nwb.events[PULSES] if nwb.events and PULSES in nwb.events else None
             out["pulses"] = (np.asarray(pulses["sample"][:], dtype=np.int64) if pulses is not None
                              else np.zeros(0, np.int64))
+            from app.nwb.comments import read_comments
+            out["comments"] = read_comments(nwb, float(force.rate))
             out["trials"] = nwb.trials.to_dataframe() if nwb.trials is not None else None
             out["invalid"] = (nwb.invalid_times.to_dataframe() if nwb.invalid_times is not None
                               else None)
@@ -160,6 +162,7 @@ def nwb_info(path: str | os.PathLike[str]) -> dict[str, Any]:
         "gaps": gaps, "gap_samples": sum(g["count"] for g in gaps),
         "missing_samples_by_cause": by_cause, "audit_entries": d["audit_entries"],
         "metadata": d["session_metadata"], "rig": nest(d["rig_configuration"]),
+        "comments": d["comments"],
         "devices": info.get("devices") or {}, "protocol": bool(d["protocol"]),
         "warnings": list(export.get("warnings") or []), "nwb_identifier": d["identifier"]})
     return info

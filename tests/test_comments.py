@@ -108,6 +108,13 @@ def test_a_comment_survives_a_writer_that_dies(tmp_path):
     assert info["complete"] is False
     assert [(c["sample"], c["text"]) for c in info["comments"]] == [
         (1000, "extra anaesthetic 0.05 ml")]
+    # 'myoforce recover' copies it into the clean file, and a comment can then be added
+    from app.recorder.recover import recover_session
+    clean = tmp_path / "clean.h5"
+    recover_session(path, clean)
+    add_comment_afterwards(clean, "writer died here", 1.9)
+    assert [(c.sample, c.text, c.added_afterwards) for c in read_comments(clean)] == [
+        (1000, "extra anaesthetic 0.05 ml", False), (1900, "writer died here", True)]
 
 
 def test_annotate_adds_a_comment_afterwards_and_info_lists_it(capsys, tmp_path):

@@ -15,7 +15,6 @@ TEXT --at SECONDS``) on a finished file, appended like a metadata revision
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import unicodedata
@@ -91,16 +90,10 @@ def record_comment(recorder: Any, text: str, source: str = "operator") -> Commen
 
 def comments_from_audit(audit: Mapping[str, np.ndarray]) -> list[Comment]:
     """The comments of an audit table, in stream order (ties: in the order written)."""
+    from app.recorder.revisions import rows_of_kind
     out = []
-    for i, kind in enumerate(audit.get("kind", [])):
-        if kind != COMMENT_KIND:
-            continue
-        try:
-            fields = json.loads(audit["fields"][i] or "{}")
-        except ValueError:
-            fields = {}
-        if not isinstance(fields, dict):
-            fields = {}
+    for i, fields in rows_of_kind(audit, COMMENT_KIND):
+        fields = fields or {}                  # damaged fields: the message is the text
         text = fields.get("text")
         out.append(Comment(int(audit["sample"][i]), str(audit["time_utc"][i]),
                            str(text if isinstance(text, str) else audit["message"][i]),

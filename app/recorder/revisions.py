@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -60,15 +60,25 @@ def parse_pairs(items: list[str]) -> dict[str, str]:
     return out
 
 
-def revisions_from_audit(audit: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
-    """The metadata revisions of an audit table, in order: time, source, changes."""
-    out = []
-    for i, kind in enumerate(audit.get("kind", [])):
-        if kind != REVISION_KIND:
+def rows_of_kind(audit: Mapping[str, np.ndarray], kind: str
+                 ) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """``(row index, fields)`` of each audit row of ``kind``, in order; fields None where
+    the row's JSON is damaged or not an object (the caller decides what that means)."""
+    for i, k in enumerate(audit.get("kind", [])):
+        if k != kind:
             continue
         try:
             fields = json.loads(audit["fields"][i] or "{}")
         except ValueError:
+            fields = None
+        yield i, fields if isinstance(fields, dict) else None
+
+
+def revisions_from_audit(audit: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """The metadata revisions of an audit table, in order: time, source, changes."""
+    out = []
+    for i, fields in rows_of_kind(audit, REVISION_KIND):
+        if fields is None:
             continue
         changes = fields.get("changes")
         if isinstance(changes, dict):

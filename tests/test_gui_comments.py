@@ -65,6 +65,9 @@ def test_comment_during_a_run_is_recorded_drawn_and_logged(qtbot, window, tmp_pa
     box.edit.setText("   ")
     qtbot.keyClick(box.edit, Qt.Key_Return)
     assert "comment is empty" in box.status.text()
+    box.edit.setText("x" * 300)                       # refused whole, never cut to fit
+    qtbot.keyClick(box.edit, Qt.Key_Return)
+    assert "300 characters" in box.status.text() and len(box.edit.text()) == 300
     box.edit.setText("re-tied {tendon}")
     qtbot.keyClick(box.edit, Qt.Key_Return)
     assert box.edit.text() == "" and box.status.text() == ""

@@ -24,10 +24,10 @@ class CommentBox(QWidget):
         self.edit = QLineEdit()
         self.edit.setPlaceholderText(f"Comment at the current sample ({SHORTCUT}), Enter to add: "
                                      f"e.g. re-tied tendon")
-        self.edit.setMaxLength(MAX_COMMENT_CHARS + 50)   # longer: refused with the reason
         self.edit.setAccessibleName("comment")
-        self.edit.setToolTip("A one-line note recorded in the file at the current sample; "
-                             "shown on the trace and in the Log")
+        self.edit.setToolTip(f"A one-line note (at most {MAX_COMMENT_CHARS} characters: longer is refused, "
+                             "never cut) recorded in the file at the current sample; shown on "
+                             "the trace and in the Log")
         self.add_button = QPushButton("Add comment")
         self.status = QLabel("")
         self.status.setStyleSheet("color: #b00020")

@@ -9,6 +9,8 @@
 - :mod:`app.recorder.h5open` – opening a file as a SWMR reader, and why one cannot be
 - :mod:`app.recorder.verify` – structure and CRC-32 check of raw data
 - :mod:`app.recorder.recover` – copy a crashed file into a clean one (never ``h5clear``)
+- :mod:`app.recorder.revisions` – metadata known after the run, appended as audit rows
+- :mod:`app.recorder.comments` – operator comments (audit rows of kind ``comment``)
 
 The format is documented in ``docs/file-format.md``.
 

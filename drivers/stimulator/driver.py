@@ -13,11 +13,13 @@ Every command of a running operation is sent only after checking, under the tran
 that no abort happened since the operation began, so nothing can switch the output back on
 after an abort.
 
-About 520 lines, one class, on purpose: every path that can switch the output on or off
-(configure, fire, set_output, abort, close) shares the operation lock, the abort counter
-and the off-confirmation state, and the safety ordering above is readable only where
-they sit together. The SCPI grammar and reply parsing are ``scpi.py``; the limits are
-``drivers.limits``.
+One class, on purpose: every path that can switch the output on or off (configure, fire,
+set_output, abort, close) shares the operation lock, the abort counter and the
+responsiveness/off-confirmation state, and the safety ordering above is readable only
+where they sit together. What needs none of that is pure and tested byte-exact on its
+own: the SCPI grammar, command sequences, pulse-shape ordering, reply parsing and the
+error-queue drain are ``scpi.py``; the best-effort switch-off and its ``OUTP?``
+confirmation are ``switch_off.py``; the limits are ``drivers.limits``.
 """
 from __future__ import annotations
 
@@ -28,11 +30,10 @@ import time
 from typing import Callable, Protocol
 
 from drivers.capabilities import StimulusSpec
-from drivers.errors import (DeviceDisconnected, DeviceError, DeviceNotFound, DeviceTimeout,
-                            InstrumentError, LimitError, ProtocolError, StimulusAborted)
+from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout, StimulusAborted
 from drivers.fire_ledger import FireLedger
 from drivers.limits import StimulusLimits
-from drivers.stimulator import scpi
+from drivers.stimulator import scpi, switch_off
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,8 @@ class ScpiStimulator:
         self._identity = ""
         self._idn: scpi.Identity | None = None
         self._configured: StimulusSpec | None = None
-        # (width s, period s) believed programmed; None = unknown, ask the instrument
-        self._shape: tuple[float, float] | None = None
+        # width and period believed programmed; None = unknown, ask the instrument
+        self._shape: scpi.PulseShape | None = None
         self._unresponsive = False      # a query timed out and nothing has answered since
         self._off_confirmed: bool | None = None   # last OUTP OFF confirmed by OUTP?
 
@@ -124,25 +125,13 @@ class ScpiStimulator:
         stim = cls(transport, **options)
         with stim._lock:
             try:
-                stim._identity = stim._query(scpi.IDN_QUERY)
-                stim._idn = scpi.parse_identity(stim._identity)
-                try:
-                    for command in (scpi.OUTPUT_OFF, "*RST", "*CLS", *scpi.baseline_commands()):
-                        stim._send(command)
-                    stim._raise_queued_errors()
-                except DeviceError as exc:
-                    if stim._idn.is_33500_family:
-                        raise
-                    # most likely not a generator at all (a wrong address, the amplifier)
-                    name = getattr(transport, "resource_name", "the stimulator")
-                    raise DeviceNotFound(
-                        f"{name} answers *IDN? with {stim._identity!r}, not a 33500-series "
-                        f"generator, and its setup failed ({exc}): is this the stimulator?"
-                    ) from exc
+                stim._identity, stim._idn = scpi.identify_and_reset(
+                    stim._query, stim._send, stim._raise_queued_errors,
+                    getattr(transport, "resource_name", "the stimulator"))
                 if not stim._idn.is_33500_family:
                     log.warning("stimulator %s is not a 33500-series generator; "
                                 "its SCPI may differ", stim._identity)
-                stim._shape = (scpi.BASELINE_WIDTH_S, 1.0 / scpi.TWITCH_FREQUENCY_HZ)
+                stim._shape = scpi.BASELINE_SHAPE
             except BaseException:
                 stim._safe_off()
                 raise
@@ -215,15 +204,13 @@ class ScpiStimulator:
             start = self._abort_count
             try:
                 self._configured = None
-                width_s = stimulus.pulse_width_ms / 1000.0
-                period_s = 1.0 / scpi.burst_frequency_hz(stimulus)
-                shape, self._shape = self._current_shape(start), None
-                frequency_first = width_s >= shape[1]
-                for command in scpi.stimulus_commands(stimulus, self._gain,
-                                                      frequency_first=frequency_first):
+                # the shape programmed now: tracked, or asked after a failed configure
+                shape = self._shape or scpi.read_shape(lambda command: self._query(command, start))
+                self._shape = None
+                for command in scpi.configure_commands(stimulus, self._gain, shape):
                     self._send(command, start)
                 self._raise_queued_errors(start)
-                self._shape = (width_s, period_s)
+                self._shape = scpi.pulse_shape(stimulus)
                 self._configured = stimulus
                 self._armed_at = start
             except BaseException:
@@ -235,10 +222,8 @@ class ScpiStimulator:
 
         First the fire-time interlock (:class:`~drivers.fire_ledger.FireLedger`): a fire
         that would break the rest, interval, rate or duty-cycle rule raises
-        :class:`~drivers.errors.TimelineLimitError` and sends nothing. The reply to
-        ``*OPC?`` may come only when the burst is over (a real 33500 counts a triggered
-        burst as a pending operation), so that read is allowed the stimulus' duration on
-        top of the timeout. The caller switches the output off afterwards.
+        :class:`~drivers.errors.TimelineLimitError` and sends nothing. ``*OPC?`` may wait
+        for the burst (:func:`scpi.opc_timeout_s`). The caller switches the output off after.
         """
         with self._lock:
             self._require_open()
@@ -252,14 +237,12 @@ class ScpiStimulator:
             fire, triggered = self._ledger.admit(spec), False
             try:
                 for command in scpi.FIRE:
-                    if command == "*TRG":
+                    if command == scpi.TRIGGER:
                         self._check_abort(start, command)
                         triggered = True
                     self._send(command, start)
-                reply = self._query(scpi.OPC, start,
-                                    timeout_s=self._timeout_s + spec.duration_ms / 1000.0)
-                if reply.strip() not in ("1", "+1"):
-                    raise ProtocolError(f"*OPC? answered {reply!r}, expected 1")
+                scpi.check_opc(self._query(scpi.OPC, start,
+                                           timeout_s=scpi.opc_timeout_s(self._timeout_s, spec)))
                 self._raise_queued_errors(start)
             except BaseException:
                 if not triggered:               # nothing reached the muscle
@@ -277,7 +260,7 @@ class ScpiStimulator:
             self._require_open()
             start = self._abort_count if on else None
             try:
-                self._send("OUTP ON" if on else scpi.OUTPUT_OFF, start)
+                self._send(scpi.output_command(on), start)
                 state = scpi.parse_bool(self._query(scpi.OUTPUT_QUERY, start), scpi.OUTPUT_QUERY)
                 if state != bool(on):
                     self._raise_queued_errors(start)
@@ -305,16 +288,11 @@ class ScpiStimulator:
         try:
             if not got:
                 log.warning("abort: the stimulator is busy; sending ABOR/OUTP OFF urgently")
-            for command in scpi.ABORT:
-                try:
-                    self._notify(command)
-                    (t.write if got else t.write_urgent)(command)
-                except DeviceDisconnected as exc:
-                    log.error("abort: the stimulator is gone: %s", exc)
-                    self._off_confirmed = False
-                    return
-                except Exception as exc:
-                    log.error("abort: %s failed: %s", command, exc)
+            write = t.write if got else t.write_urgent
+            if not switch_off.send_off_commands(lambda c: self._write(write, c), scpi.ABORT,
+                                                "abort"):
+                self._off_confirmed = False
+                return
             if got:
                 self._confirm_off(t, "abort")
         except Exception as exc:  # abort must never raise
@@ -327,7 +305,7 @@ class ScpiStimulator:
         """Drain ``SYST:ERR?``; entries as the instrument wrote them (``-113,"Undefined header"``)."""
         with self._lock:
             self._require_open()
-            return [str(e) for e in self._drain_errors()]
+            return [str(e) for e in scpi.drain_errors(self._query)]
 
     def close(self) -> None:
         """``OUTP OFF`` first, always (then ``ABOR`` and an ``OUTP?`` check), then release.
@@ -343,26 +321,16 @@ class ScpiStimulator:
                 # another thread is mid-operation: output off now, stop it, then wait
                 log.warning("close: the stimulator is busy; switching off urgently")
                 try:
-                    self._notify(scpi.OUTPUT_OFF)
-                    t.write_urgent(scpi.OUTPUT_OFF)
+                    self._write(t.write_urgent, scpi.OUTPUT_OFF)
                 except Exception as exc:
                     log.error("close: OUTP OFF failed: %s", exc)
                 self.abort()
                 got = self._lock.acquire(timeout=self._timeout_s + 1.0)
             if got:
-                gone = False
-                for command in (scpi.OUTPUT_OFF, "ABOR"):
-                    try:
-                        self._send(command)
-                    except DeviceDisconnected as exc:
-                        log.error("close: the stimulator is gone: %s", exc)
-                        self._off_confirmed = False
-                        gone = True
-                        break
-                    except Exception as exc:
-                        log.error("close: %s failed: %s", command, exc)
-                if not gone:
+                if switch_off.send_off_commands(self._send, scpi.CLOSE, "close"):
                     self._confirm_off(t, "close")
+                else:
+                    self._off_confirmed = False
         finally:
             self._t = None
             try:
@@ -420,66 +388,51 @@ class ScpiStimulator:
         if start is not None and start != self._abort_count:
             raise StimulusAborted(f"aborted before {command!r}")
 
+    def _write(self, write: Callable[[str], None], command: str) -> None:
+        """One command through ``write`` (the transport's, or its urgent path), audited."""
+        self._notify(command)
+        write(command)
+
     def _send(self, command: str, start: int | None = None) -> None:
         """Send one command; with ``start``, refuse if an abort happened since then."""
         t = self._require_open()
         with t.lock:
             self._check_abort(start, command)
-            self._notify(command)
-            t.write(command)
+            self._write(t.write, command)
 
     def _query(self, command: str, start: int | None = None,
                timeout_s: float | None = None) -> str:
         t = self._require_open()
         with t.lock:
             self._check_abort(start, command)
-            self._notify(command)
             if self._unresponsive:
                 # it has just failed to answer: ask briefly (a live device answers at once)
                 timeout_s = min(timeout_s or self._timeout_s, self.CONFIRM_UNRESPONSIVE_S)
             try:
-                reply = t.query(command, timeout_s) if timeout_s is not None else t.query(command)
+                return self._ask(t, command, timeout_s)
             except DeviceTimeout:
                 self._mark_unresponsive(command)
                 raise
-            self._unresponsive = False
-            return reply
+
+    def _ask(self, t: CommandTransport, command: str, timeout_s: float | None) -> str:
+        """One query, audited; a reply means the stimulator answers again."""
+        self._notify(command)
+        reply = t.query(command, timeout_s) if timeout_s is not None else t.query(command)
+        self._unresponsive = False
+        return reply
 
     def _mark_unresponsive(self, command: str) -> None:
         if not self._unresponsive:
             log.warning("stimulator: no reply to %r: it does not answer", command)
         self._unresponsive = True
 
-    def _drain_errors(self, start: int | None = None) -> list[scpi.ScpiError]:
-        """Read ``SYST:ERR?`` until ``+0``; bounded, so a broken device cannot loop us."""
-        errors: list[scpi.ScpiError] = []
-        for _ in range(scpi.ERROR_QUEUE_DEPTH + 5):
-            entry = scpi.parse_error(self._query(scpi.ERROR_QUERY, start))
-            if not entry.is_error:
-                return errors
-            errors.append(entry)
-        raise ProtocolError(f"the error queue did not empty after {len(errors)} reads "
-                            f"(last: {errors[-1]})")
-
     def _raise_queued_errors(self, start: int | None = None) -> None:
-        errors = self._drain_errors(start)
-        if errors:
-            for extra in errors[1:]:
-                log.error("stimulator also reported %s", extra)
-            first = errors[0]
-            exc = InstrumentError(first.code, first.message)
-            exc.errors = [str(e) for e in errors]  # type: ignore[attr-defined]
+        errors = scpi.drain_errors(lambda command: self._query(command, start))
+        for extra in errors[1:]:
+            log.error("stimulator also reported %s", extra)
+        exc = scpi.instrument_error(errors)
+        if exc is not None:
             raise exc
-
-    def _current_shape(self, start: int) -> tuple[float, float]:
-        """Width and period programmed now: tracked, or asked after a failed configure."""
-        if self._shape is not None:
-            return self._shape
-        width = scpi.parse_number(self._query(scpi.WIDTH_QUERY, start), scpi.WIDTH_QUERY)
-        freq = scpi.parse_number(self._query(scpi.FREQUENCY_QUERY, start), scpi.FREQUENCY_QUERY)
-        if not freq > 0:
-            raise ProtocolError(f"{scpi.FREQUENCY_QUERY} answered {freq!r}")
-        return width, 1.0 / freq
 
     def _safe_off(self) -> None:
         """Best effort ``OUTP OFF`` on the way out of a failure; never raises."""
@@ -492,28 +445,13 @@ class ScpiStimulator:
             log.error("could not switch the stimulator output off: %s", exc)
 
     def _confirm_off(self, t: CommandTransport, during: str) -> None:
-        """Ask ``OUTP?`` (short timeout); log loudly if the output is not reported off.
-
-        A stimulator that has stopped answering is asked once, for CONFIRM_UNRESPONSIVE_S;
-        after that the switch-off is reported as unconfirmed (``off_confirmed`` False) and
-        not asked again, so a dead device cannot hold up the end of a run."""
-        if self._unresponsive and self._off_confirmed is False:
-            log.info("%s: OUTP OFF sent; not confirmed (the stimulator does not answer)", during)
-            return
-        timeout = self.CONFIRM_UNRESPONSIVE_S if self._unresponsive else min(self._timeout_s, 1.0)
-        try:
-            self._notify(scpi.OUTPUT_QUERY)
-            reply = t.query(scpi.OUTPUT_QUERY, timeout)
-            self._unresponsive = False
-            if scpi.parse_bool(reply, scpi.OUTPUT_QUERY):
-                log.error("%s: output still reported ON; sending OUTP OFF again", during)
-                self._notify(scpi.OUTPUT_OFF)
-                t.write(scpi.OUTPUT_OFF)
-                self._off_confirmed = False
-            else:
-                self._off_confirmed = True
-        except Exception as exc:
-            if isinstance(exc, DeviceTimeout):
-                self._mark_unresponsive(scpi.OUTPUT_QUERY)
-            self._off_confirmed = False
-            log.warning("%s: OUTP OFF sent but not confirmed: %s", during, exc)
+        """Ask ``OUTP?`` (briefly; not at all once a silent stimulator has left a
+        switch-off unconfirmed: :mod:`switch_off`) and set ``off_confirmed``."""
+        self._off_confirmed = switch_off.confirm_off(
+            lambda command, timeout_s: self._ask(t, command, timeout_s),
+            lambda command: self._write(t.write, command),
+            during=during, on_timeout=lambda: self._mark_unresponsive(scpi.OUTPUT_QUERY),
+            timeout_s=switch_off.confirm_timeout(
+                self._timeout_s, unresponsive=self._unresponsive,
+                last_confirmed=self._off_confirmed,
+                unresponsive_timeout_s=self.CONFIRM_UNRESPONSIVE_S))

@@ -2,16 +2,20 @@
 
 Formatting a stimulus into command strings and parsing replies is kept free of I/O so the
 exact bytes the driver sends can be tested against docs/wire-protocols.md section 1
-without an instrument, and so the same text is what the audit log records.
+without an instrument, and so the same text is what the audit log records. The
+multi-message exchanges (opening, draining ``SYST:ERR?``, reading back the programmed
+shape) take the query and send as functions: the driver passes its own (abort-checked,
+audited), a test a recorder.
 """
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
+from typing import Callable, NamedTuple, Sequence
 
 from drivers.capabilities import StimulusSpec
-from drivers.errors import ProtocolError
+from drivers.errors import DeviceError, DeviceNotFound, InstrumentError, ProtocolError
 
 #: A single pulse is a 1-cycle burst; its repetition rate only has to leave room for the width.
 TWITCH_FREQUENCY_HZ = 10.0
@@ -20,10 +24,16 @@ TWITCH_FREQUENCY_HZ = 10.0
 BASELINE_VOLTS = 0.01
 BASELINE_WIDTH_S = 1e-4
 
-FIRE = ("OUTP ON", "*TRG")
-OPC = "*OPC?"
-ABORT = ("ABOR", "OUTP OFF")
+OUTPUT_ON = "OUTP ON"
 OUTPUT_OFF = "OUTP OFF"
+TRIGGER = "*TRG"
+FIRE = (OUTPUT_ON, TRIGGER)
+OPC = "*OPC?"
+ABORT = ("ABOR", OUTPUT_OFF)
+#: close: output off first, always, then stop any burst
+CLOSE = (OUTPUT_OFF, "ABOR")
+#: opening, after ``*IDN?``: off, then a known state whatever was left on the instrument
+RESET = (OUTPUT_OFF, "*RST", "*CLS")
 OUTPUT_QUERY = "OUTP?"
 ERROR_QUERY = "SYST:ERR?"
 IDN_QUERY = "*IDN?"
@@ -100,6 +110,74 @@ def baseline_commands() -> list[str]:
     return shape_commands(BASELINE_WIDTH_S, TWITCH_FREQUENCY_HZ, BASELINE_VOLTS, 1)
 
 
+def open_commands() -> list[str]:
+    """Everything opening sends after ``*IDN?`` and before draining the error queue."""
+    return [*RESET, *baseline_commands()]
+
+
+def identify_and_reset(ask: Callable[[str], str], send: Callable[[str], None],
+                       raise_queued_errors: Callable[[], None], name: str) -> tuple[str, Identity]:
+    """The opening of section 1.2: ``*IDN?``, :func:`open_commands`, an empty error queue.
+
+    Returns the ``*IDN?`` reply and its parse. A device that is not a 33500 and fails the
+    setup is most likely not a generator at all (a wrong address, the amplifier), so that
+    failure is :class:`DeviceNotFound` naming ``name``, the resource."""
+    reply = ask(IDN_QUERY)
+    idn = parse_identity(reply)
+    try:
+        for command in open_commands():
+            send(command)
+        raise_queued_errors()
+    except DeviceError as exc:
+        if idn.is_33500_family:
+            raise
+        raise DeviceNotFound(
+            f"{name} answers *IDN? with {reply!r}, not a 33500-series "
+            f"generator, and its setup failed ({exc}): is this the stimulator?"
+        ) from exc
+    return reply, idn
+
+
+def output_command(on: bool) -> str:
+    return OUTPUT_ON if on else OUTPUT_OFF
+
+
+# ---------------------------------------------------------------------------- pulse shape
+
+class PulseShape(NamedTuple):
+    """Width and period the instrument holds: what decides the order of the next block."""
+
+    width_s: float
+    period_s: float
+
+
+#: the shape :func:`baseline_commands` leaves programmed
+BASELINE_SHAPE = PulseShape(BASELINE_WIDTH_S, 1.0 / TWITCH_FREQUENCY_HZ)
+
+
+def pulse_shape(spec: StimulusSpec) -> PulseShape:
+    """The width and period :func:`stimulus_commands` programs for ``spec``."""
+    return PulseShape(spec.pulse_width_ms / 1000.0, 1.0 / burst_frequency_hz(spec))
+
+
+def configure_commands(spec: StimulusSpec, isolator_gain_mA_per_V: float,
+                       programmed: PulseShape) -> list[str]:
+    """The block that programs ``spec`` over the shape ``programmed`` now, in the order
+    that never makes the width overlap the period (see :func:`shape_commands`): the
+    frequency first when the new width does not fit the old period."""
+    frequency_first = pulse_shape(spec).width_s >= programmed.period_s
+    return stimulus_commands(spec, isolator_gain_mA_per_V, frequency_first=frequency_first)
+
+
+def read_shape(ask: Callable[[str], str]) -> PulseShape:
+    """Ask width, then frequency (a driver that lost track after a failed configure)."""
+    width = parse_number(ask(WIDTH_QUERY), WIDTH_QUERY)
+    freq = parse_number(ask(FREQUENCY_QUERY), FREQUENCY_QUERY)
+    if not freq > 0:
+        raise ProtocolError(f"{FREQUENCY_QUERY} answered {freq!r}")
+    return PulseShape(width, 1.0 / freq)
+
+
 # ---------------------------------------------------------------------------- replies
 
 @dataclass(frozen=True)
@@ -128,6 +206,42 @@ def parse_error(reply: str) -> ScpiError:
     quoted, bare = m.group(2), m.group(3)
     message = quoted.replace('""', '"') if quoted is not None else bare
     return ScpiError(int(m.group(1)), message)
+
+
+def drain_errors(ask: Callable[[str], str]) -> list[ScpiError]:
+    """Read ``SYST:ERR?`` until ``+0``; bounded, so a broken device cannot loop us."""
+    errors: list[ScpiError] = []
+    for _ in range(ERROR_QUEUE_DEPTH + 5):
+        entry = parse_error(ask(ERROR_QUERY))
+        if not entry.is_error:
+            return errors
+        errors.append(entry)
+    raise ProtocolError(f"the error queue did not empty after {len(errors)} reads "
+                        f"(last: {errors[-1]})")
+
+
+def instrument_error(errors: Sequence[ScpiError]) -> InstrumentError | None:
+    """The error a drained queue raises: the first entry's code and message, every entry
+    as the instrument wrote it in ``.errors``; None for an empty queue."""
+    if not errors:
+        return None
+    first = errors[0]
+    exc = InstrumentError(first.code, first.message)
+    exc.errors = [str(e) for e in errors]  # type: ignore[attr-defined]
+    return exc
+
+
+def opc_timeout_s(timeout_s: float, spec: StimulusSpec) -> float:
+    """How long the ``*OPC?`` after ``*TRG`` may take: a real 33500 counts a triggered
+    burst as a pending operation and may answer only when the burst is over, so the
+    stimulus' duration on top of the usual timeout."""
+    return timeout_s + spec.duration_ms / 1000.0
+
+
+def check_opc(reply: str) -> None:
+    """``*OPC?`` must answer 1."""
+    if reply.strip() not in ("1", "+1"):
+        raise ProtocolError(f"*OPC? answered {reply!r}, expected 1")
 
 
 @dataclass(frozen=True)

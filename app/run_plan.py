@@ -11,7 +11,8 @@ rules for starting a run live here and nowhere else:
   ``drivers.limits`` about every stimulus the driver will program, after rounding, and
   about the protocol's timeline), including the output voltage through the isolator;
 * the metadata (``SessionMetadata``; non-finite numbers refused);
-* the muscle (on a simulated rig it picks the muscle model);
+* the muscle: the study's, the operator's or the rig's, by one rule
+  (:func:`app.session_muscle.choose_muscle`; on a simulated rig it picks the muscle model);
 * the output file (writable, never one of the input files, not overwritten unasked);
 * the tare length from the rig file.
 
@@ -50,7 +51,8 @@ class RigSettings:
     tare_samples: int = 1000
     simulated: bool = False
     sim_muscle: str | None = None
-    """The rig file's simulated muscle, used when the metadata names none."""
+    """The rig's own simulated muscle (a rig file's ``[sim]``, the GUI's rig panel), used
+    when neither the study nor the metadata names one."""
     files: tuple[Path, ...] = ()
     """Input files of the rig (its rig file): never overwritten by the recording."""
     stimulus_sample_rate_hz: float | None = None
@@ -85,6 +87,7 @@ class RigSettings:
         return cls(limits=limits, isolator_gain_mA_per_V=gain,
                    max_output_V=getattr(stim, "max_output_V", None), tare_samples=int(tare),
                    simulated=description.get("kind") == "sim",
+                   sim_muscle=(description.get("sim") or {}).get("muscle"),
                    stimulus_sample_rate_hz=getattr(stim, "sample_grid_hz", None))
 
 
@@ -104,6 +107,9 @@ class RunRequest:
     overwrite: bool = False
     metadata_field_name: Callable[[str], str] = lambda name: f"metadata {name}"
     """How a metadata field is named in messages (the CLI names its option)."""
+    study_muscle: str | None = None
+    """A study session's muscle (``study.toml``): the session's; a metadata muscle that
+    is another one is refused."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,8 @@ class RunPlan:
     preset: str | None
     """The simulated muscle model (a simulated rig), else None."""
     rig: RigSettings
+    muscle_note: str | None = None
+    """One line when the session's muscle replaces the rig's simulated one."""
 
 
 def protocol_problems(protocol: Any, rig: RigSettings, *, source: str = "protocol") -> list[str]:
@@ -157,7 +165,7 @@ def make_plan(request: RunRequest) -> RunPlan:
     protocol, text, source = _protocol(request, problems)
     if protocol is not None:
         problems += protocol_problems(protocol, request.rig, source=source)
-    metadata, preset = _metadata(request, problems)
+    metadata, muscle = _metadata(request, problems)
     out = _output(request, problems)
     tare = request.rig.tare_samples
     low, high = TARE_SAMPLES_RANGE
@@ -168,7 +176,7 @@ def make_plan(request: RunRequest) -> RunPlan:
         raise PlanRefused(problems)
     return RunPlan(protocol=protocol, protocol_text=text, protocol_source=source,
                    metadata=metadata, out=out, overwrite=request.overwrite, tare_samples=tare,
-                   preset=preset, rig=request.rig)
+                   preset=muscle.preset, rig=request.rig, muscle_note=muscle.note)
 
 
 def _protocol(request: RunRequest, problems: list[str]) -> tuple[Any, str, str]:
@@ -193,27 +201,43 @@ def _protocol(request: RunRequest, problems: list[str]) -> tuple[Any, str, str]:
         return None, "", path.name
 
 
-def _metadata(request: RunRequest, problems: list[str]) -> tuple[Any, str | None]:
-    """The validated metadata, with the muscle named the standard way; the sim preset."""
+def _metadata(request: RunRequest, problems: list[str]) -> tuple[Any, Any]:
+    """The validated metadata, its muscle the session's (named the standard way), and
+    the :class:`~app.session_muscle.MuscleChoice` (the sim preset, a note)."""
     from app.metadata import SessionMetadata, metadata_problems
-    from app.rig import resolve_muscle
+    from app.session_muscle import MuscleChoice
 
-    raw = request.metadata
-    values = dict(raw.model_dump(exclude_none=True) if isinstance(raw, SessionMetadata) else raw or {})
-    values = {k: v for k, v in values.items() if v is not None}
-    muscle = values.get("muscle") or request.rig.sim_muscle
-    preset = None
+    values = _metadata_values(request)
+    muscle = MuscleChoice(None, None)
     try:
-        preset, name = resolve_muscle(muscle, simulated=request.rig.simulated)
-        if name is not None:
-            values["muscle"] = name
+        muscle = muscle_choice(request)
+        if muscle.name is not None:
+            values["muscle"] = muscle.name
     except UserError as exc:
         problems.append(str(exc))
     found = metadata_problems(values, request.metadata_field_name)
     if found:
         problems += found
-        return None, preset
-    return SessionMetadata(**values), preset
+        return None, muscle
+    return SessionMetadata(**values), muscle
+
+
+def muscle_choice(request: RunRequest) -> Any:
+    """The session's muscle for ``request`` (:class:`app.session_muscle.MuscleChoice`:
+    the sim preset, the metadata name, a note), or UserError: the part of the plan the
+    GUI asks before it restarts a simulated rig."""
+    from app.session_muscle import choose_muscle
+    return choose_muscle(_metadata_values(request).get("muscle"),
+                         simulated=request.rig.simulated, study=request.study_muscle,
+                         rig=request.rig.sim_muscle,
+                         field=request.metadata_field_name("muscle"))
+
+
+def _metadata_values(request: RunRequest) -> dict[str, Any]:
+    from app.metadata import SessionMetadata
+    raw = request.metadata
+    values = dict(raw.model_dump(exclude_none=True) if isinstance(raw, SessionMetadata) else raw or {})
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _output(request: RunRequest, problems: list[str]) -> Path | None:

@@ -109,7 +109,7 @@ class CapturingSession:
     made: list["CapturingSession"] = []
 
     def __init__(self, *, rig, out_path, **kw) -> None:
-        self.rig, self.out = rig, Path(out_path)
+        self.rig, self.out, self.metadata = rig, Path(out_path), kw.get("metadata")
         CapturingSession.made.append(self)
 
     def subscribe(self, callback):
@@ -208,4 +208,94 @@ def test_a_study_run_from_the_picker_gets_the_cli_s_hidden_effect(qtbot, monkeyp
     qtbot.waitUntil(lambda: bool(CapturingSession.made) and not page.running, timeout=30000)
     assert exp.sim_animal is None and exp.rig.sim.muscle.treatment == TreatmentEffect()
     assert "treatment_effect" not in CapturingSession.made[0].rig.description["sim"]
+    win.close()
+
+
+def soleus(study):
+    """The study measuring the soleus instead of the EDL."""
+    toml = study.root / "study.toml"
+    toml.write_text(toml.read_text().replace('muscle = "EDL"', 'muscle = "soleus"'))
+    return load_study(study.root)
+
+
+def gui_page(qtbot, tmp_path, *, muscle: str = "rat-edl"):
+    from app.gui.app import ensure_app
+    from app.gui.main_window import MainWindow
+    ensure_app()
+    win = MainWindow()
+    win.confirm_quit = lambda: True
+    qtbot.addWidget(win)
+    page = win.acquire
+    page.session_factory = CapturingSession
+    page.run_controls.auto_continue.setChecked(True)
+    page.run_controls.output.set_directory(tmp_path)
+    page.rig_panel.choose_sim("serial", muscle)
+    page.connect_rig(page.rig_panel.spec())
+    qtbot.waitUntil(lambda: page.rig_panel.connected, timeout=30000)
+    return win, page
+
+
+def run_once(qtbot, page) -> CapturingSession:
+    CapturingSession.made.clear()
+    assert page.run_protocol(), page.run_controls.notice.text()
+    qtbot.waitUntil(lambda: bool(CapturingSession.made) and not page.running, timeout=30000)
+    return CapturingSession.made[0]
+
+
+def test_a_study_run_simulates_and_records_the_study_s_muscle(qtbot, monkeypatch,
+                                                             blinded_study, tmp_path):
+    """The study says soleus, the rig panel EDL: the GUI says so in one line and runs the
+    study's muscle, as ``run --study --sim`` does; a Subject-tab muscle other than the
+    study's is refused, as ``run --study --muscle`` is. Before: EDL simulated, soleus
+    recorded."""
+    study = soleus(blinded_study)
+    animal = sorted(study.codes)[0]
+    _plan_spec = cli_spec(monkeypatch, "--sim", "--study", str(study.root), "--animal", animal)
+    assert _plan_spec.muscle == "rat-soleus"
+    seen = spy_on_connect(monkeypatch)
+    win, page = gui_page(qtbot, tmp_path)
+    exp, picker = page.experiment, page.study_picker
+    assert seen[-1].muscle == "rat-edl"
+    assert picker.open(study.root)
+    picker.animal.setCurrentText(animal)
+    assert picker.pick()
+    qtbot.waitUntil(lambda: exp.simulated_muscle == "rat-soleus" and exp.sim_animal ==
+                    animal_key(picker.link) and page.rig_panel.connected, timeout=30000)
+    assert seen[-1] == _plan_spec            # the recipe `run --study --sim` starts
+    note = "simulating rat-soleus (the study's muscle soleus), not the rig's rat-edl"
+    assert page.log.lines.count(next(line for line in page.log.lines if note in line)) == 1
+    assert "Simulating rat-soleus" in page.rig_panel.status.text()
+
+    made = run_once(qtbot, page)
+    assert made.metadata.muscle == "soleus"
+    assert made.rig.description["sim"]["muscle"] == "rat-soleus"
+
+    page.metadata_form.set_values({"muscle": "EDL"})
+    CapturingSession.made.clear()
+    assert not page.run_protocol()
+    assert ("metadata muscle EDL: the study's muscle is soleus"
+            in page.run_controls.notice.text())
+    assert not CapturingSession.made and exp.simulated_muscle == "rat-soleus"
+    win.close()
+
+
+def test_a_plain_run_records_the_simulated_muscle(qtbot, tmp_path):
+    """No study: a blank Subject-tab muscle records the rig panel's (before: EDL whatever
+    was simulated); a Subject-tab muscle other than the panel's is simulated (the rig
+    restarts), said in one line, as ``run --rig SIM.toml --muscle M`` does."""
+    win, page = gui_page(qtbot, tmp_path, muscle="rat-soleus")
+    exp = page.experiment
+    page.metadata_form.set_values({"subject_id": "r1"})
+    page.run_controls.output.set_path(tmp_path / "a.h5")
+    made = run_once(qtbot, page)
+    assert made.metadata.muscle == "soleus"
+    assert made.rig.description["sim"]["muscle"] == "rat-soleus"
+
+    page.metadata_form.set_values({"muscle": "EDL"})
+    page.run_controls.output.set_path(tmp_path / "b.h5")
+    made = run_once(qtbot, page)          # restarts the simulated rig first
+    assert made.metadata.muscle == "EDL"
+    assert made.rig.description["sim"]["muscle"] == exp.simulated_muscle == "rat-edl"
+    assert any("simulating rat-edl (metadata muscle EDL), not the rig's rat-soleus" in line
+               for line in page.log.lines)
     win.close()

@@ -110,7 +110,8 @@ def plan_run(args: argparse.Namespace) -> CliRunPlan:
                           stimulus_sample_rate_hz=float(rate) if args.sim == "daq" else None)
     plan = make_plan(RunRequest(rig=rig, out=args.out, metadata=_metadata_values(args),
                                 protocol_path=args.protocol, overwrite=args.overwrite,
-                                metadata_field_name=meta_option))
+                                metadata_field_name=meta_option,
+                                study_muscle=study.muscle if study is not None else None))
     name = Path(args.protocol).name
     if not args.yes and not stdin_is_terminal():
         needs = _first_interactive_step(plan.protocol)
@@ -169,7 +170,7 @@ def _study_session(args: argparse.Namespace):
     from app.study.run_link import study_session
     link = study_session(args.study, args.animal, args.meta_timepoint)
     for name, value in link.metadata.items():
-        if getattr(args, f"meta_{name}", None) is None:
+        if name != "muscle" and getattr(args, f"meta_{name}", None) is None:   # the plan's
             setattr(args, f"meta_{name}", value)
     args.out = str(link.out)
     link.out.parent.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,7 @@ class AcquirePage(QWidget):
         self.session_factory = None      # tests may inject one
         self.last_output: Path | None = None
         self.finished_status: str | None = None
+        self.muscle_note: str | None = None    # the session's muscle replaced the rig's
         self._running = False
 
         # the widgets (app/gui/acquire_layout.py arranges them)
@@ -107,6 +108,7 @@ class AcquirePage(QWidget):
         exp = self.experiment
         source = spec.get("source")
         study = self._study_run()    # a simulated rig starts as the study's animal
+        self.muscle_note = None      # and with the panel's muscle (Run says if another)
         if source == "sim":
             from app.rig.simulated import SimRigSpec
             sim = SimRigSpec(spec.get("kind") or "serial", spec.get("muscle") or "rat-edl")
@@ -125,12 +127,15 @@ class AcquirePage(QWidget):
         """The study session a run into ``out`` (default: the output file shown) is."""
         return self.study_picker.link_for(out or self.run_controls.output.path)
 
-    def _restart_sim_for(self, study: Any, then: Any = None) -> bool:
+    def _restart_sim_for(self, study: Any, muscle: Any = None, then: Any = None) -> bool:
         """A connected simulated rig not started as ``study``'s animal (or, for None, as
-        no study's) is started again as it, on a worker thread (the study's hidden effect
-        comes with it, never shown); ``then`` runs once it is. True if it restarts."""
+        no study's) simulating the session's muscle (``muscle``, a MuscleChoice from
+        :meth:`Experiment.muscle_for`; None: any) is started again as it, on a worker
+        thread (the study's hidden effect comes with it, never shown); ``then`` runs
+        once it is. True if it restarts."""
         exp = self.experiment
-        if exp.sim_recipe is None or exp.running or exp.simulated_as(study):
+        preset = getattr(muscle, "preset", None)
+        if exp.sim_recipe is None or exp.running or exp.simulated_as(study, preset):
             return False
         who = f" as study animal {study.animal}" if study is not None else ""
         self.log.log(f"restarting the simulated rig{who}")
@@ -140,9 +145,21 @@ class AcquirePage(QWidget):
             self._after_connect()
             if then is not None:
                 then()
-        run_in_thread(lambda: exp.restart_simulated(study), done, self._rig_failed,
+        run_in_thread(lambda: exp.restart_simulated(study, preset), done, self._rig_failed,
                       name="myoforce-connect")
         return True
+
+    def _session_muscle(self, metadata: Any, study: Any) -> Any:
+        """The session's muscle by the run plan's rule (app.session_muscle): the study's,
+        else the Subject tab's, else the rig's. When it replaces the rig's simulated
+        muscle, that is said in one line (log, status bar, under the rig's status).
+        UserError (one line) when the Subject tab's muscle is not the study's."""
+        choice = self.experiment.muscle_for(metadata, study)
+        if choice.note and choice.note != self.muscle_note:
+            self.log.log(choice.note, "warning")
+            self.message.emit(choice.note[:1].upper() + choice.note[1:])
+        self.muscle_note = choice.note
+        return choice
 
     def _after_connect(self) -> None:
         # show the force at once: stream while idle
@@ -185,7 +202,15 @@ class AcquirePage(QWidget):
         self.metadata_form.set_values({name: None for name in self.metadata_form.editors})
         self.metadata_form.set_values(metadata)
         self.run_controls.output.set_path(out)
-        self._restart_sim_for(self._study_run(out))
+        study = self._study_run(out)
+        if not self.experiment.connected:
+            return
+        try:
+            muscle = self._session_muscle(self.metadata_form.raw_values(), study)
+        except UserError as exc:                # the study's muscle is not simulated
+            self._refuse(str(exc))
+            return
+        self._restart_sim_for(study, muscle)
 
     def _subject_changed(self) -> None:
         out = self.run_controls.output
@@ -212,7 +237,11 @@ class AcquirePage(QWidget):
         protocol = self.protocol_panel.protocol
         if protocol is None:
             return self._refuse("Open a protocol first (Protocol tab).", tab=2)
-        if self._restart_sim_for(self._study_run(), then=self.run_protocol):
+        try:
+            muscle = self._session_muscle(metadata, self._study_run())
+        except UserError as exc:
+            return self._refuse(f"Could not start: {exc}", tab=1)
+        if self._restart_sim_for(self._study_run(), muscle, then=self.run_protocol):
             self.run_controls.show_notice("Starting the simulated rig for this run…")
             return True                       # Run again once it is connected
         out = self.run_controls.output.checked_path(getattr(metadata, "subject_id", None))
@@ -304,7 +333,9 @@ class AcquirePage(QWidget):
 
     def _on_connected(self, ev: RigConnected) -> None:
         self.protocol_panel.set_rig(self.experiment.rig_settings)   # the rig's own rules
-        self.rig_panel.set_connected(True, ev.message)
+        note = self.muscle_note
+        self.rig_panel.set_connected(True, ev.message + (f"\n{note[:1].upper()}{note[1:]}"
+                                                         if note else ""))
         self.live_view.set_ring(self.experiment.ring)
         aux = self.experiment.aux_ring
         self.live_view.set_aux_source(aux if aux.channels else None)

@@ -69,7 +69,8 @@ class RigPanel(QWidget):
         self.muscle = QComboBox()
         self.muscle.addItems(muscle_presets())
         self.muscle.setCurrentText("rat-edl")
-        self.muscle.setToolTip("Muscle model of the simulated rig")
+        self.muscle.setToolTip("Muscle model of the simulated rig; a study's muscle, or "
+                               "the Subject tab's, replaces it for a run (said in the log)")
         self.sim_kind = QComboBox()
         from sim_devices import SIM_KINDS
         for kind in SIM_KINDS:

@@ -48,7 +48,7 @@ class Experiment(RigConnection):
     # --- sessions ---
     def plan(self, protocol: Any, out_path: str | Path, metadata: Any, *,
              protocol_source: str = "protocol", protocol_text: str | None = None,
-             overwrite: bool | None = None) -> Any:
+             overwrite: bool | None = None, study: Any = None) -> Any:
         """The core's run plan for this rig (:func:`app.run_plan.make_plan`): the same
         checks, and the same messages, as ``myoforce run``. Raises PlanRefused."""
         from app.run_plan import RunRequest, make_plan
@@ -57,7 +57,18 @@ class Experiment(RigConnection):
         return make_plan(RunRequest(
             rig=self.rig_settings, out=out, metadata=metadata, protocol=protocol,
             protocol_text=protocol_text, protocol_source=protocol_source,
-            overwrite=out.exists() if overwrite is None else overwrite))  # the GUI asked first
+            overwrite=out.exists() if overwrite is None else overwrite,  # the GUI asked first
+            study_muscle=study.muscle if study is not None else None))
+
+    def muscle_for(self, metadata: Any, study: Any = None) -> Any:
+        """The muscle a session with ``metadata`` (for ``study``, a StudySession, or None)
+        records and, on a simulated rig, must simulate: the run plan's rule
+        (:func:`app.run_plan.muscle_choice`), asked before Run restarts the simulated
+        rig with it. A :class:`app.session_muscle.MuscleChoice`, or UserError."""
+        from app.run_plan import RunRequest, muscle_choice
+        self._require_rig()
+        return muscle_choice(RunRequest(rig=self.rig_settings, out="", metadata=metadata,
+                                        study_muscle=study.muscle if study is not None else None))
 
     def start(self, protocol: Any, out_path: str | Path, metadata: Any, *,
               auto_continue: bool = False, session_factory: Callable[..., Any] | None = None,
@@ -75,15 +86,22 @@ class Experiment(RigConnection):
         a simulated rig it must have been started as that animal
         (:meth:`restart_simulated`), so the study's hidden effect applies as with
         ``myoforce run --study``; a simulated rig started as a study animal runs nothing else.
+        A simulated rig must also run the session's muscle (the plan's, which the
+        metadata records): never one muscle simulated and another recorded.
         """
         rig = self._require_rig()
+        plan = self.plan(protocol, out_path, metadata, protocol_source=protocol_source,
+                         protocol_text=session_kwargs.get("protocol_text"),
+                         overwrite=session_kwargs.pop("overwrite", None), study=study)
         if not self.simulated_as(study):
             from app.errors import UserError
             who = f"study animal {study.animal}" if study is not None else "no study's animal"
             raise UserError(f"the simulated rig was not started as {who}: restart it first")
-        plan = self.plan(protocol, out_path, metadata, protocol_source=protocol_source,
-                         protocol_text=session_kwargs.get("protocol_text"),
-                         overwrite=session_kwargs.pop("overwrite", None))
+        if not self.simulated_as(study, plan.preset):
+            from app.errors import UserError
+            raise UserError(f"the simulated rig runs {self.simulated_muscle}, but the "
+                            f"session's muscle is {plan.metadata.muscle} ({plan.preset}): "
+                            f"restart it first")
         session_kwargs["protocol_text"] = plan.protocol_text
         session_kwargs.setdefault("tare_samples", plan.tare_samples)
         with self._lock:

@@ -90,29 +90,49 @@ class RigConnection:
             return self._start_simulated(SimRigFile(config), study, settings)
         return self.attach(connect_rig(config, on_command=self.command_hook), settings)
 
-    def _start_simulated(self, recipe: Any, study: Any, settings: Any = None) -> Rig:
+    def _start_simulated(self, recipe: Any, study: Any, settings: Any = None,
+                         muscle: str | None = None) -> Rig:
         """Start ``recipe`` (with the study animal's effect, by the same core function as
-        the CLI: :func:`app.study.run_link.study_rig`) and attach it, remembering how, so
-        that :meth:`restart_simulated` can make it another animal's."""
-        from app.study.run_link import animal_key, study_rig
-        factory = recipe.connect if study is None else study_rig(study, recipe)
-        return self.attach(factory(self.command_hook), settings,
-                           sim=(recipe, settings, animal_key(study)))
+        the CLI: :func:`app.study.run_link.study_rig`; with ``muscle``, a session's
+        muscle, in place of its own) and attach it, remembering how, so that
+        :meth:`restart_simulated` can make it another animal's. Run plans keep seeing
+        the recipe's own muscle as the rig's (``RigSettings.sim_muscle``)."""
+        from dataclasses import replace
 
-    def restart_simulated(self, study: Any = None) -> Rig:
+        from app.run_plan import RigSettings
+        from app.study.run_link import animal_key, study_rig
+        started = recipe.with_muscle(muscle) if muscle else recipe
+        factory = started.connect if study is None else study_rig(study, started)
+        rig = factory(self.command_hook)
+        own = replace(settings or RigSettings.from_rig(rig), sim_muscle=recipe.sim_muscle)
+        return self.attach(rig, own, sim=(recipe, settings, animal_key(study)))
+
+    def restart_simulated(self, study: Any = None, muscle: str | None = None) -> Rig:
         """Start the connected simulated rig again as ``study``'s animal (None: no study's
-        effect; blocking). Not while a protocol runs."""
+        effect) simulating ``muscle`` (a preset; None: the rig's own; blocking). Not
+        while a protocol runs."""
         if self.sim_recipe is None:
             from app.errors import UserError
             raise UserError("the connected rig is not a simulated one")
         self._refuse_while_running("restart the simulated rig")
-        return self._start_simulated(self.sim_recipe, study, self._sim_settings)
+        return self._start_simulated(self.sim_recipe, study, self._sim_settings, muscle)
 
-    def simulated_as(self, study: Any) -> bool:
-        """Whether a session for ``study`` (a StudySession, or None for none) may run on
-        the connected rig: a rig that is not simulated, or a simulated one started as that
-        study animal (a study session gets its effect; any other, none)."""
+    @property
+    def simulated_muscle(self) -> str | None:
+        """The muscle preset the connected simulated rig runs (None: no simulated rig)."""
+        rig = self.rig
+        sim = (getattr(rig, "description", None) or {}).get("sim") if rig is not None else None
+        return sim.get("muscle") if isinstance(sim, dict) else None
+
+    def simulated_as(self, study: Any, muscle: str | None = None) -> bool:
+        """Whether a session for ``study`` (a StudySession, or None for none) whose muscle
+        preset is ``muscle`` (None: any) may run on the connected rig: a rig that is not
+        simulated, or a simulated one started as that study animal (a study session gets
+        its effect; any other, none), simulating that muscle."""
         from app.study.run_link import animal_key
+        running = self.simulated_muscle
+        if muscle is not None and running is not None and running != muscle:
+            return False
         if self.sim_recipe is None:
             return study is None or not getattr(self.rig_settings, "simulated", False)
         return self.sim_animal == animal_key(study)
@@ -154,7 +174,7 @@ class RigConnection:
         rig = self.rig
         if rig is None:
             return "not connected"
-        parts = []
+        parts = [f"simulated {self.simulated_muscle}"] if self.simulated_muscle else []
         for label, dev in (("stimulator", rig.stimulator), ("amplifier", rig.amplifier)):
             try:
                 parts.append(f"{label}: {dev.identity}")

@@ -6,7 +6,8 @@ rig panel all build a :class:`SimRigSpec` and connect through :meth:`SimRigSpec.
 so the two shells cannot start different rigs for the same choice. A recipe can be
 started again with another treatment effect (:meth:`with_effect`): a study session on
 the simulated rig is the study animal's muscle (:func:`app.study.run_link.study_rig`),
-whichever shell runs it. :class:`SimRigFile` is the same for a rig file with a ``[sim]``
+whichever shell runs it; and with another muscle (:meth:`with_muscle`): the session's,
+when the study or the metadata names another (:func:`app.session_muscle.choose_muscle`). :class:`SimRigFile` is the same for a rig file with a ``[sim]``
 table.
 """
 from __future__ import annotations
@@ -55,6 +56,14 @@ class SimRigSpec:
     def with_effect(self, treatment_effect: Any) -> "SimRigSpec":
         return replace(self, treatment_effect=treatment_effect)
 
+    @property
+    def sim_muscle(self) -> str:
+        """The muscle preset it simulates."""
+        return self.muscle
+
+    def with_muscle(self, muscle: str) -> "SimRigSpec":
+        return replace(self, muscle=muscle)
+
     def connect(self, on_command: CommandHook | None = None) -> Rig:
         """Start the simulated devices and connect the real drivers to them (blocking)."""
         if self.kind == "daq":
@@ -84,6 +93,14 @@ class SimRigFile:
 
     def with_effect(self, treatment_effect: Any) -> "SimRigFile":
         return replace(self, treatment_effect=treatment_effect)
+
+    @property
+    def sim_muscle(self) -> str:
+        """The muscle preset it simulates (given, else the ``[sim]`` table's)."""
+        return self.muscle or self.config.sim.muscle
+
+    def with_muscle(self, muscle: str) -> "SimRigFile":
+        return replace(self, muscle=muscle)
 
     def connect(self, on_command: CommandHook | None = None) -> Rig:
         from app.rig.connect import connect_rig

@@ -34,6 +34,12 @@ class StudySession:
     #: group's effect with its force scaled by the animal's own factor
     sim_effect: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def muscle(self) -> str | None:
+        """The study's muscle: the session's, in the metadata and on a simulated rig
+        (:func:`app.session_muscle.choose_muscle`)."""
+        return self.study.design.muscle
+
 
 def animal_factor(study: Study, animal_id: str) -> float:
     """The simulated between-animal force factor: 1 + sd·z, z ~ N(0, 1) from a generator

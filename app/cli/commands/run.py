@@ -9,7 +9,9 @@ per-trial results at the end.
 
 ``--muscle`` names the muscle in the metadata and, on a simulated rig, picks the
 muscle model: ``EDL`` (or ``edl``, ``rat-edl``) -> ``rat-edl``, ``soleus`` ->
-``rat-soleus``, ``quadriceps`` -> ``rat-quadriceps``.
+``rat-soleus``, ``quadriceps`` -> ``rat-quadriceps``. With ``--study`` the study's
+muscle is the session's, and a ``--muscle`` naming another is refused
+(:func:`app.session_muscle.choose_muscle`, the rule the GUI applies too).
 
 Exit codes: 0 completed; 1 failed (one line on stderr says why; the data recorded so
 far are kept); 130 aborted with Ctrl-C (output off, file closed with status aborted).
@@ -169,6 +171,8 @@ def _start(args: argparse.Namespace, plan: CliRunPlan, guard: SafeInterrupts) ->
     interactive = stdin_is_terminal() and not args.yes
     display.line(f"myoforce run: {printable(plan.protocol.name)} on the {printable(plan.source)} "
                  f"-> {printable(str(args.out))}")
+    if plan.plan.muscle_note:
+        display.line(f"myoforce run: {printable(plan.plan.muscle_note)}")
     return _run(args, plan, session, display, inbox, interactive, guard)
 
 

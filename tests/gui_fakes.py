@@ -119,6 +119,30 @@ def fake_rig() -> Rig:
     return Rig(stimulator=FakeStimulator(), amplifier=FakeAmplifier(), description={"fake": True})
 
 
+class CapturingSession:
+    """A session that records what it was lent (rig, file, metadata) and ends at once."""
+    made: list["CapturingSession"] = []
+
+    def __init__(self, *, rig, out_path, metadata, **kw) -> None:
+        self.rig, self.out, self.metadata = rig, Path(out_path), metadata
+        CapturingSession.made.append(self)
+
+    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
+        return lambda: None
+
+    def run(self) -> Any:
+        from types import SimpleNamespace
+        return SimpleNamespace(status="completed")
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def answer(self, prompt_id: str, value: Any = None) -> None: ...
+
+    def abort(self, reason: str = "") -> None: ...
+
+
 class FakeSession:
     """Runs a tiny protocol: twitches, a prompt, a force-frequency step; honours abort.
 

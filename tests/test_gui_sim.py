@@ -6,7 +6,6 @@ concealed in the rig description while blinded, and shown nowhere in the window.
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -18,6 +17,7 @@ from app.study.animals import validate_animal
 from app.study.operations import add_animals, init_study, randomise
 from app.study.run_link import HIDDEN_EFFECT, animal_key, study_session
 from sim_devices.muscle.treatment import TreatmentEffect
+from tests.gui_fakes import CapturingSession
 
 pytestmark = [pytest.mark.gui]
 
@@ -104,29 +104,6 @@ def blinded_study(tmp_path):
     return load_study(study.root)
 
 
-class CapturingSession:
-    """A session that records what it was lent and ends at once."""
-    made: list["CapturingSession"] = []
-
-    def __init__(self, *, rig, out_path, **kw) -> None:
-        self.rig, self.out, self.metadata = rig, Path(out_path), kw.get("metadata")
-        CapturingSession.made.append(self)
-
-    def subscribe(self, callback):
-        return lambda: None
-
-    def run(self):
-        return SimpleNamespace(status="completed")
-
-    def pause(self) -> None: ...
-
-    def resume(self) -> None: ...
-
-    def answer(self, prompt_id, value=None) -> None: ...
-
-    def abort(self, reason: str = "") -> None: ...
-
-
 def test_the_core_runs_a_study_session_only_on_that_animal(blinded_study, tmp_path):
     """Qt-free: Experiment refuses a study session on a simulated rig not started as the
     animal, and a plain session on one that was; restart_simulated makes it so."""
@@ -157,23 +134,12 @@ def test_the_core_runs_a_study_session_only_on_that_animal(blinded_study, tmp_pa
 
 def test_a_study_run_from_the_picker_gets_the_cli_s_hidden_effect(qtbot, monkeypatch,
                                                                    blinded_study, tmp_path):
-    from app.gui.app import ensure_app
-    from app.gui.main_window import MainWindow
     treated = next(a for a in blinded_study.codes if blinded_study.true_group(a) == "treatment")
     expected = cli_spec(monkeypatch, "--sim", "--study", str(blinded_study.root),
                         "--animal", treated)
     assert expected.treatment_effect["force"] > 1.4           # the study's effect
     seen = spy_on_connect(monkeypatch)
-    ensure_app()
-    win = MainWindow()
-    win.confirm_quit = lambda: True
-    qtbot.addWidget(win)
-    page = win.acquire
-    page.session_factory = CapturingSession
-    page.run_controls.auto_continue.setChecked(True)
-    page.run_controls.output.set_directory(tmp_path)
-    page.connect_rig(page.rig_panel.spec())
-    qtbot.waitUntil(lambda: page.rig_panel.connected, timeout=30000)
+    win, page = gui_page(qtbot, tmp_path)
     exp = page.experiment
     assert seen[-1].treatment_effect is None
 

@@ -4,7 +4,6 @@ operator's, else the rig's; the recorded muscle is always the simulated one."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -16,6 +15,7 @@ from app.study import load_study
 from app.study.animals import validate_animal
 from app.study.operations import add_animals, init_study, randomise
 from app.study.run_link import study_session
+from tests.gui_fakes import CapturingSession
 
 DEMO = Path(__file__).resolve().parents[1] / "protocols" / "library" / "protocol1-demo.yaml"
 
@@ -109,29 +109,6 @@ def test_run_study_refuses_another_muscle_in_one_line(soleus_study, capsys):
     assert code == 1 and "Traceback" not in err
     assert "--muscle EDL: the study's muscle is soleus" in err
     assert not list((soleus_study.root / "sessions").rglob("*.h5"))
-
-
-class CapturingSession:
-    """A session that records what it was lent and ends at once."""
-    made: list["CapturingSession"] = []
-
-    def __init__(self, *, rig, out_path, metadata, **kw) -> None:
-        self.rig, self.out, self.metadata = rig, Path(out_path), metadata
-        CapturingSession.made.append(self)
-
-    def subscribe(self, callback):
-        return lambda: None
-
-    def run(self):
-        return SimpleNamespace(status="completed")
-
-    def pause(self) -> None: ...
-
-    def resume(self) -> None: ...
-
-    def answer(self, prompt_id, value=None) -> None: ...
-
-    def abort(self, reason: str = "") -> None: ...
 
 
 def test_the_core_never_records_one_muscle_and_simulates_another(soleus_study, tmp_path):

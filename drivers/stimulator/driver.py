@@ -27,30 +27,16 @@ import logging
 import math
 import threading
 import time
-from typing import Callable, Protocol
+from typing import Callable
 
 from drivers.capabilities import StimulusSpec
 from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout, StimulusAborted
 from drivers.fire_ledger import FireLedger
 from drivers.limits import StimulusLimits
 from drivers.stimulator import scpi, switch_off
+from drivers.transports import CommandTransport
 
 log = logging.getLogger(__name__)
-
-
-class CommandTransport(Protocol):
-    """What the driver needs of a transport (``VisaTransport`` or a test double)."""
-
-    @property
-    def lock(self) -> threading.RLock: ...
-
-    def write(self, command: str) -> None: ...
-
-    def query(self, command: str, timeout_s: float | None = None) -> str: ...
-
-    def write_urgent(self, command: str) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class ScpiStimulator:

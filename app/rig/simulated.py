@@ -7,8 +7,8 @@ so the two shells cannot start different rigs for the same choice. A recipe can 
 started again with another treatment effect (:meth:`with_effect`): a study session on
 the simulated rig is the study animal's muscle (:func:`app.study.run_link.study_rig`),
 whichever shell runs it; and with another muscle (:meth:`with_muscle`): the session's,
-when the study or the metadata names another (:func:`app.session_muscle.choose_muscle`). :class:`SimRigFile` is the same for a rig file with a ``[sim]``
-table.
+when the study or the metadata names another (:func:`app.session_muscle.choose_muscle`).
+:class:`SimRigFile` is the same for a rig file with a ``[sim]`` table.
 """
 from __future__ import annotations
 

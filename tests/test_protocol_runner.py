@@ -31,6 +31,7 @@ from protocols import events as E
 from protocols.engine import NullStore, ProtocolRunner
 from protocols.engine.steps.optimal_length import suggest_lo
 from protocols.engine.steps.supramaximal import find_plateau
+from sim_devices.muscle.model import MuscleModel
 from protocols.events import RunnerState as S
 from protocols.loader import parse_protocol
 from sim_devices.muscle import get_preset
@@ -536,12 +537,15 @@ def sim_session(tmp_path, p, *, muscle="rat-edl", name="s.h5", auto=True, seed=1
 @pytest.mark.parametrize("muscle", ["rat-edl", "rat-soleus", "rat-quadriceps"])
 def test_supramaximal_search_finds_the_plateau_of_the_sim_muscle(tmp_path, muscle):
     step = 0.25
-    # twitches far enough apart for the slow soleus to relax before the next one
+    # twitches far enough apart for each muscle to relax before the next one: at 0.3 s the
+    # slow soleus's twitches sit on the previous one's tail (baseline-drift flags, forces
+    # off by ~1 %, near the 2 % plateau criterion: the plateau came 1-2 steps early)
+    interval = 0.6 if muscle == "rat-soleus" else 0.3
     p = parse_protocol(textwrap.dedent(f"""\
         name: search
         windows: {{pre_ms: 30, twitch_post_ms: 200}}
         steps:
-          - {{kind: supramaximal, start_mA: 0.25, step_mA: {step}, max_mA: 8, interval_s: 0.3,
+          - {{kind: supramaximal, start_mA: 0.25, step_mA: {step}, max_mA: 8, interval_s: {interval},
              plateau_tolerance: 0.02, plateau_steps: 2, min_force_mN: 50}}
         """))
     preset = get_preset(muscle)
@@ -558,8 +562,17 @@ def test_supramaximal_search_finds_the_plateau_of_the_sim_muscle(tmp_path, muscl
     assert finished.status == "completed", finished.message
     result = session.runner.step_results[0].result
     assert result["plateau_found"]
-    assert abs(result["plateau_current_mA"] - truth) <= step + 1e-9, (result, truth)
-    assert result["working_current_mA"] == pytest.approx(1.3 * result["plateau_current_mA"])
+    # recruitment flattens quadratically towards saturation (smoothstep in log current), so
+    # a 2 %-per-step plateau criterion stops one or two steps before the saturation current,
+    # as noise decides: what it promises is a plateau current recruiting at least 96 % of
+    # the axons (two steps of at most 2 %), never past saturation, and a working current
+    # (1.3x) that recruits every axon, i.e. is supramaximal
+    model = MuscleModel(preset, seed=0)
+    plateau = result["plateau_current_mA"]
+    assert model.recruitment(plateau, width) >= 1 - 2 * 0.02, (result, truth)
+    assert plateau <= truth + step + 1e-9, (result, truth)
+    assert result["working_current_mA"] == pytest.approx(1.3 * plateau)
+    assert model.recruitment(result["working_current_mA"], width) == 1.0, (result, truth)
     with open_session(tmp_path / "s.h5") as sf:
         entries = [e for e in sf.audit if e.kind == "supramaximal"]
         assert entries and "working current" in entries[0].message

@@ -9,12 +9,13 @@ is counted in :attr:`stats` and announced as a :class:`StreamNotice`; nothing is
 silently and no call hangs: a dead stream makes every later call raise the error that
 killed it, promptly.
 
-About 510 lines, one class, on purpose: the command side and the reader thread share
+About 500 lines, one class, on purpose: the command side and the reader thread share
 one stream state (streaming, the error that killed it, the next sample index, stats)
 under one lock, and every command checks it; split across modules that state would be
 reached into from both. What has a seam of its own already has a module: the wire
 format (``frames.py``), the command grammar (``commands.py``), the read pacing and the
-STOP allowance (``pacing.py``), the transport
+STOP allowance (``pacing.py``), what a parsed chunk means for the counters and
+notices (``stream_report.py``), the transport
 (``drivers.transports.serial_port``) and the subscriber list (``drivers.subscribers``).
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Callable
 from drivers.amplifier import commands as cmd
 from drivers.amplifier.frames import FrameParser, ParseResult
 from drivers.amplifier.pacing import READ_PERIOD_S, ReadPacer, stop_wait_s
+from drivers.amplifier.stream_report import result_notices, stats_after
 from drivers.capabilities import (BlockSink, Calibration, NoticeSink, SampleBlock, StreamNotice,
                                   StreamStats)
 from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout, InstrumentError, ProtocolError
@@ -263,8 +265,11 @@ class SerialForceAmplifier:
         return self._notice_sinks.errors
 
     def _notify(self, kind: str, message: str, sample: int | None = None, count: int = 0) -> None:
-        log.debug("amplifier notice %s: %s", kind, message)
-        self._notice_sinks.emit(StreamNotice(kind, message, sample, count))
+        self._emit(StreamNotice(kind, message, sample, count))
+
+    def _emit(self, notice: StreamNotice) -> None:
+        log.debug("amplifier notice %s: %s", notice.kind, notice.message)
+        self._notice_sinks.emit(notice)
 
     # ---------------------------------------------------------------- streaming
     def start(self) -> None:
@@ -450,27 +455,11 @@ class SerialForceAmplifier:
             self._die(DeviceError(f"amplifier reader failed: {exc!r}"), "disconnected")
 
     def _deliver(self, result: ParseResult, cal: Calibration, rate: float, next_index: int) -> None:
-        lost = sum(g.lost for g in result.gaps)
-        samples = result.samples
         with self._state_lock:
-            s = self._stats
-            self._stats = StreamStats(
-                samples=s.samples + samples, blocks=s.blocks + len(result.runs),
-                gaps=s.gaps + len(result.gaps), lost_samples=s.lost_samples + lost,
-                checksum_errors=s.checksum_errors + result.checksum_errors,
-                bytes_discarded=s.bytes_discarded + result.bytes_discarded,
-                sink_overflows=s.sink_overflows)
+            self._stats = stats_after(self._stats, result)
             self._next_index = next_index
-        for gap in result.gaps:
-            self._notify("gap", f"{gap.lost} sample(s) lost before sample {gap.at}",
-                         sample=gap.at, count=gap.lost)
-        if result.checksum_errors:
-            self._notify("checksum", f"{result.checksum_errors} frame(s) failed the CRC check",
-                         sample=next_index, count=result.checksum_errors)
-        if result.bytes_discarded:
-            self._notify("resync", f"frame sync lost {result.resyncs} time(s): "
-                         f"{result.bytes_discarded} byte(s) discarded while resynchronizing",
-                         sample=next_index, count=result.bytes_discarded)
+        for notice in result_notices(result, next_index):
+            self._emit(notice)
         host_time = time.time()
         for run in result.runs:
             block = SampleBlock(first_sample=run.first, force_mN=cal.to_mN(run.counts),

@@ -29,6 +29,7 @@ from app.gui.prompt_panel import PromptPanel
 from app.gui.protocol_panel import ProtocolPanel, default_protocol_path
 from app.gui.rig_panel import RigPanel
 from app.gui.run_controls import RunControls
+from app.gui.simulated_rig_restart import SimulatedRigRestart
 from app.gui.study_picker import StudyPicker
 from app.live.experiment import Experiment
 from app.live.experiment_events import (ExperimentError, RigConnected, RigDisconnected,
@@ -51,7 +52,6 @@ class AcquirePage(QWidget):
         self.session_factory = None      # tests may inject one
         self.last_output: Path | None = None
         self.finished_status: str | None = None
-        self.muscle_note: str | None = None    # the session's muscle replaced the rig's
         self._running = False
 
         # the widgets (app/gui/acquire_layout.py arranges them)
@@ -71,6 +71,9 @@ class AcquirePage(QWidget):
         self.results_table = self.results.table
         self._handlers = self.handlers()    # the results' handlers are in the table
         self.log = EventLog()
+        self.sim_restart = SimulatedRigRestart(self.experiment, self.log, self.rig_panel.status,
+                                               self.message.emit, self._after_connect,
+                                               self._rig_failed)
         self.bottom_tabs = results_tabs(self.results_table, self.log)
         arrange(self, setup_column(self.setup_tabs, self.run_controls),
                 display_column(self.prompt_panel, trace_with_comments(self.live_view, self.comment_box),
@@ -108,7 +111,7 @@ class AcquirePage(QWidget):
         exp = self.experiment
         source = spec.get("source")
         study = self._study_run()    # a simulated rig starts as the study's animal
-        self.muscle_note = None      # and with the panel's muscle (Run says if another)
+        self.sim_restart.muscle_note = None   # and with the panel's muscle (Run says if another)
         if source == "sim":
             from app.rig.simulated import SimRigSpec
             sim = SimRigSpec(spec.get("kind") or "serial", spec.get("muscle") or "rat-edl")
@@ -126,40 +129,6 @@ class AcquirePage(QWidget):
     def _study_run(self, out: Path | None = None) -> Any:
         """The study session a run into ``out`` (default: the output file shown) is."""
         return self.study_picker.link_for(out or self.run_controls.output.path)
-
-    def _restart_sim_for(self, study: Any, muscle: Any = None, then: Any = None) -> bool:
-        """A connected simulated rig not started as ``study``'s animal (or, for None, as
-        no study's) simulating the session's muscle (``muscle``, a MuscleChoice from
-        :meth:`Experiment.muscle_for`; None: any) is started again as it, on a worker
-        thread (the study's hidden effect comes with it, never shown); ``then`` runs
-        once it is. True if it restarts."""
-        exp = self.experiment
-        preset = getattr(muscle, "preset", None)
-        if exp.sim_recipe is None or exp.running or exp.simulated_as(study, preset):
-            return False
-        who = f" as study animal {study.animal}" if study is not None else ""
-        self.log.log(f"restarting the simulated rig{who}")
-        self.rig_panel.status.setText(f"Restarting the simulated rig{who}…")
-
-        def done(_rig: Any) -> None:
-            self._after_connect()
-            if then is not None:
-                then()
-        run_in_thread(lambda: exp.restart_simulated(study, preset), done, self._rig_failed,
-                      name="myoforce-connect")
-        return True
-
-    def _session_muscle(self, metadata: Any, study: Any) -> Any:
-        """The session's muscle by the run plan's rule (app.session_muscle): the study's,
-        else the Subject tab's, else the rig's. When it replaces the rig's simulated
-        muscle, that is said in one line (log, status bar, under the rig's status).
-        UserError (one line) when the Subject tab's muscle is not the study's."""
-        choice = self.experiment.muscle_for(metadata, study)
-        if choice.note and choice.note != self.muscle_note:
-            self.log.log(choice.note, "warning")
-            self.message.emit(choice.note[:1].upper() + choice.note[1:])
-        self.muscle_note = choice.note
-        return choice
 
     def _after_connect(self) -> None:
         # show the force at once: stream while idle
@@ -206,11 +175,11 @@ class AcquirePage(QWidget):
         if not self.experiment.connected:
             return
         try:
-            muscle = self._session_muscle(self.metadata_form.raw_values(), study)
+            muscle = self.sim_restart.session_muscle(self.metadata_form.raw_values(), study)
         except UserError as exc:                # the study's muscle is not simulated
             self._refuse(str(exc))
             return
-        self._restart_sim_for(study, muscle)
+        self.sim_restart.restart_for(study, muscle)
 
     def _subject_changed(self) -> None:
         out = self.run_controls.output
@@ -238,10 +207,10 @@ class AcquirePage(QWidget):
         if protocol is None:
             return self._refuse("Open a protocol first (Protocol tab).", tab=2)
         try:
-            muscle = self._session_muscle(metadata, self._study_run())
+            muscle = self.sim_restart.session_muscle(metadata, self._study_run())
         except UserError as exc:
             return self._refuse(f"Could not start: {exc}", tab=1)
-        if self._restart_sim_for(self._study_run(), muscle, then=self.run_protocol):
+        if self.sim_restart.restart_for(self._study_run(), muscle, then=self.run_protocol):
             self.run_controls.show_notice("Starting the simulated rig for this run…")
             return True                       # Run again once it is connected
         out = self.run_controls.output.checked_path(getattr(metadata, "subject_id", None))
@@ -333,7 +302,7 @@ class AcquirePage(QWidget):
 
     def _on_connected(self, ev: RigConnected) -> None:
         self.protocol_panel.set_rig(self.experiment.rig_settings)   # the rig's own rules
-        note = self.muscle_note
+        note = self.sim_restart.muscle_note
         self.rig_panel.set_connected(True, ev.message + (f"\n{note[:1].upper()}{note[1:]}"
                                                          if note else ""))
         self.live_view.set_ring(self.experiment.ring)

@@ -239,7 +239,7 @@ def test_a_study_run_simulates_and_records_the_study_s_muscle(qtbot, monkeypatch
     page.metadata_form.set_values({"muscle": "EDL"})
     CapturingSession.made.clear()
     assert not page.run_protocol()
-    assert ("metadata muscle EDL: the study's muscle is soleus"
+    assert ("Subject tab's Muscle EDL: the study's muscle is soleus"
             in page.run_controls.notice.text())
     assert not CapturingSession.made and exp.simulated_muscle == "rat-soleus"
     win.close()
@@ -262,6 +262,6 @@ def test_a_plain_run_records_the_simulated_muscle(qtbot, tmp_path):
     made = run_once(qtbot, page)          # restarts the simulated rig first
     assert made.metadata.muscle == "EDL"
     assert made.rig.description["sim"]["muscle"] == exp.simulated_muscle == "rat-edl"
-    assert any("simulating rat-edl (metadata muscle EDL), not the rig's rat-soleus" in line
+    assert any("simulating rat-edl (Subject tab's Muscle EDL), not the rig's rat-soleus" in line
                for line in page.log.lines)
     win.close()

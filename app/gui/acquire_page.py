@@ -24,7 +24,7 @@ from app.gui.comment_box import CommentBox
 from app.gui.event_log import EventLog
 from app.gui.live_results import LiveResults
 from app.gui.live_view import LiveView
-from app.gui.metadata_form import MetadataForm
+from app.gui.metadata_form import MetadataForm, subject_tab_name
 from app.gui.prompt_panel import PromptPanel
 from app.gui.protocol_panel import ProtocolPanel, default_protocol_path
 from app.gui.rig_panel import RigPanel
@@ -46,6 +46,7 @@ class AcquirePage(QWidget):
     def __init__(self, experiment: Experiment | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.experiment = experiment or Experiment()
+        self.experiment.metadata_field_name = subject_tab_name   # the plan's messages
         self.bridge = EventBridge(self)
         self.bridge.event.connect(self.on_event)
         self.experiment.subscribe(self.bridge.post)

@@ -33,6 +33,12 @@ def field_label(name: str) -> str:
     return f"{text} ({unit})" if unit else text
 
 
+def subject_tab_name(name: str) -> str:
+    """A metadata field as the operator finds it, for messages: ``muscle`` ->
+    ``Subject tab's Muscle`` (the core names it ``metadata muscle``, the CLI ``--muscle``)."""
+    return f"Subject tab's {field_label(name)}"
+
+
 def _choices(annotation: Any) -> list[str] | None:
     """The allowed values of a ``Literal[...]`` (possibly inside ``| None``)."""
     for arg in (annotation, *typing.get_args(annotation)):

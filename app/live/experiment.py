@@ -40,6 +40,9 @@ class Experiment(RigConnection):
         self.last_status: str | None = None
         self._session_thread: threading.Thread | None = None
         self._auto_continue = False
+        #: how the plan's messages name a metadata field (``muscle`` -> the words the
+        #: operator sees, given by the shell); None: the core's ("metadata muscle")
+        self.metadata_field_name: Callable[[str], str] | None = None
 
     @property
     def running(self) -> bool:
@@ -58,7 +61,7 @@ class Experiment(RigConnection):
             rig=self.rig_settings, out=out, metadata=metadata, protocol=protocol,
             protocol_text=protocol_text, protocol_source=protocol_source,
             overwrite=out.exists() if overwrite is None else overwrite,  # the GUI asked first
-            study_muscle=study.muscle if study is not None else None))
+            study_muscle=study.muscle if study is not None else None, **self._field_naming()))
 
     def muscle_for(self, metadata: Any, study: Any = None) -> Any:
         """The muscle a session with ``metadata`` (for ``study``, a StudySession, or None)
@@ -68,7 +71,13 @@ class Experiment(RigConnection):
         from app.run_plan import RunRequest, muscle_choice
         self._require_rig()
         return muscle_choice(RunRequest(rig=self.rig_settings, out="", metadata=metadata,
-                                        study_muscle=study.muscle if study is not None else None))
+                                        study_muscle=study.muscle if study is not None else None,
+                                        **self._field_naming()))
+
+    def _field_naming(self) -> dict[str, Any]:
+        """The RunRequest keyword naming metadata fields the shell's way, if it set one."""
+        name = self.metadata_field_name
+        return {} if name is None else {"metadata_field_name": name}
 
     def start(self, protocol: Any, out_path: str | Path, metadata: Any, *,
               auto_continue: bool = False, session_factory: Callable[..., Any] | None = None,

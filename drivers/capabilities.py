@@ -7,9 +7,12 @@ interchangeable. The value types that cross the interfaces live here too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from drivers.fire_ledger import FireLedger
 
 # --- per-sample flag bits of the force amplifier stream (docs/wire-protocols.md) ---
 FLAG_TRIGGER_EDGE = 0x01   # a rising edge on the trigger input was latched since the previous sample
@@ -204,6 +207,17 @@ class Stimulator(Identified, Closable, Protocol):
 
     def read_errors(self) -> list[str]:
         """Drain the instrument's error queue; an empty list when there is no error."""
+
+
+@runtime_checkable
+class PacedStimulator(Protocol):
+    """A stimulator with a fire-time interlock (``drivers.fire_ledger``) that can say how
+    long until it would let a stimulus go (``fire_ledger.fire_delay(spec)``): the runner
+    waits out a short hold instead of being refused. Both real drivers have it; a
+    stimulator without it is simply fired."""
+
+    @property
+    def fire_ledger(self) -> "FireLedger": ...
 
 
 @runtime_checkable

@@ -17,11 +17,18 @@ admitted, which can be a few milliseconds off the instrument's own start of the 
 (transport latency; the DAQ board starts a train at its next written sample). Hence a
 small tolerance, :data:`TOLERANCE_S`, documented in docs/rig-file.md ("Fire-time
 interlock"): a gap may look that much shorter than the rule before it is refused.
+
+A caller that would rather wait than be refused (the protocol runner, before each fire)
+asks :meth:`FireLedger.fire_delay`: how long until the same rules, with the same
+tolerance, would admit a stimulus. It is found by asking those rule functions at later
+moments, never by a formula of its own, so the answer cannot drift from the refusal.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from drivers.capabilities import StimulusSpec
@@ -30,6 +37,24 @@ from drivers.limits import LimitProblem, Scheduled, StimulusLimits
 
 #: how much shorter than a rule a gap between fires may look on the host clock (s)
 TOLERANCE_S = 0.05
+#: :meth:`FireLedger.fire_delay` is exact to this much (s), never short of it
+DELAY_RESOLUTION_S = 0.001
+
+
+@dataclass(frozen=True)
+class FireDelay:
+    """How long until a fire would be admitted (``wait_s``: 0 now; ``math.inf`` when no
+    wait helps, e.g. a stimulus the rate rule refuses on its own), and the rules that
+    hold it now (empty when ``wait_s`` is 0)."""
+
+    wait_s: float
+    problems: tuple[LimitProblem, ...] = ()
+
+    @property
+    def rule(self) -> str | None:
+        """The first rule holding the fire (``rest_s``, ``interval_s``, ``rate``,
+        ``duty_cycle``), or None."""
+        return self.problems[0].quantity if self.problems else None
 
 
 class FireLedger:
@@ -58,6 +83,33 @@ class FireLedger:
         """Every time rule firing ``spec`` now (or at ``at``) would break; records nothing."""
         with self._lock:
             return self._problems(Scheduled(self.clock() if at is None else at, spec))
+
+    def fire_delay(self, spec: StimulusSpec) -> FireDelay:
+        """How long from now until :meth:`admit` would take ``spec`` (nothing recorded).
+
+        Every rule only ever relaxes as time passes (a rest grows, fires leave the rate
+        window), so the earliest admissible moment is found by bisection over the rule
+        functions themselves, to :data:`DELAY_RESOLUTION_S`, rounded up: waiting
+        ``wait_s`` is always enough, as long as no other fire comes in between."""
+        with self._lock:
+            now = self.clock()
+            held = self._problems(Scheduled(now, spec))
+            if not held:
+                return FireDelay(0.0)
+            # by then every remembered fire has left the window and the pair rules
+            horizon = (max(f.end_s for f in self._fires) - now if self._fires else 0.0) \
+                + self.limits.rate_window_s + self.limits.min_rest_after_tetanus_s \
+                + self.limits.min_pulse_interval_s + DELAY_RESOLUTION_S
+            if self._problems(Scheduled(now + horizon, spec)):
+                return FireDelay(math.inf, tuple(held))
+            lo, hi = 0.0, horizon               # held at now + lo, admitted at now + hi
+            while hi - lo > DELAY_RESOLUTION_S:
+                mid = (lo + hi) / 2.0
+                if self._problems(Scheduled(now + mid, spec)):
+                    lo = mid
+                else:
+                    hi = mid
+            return FireDelay(hi, tuple(held))
 
     def admit(self, spec: StimulusSpec) -> Scheduled:
         """Record a fire of ``spec`` now, or raise :class:`TimelineLimitError` naming the

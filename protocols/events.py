@@ -172,6 +172,20 @@ class RunWarning(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FireHeld(Event):
+    """The next stimulus waits ``wait_s`` for the rig's rules over time: the stimulator's
+    fire-time interlock would refuse it now (typically the rest after a train fired just
+    before this run, by a run aborted mid-tetanus). ``rule`` is the rule holding it
+    (``rest_s``, ``interval_s``, ``rate``, ``duty_cycle``); ``message`` says it in one
+    line. The run goes on after the wait; abort and pause act at once meanwhile."""
+
+    wait_s: float
+    rule: str
+    message: str
+    step_index: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunError(Event):
     """The run cannot go on (it is followed by :class:`Finished` with status 'failed')."""
 

@@ -71,6 +71,8 @@ class RunDisplay:
             self._bar(None, ev.total, ev.done, ev.message)
             if not self.tty and ev.rest_s is not None and ev.rest_s >= 10:
                 self.line(f"      {ev.message}")     # long rests show up in plain logs too
+        elif isinstance(ev, E.FireHeld):
+            self.line(f"      {ev.message}", "yellow")
         elif isinstance(ev, E.RunWarning):
             self.line(f"warning: {ev.message}", "yellow")
         elif isinstance(ev, E.StateChanged):

@@ -291,6 +291,7 @@ class AcquirePage(QWidget):
                 rev.Progress: self._on_progress, rev.TrialRecorded: self.results.trial_recorded,
                 rev.TrialAnalysed: self.results.trial_analysed, rev.OperatorPrompt: self._on_operator_prompt,
                 rev.PromptAnswered: self._on_prompt_answered, rev.RunWarning: self._on_warning,
+                rev.FireHeld: self._on_fire_held,
                 rev.RunError: self._on_error, rev.Finished: self._on_finished}
 
     def on_event(self, ev: Any) -> None:
@@ -384,6 +385,11 @@ class AcquirePage(QWidget):
     def _on_warning(self, ev: Any) -> None:
         self.log.log(ev.message, "warning")
         self.message.emit(f"Warning: {ev.message}")
+
+    def _on_fire_held(self, ev: Any) -> None:
+        """The next stimulus waits for the rig's rules (the rest after a train just before)."""
+        self.log.log(ev.message)
+        self.message.emit(ev.message)
 
     def _on_error(self, ev: Any) -> None:
         self.log.log(ev.message, "error")

@@ -140,7 +140,8 @@ class ScpiStimulator:
 
     @property
     def fire_ledger(self) -> FireLedger:
-        """The fire-time interlock: recent fires against the rules over time."""
+        """The fire-time interlock: recent fires against the rules over time (and how
+        long until a stimulus would be admitted: ``fire_ledger.fire_delay(spec)``)."""
         return self._ledger
 
     @property

@@ -66,6 +66,10 @@ class TrialHost(Protocol):
     def checkpoint(self) -> None:
         """Between trials: stop if asked, wait here while paused."""
 
+    def hold_fire(self, spec: StimulusSpec) -> None:
+        """Before configuring ``spec``: wait out a short hold of the stimulator's
+        fire-time rules (abort and pause act at once); raise if interrupted."""
+
     def wait_for_sample(self, sample: int) -> None:
         """Wait for the stream to reach ``sample``; raise if interrupted or silent."""
 

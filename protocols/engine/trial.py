@@ -155,6 +155,7 @@ def deliver_measured(host: "TrialHost", spec: StimulusSpec, *, step: str, step_i
     if post_ms is None:
         post_ms = windows.twitch_post_ms if spec.pulses == 1 else windows.tetanus_post_ms
     host.checkpoint()            # pause and abort take effect between trials
+    host.hold_fire(spec)         # e.g. the rest after a train of a run aborted just before
     rate = host.sample_rate_hz
     shot = _Shot(spec, step, step_index, rate, int(round(windows.pre_ms * rate / 1000.0)),
                  post_ms)

@@ -154,12 +154,16 @@ def bench_live(seconds: float, protocol: str | None, external_sim: bool = False)
     }
 
 
-def bench_frame_cost(frames: int = 400, comment_every_s: float = 0.0) -> dict:
+def bench_frame_cost(frames: int = 400, comment_every_s: float = 0.0,
+                     trial_every_s: float = 0.0, trials_per_step: int = 5) -> dict:
     """One live-view frame without a rig: a 10 s window at 10 kHz, 1400 px wide, the ring
     growing by one 60 Hz frame of samples before each, the view's clock advanced by one
     frame; redraw() then a synchronous paint of the plot's viewport. The minimum is the
     figure least disturbed by other load. ``comment_every_s``: an operator comment
-    (a labelled line on the trace) every so many seconds of the stream."""
+    (a labelled line on the trace) every so many seconds of the stream; ``trial_every_s``:
+    a trial (a tick) every so many seconds, a new step (a labelled line) every
+    ``trials_per_step`` trials, the marks a run puts in the ring
+    (``app.live.protocol_marks``)."""
     import numpy as np
 
     from app.gui.app import ensure_app
@@ -179,6 +183,13 @@ def bench_frame_cost(frames: int = 400, comment_every_s: float = 0.0) -> dict:
     if comment_every_s > 0:
         for k, at in enumerate(np.arange(comment_every_s, 30.0, comment_every_s)):
             ring.add_marker(f"comment {k}: extra anaesthetic 0.05 ml", int(at * rate), kind="comment")
+    if trial_every_s > 0:
+        from app.live.protocol_marks import ProtocolMarks, TrialMark
+        marks = ProtocolMarks()
+        for k, at in enumerate(np.arange(trial_every_s, 30.0, trial_every_s)):
+            trial = TrialMark(int(at * rate), f"force-frequency {k // trials_per_step}", f"twitch {k}")
+            for sample, label, kind in marks.marks(trial):
+                ring.add_marker(label, sample, kind=kind)
     now = [0.0]
     view = LiveView(ring, clock=lambda: now[0])
     view.timer.stop()
@@ -199,7 +210,8 @@ def bench_frame_cost(frames: int = 400, comment_every_s: float = 0.0) -> dict:
     view.close()
     ms = np.asarray(times[50:])
     return {"median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
-            "min_ms": float(ms.min()), "comments_shown": len(view.comments.shown)}
+            "min_ms": float(ms.min()), "comments_shown": len(view.comments.shown),
+            "steps_shown": len(view.steps.shown), "trials_shown": len(view.trials.shown)}
 
 
 def bench_overview(hours: float = 1.0, rate: float = 10_000.0) -> dict:
@@ -253,14 +265,18 @@ def main() -> int:
     ap.add_argument("--comment-every", type=float, default=0.0, metavar="S",
                     help="with --frame-cost: an operator comment every S seconds of the stream "
                          "(drawn as labelled lines)")
+    ap.add_argument("--trial-every", type=float, default=0.0, metavar="S",
+                    help="with --frame-cost: a trial every S seconds of the stream (a tick), a "
+                         "new protocol step every 5 trials (a line labelled with its name)")
     ap.add_argument("--external-sim", action="store_true",
                     help="run the simulated devices in their own process (myoforce sim), as real "
                          "devices would be, instead of inside the GUI process")
     args = ap.parse_args()
     if args.frame_cost:
-        fc = bench_frame_cost(comment_every_s=args.comment_every)
+        fc = bench_frame_cost(comment_every_s=args.comment_every, trial_every_s=args.trial_every)
         print(f"one live-view frame (10 s at 10 kHz, 1400 px, data work + paint, "
-              f"{fc['comments_shown']} comments shown): median "
+              f"{fc['comments_shown']} comments, {fc['steps_shown']} steps, "
+              f"{fc['trials_shown']} trial ticks shown): median "
               f"{fc['median_ms']:.2f} ms, 90th percentile {fc['p90_ms']:.2f} ms, minimum "
               f"{fc['min_ms']:.2f} ms (room for {1000 / fc['min_ms']:.0f} frames/s on an idle core)")
         return 0

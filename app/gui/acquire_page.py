@@ -353,7 +353,6 @@ class AcquirePage(QWidget):
         self.run_controls.step_label.setText(f"Step {ev.index + 1}/{ev.count}: {ev.name} ({ev.kind})"
                                              + (f"\n{ev.note}" if ev.note else ""))
         self.run_controls.set_progress(ev.index / max(1, ev.count), f"step {ev.index + 1}/{ev.count} {ev.name}")
-        self.experiment.ring.add_marker(ev.name, kind="step")
         self.log.log(f"step {ev.index + 1}/{ev.count}: {ev.name} ({ev.kind})")
 
     def _on_step_completed(self, ev: Any) -> None:

@@ -2,7 +2,8 @@
 
 The lines are a pool reused from frame to frame (the live view moves them 60 times a
 second; creating and removing items that often costs more than the trace), so drawing
-is a position and, when it changed, a label per visible comment.
+is a position and, when it changed, a label per visible comment. The protocol's step
+marks are the same kind of line in their own colour (:mod:`app.gui.step_marks`).
 """
 from __future__ import annotations
 
@@ -25,9 +26,12 @@ def short_label(text: str) -> str:
 class CommentMarks:
     """The comments shown on one plot item."""
 
-    def __init__(self, plot_item: pg.PlotItem, position: float = 0.92) -> None:
+    def __init__(self, plot_item: pg.PlotItem, position: float = 0.92, color: str = COMMENT,
+                 style: Qt.PenStyle = Qt.DashLine) -> None:
         self._plot = plot_item
         self._position = position          # where the label sits along the line (0–1)
+        self._color = color
+        self._style = style
         self._lines: list[pg.InfiniteLine] = []
         self.shown: list[tuple[float, str]] = []   # (x, full text) as drawn (tests read it)
 
@@ -35,9 +39,9 @@ class CommentMarks:
         """Draw a line at each x labelled with its text; hide the rest of the pool."""
         while len(self._lines) < len(xs):
             line = pg.InfiniteLine(angle=90, movable=False,
-                                   pen=pg.mkPen(COMMENT, width=1, style=Qt.DashLine),
+                                   pen=pg.mkPen(self._color, width=1, style=self._style),
                                    label="", labelOpts={"position": self._position,
-                                                        "color": COMMENT})
+                                                        "color": self._color})
             line.setZValue(6)
             self._plot.addItem(line)
             self._lines.append(line)

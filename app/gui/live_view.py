@@ -9,7 +9,9 @@ second — reads the window ending there, decimates it to two points per pixel c
 (each column's min and max: peaks survive; the bins are aligned to the stream, so they
 do not shift as the window moves) and redraws the curve, the stimulus markers (from the
 trigger-edge flags), the operator's comments (the ring's ``comment`` markers, as
-labelled lines), the auxiliary traces and the readout, all for that same position;
+labelled lines), where each protocol step starts (``step`` markers, lines labelled
+with the step's name) and a light tick per trial (``trial`` markers, one curve), the
+auxiliary traces and the readout, all for that same position;
 the curve draws those points as they are (pyqtgraph does not downsample them a second
 time). ``before_redraw`` lets a playback feeder advance on the same timer, and
 ``stream_speed`` tells the clock its speed.
@@ -27,8 +29,11 @@ from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QV
 
 from app.gui.aux_traces import AuxTraces
 from app.gui.comment_marks import CommentMarks
+from app.gui.step_marks import TrialTicks, step_lines
 from app.gui.style import STIM, envelope_curve, pen, plot_columns
 from app.live.decimate import column_bin_size, decimate_to_columns
+from app.live.protocol_marks import STEP as STEP_MARK
+from app.live.protocol_marks import TRIAL as TRIAL_MARK
 from app.live.ring_buffer import RingBuffer, Snapshot
 from app.live.scroll_clock import ScrollClock
 
@@ -87,6 +92,8 @@ class LiveView(QWidget):
         self.stim = self.plot.plot(pen=pen(STIM, 1), connect="pairs")
         self.stim.setZValue(5)
         self.comments = CommentMarks(self.plot.getPlotItem())
+        self.steps = step_lines(self.plot.getPlotItem())
+        self.trials = TrialTicks(self.plot.getPlotItem())
 
         self.window = QDoubleSpinBox(suffix=" s", decimals=1, minimum=0.5, maximum=600.0)
         self.window.setValue(window_s)
@@ -177,6 +184,8 @@ class LiveView(QWidget):
             self.curve.setData([], [])
             self.stim.setData([], [])
             self.comments.set([], [])
+            self.steps.set([], [])
+            self.trials.set([], (0.0, 1.0))
             self.readout.setText("no data")
             return
         rate = snap.sample_rate_hz
@@ -187,6 +196,8 @@ class LiveView(QWidget):
         self.curve.setData(x, y, connect="finite")
         notes = [m for m in snap.markers if m.kind == "comment"]
         self.comments.set([(m.sample - end) / rate for m in notes], [m.label for m in notes])
+        steps = [m for m in snap.markers if m.kind == STEP_MARK]
+        self.steps.set([(m.sample - end) / rate for m in steps], [m.label for m in steps])
         if self.aux.source is not None:
             self.aux.draw(snap.first_sample, snap.end_sample, end, rate, self._columns, bin_size)
         # the envelope holds every bin's extremes: its range is the window's, in ~3000
@@ -207,6 +218,9 @@ class LiveView(QWidget):
                 lost = self.ring.lost_samples
                 self.readout.setText(f"t = {end / rate:8.1f} s   {last_finite(snap.force_mN):8.1f} mN   "
                                      f"{rate / 1000:g} kHz" + (f"   lost {lost}" if lost else ""))
+        # after the force axis is set: the ticks hang from its top
+        ticks = [(m.sample - end) / rate for m in snap.markers if m.kind == TRIAL_MARK]
+        self.trials.set(ticks, tuple(self.plot.getPlotItem().getViewBox().viewRange()[1]))
 
     def _fit_y(self, lo: float, hi: float) -> None:
         """Follow the data with hysteresis: the axis (and its tick labels, costly to

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from app.gui.bridge import run_in_thread
 from app.gui.comment_marks import CommentMarks
+from app.gui.step_marks import step_lines
 from app.gui.style import STIM, envelope_curve, pen, plot_columns
 from app.live.decimate import MinMaxPyramid
 
@@ -47,6 +48,8 @@ class OverviewPlot(QWidget):
         self.detail_stim = self.detail.plot(pen=pen(STIM), connect="pairs")
         self.over_comments = CommentMarks(self.overview.getPlotItem(), position=0.85)
         self.detail_comments = CommentMarks(self.detail.getPlotItem())
+        self.over_steps = step_lines(self.overview.getPlotItem(), position=0.65)
+        self.detail_steps = step_lines(self.detail.getPlotItem())
         self.info = QLabel("")
 
         split = QSplitter(Qt.Vertical)
@@ -78,6 +81,11 @@ class OverviewPlot(QWidget):
         """The operator's comments as labelled lines at their times, on both plots."""
         self.over_comments.set(times_s, texts)
         self.detail_comments.set(times_s, texts)
+
+    def set_steps(self, times_s, names) -> None:
+        """Where each protocol step starts, as lines labelled with its name, on both plots."""
+        self.over_steps.set(times_s, names)
+        self.detail_steps.set(times_s, names)
 
     def _pyramid_ready(self, pyramid: MinMaxPyramid) -> None:
         self.pyramid = pyramid

@@ -26,6 +26,7 @@ from app.gui.results_table import ResultsTable
 from app.gui.trial_overlay import TrialOverlay
 from app.live.aux_ring import RecordingAux
 from app.live.playback import Playback
+from app.live.protocol_marks import STEP, all_marks, from_trials
 from app.live.ring_buffer import RingBuffer
 from app.recording import DisplayForce, Recording, display_samples
 
@@ -200,6 +201,10 @@ class ReplayView(QWidget):
         self.playback = Playback(recording, self.ring, prefill_s=2.0,
                                  comments=[(c["sample"], c["text"]) for c in notes])
         self.overview.set_comments([c["time_s"] for c in notes], [c["text"] for c in notes])
+        steps = [(at, name) for at, name, kind in all_marks(from_trials(recording.trials))
+                 if kind == STEP]                  # as the live trace showed them
+        self.overview.set_steps([at / recording.sample_rate_hz for at, _ in steps],
+                                [name for _, name in steps])
         self.controls.set_playback(self.playback)
         self.overview.set_data(DisplayForce(recording.force_mN), recording.sample_rate_hz,
                                recording.stim_samples,

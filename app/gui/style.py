@@ -11,6 +11,8 @@ PT = "#2ca02c"
 HALF = "#9467bd"
 FF = "#ff7f0e"
 COMMENT = "#6a3d9a"   # operator comments on the traces
+STEP = "#2e7d32"      # where a protocol step starts
+TRIAL_TICK = "#a0a0a0"   # light: one tick per trial
 
 STOP_STYLE = """
 QPushButton#stopButton {

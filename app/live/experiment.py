@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from app.live import protocol_marks
 from app.live.experiment_events import (ExperimentError, SessionEnded, SessionStarted,
                                         Status, StopPressed)  # noqa: F401  (Status: re-exported)
 from app.live.rig_connection import (STANDARD_GRAVITY, Listener,  # noqa: F401  (re-exported)
@@ -28,7 +29,7 @@ from app.live.rig_connection import (STANDARD_GRAVITY, Listener,  # noqa: F401  
 from app.live.session_seam import (BorrowedRig, ProtocolSession,  # noqa: F401  (re-exported)
                                    default_session_factory)
 from drivers.capabilities import Rig
-from protocols.events import Finished, OperatorPrompt
+from protocols.events import Finished, OperatorPrompt, TrialRecorded
 
 
 class Experiment(RigConnection):
@@ -40,6 +41,7 @@ class Experiment(RigConnection):
         self.last_status: str | None = None
         self._session_thread: threading.Thread | None = None
         self._auto_continue = False
+        self._marks = protocol_marks.ProtocolMarks()
         #: how the plan's messages name a metadata field (``muscle`` -> the words the
         #: operator sees, given by the shell); None: the core's ("metadata muscle")
         self.metadata_field_name: Callable[[str], str] | None = None
@@ -126,6 +128,7 @@ class Experiment(RigConnection):
             self.session_path = Path(out_path)
             self.last_status = None
             self._auto_continue = auto_continue
+            self._marks = protocol_marks.ProtocolMarks()
             session.subscribe(self._on_runner_event)
         self._emit(SessionStarted(str(out_path), session))
         t = threading.Thread(target=self._run_session, args=(session, rig),
@@ -156,6 +159,8 @@ class Experiment(RigConnection):
     def _on_runner_event(self, ev: Any) -> None:
         if isinstance(ev, Finished):
             self.last_status = ev.status
+        elif isinstance(ev, TrialRecorded):
+            self._mark_trial(ev)
         self._emit(ev)
         if isinstance(ev, OperatorPrompt) and self._auto_continue and not ev.auto:
             # switched on mid-run (the session's own auto-continue answers the others)
@@ -163,6 +168,13 @@ class Experiment(RigConnection):
                 self.answer(ev.id, ev.default)
             except Exception as exc:
                 self._emit(ExperimentError(f"auto-continue: {exc}", exc))
+
+    def _mark_trial(self, ev: TrialRecorded) -> None:
+        """The trial's marks (and its step's, if it starts one) on the live trace, at the
+        stream samples the event names (:mod:`app.live.protocol_marks`), on the runner's
+        thread before the GUI hears of the trial."""
+        for sample, label, kind in self._marks.marks(protocol_marks.from_event(ev)):
+            self.ring.add_marker(label, sample, kind=kind)
 
     def set_auto_continue(self, on: bool) -> None:
         self._auto_continue = bool(on)

@@ -2,9 +2,10 @@
 
 :class:`Playback` feeds a :class:`~app.recording.Recording`'s continuous force into a
 :class:`~app.live.ring_buffer.RingBuffer` as if an amplifier were streaming it: the
-stimulus markers come back as trigger-edge flags at their samples, trial starts and the
-operator's comments as markers. It is driven by a clock (``time.monotonic`` by default, anything callable in
-tests) and by whoever calls :meth:`tick` — the GUI's redraw timer, or the small thread of
+stimulus markers come back as trigger-edge flags at their samples, the trials and
+protocol steps (:mod:`app.live.protocol_marks`) and the operator's comments as markers.
+It is driven by a clock (``time.monotonic`` by default, anything callable in tests) and
+by whoever calls :meth:`tick` — the GUI's redraw timer, or the small thread of
 :meth:`run_in_thread`. Qt-free.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from app.live.protocol_marks import all_marks, from_trials
 from app.live.ring_buffer import RingBuffer
 from app.recording import Recording, display_samples
 from drivers.capabilities import FLAG_TRIGGER_EDGE
@@ -36,9 +38,8 @@ class Playback:
         self._rate = float(recording.sample_rate_hz)
         self._n = recording.samples
         self._stim = np.sort(np.asarray(recording.stim_samples, dtype=np.int64))
-        self._trial_starts = sorted(
-            (int(t.first_stim_sample), f"{t.kind} {t.index}" + (f" {t.frequency_hz:g} Hz" if t.frequency_hz else ""))
-            for t in recording.trials)
+        # trial marks, and step marks where a step's first trial is: as they were live
+        self._protocol_marks = all_marks(from_trials(recording.trials))
         self._comments = sorted((int(s), str(text)) for s, text in comments)
         self._max_chunk_s = float(max_chunk_s)
         self._prefill = max(0, int(prefill_s * self._rate))
@@ -145,9 +146,9 @@ class Playback:
         lo, hi = np.searchsorted(self._stim, [start, target])
         flags[self._stim[lo:hi] - start] |= FLAG_TRIGGER_EDGE
         self.ring.write(start, force, flags)
-        for s, label in self._trial_starts:
+        for s, label, kind in self._protocol_marks:
             if start <= s < target:
-                self.ring.add_marker(label, s, kind="trial")
+                self.ring.add_marker(label, s, kind=kind)
         for s, text in self._comments:
             if start <= s < target:
                 self.ring.add_marker(text, s, kind="comment")

@@ -44,8 +44,9 @@ DELAY_RESOLUTION_S = 0.001
 @dataclass(frozen=True)
 class FireDelay:
     """How long until a fire would be admitted (``wait_s``: 0 now; ``math.inf`` when no
-    wait helps, e.g. a stimulus the rate rule refuses on its own), and the rules that
-    hold it now (empty when ``wait_s`` is 0)."""
+    wait helps, e.g. a stimulus the rate rule refuses on its own), and the rules that hold
+    it longest: those still broken just before ``wait_s`` (empty when ``wait_s`` is 0).
+    A fire held by the rest rule and, for longer, by the rate rule names the rate rule."""
 
     wait_s: float
     problems: tuple[LimitProblem, ...] = ()
@@ -100,13 +101,15 @@ class FireLedger:
             horizon = (max(f.end_s for f in self._fires) - now if self._fires else 0.0) \
                 + self.limits.rate_window_s + self.limits.min_rest_after_tetanus_s \
                 + self.limits.min_pulse_interval_s + DELAY_RESOLUTION_S
-            if self._problems(Scheduled(now + horizon, spec)):
-                return FireDelay(math.inf, tuple(held))
+            never = self._problems(Scheduled(now + horizon, spec))
+            if never:
+                return FireDelay(math.inf, tuple(never))
             lo, hi = 0.0, horizon               # held at now + lo, admitted at now + hi
             while hi - lo > DELAY_RESOLUTION_S:
                 mid = (lo + hi) / 2.0
-                if self._problems(Scheduled(now + mid, spec)):
-                    lo = mid
+                found = self._problems(Scheduled(now + mid, spec))
+                if found:
+                    lo, held = mid, found
                 else:
                     hi = mid
             return FireDelay(hi, tuple(held))

@@ -57,7 +57,9 @@ def test_the_delay_is_exactly_when_the_interlock_would_admit(steps, candidate):
     delay = ledger.fire_delay(candidate)
     held = ledger.problems(candidate)
     assert (delay.wait_s == 0) == (not held)
-    assert delay.rule == (held[0].quantity if held else None)
+    # the rules named are those holding longest: every one of them is broken now
+    assert bool(delay.problems) == bool(held)
+    assert {p.quantity for p in delay.problems} <= {p.quantity for p in held}
     if delay.wait_s == float("inf"):
         assert ledger.problems(candidate, at=now + 1e6)
         return
@@ -191,20 +193,41 @@ def test_an_abort_during_the_wait_fires_nothing_and_leaves_the_output_off(tmp_pa
     assert session_info(tmp_path / "s.h5")["complete"]
 
 
-def test_a_hold_beyond_the_rest_is_not_waited(tmp_path):
-    """Stimulation outside the run that the rate rule holds against for ~60 s is not a
-    wait the runner takes on (the rig's rest is 1 s): the interlock refuses at once
-    (the run's one line: tests/test_fire_interlock.py)."""
+def test_a_hold_beyond_the_rest_is_not_waited_the_run_fails_naming_the_rule_that_holds(tmp_path):
+    """Stimulation outside the run that the rate rule holds against for ~60 s (and the
+    rest rule for 1 s) is not a wait the runner takes on: the run fails at once, nothing
+    fired, in one line naming the rate rule and how long (not the rest, which clears
+    first: waiting that would only meet the rate rule)."""
     limits = StimulusLimits(max_mean_rate_hz=0.5, rate_window_s=60.0)   # 30 pulses per 60 s
     session, holder, events = _session_after_a_train(tmp_path, limits)
     session.start()
     try:
         finished = session.wait(60)
-        assert finished.status == "failed" and "refused to fire" in finished.message
+        server = holder["rig"].sim.stimulator_device
+        assert finished.status == "failed"
+        message = finished.message
+        assert "rules over time hold a 2 mA, 0.2 ms pulse for another" in message
+        assert "0.5 Hz over any 60 s" in message and "nothing was fired" in message
+        assert "rest" not in message.replace("longer than a rest", "")
+        assert "\n" not in message
+        wait = float(message.split("for another ")[1].split(" s,")[0])
+        assert 1.0 + TOLERANCE_S < wait <= 60          # beyond a rest, within the window
         assert not any(isinstance(ev, E.FireHeld) for ev in events)
-        assert holder["rig"].sim.stimulator_device.commands.count("*TRG") == 1
+        assert not any(isinstance(ev, E.TrialRecorded) for ev in events)
+        assert server.commands.count("*TRG") == 1 and server.output_on is False
     finally:
         session.close()
+    assert session_info(tmp_path / "s.h5")["complete"]
+
+
+def test_a_long_hold_names_the_rule_that_holds_longest():
+    clock = ManualClock()
+    ledger = FireLedger(StimulusLimits(max_mean_rate_hz=0.5, rate_window_s=60.0), clock=clock)
+    ledger.admit(TRAIN)                            # 30 pulses: the window is full
+    clock.t += 0.5                                 # the rest rule holds too, for 0.75 s
+    assert {p.quantity for p in ledger.problems(TWITCH)} == {"rest_s", "rate"}
+    delay = ledger.fire_delay(TWITCH)
+    assert delay.rule == "rate" and 59 < delay.wait_s <= 60
 
 
 # ------------------------------------------------------------------ what the operator sees

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
 import time
 from typing import Any, Callable
@@ -31,7 +32,7 @@ from protocols.engine.control import S, RunControl
 from protocols.engine.interrupts import RunAborted, RunFailed, RunInterrupted
 from protocols.engine.steps import STEP_RUNNERS
 from protocols.engine.stream import StreamBuffer
-from protocols.engine.trial import NullStore, RecordedTrial, TrialStore
+from protocols.engine.trial import NullStore, RecordedTrial, TrialStore, describe
 from protocols.events import (Event, FireHeld, Finished, OperatorPrompt, PromptAnswered, RunError,
                               RunWarning, StepCompleted, StepStarted, Subscribers, TrialAnalysed)
 from protocols.schema import ProtocolSpec
@@ -239,8 +240,10 @@ class ProtocolRunner(RunControl):
 
         The stimulator answers with the same rule functions it refuses with
         (:meth:`drivers.fire_ledger.FireLedger.fire_delay`). A longer hold (the rate or
-        duty-cycle rule after stimulation outside the run) is not waited out: the fire is
-        refused and the run fails with that one line, as is a stimulator that cannot say."""
+        duty-cycle rule after stimulation outside the run) is not waited out: the run
+        fails, nothing fired, with one line naming the rule that holds longest and for
+        how long (the interlock's own refusal would name the first rule broken, which
+        may clear much sooner). A stimulator without a ledger is simply fired."""
         ledger = getattr(self.rig.stimulator, "fire_ledger", None)
         if ledger is None:
             return
@@ -255,8 +258,12 @@ class ProtocolRunner(RunControl):
             except Exception:  # a question, not the safety net: the fire is still checked
                 log.exception("asking the stimulator for its fire delay failed")
                 return
-            if not 0.0 < delay.wait_s <= bound:
-                return
+            if delay.wait_s <= 0.0 or delay.wait_s == math.inf:
+                return                          # (a never is the interlock's to refuse)
+            if delay.wait_s > bound:
+                raise RunFailed(f"the rig's rules over time hold {describe(spec)} for another "
+                                f"{delay.wait_s:.3g} s, longer than a rest: "
+                                f"{delay.problems[0].message}; nothing was fired")
             if not said:
                 said = True
                 message = f"waiting {delay.wait_s:.2g} s: {_held_by(delay.rule, self.limits)}"

@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import threading
-import time
 from typing import Any, Callable
 
 from drivers.capabilities import LengthControl, Rig, Stimulator, StimulusSpec, StreamNotice
 from drivers.errors import DeviceError, LimitError
-from drivers.fire_ledger import TOLERANCE_S
 from drivers.limits import StimulusLimits
 from protocols.engine.context import Analyzer, StepContext
 from protocols.engine.control import S, RunControl
+from protocols.engine.fire_hold import hold_fire
 from protocols.engine.interrupts import RunAborted, RunFailed, RunInterrupted
 from protocols.engine.steps import STEP_RUNNERS
 from protocols.engine.stream import StreamBuffer
-from protocols.engine.trial import NullStore, RecordedTrial, TrialStore, describe
-from protocols.events import (Event, FireHeld, Finished, OperatorPrompt, PromptAnswered, RunError,
+from protocols.engine.trial import NullStore, RecordedTrial, TrialStore
+from protocols.events import (Event, Finished, OperatorPrompt, PromptAnswered, RunError,
                               RunWarning, StepCompleted, StepStarted, Subscribers, TrialAnalysed)
 from protocols.schema import ProtocolSpec
 
@@ -231,46 +229,9 @@ class ProtocolRunner(RunControl):
             self.audit("stream-warning", f"amplifier stream: {text}", **notices)
 
     def hold_fire(self, spec: StimulusSpec) -> None:
-        """Wait until the stimulator's fire-time interlock would take ``spec``, when that
-        is a short wait: at most what the rest rule can ask (the rig's longest train and
-        its minimum rest after it, or the single-pulse interval) plus the interlock's
-        tolerance. That is the rest after a train fired just before this run (a run
-        aborted mid-tetanus and restarted at once); the wait is said once
-        (:class:`FireHeld`, and the audit log) and abort and pause act at once during it.
-
-        The stimulator answers with the same rule functions it refuses with
-        (:meth:`drivers.fire_ledger.FireLedger.fire_delay`). A longer hold (the rate or
-        duty-cycle rule after stimulation outside the run) is not waited out: the run
-        fails, nothing fired, with one line naming the rule that holds longest and for
-        how long (the interlock's own refusal would name the first rule broken, which
-        may clear much sooner). A stimulator without a ledger is simply fired."""
-        ledger = getattr(self.rig.stimulator, "fire_ledger", None)
-        if ledger is None:
-            return
-        lim = self.limits
-        bound = TOLERANCE_S + max(lim.max_train_duration_ms / 1000.0 + lim.min_rest_after_tetanus_s,
-                                  lim.min_pulse_interval_s)
-        said = False
-        while True:
-            self.checkpoint()
-            try:
-                delay = ledger.fire_delay(spec)
-            except Exception:  # a question, not the safety net: the fire is still checked
-                log.exception("asking the stimulator for its fire delay failed")
-                return
-            if delay.wait_s <= 0.0 or delay.wait_s == math.inf:
-                return                          # (a never is the interlock's to refuse)
-            if delay.wait_s > bound:
-                raise RunFailed(f"the rig's rules over time hold {describe(spec)} for another "
-                                f"{delay.wait_s:.3g} s, longer than a rest: "
-                                f"{delay.problems[0].message}; nothing was fired")
-            if not said:
-                said = True
-                message = f"waiting {delay.wait_s:.2g} s: {_held_by(delay.rule, self.limits)}"
-                self.emit(FireHeld(wait_s=delay.wait_s, rule=delay.rule or "", message=message,
-                                   step_index=self._current_step))
-                self.audit("fire-held", message, rule=delay.rule or "", wait_s=delay.wait_s)
-            self.sleep_until(time.monotonic() + min(delay.wait_s, 0.25))
+        """Wait out a short hold of the stimulator's fire-time rules before ``spec``
+        (:func:`protocols.engine.fire_hold.hold_fire`)."""
+        hold_fire(self, spec, step_index=self._current_step)
 
     def next_trial_index(self) -> int:
         return next(self._trial_ids)
@@ -437,12 +398,3 @@ class ProtocolRunner(RunControl):
         self.emit(finished)
         self._done.set()
 
-
-def _held_by(rule: str | None, limits: StimulusLimits) -> str:
-    """The rule holding a fire, in the operator's words."""
-    window = f"{limits.rate_window_s:g} s"
-    return {"rest_s": "the rig's rest rule after the previous train",
-            "interval_s": "the rig's minimum interval after the previous pulse",
-            "rate": f"the rig's mean pulse-rate rule over {window}",
-            "duty_cycle": f"the rig's duty-cycle rule over {window}"}.get(
-                rule or "", "the rig's rules over time")

@@ -23,6 +23,7 @@ from app.gui.live_view import LiveView
 from app.gui.overview import OverviewPlot
 from app.gui.playback_controls import PlaybackControls
 from app.gui.results_table import ResultsTable
+from app.gui.session_info import fill_session_info
 from app.gui.trial_overlay import TrialOverlay
 from app.live.aux_ring import RecordingAux
 from app.live.playback import Playback
@@ -217,35 +218,7 @@ class ReplayView(QWidget):
         self.message.emit(f"Opened {recording.source}{state}")
 
     def _fill_info(self) -> None:
-        """Session information as labelled values with units (``app.labels``); empty
-        values (nothing recovered, no gaps to name) are left out."""
-        from app.labels import describe
-        self.info_tree.clear()
-        rec = self.recording
-        root = QTreeWidgetItem(self.info_tree, ["file", ""])
-
-        def add(parent: QTreeWidgetItem, key: str, value: Any) -> None:
-            name, text = describe(str(key), value)
-            if text:
-                QTreeWidgetItem(parent, [name, text]).setToolTip(0, str(key))
-        for k, v in self.info.items():
-            if isinstance(v, dict):
-                node = QTreeWidgetItem(self.info_tree, [k.replace("_", " "), ""])
-                for k2, v2 in v.items():
-                    if not isinstance(v2, (dict, list, tuple)):
-                        add(node, k2, v2)
-            elif not isinstance(v, (list, tuple)):
-                add(root, k, v)
-        notes = QTreeWidgetItem(self.info_tree, ["comments", ""]) if self.info.get("comments") else None
-        for c in self.info.get("comments") or []:
-            after = " (added afterwards)" if c.get("added_afterwards") else ""
-            QTreeWidgetItem(notes, [f"{c['time_s']:.2f} s", c["text"] + after])
-        if rec is not None and rec.metadata and "metadata" not in self.info:
-            meta = QTreeWidgetItem(self.info_tree, ["metadata", ""])
-            for k, v in rec.metadata.items():
-                add(meta, k, v)
-        self.info_tree.expandAll()
-        self.info_tree.resizeColumnToContents(0)
+        fill_session_info(self.info_tree, self.info, self.recording)
 
     def _fill_trials(self, rows: list[dict] | None = None) -> None:
         rec = self.recording

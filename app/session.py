@@ -98,8 +98,12 @@ class _RecorderStore:
     def add_trial(self, trial: RecordedTrial) -> None:
         self.recorder.add_trial(file_row(trial))
 
-    def log(self, kind: str, message: str, **fields: Any) -> None:
-        self.recorder.log(kind, message, **fields)
+    def log(self, kind: str, message: str, **fields: Any) -> int | None:
+        """The entry goes to the file at the recorder's stream position, which is returned
+        (what :class:`~protocols.events.StepStarted` carries)."""
+        entry = self.recorder.log(kind, message, **fields)
+        sample = getattr(entry, "sample", None)
+        return int(sample) if sample is not None else None
 
 
 class ExperimentSession:

@@ -55,11 +55,18 @@ class StateChanged(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class StepStarted(Event):
+    """A step began. ``sample`` is the stream position at that moment, as the recording
+    stores it (the sample of the step's ``step-started`` audit entry): one past the newest
+    sample the recorder had been offered, so at most one read period (one sample block)
+    after the step truly began, and never after its first stimulus. None when the run
+    stores to nothing that follows the stream (a dry run's :class:`NullStore`)."""
+
     index: int              # 0-based position in the protocol
     count: int              # number of steps in the protocol
     name: str
     kind: str
     note: str | None = None
+    sample: int | None = None   # stream index where the step began (see above)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -203,7 +203,14 @@ class FakeSession:
     def run(self) -> "Finished":
         from protocols import events as ev
         amp, stim = self.rig.amplifier, self.rig.stimulator
+        seen, position = threading.Event(), [0]
+
+        def follow(block) -> None:      # the recorder's stream position, as the session's
+            position[0] = block.first_sample + len(block.force_mN)
+            seen.set()
+        unfollow = amp.subscribe(follow)
         amp.start()
+        seen.wait(5.0)                  # as the runner: the first step waits for the stream
         self.path.write_bytes(b"fake session")
         status = "completed"
         trial = 0
@@ -214,7 +221,8 @@ class FakeSession:
                 if self._abort.is_set():
                     status = "aborted"
                     break
-                self._emit(ev.StepStarted(index=si, count=len(steps), name=name, kind=kind))
+                self._emit(ev.StepStarted(index=si, count=len(steps), name=name, kind=kind,
+                                          sample=position[0]))
                 if kind == "prompt":
                     if not self.prompt:
                         continue
@@ -252,6 +260,7 @@ class FakeSession:
                     break
         finally:
             stim.set_output(False)
+            unfollow()
             amp.stop()
             finished = ev.Finished(status=status, trials=trial)
             self._emit(finished)

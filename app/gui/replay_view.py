@@ -199,10 +199,12 @@ class ReplayView(QWidget):
         self.live_view.set_ring(self.ring)
         self.live_view.set_aux_source(RecordingAux(recording) if recording.aux else None)
         notes = self.info.get("comments") or []      # the session's comments (reader, NWB)
+        starts = [(s["sample"], s["step"]) for s in self.info.get("step_starts") or []]
         self.playback = Playback(recording, self.ring, prefill_s=2.0,
-                                 comments=[(c["sample"], c["text"]) for c in notes])
+                                 comments=[(c["sample"], c["text"]) for c in notes],
+                                 step_starts=starts)
         self.overview.set_comments([c["time_s"] for c in notes], [c["text"] for c in notes])
-        steps = [(at, name) for at, name, kind in all_marks(from_trials(recording.trials))
+        steps = [(at, name) for at, name, kind in all_marks(from_trials(recording.trials), starts)
                  if kind == STEP]                  # as the live trace showed them
         self.overview.set_steps([at / recording.sample_rate_hz for at, _ in steps],
                                 [name for _, name in steps])

@@ -29,7 +29,7 @@ from app.live.rig_connection import (STANDARD_GRAVITY, Listener,  # noqa: F401  
 from app.live.session_seam import (BorrowedRig, ProtocolSession,  # noqa: F401  (re-exported)
                                    default_session_factory)
 from drivers.capabilities import Rig
-from protocols.events import Finished, OperatorPrompt, TrialRecorded
+from protocols.events import Finished, OperatorPrompt, StepStarted, TrialRecorded
 
 
 class Experiment(RigConnection):
@@ -159,8 +159,10 @@ class Experiment(RigConnection):
     def _on_runner_event(self, ev: Any) -> None:
         if isinstance(ev, Finished):
             self.last_status = ev.status
+        elif isinstance(ev, StepStarted):
+            self._add_marks(self._marks.step_started(ev.name, ev.sample))
         elif isinstance(ev, TrialRecorded):
-            self._mark_trial(ev)
+            self._add_marks(self._marks.marks(protocol_marks.from_event(ev)))
         self._emit(ev)
         if isinstance(ev, OperatorPrompt) and self._auto_continue and not ev.auto:
             # switched on mid-run (the session's own auto-continue answers the others)
@@ -169,11 +171,11 @@ class Experiment(RigConnection):
             except Exception as exc:
                 self._emit(ExperimentError(f"auto-continue: {exc}", exc))
 
-    def _mark_trial(self, ev: TrialRecorded) -> None:
-        """The trial's marks (and its step's, if it starts one) on the live trace, at the
-        stream samples the event names (:mod:`app.live.protocol_marks`), on the runner's
-        thread before the GUI hears of the trial."""
-        for sample, label, kind in self._marks.marks(protocol_marks.from_event(ev)):
+    def _add_marks(self, marks: Any) -> None:
+        """A step's or a trial's marks on the live trace, at the stream samples the
+        runner's event names (:mod:`app.live.protocol_marks`): on the runner's thread,
+        before the GUI hears of the event."""
+        for sample, label, kind in marks:
             self.ring.add_marker(label, sample, kind=kind)
 
     def set_auto_continue(self, on: bool) -> None:

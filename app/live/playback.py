@@ -31,15 +31,17 @@ class Playback:
     def __init__(self, recording: Recording, ring: RingBuffer, *,
                  clock: Callable[[], float] = time.monotonic, speed: float = 1.0,
                  max_chunk_s: float = 0.5, prefill_s: float = 0.0,
-                 comments: Iterable[tuple[int, str]] = ()) -> None:
+                 comments: Iterable[tuple[int, str]] = (),
+                 step_starts: Iterable[tuple[int, str]] = ()) -> None:
         self.recording = recording
         self.ring = ring
         self._clock = clock
         self._rate = float(recording.sample_rate_hz)
         self._n = recording.samples
         self._stim = np.sort(np.asarray(recording.stim_samples, dtype=np.int64))
-        # trial marks, and step marks where a step's first trial is: as they were live
-        self._protocol_marks = all_marks(from_trials(recording.trials))
+        # trial marks, and step marks where each step began (``step_starts``, the file's
+        # step-started entries; without them, at a step's first trial): as they were live
+        self._protocol_marks = all_marks(from_trials(recording.trials), step_starts)
         self._comments = sorted((int(s), str(text)) for s, text in comments)
         self._max_chunk_s = float(max_chunk_s)
         self._prefill = max(0, int(prefill_s * self._rate))

@@ -2,17 +2,25 @@
 
 One rule for the live trace and replay, so both show the same marks:
 
+* a step is marked (kind ``step``, labelled with the step's name) at the sample where
+  it began: the stream position the recorder had reached when the runner started it
+  (one past the newest sample it had been offered, so at most one read period late,
+  and never after the step's first stimulus). Every step gets its mark, rests, notes
+  and prompts included;
 * every trial is marked (kind ``trial``) at its first stimulus pulse, or at the start of
-  its window when no pulse was found, labelled ``twitch 3`` / ``tetanus 7 50 Hz``;
-* a step is marked (kind ``step``, labelled with the step's name) at the mark of its
-  first trial: where a trial's step differs from the previous trial's.
+  its window when no pulse was found, labelled ``twitch 3`` / ``tetanus 7 50 Hz``.
 
-Live, the samples come from the runner's :class:`~protocols.events.TrialRecorded`
-(stream indices, the recorder's and the ring's); in replay from the recording's trial
-table. Never from the host's clock: a mark placed when an event reaches the GUI would
-sit wherever the newest sample happened to be. So a step that records no trial (a rest,
-a note, a prompt) has no mark, and a step's mark appears once its first trial is
-recorded; the Run box names the running step at once.
+Live, the samples come from the runner's events (:class:`~protocols.events.StepStarted`
+``.sample``, :class:`~protocols.events.TrialRecorded`; stream indices, the recorder's and
+the ring's); in replay from the recording's ``step-started`` audit entries (the same
+samples, :mod:`app.recorder.step_starts`) and its trial table. Never from the host's
+clock: a mark placed when an event reaches the GUI would sit wherever the newest sample
+happened to be.
+
+Where the step's start sample is unknown (a run storing to no recorder; a file without
+``step-started`` entries, e.g. an import or an NWB export) a step is marked at the mark
+of its first trial instead, where a trial's step differs from the previous trial's: a
+step that records no trial then has no mark.
 """
 from __future__ import annotations
 
@@ -63,22 +71,37 @@ def from_trials(trials: Iterable["Trial"]) -> list[TrialMark]:
 
 
 class ProtocolMarks:
-    """Turns trials, in the order they are recorded, into ``(sample, label, kind)`` marks,
-    remembering the last trial's step (a new session: a new instance)."""
+    """Turns a run's step starts and trials, in the order they happen, into
+    ``(sample, label, kind)`` marks (a new session: a new instance)."""
 
     def __init__(self) -> None:
-        self._step: str | None = None
+        self._step: str | None = None      # the step already marked
+
+    def step_started(self, name: str, sample: int | None) -> Iterator[tuple[int, str, str]]:
+        """The step's mark at ``sample``; with no sample, none now: its first trial's."""
+        if sample is not None and name:
+            self._step = name
+            yield int(sample), name, STEP
+        else:
+            self._step = None
 
     def marks(self, trial: TrialMark) -> Iterator[tuple[int, str, str]]:
-        """The step mark if ``trial`` starts a step, then the trial's mark."""
+        """The step mark if ``trial`` starts a step not marked yet, then the trial's mark."""
         if trial.step and trial.step != self._step:
             yield trial.sample, trial.step, STEP
         self._step = trial.step
         yield trial.sample, trial.label, TRIAL
 
 
-def all_marks(trials: Iterable[TrialMark]) -> list[tuple[int, str, str]]:
-    """Every mark of ``trials`` (in trial order), sorted by sample."""
-    marks = ProtocolMarks()
-    out = [m for t in trials for m in marks.marks(t)]
+def all_marks(trials: Iterable[TrialMark],
+              step_starts: Iterable[tuple[int, str]] = ()) -> list[tuple[int, str, str]]:
+    """Every mark of a recording, sorted by sample: ``trials`` (in trial order) and
+    ``step_starts`` (``(sample, step name)``, its ``step-started`` entries). Without step
+    starts, a step is marked at its first trial."""
+    starts = [(int(s), str(name), STEP) for s, name in step_starts if name]
+    if starts:
+        out = starts + [(t.sample, t.label, TRIAL) for t in trials]
+    else:
+        marks = ProtocolMarks()
+        out = [m for t in trials for m in marks.marks(t)]
     return sorted(out, key=lambda m: m[0])

@@ -205,6 +205,7 @@ def _info(sf: SessionFile) -> dict[str, Any]:
         "metadata": sf.metadata,
         "metadata_revisions": sf.metadata_revisions,
         "comments": [c.to_dict(sf.sample_rate_hz) for c in sf.comments],
+        "step_starts": [s.to_dict(sf.sample_rate_hz) for s in sf.step_starts],
         "devices": sf.devices,
         "rig": sf.rig,
         "calibration": {"scale_mN_per_count": sf.calibration.scale_mN_per_count,

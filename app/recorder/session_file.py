@@ -22,6 +22,7 @@ from drivers.capabilities import Calibration
 
 if TYPE_CHECKING:
     from app.recorder.comments import Comment
+    from app.recorder.step_starts import StepStart
 
 
 def _text(value: Any) -> str:
@@ -240,6 +241,12 @@ class SessionFile:
         """The operator comments (``app.recorder.comments``), in stream order."""
         from app.recorder.comments import comments_from_audit
         return comments_from_audit(self.table(L.AUDIT))
+
+    @property
+    def step_starts(self) -> list["StepStart"]:
+        """Where each protocol step began (``app.recorder.step_starts``), in stream order."""
+        from app.recorder.step_starts import step_starts_from_audit
+        return step_starts_from_audit(self.table(L.AUDIT))
 
     @property
     def trial_records(self) -> list[TrialRecord]:

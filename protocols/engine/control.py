@@ -62,7 +62,7 @@ class RunControl:
     def emit(self, event: Event) -> None:  # pragma: no cover - the runner's
         raise NotImplementedError
 
-    def audit(self, kind: str, message: str, **fields: Any) -> None:  # pragma: no cover
+    def audit(self, kind: str, message: str, **fields: Any) -> int | None:  # pragma: no cover
         raise NotImplementedError
 
     def emergency_off(self) -> None:  # pragma: no cover - the runner's

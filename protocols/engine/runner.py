@@ -204,11 +204,15 @@ class ProtocolRunner(RunControl):
         with self._emit_lock:
             self._subscribers.emit(event)
 
-    def audit(self, kind: str, message: str, **fields: Any) -> None:
+    def audit(self, kind: str, message: str, **fields: Any) -> int | None:
+        """Log an audit entry; returns the stream sample the store logged it at (None:
+        unknown, or the entry failed)."""
         try:
-            self.store.log(kind, message, **fields)
+            sample = self.store.log(kind, message, **fields)
+            return None if sample is None else int(sample)
         except Exception:
             log.exception("audit log entry %r failed", kind)
+            return None
 
     def check(self) -> None:
         """Raise RunAborted/RunFailed if the run must stop; report stream trouble."""
@@ -316,6 +320,10 @@ class ProtocolRunner(RunControl):
         self._transition(S.RUNNING, "started")
         self.audit("run-started", f"protocol {self.protocol.name!r}", auto_continue=self.auto_continue)
         try:
+            # the first step waits for the stream's first block: a step's start sample (its
+            # audit entry's) then names a position every subscriber (the recorder, the
+            # live trace) has already seen in this stream
+            self.wait_for_sample(1)
             for index in range(len(self.protocol.steps)):
                 self.checkpoint()
                 self._run_step(index)
@@ -364,9 +372,12 @@ class ProtocolRunner(RunControl):
         note = getattr(step, "note", None)
         if step.kind == "note":
             note = step.text  # type: ignore[attr-defined]
+        # the step's start sample, from one place: its audit entry's (the recorder's stream
+        # position), so the live trace and the file mark the step at the same sample
+        sample = self.audit("step-started", ctx.where, step_kind=step.kind, step=ctx.name,
+                            step_index=index)
         self.emit(StepStarted(index=index, count=len(self.protocol.steps), name=ctx.name,
-                              kind=step.kind, note=note))
-        self.audit("step-started", ctx.where, step_kind=step.kind)
+                              kind=step.kind, note=note, sample=sample))
         STEP_RUNNERS[step.kind](ctx, step)
         event = StepCompleted(index=index, name=ctx.name, kind=step.kind, result=dict(ctx.result))
         self.step_results[index] = event

@@ -77,7 +77,9 @@ class TrialStore(Protocol):
 
     def add_trial(self, trial: RecordedTrial) -> None: ...
 
-    def log(self, kind: str, message: str, **fields: Any) -> None: ...
+    def log(self, kind: str, message: str, **fields: Any) -> int | None:
+        """Add an audit entry; returns the stream sample it was logged at (None: the
+        store does not follow the stream)."""
 
 
 class NullStore:
@@ -92,6 +94,7 @@ class NullStore:
 
     def log(self, kind: str, message: str, **fields: Any) -> None:
         self.entries.append((kind, message, fields))
+        return None                     # no stream here: entries have no sample
 
 
 def describe(spec: StimulusSpec) -> str:

@@ -25,6 +25,7 @@ from app.gui.playback_controls import PlaybackControls
 from app.gui.results_table import ResultsTable
 from app.gui.session_info import fill_session_info
 from app.gui.trial_overlay import TrialOverlay
+from app.gui.trial_text import trial_details, trial_list_label
 from app.live.aux_ring import RecordingAux
 from app.live.playback import Playback
 from app.live.protocol_marks import STEP, all_marks, from_trials
@@ -229,19 +230,7 @@ class ReplayView(QWidget):
         self.trial_list.clear()
         by_index = {r.get("index"): r for r in rows or []}
         for t in rec.trials if rec else []:
-            label = f"{t.index:3d}  {t.kind}"
-            if t.frequency_hz:
-                label += f" {t.frequency_hz:g} Hz"
-            if t.step:
-                label += f"  [{t.step}]"
-            r = by_index.get(t.index)
-            if r and r.get("peak_force_mN") is not None:
-                label += f"  {r['peak_force_mN']:.0f} mN"
-            elif r and r.get("error"):
-                label += "  (failed)"
-            if t.status != "completed":
-                label += f"  ({t.status})"
-            QListWidgetItem(label, self.trial_list)
+            QListWidgetItem(trial_list_label(t, by_index.get(t.index)), self.trial_list)
         self.trial_list.blockSignals(False)
         if 0 <= current < self.trial_list.count():
             self.trial_list.setCurrentRow(current)
@@ -264,17 +253,7 @@ class ReplayView(QWidget):
         r = self.result_for(t.index) or {"kind": t.kind}
         self.trial_plot.clear()
         self.trial_plot.add_trial(t_ms, force, r, f"trial {t.index}", rec.sample_rate_hz)
-        from app.labels import describe
-        keys = ["kind", "step", "frequency_hz", "pulses", "current_mA", "length_mm", "peak_force_mN",
-                "time_to_peak_ms", "half_relaxation_ms", "rise_time_10_90_ms", "max_dfdt_mN_per_s",
-                "baseline_mN", "error"]
-        parts = [f"<b>trial {t.index}</b>"]
-        for k in keys:
-            name, text = describe(k, r.get(k, getattr(t, k, None)))
-            if text:
-                name = ("Po" if r.get("kind") == "tetanus" else "Pt") if k == "peak_force_mN" else name
-                parts.append(f"{name} <b>{text}</b>" if k not in ("kind", "step") else text)
-        self.trial_text.setText("  ·  ".join(parts))
+        self.trial_text.setText(trial_details(t, r))
 
     # --- analysis ---
     def reanalyse(self, config: Any = None, background: bool = True) -> bool:

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QPushButton, QScrollArea, QSplitter, QTabWidget, QTreeWidget,
+from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem,
+                               QPushButton, QSplitter, QTabWidget, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.gui.analysis_form import AnalysisForm
@@ -22,6 +22,7 @@ from app.gui.force_frequency_plot import ForceFrequencyPlot
 from app.gui.live_view import LiveView
 from app.gui.overview import OverviewPlot
 from app.gui.playback_controls import PlaybackControls
+from app.gui.results_tab import results_tab, summary_label
 from app.gui.results_table import ResultsTable
 from app.gui.session_info import fill_session_info
 from app.gui.trial_overlay import TrialOverlay
@@ -111,39 +112,10 @@ class ReplayView(QWidget):
         self.fig_button.setToolTip("Publication figures into a folder, as 'myoforce plot' writes them: "
                                    "each contraction, force–frequency, length–tension, fatigue")
         self.fig_button.clicked.connect(self._export_figures_dialog)
-        self.summary = QLabel()
-        self.summary.setObjectName("sessionSummary")
-        self.summary.setStyleSheet("QLabel#sessionSummary { font-size: 14px; padding: 6px; "
-                                   "background: #eef3fb; border: 1px solid #b8c8e6; border-radius: 4px; }")
-        self.summary.setWordWrap(True)
-        self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        form_box = QWidget()
-        fb = QVBoxLayout(form_box)
-        fb.setContentsMargins(0, 0, 0, 0)
-        fb.addWidget(QLabel("<b>Analysis settings</b>"))
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.analysis_form)
-        fb.addWidget(scroll, 1)
-        fb.addWidget(self.reanalyse_button)
-        res_right = QSplitter(Qt.Vertical)
-        res_right.addWidget(self.results_table)
-        res_right.addWidget(self.ff_plot)
-        res_right.setSizes([480, 320])
-        res_split = QSplitter(Qt.Horizontal)
-        res_split.addWidget(form_box)
-        res_split.addWidget(res_right)
-        res_split.setSizes([330, 900])
-        res_tab = QWidget()
-        rl = QVBoxLayout(res_tab)
-        rl.addWidget(res_split, 1)
-        rl.addWidget(self.summary)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.csv_button)
-        row.addWidget(self.png_button)
-        row.addWidget(self.fig_button)
-        rl.addLayout(row)
+        self.summary = summary_label()
+        res_tab = results_tab(self.analysis_form, self.reanalyse_button, self.results_table,
+                              self.ff_plot, self.summary,
+                              [self.csv_button, self.png_button, self.fig_button])
 
         self.tabs = QTabWidget()
         self.tabs.addTab(trial_tab, "Trial")

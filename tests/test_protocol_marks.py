@@ -73,6 +73,9 @@ def test_replay_feeds_the_same_marks_into_the_ring():
     assert pb.finished
     got = [(m.sample, m.label, m.kind) for m in ring.markers()]
     assert sorted(got) == sorted(all_marks(from_trials(trials)))
+    # the replay overview's step list is the one the ring received
+    assert pb.step_marks == [(1000, "twitch series"), (3000, "force-frequency")]
+    assert pb.step_marks == [(s, label) for s, label, kind in sorted(got) if kind == STEP]
 
 
 def test_step_starts_mark_every_step_where_it_began_and_trials_do_not_mark_it_again():
@@ -159,3 +162,4 @@ def test_a_session_marks_each_step_where_its_audit_entry_is_live_and_in_replay(t
     pb.seek(recording.samples)
     steps = [(m.sample, m.label) for m in ring.markers() if m.kind == STEP]
     assert steps == [(ev.sample, ev.name) for ev in started]
+    assert pb.step_marks == steps          # what the replay overview marks

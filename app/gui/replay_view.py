@@ -29,7 +29,6 @@ from app.gui.trial_overlay import TrialOverlay
 from app.gui.trial_text import trial_details, trial_list_label
 from app.live.aux_ring import RecordingAux
 from app.live.playback import Playback
-from app.live.protocol_marks import STEP, all_marks, from_trials
 from app.live.ring_buffer import RingBuffer
 from app.recording import DisplayForce, Recording, display_samples
 
@@ -177,8 +176,7 @@ class ReplayView(QWidget):
                                  comments=[(c["sample"], c["text"]) for c in notes],
                                  step_starts=starts)
         self.overview.set_comments([c["time_s"] for c in notes], [c["text"] for c in notes])
-        steps = [(at, name) for at, name, kind in all_marks(from_trials(recording.trials), starts)
-                 if kind == STEP]                  # as the live trace showed them
+        steps = self.playback.step_marks           # as the live trace showed them
         self.overview.set_steps([at / recording.sample_rate_hz for at, _ in steps],
                                 [name for _, name in steps])
         self.controls.set_playback(self.playback)

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from app.live.protocol_marks import all_marks, from_trials
+from app.live.protocol_marks import STEP, all_marks, from_trials
 from app.live.ring_buffer import RingBuffer
 from app.recording import Recording, display_samples
 from drivers.capabilities import FLAG_TRIGGER_EDGE
@@ -84,6 +84,12 @@ class Playback:
     @property
     def finished(self) -> bool:
         return self._pos >= self._n
+
+    @property
+    def step_marks(self) -> list[tuple[int, str]]:
+        """``(sample, step name)`` of every step mark the playback puts on the trace, in
+        sample order: the same list for the replay overview, so both show the same steps."""
+        return [(s, name) for s, name, kind in self._protocol_marks if kind == STEP]
 
     # --- control ---
     def play(self) -> None:

@@ -65,6 +65,12 @@ def value_text(key: str, value: Any) -> str:
     return f"{text} {unit}".rstrip() if unit else text
 
 
+def peak_name(kind: str | None) -> str:
+    """What a trial's peak force is called: Pt for a twitch, Po for a tetanus (any kind
+    that is not a twitch is read as a tetanic peak); docs/ define both."""
+    return "Pt" if kind == "twitch" else "Po"
+
+
 def describe(key: str, value: Any) -> tuple[str, str]:
     """``(label, value with unit)`` for a panel row."""
     return label(key), value_text(key, value)

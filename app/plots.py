@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 
 from app.analysis.force_frequency import sigmoid
 from app.analysis.results import SessionResult, TrialResult
+from app.labels import peak_name
 from app.recording import Recording, display_samples
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ def _draw_measures(ax, result: TrialResult, stim: float, fs: float, t_ms: np.nda
     """Baseline (or its extrapolated trend), the peak, TPT as a span in the lane ``under``
     the trace, ½RT on the relaxation level; x limits to the end of the contraction."""
     m = result.markers
-    label = "Pt" if result.kind == "twitch" else "Po"
+    label = peak_name(result.kind)
     # a removed baseline trend (flag baseline-drift): levels follow it on the trace
     shift_peak, shift_relax = m.get("trend_peak_mN", 0.0), m.get("trend_relax_mN", 0.0)
     b = result.baseline_mN + shift_peak

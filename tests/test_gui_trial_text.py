@@ -34,6 +34,9 @@ def test_details_name_the_peak_po_for_a_tetanus_and_pt_for_a_twitch():
     tw = trial_details(_trial(kind="twitch"), {"kind": "twitch", "peak_force_mN": 80.0})
     assert tet.startswith("<b>trial 7</b>") and "Po <b>412.4 mN</b>" in tet
     assert "Pt <b>80.0 mN</b>" in tw and "Po " not in tw
+    # a row without its kind: the trial's own kind names the peak, as the line shows it
+    assert "Po <b>412.4 mN</b>" in trial_details(_trial(), {"peak_force_mN": 412.4})
+    assert "Pt <b>80.0 mN</b>" in trial_details(_trial(kind="twitch"), {"peak_force_mN": 80.0})
 
 
 def test_details_take_the_result_before_the_trials_own_value_and_leave_empties_out():

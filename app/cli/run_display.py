@@ -9,6 +9,7 @@ import math
 import sys
 from typing import Any
 
+from app.labels import peak_name
 from app.terminal import printable
 
 
@@ -107,7 +108,7 @@ def _trial_line(ev) -> str:
     if ev.length_mm is not None:
         what += f" @{ev.length_mm:g} mm"
     r = ev.result
-    force = "Pt" if ev.kind == "twitch" else "Po"
+    force = peak_name(ev.kind)
     text = f"{what}  {force} {_fmt(r.get('peak_force_mN'), 0)} mN"
     if ev.kind == "twitch":
         text += f"  TPT {_fmt(r.get('time_to_peak_ms'))} ms  ½RT {_fmt(r.get('half_relaxation_ms'))} ms"

@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.gui.style import HALF, LATEST, OLDER, PT, pen, plot_columns
+from app.labels import peak_name
 
 MAX_CURVES = 10
 MAX_POINTS = 1500   # per curve at least (min/max pairs, 2 per pixel column on wider plots): peaks stay exact
@@ -103,7 +104,7 @@ class TrialOverlay(QWidget):
         if rate and stim is not None and _num(at) is not None:
             peak_x = (at - stim) * 1000.0 / rate
         spots = [dict(pos=(peak_x, peak_y), brush=pg.mkBrush(PT), pen=pen("k"), symbol="o")]
-        name = "Pt" if r.get("kind") == "twitch" else "Po"
+        name = peak_name(r.get("kind"))
         codes = flag_codes(r)
         flagged = f"\n⚑ {', '.join(codes)}" if codes else ""
         self._text(f"{name} {amp:.0f} mN\nTPT {tpt:.1f} ms{flagged}", peak_x, peak_y, PT)

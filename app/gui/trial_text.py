@@ -36,11 +36,11 @@ def trial_list_label(t: Trial, r: Mapping[str, Any] | None) -> str:
 def trial_details(t: Trial, r: Mapping[str, Any]) -> str:
     """The trial's settings and results as one line of rich text (the peak named Po for
     a tetanus, Pt otherwise); a result value wins over the trial's own."""
-    from app.labels import describe
+    from app.labels import describe, peak_name
     parts = [f"<b>trial {t.index}</b>"]
     for k in DETAIL_KEYS:
         name, text = describe(k, r.get(k, getattr(t, k, None)))
         if text:
-            name = ("Po" if r.get("kind") == "tetanus" else "Pt") if k == "peak_force_mN" else name
+            name = peak_name(r.get("kind", t.kind)) if k == "peak_force_mN" else name
             parts.append(f"{name} <b>{text}</b>" if k not in ("kind", "step") else text)
     return "  ·  ".join(parts)

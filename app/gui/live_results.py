@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QTimer
 from app.gui.force_frequency_plot import ForceFrequencyPlot
 from app.gui.results_table import ResultsTable
 from app.gui.trial_overlay import TrialOverlay
+from app.live.protocol_marks import trial_label
 from app.live.ring_buffer import RingBuffer
 
 #: how often a pending plot update is run (ms): about one per frame
@@ -75,7 +76,7 @@ class LiveResults(QObject):
             if len(snap):
                 zero = rec.first_pulse_sample if rec.first_pulse_sample is not None else rec.start_sample
                 t_ms = (np.arange(len(snap)) + snap.first_sample - zero) * 1000.0 / snap.sample_rate_hz
-                label = f"{ev.kind} {ev.trial_index}" + (f" {ev.frequency_hz:g} Hz" if ev.frequency_hz else "")
+                label = trial_label(ev.kind, ev.trial_index, ev.frequency_hz)
                 self._later(lambda: self.overlay.add_trial(t_ms, snap.force_mN, row, label,
                                                            snap.sample_rate_hz))
         # a force-frequency step's single pulse is its 1 Hz point (as in the analysis)

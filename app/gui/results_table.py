@@ -9,6 +9,8 @@ from typing import Any, Iterable, Mapping
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
+from app.gui.trial_overlay import flag_codes
+
 COLUMNS: list[tuple[str, str, str]] = [
     # key, header, format
     ("index", "#", "{:d}"),
@@ -61,7 +63,7 @@ class ResultsModel(QAbstractTableModel):
         if key == "flags":
             flags = [f for f in (value or []) if isinstance(f, Mapping)]
             if role == Qt.DisplayRole:
-                return " ".join(str(f.get("code", "")) for f in flags)
+                return " ".join(flag_codes(self.rows[index.row()]))
             if role == Qt.ToolTipRole and flags:
                 return "\n".join(f"{f.get('code')}: {f.get('text')}" for f in flags)
             return None

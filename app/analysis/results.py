@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -86,7 +86,8 @@ class TrialResult:
 
     @property
     def flag_codes(self) -> list[str]:
-        return [f.code for f in self.flags]
+        """This trial's quality-flag codes (the rule is :func:`flag_codes`)."""
+        return flag_codes(self)
 
     def flagged_measures(self) -> set[str]:
         """Measures (``TRIAL_KEYS`` names) that a flag on this trial concerns; every
@@ -107,6 +108,16 @@ class TrialResult:
         d["flags"] = [f.to_dict() for f in self.flags]
         d["markers"] = dict(self.markers)
         return jsonable(d)
+
+
+def flag_codes(trial: TrialResult | Mapping[str, Any]) -> list[str]:
+    """Quality-flag codes of one trial (docs/analysis.md §11), in the order raised, from
+    the result object or its :meth:`TrialResult.to_dict` row (what the GUI's overlay and
+    results table hold): one rule for the CLI's CSV, the summary and the GUI. In a row,
+    entries that are not mappings (a hand-edited or damaged file) are skipped."""
+    if isinstance(trial, TrialResult):
+        return [f.code for f in trial.flags]
+    return [str(f.get("code", "")) for f in (trial.get("flags") or []) if isinstance(f, Mapping)]
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Mapping
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
-from app.gui.trial_overlay import flag_codes
+from app.analysis.results import flag_codes
 
 COLUMNS: list[tuple[str, str, str]] = [
     # key, header, format

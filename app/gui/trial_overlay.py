@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from app.analysis.results import flag_codes
 from app.gui.style import HALF, LATEST, OLDER, PT, pen, plot_columns
 from app.labels import peak_name
 
@@ -128,11 +129,6 @@ class TrialOverlay(QWidget):
         item.setPos(x, y)
         self.plot.addItem(item)
         self._labels.append(item)
-
-
-def flag_codes(r: Mapping[str, Any]) -> list[str]:
-    """Quality-flag codes of a ``TrialResult.to_dict()`` row (docs/analysis.md §7)."""
-    return [str(f.get("code", "")) for f in (r.get("flags") or []) if isinstance(f, Mapping)]
 
 
 def _num(v: Any) -> float | None:

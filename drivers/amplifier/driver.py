@@ -1,21 +1,18 @@
 """Driver of the serial force amplifier (docs/wire-protocols.md, section 2).
 
 Commands are a write and one reply line under the transport's lock; while streaming, a
-reader thread owns the input: it reads large chunks, parses them with
-:class:`~drivers.amplifier.frames.FrameParser`, converts counts to mN and hands
-:class:`SampleBlock` s to subscribers. Everything that goes wrong in a stream (lost
-samples, CRC failures, resyncs, a subscriber raising, the device stalling or vanishing)
-is counted in :attr:`stats` and announced as a :class:`StreamNotice`; nothing is dropped
-silently and no call hangs: a dead stream makes every later call raise the error that
-killed it, promptly.
+reader thread owns the input and hands :class:`SampleBlock` s and :class:`StreamNotice` s
+to subscribers. Nothing is dropped silently and no call hangs: a dead stream makes every
+later call raise the error that killed it, promptly.
 
-About 500 lines, one class, on purpose: the command side and the reader thread share
-one stream state (streaming, the error that killed it, the next sample index, stats)
-under one lock, and every command checks it; split across modules that state would be
-reached into from both. What has a seam of its own already has a module: the wire
-format (``frames.py``), the command grammar (``commands.py``), the read pacing and the
-STOP allowance (``pacing.py``), what a parsed chunk means for the counters and
-notices (``stream_report.py``), the transport
+This module holds the device side: opening and the handshake, the command/query
+exchange, START and STOP, closing. The stream side (the reader thread, the state it
+shares with the commands under one lock, the subscribers) is
+:class:`~drivers.amplifier.stream.AmplifierStream`; every command asks it whether the
+stream is live or dead rather than keeping a second copy of that state. Other seams
+have their own modules: the wire format (``frames.py``), the command grammar
+(``commands.py``), the read pacing and the STOP allowance (``pacing.py``), what a
+parsed chunk means for the counters and notices (``stream_report.py``), the transport
 (``drivers.transports.serial_port``) and the subscriber list (``drivers.subscribers``).
 """
 from __future__ import annotations
@@ -26,24 +23,17 @@ import time
 from typing import Callable
 
 from drivers.amplifier import commands as cmd
-from drivers.amplifier.frames import FrameParser, ParseResult
-from drivers.amplifier.pacing import READ_PERIOD_S, ReadPacer, stop_wait_s
-from drivers.amplifier.stream_report import result_notices, stats_after
-from drivers.capabilities import (BlockSink, Calibration, NoticeSink, SampleBlock, StreamNotice,
-                                  StreamStats)
+from drivers.amplifier.frames import FrameParser
+from drivers.amplifier.pacing import READ_PERIOD_S
+from drivers.amplifier.stream import CHUNK_BYTES, AmplifierStream
+from drivers.capabilities import BlockSink, Calibration, NoticeSink, SampleBlock, StreamStats
 from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout, InstrumentError, ProtocolError
-from drivers.subscribers import Subscribers
 from drivers.transports.serial_port import SerialTransport
 
 log = logging.getLogger(__name__)
 
-#: Bytes asked for per read while streaming (about 55 ms at 100 kHz; a read returns sooner,
-#: after the transport's poll interval, with whatever has arrived).
-CHUNK_BYTES = 65536
 #: Silence that proves a device is in command mode when the port is opened.
 QUIET_S = 0.03
-#: At most one 'sink-error' notice per this many seconds (the count says how many).
-SINK_ERROR_NOTICE_INTERVAL_S = 1.0
 
 
 class SerialForceAmplifier:
@@ -58,28 +48,13 @@ class SerialForceAmplifier:
                  read_period_s: float = READ_PERIOD_S) -> None:
         self._t = transport
         self._timeout_s = float(timeout_s)
-        self._read_period_s = max(0.0, float(read_period_s))
         self._on_command = on_command
         self._identity = ""
         self._rate = 0
         self._cal = Calibration(1.0, 0.0)
-        self._sinks = Subscribers(  # a failure becomes a rate-limited stream notice
-            "amplifier block", on_error=lambda exc, block: self._sink_failed(exc, block.first_sample))
-        self._notice_sinks = Subscribers("amplifier notice")
-        self._state_lock = threading.Lock()
-        self._streaming = False
-        self._dead: DeviceError | None = None
         self._closed = False
-        self._reader: threading.Thread | None = None
-        self._halt = threading.Event()
-        self._reader_done = threading.Event()
-        self._stats = StreamStats()
-        self._next_index = 0
-        self._started_at = 0.0
-        #: subscribers that raised (block sinks / notice sinks), over the driver's life
-        self.sink_errors = 0
-        self._sink_errors_unreported = 0
-        self._last_sink_notice = 0.0
+        self._stream = AmplifierStream(transport, self.port, timeout_s=self._timeout_s,
+                                       read_period_s=max(0.0, float(read_period_s)))
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -157,12 +132,16 @@ class SerialForceAmplifier:
     @property
     def stats(self) -> StreamStats:
         """Counters of the present (or last) stream."""
-        with self._state_lock:
-            return self._stats
+        return self._stream.stats
 
     @property
     def streaming(self) -> bool:
-        return self._streaming
+        return self._stream.streaming
+
+    @property
+    def sink_errors(self) -> int:
+        """Block subscribers that raised, over the driver's life."""
+        return self._stream.sink_errors
 
     # ----------------------------------------------------------------- commands
     def _send(self, line: bytes) -> None:
@@ -170,22 +149,12 @@ class SerialForceAmplifier:
             self._on_command(line.decode("ascii").rstrip("\n"))
         self._t.write(line)
 
-    def _dead_error(self) -> DeviceError:
-        """A fresh copy of the error that killed the stream (re-raising one instance would
-        pile up tracebacks)."""
-        err = self._dead
-        assert err is not None
-        try:
-            return type(err)(str(err))
-        except TypeError:
-            return DeviceError(str(err))
-
     def _check_idle(self) -> None:
         if self._closed:
             raise DeviceDisconnected(f"force amplifier on {self.port} is closed")
-        if self._dead is not None:
-            raise self._dead_error()
-        if self._streaming:
+        if self._stream.dead is not None:
+            raise self._stream.dead_error()
+        if self._stream.streaming:
             raise DeviceError(f"force amplifier on {self.port} is streaming: stop streaming first")
 
     def _query(self, keyword: str, *args: int | float, timeout_s: float | None = None) -> str:
@@ -254,32 +223,24 @@ class SerialForceAmplifier:
 
     # ------------------------------------------------------------ subscriptions
     def subscribe(self, sink: BlockSink) -> Callable[[], None]:
-        return self._sinks.add(sink)
+        return self._stream.sinks.add(sink)
 
     def subscribe_notices(self, sink: NoticeSink) -> Callable[[], None]:
-        return self._notice_sinks.add(sink)
+        return self._stream.notice_sinks.add(sink)
 
     @property
     def notice_sink_errors(self) -> int:
         """Notice subscribers that raised, over the driver's life."""
-        return self._notice_sinks.errors
-
-    def _notify(self, kind: str, message: str, sample: int | None = None, count: int = 0) -> None:
-        self._emit(StreamNotice(kind, message, sample, count))
-
-    def _emit(self, notice: StreamNotice) -> None:
-        log.debug("amplifier notice %s: %s", notice.kind, notice.message)
-        self._notice_sinks.emit(notice)
+        return self._stream.notice_sinks.errors
 
     # ---------------------------------------------------------------- streaming
     def start(self) -> None:
         """Start streaming; sample indices restart at 0. Blocks go to subscribers."""
         with self._t.lock:
             self._check_idle()
-            if self._reader is not None:
-                self._reader.join(timeout=1.0)
+            self._stream.join_previous()
             parser = FrameParser()
-            cal, rate = self._cal, float(self._rate)
+            cal, rate = self._cal, self._rate
             self._t.discard_input()
             self._send(cmd.format_command("START"))
             try:
@@ -288,66 +249,37 @@ class SerialForceAmplifier:
                 raise DeviceTimeout(f"no reply to 'START' from {self.port} "
                                     f"within {self._timeout_s:g} s") from exc
             cmd.parse_reply(reply, "START")
-            with self._state_lock:
-                self._stats = StreamStats()
-                self._next_index = 0
-                self._started_at = time.monotonic()
-                self._streaming = True
-            # before the reader starts: subscribers (the recorder) learn that the stream
-            # begins at sample 0 here, so samples lost right after START are a stream gap
-            self._notify("started", f"stream started at {self._rate} Hz", sample=0)
-            self._halt.clear()
-            self._reader_done.clear()
-            self._reader = threading.Thread(target=self._read_loop, args=(parser, cal, rate),
-                                            name=f"amplifier-reader {self.port}", daemon=True)
-            self._reader.start()
+            self._stream.begin(parser, cal, rate)
 
     def stop(self) -> None:
         """Stop streaming; returns once the end-of-stream frame has arrived (all samples
         before it delivered). Raises the stream's error if it died, DeviceTimeout if the end
         does not come within the timeout. A no-op when not streaming."""
-        if self._reader is threading.current_thread():
+        stream = self._stream
+        if stream.on_reader_thread():
             raise DeviceError("stop() called from a stream subscriber: subscribers must not "
                               "block; stop the stream from another thread")
         with self._t.lock:
             if self._closed:
                 raise DeviceDisconnected(f"force amplifier on {self.port} is closed")
-            if self._dead is not None:
-                self._join_reader()
-                raise self._dead_error()
-            if not self._streaming:
+            if stream.dead is not None:
+                stream.join()
+                raise stream.dead_error()
+            if not stream.streaming:
                 return
             try:
                 self._send(cmd.format_command("STOP"))
             except DeviceError as exc:
-                self._die(exc, "disconnected" if isinstance(exc, DeviceDisconnected) else "timeout")
-                self._join_reader()
+                stream.die(exc, "disconnected" if isinstance(exc, DeviceDisconnected) else "timeout")
+                stream.join()
                 raise
-            finished, waited = self._wait_for_end()
-            if self._dead is None and not finished:
-                self._die(DeviceTimeout(f"no end-of-stream frame from {self.port} within "
-                                        f"{waited:.3g} s of STOP"), "timeout")
-            self._join_reader()
-            if self._dead is not None:
-                raise self._dead_error()
-
-    def _wait_for_end(self) -> tuple[bool, float]:
-        """Wait for the end-of-stream frame after STOP; (arrived, seconds waited): as long
-        as :func:`~drivers.amplifier.pacing.stop_wait_s` allows for the device's backlog,
-        ending early (as a timeout) only if no sample arrives for a whole timeout."""
-        t0 = time.monotonic()
-        with self._state_lock:
-            received, started = self._next_index, self._started_at
-        deadline = t0 + stop_wait_s(self._timeout_s, self._rate, t0 - started, received)
-        last, last_progress = received, t0
-        while not self._reader_done.wait(min(0.05, self._timeout_s)):
-            now = time.monotonic()
-            index = self._next_index
-            if index != last:
-                last, last_progress = index, now
-            if now >= deadline or now - last_progress >= self._timeout_s:
-                return self._reader_done.is_set(), now - t0
-        return True, time.monotonic() - t0
+            finished, waited = stream.wait_for_end(self._rate)
+            if stream.dead is None and not finished:
+                stream.die(DeviceTimeout(f"no end-of-stream frame from {self.port} within "
+                                         f"{waited:.3g} s of STOP"), "timeout")
+            stream.join()
+            if stream.dead is not None:
+                raise stream.dead_error()
 
     def collect(self, seconds: float) -> list[SampleBlock]:
         """Blocking helper (tests, CLI): the blocks of the next ``seconds`` of stream.
@@ -365,16 +297,16 @@ class SerialForceAmplifier:
             if got[0] >= target:
                 enough.set()
 
-        started_here = not self._streaming
+        started_here = not self._stream.streaming
         unsubscribe = self.subscribe(sink)
         try:
             if started_here:
                 self.start()
             deadline = time.monotonic() + seconds + 2 * self._timeout_s + 1.0
             while not enough.wait(0.02):
-                if self._dead is not None:
-                    raise self._dead_error()
-                if not self._streaming:
+                if self._stream.dead is not None:
+                    raise self._stream.dead_error()
+                if not self._stream.streaming:
                     raise DeviceError(f"the stream on {self.port} ended before {seconds:g} s "
                                       "were collected")
                 if time.monotonic() > deadline:
@@ -386,108 +318,16 @@ class SerialForceAmplifier:
             unsubscribe()
         return blocks
 
-    def _join_reader(self) -> None:
-        reader = self._reader
-        if reader is not None and reader is not threading.current_thread():
-            self._halt.set()
-            reader.join(timeout=2.0)
-
-    def _die(self, error: DeviceError, kind: str) -> None:
-        """The stream is dead: remember why, wake whoever waits, tell the subscribers once."""
-        with self._state_lock:
-            first = self._dead is None
-            if first:
-                self._dead = error
-            self._streaming = False
-        self._reader_done.set()
-        if first:
-            log.info("amplifier stream on %s died: %s", self.port, error)
-            self._notify(kind, str(error), sample=self._next_index)
-
-    def _read_loop(self, parser: FrameParser, cal: Calibration, rate: float) -> None:
-        """Reader thread: chunks in, blocks and notices out, until end of stream or failure."""
-        poll_s = getattr(self._t, "poll_s", 0.01)
-        can_pace = (callable(getattr(self._t, "read_ready", None))
-                    and bool(getattr(self._t, "sizes_reads_exactly", False)))
-        last_rx = time.monotonic()
-        pacer = ReadPacer(rate, self._read_period_s, can_pace, last_rx)
-        try:
-            while not self._halt.is_set():
-                try:
-                    data = b""
-                    wait = pacer.wait_s(time.monotonic())
-                    if wait is not None:
-                        if wait > 0 and self._halt.wait(wait):
-                            return
-                        data = self._t.read_ready(CHUNK_BYTES)
-                    read_at = time.monotonic()
-                    if not data:
-                        data = self._t.read_chunk(CHUNK_BYTES, poll_s)
-                    pacer.read_done(len(data), read_at)
-                except DeviceError as exc:
-                    if not self._halt.is_set():
-                        kind = "timeout" if isinstance(exc, DeviceTimeout) else "disconnected"
-                        self._die(exc if isinstance(exc, (DeviceTimeout, DeviceDisconnected))
-                                  else DeviceDisconnected(str(exc)), kind)
-                    return
-                now = time.monotonic()
-                if not data:
-                    if now - last_rx > self._timeout_s:
-                        self._die(DeviceTimeout(
-                            f"no data from {self.port} for {self._timeout_s:g} s while streaming: "
-                            "the amplifier stalled"), "timeout")
-                        return
-                    continue
-                last_rx = now
-                result = parser.feed(data)
-                self._deliver(result, cal, rate, parser.next_index)
-                if result.end_of_stream:
-                    self._t.unread(result.trailing)
-                    end = result.end_index if result.end_index is not None else parser.next_index
-                    self._notify("stopped", f"stream stopped after {end} samples",
-                                 sample=end, count=end)
-                    with self._state_lock:
-                        self._streaming = False
-                    self._reader_done.set()
-                    return
-        except Exception as exc:  # a bug here must still end the stream loudly
-            log.exception("amplifier reader failed")
-            self._die(DeviceError(f"amplifier reader failed: {exc!r}"), "disconnected")
-
-    def _deliver(self, result: ParseResult, cal: Calibration, rate: float, next_index: int) -> None:
-        with self._state_lock:
-            self._stats = stats_after(self._stats, result)
-            self._next_index = next_index
-        for notice in result_notices(result, next_index):
-            self._emit(notice)
-        host_time = time.time()
-        for run in result.runs:
-            block = SampleBlock(first_sample=run.first, force_mN=cal.to_mN(run.counts),
-                                flags=run.flags, sample_rate_hz=rate, host_time_s=host_time)
-            self._sinks.emit(block)
-
-    def _sink_failed(self, exc: Exception, sample: int) -> None:
-        self.sink_errors += 1
-        self._sink_errors_unreported += 1
-        now = time.monotonic()
-        if now - self._last_sink_notice >= SINK_ERROR_NOTICE_INTERVAL_S:
-            n, self._sink_errors_unreported = self._sink_errors_unreported, 0
-            self._last_sink_notice = now
-            self._notify("sink-error", f"a block subscriber raised {exc!r} "
-                         f"({n} failure(s) since the last report); the stream goes on",
-                         sample=sample, count=n)
-
     # ------------------------------------------------------------------ closing
     def close(self) -> None:
         """Stop a live stream, then release the port, whatever fails on the way."""
         if self._closed:
             return
         try:
-            if self._streaming and self._dead is None:
+            if self._stream.streaming and self._stream.dead is None:
                 self.stop()
         finally:
-            self._halt.set()
-            self._join_reader()
+            self._stream.halt()
             self._closed = True
             self._t.close()
 

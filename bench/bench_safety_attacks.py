@@ -427,12 +427,12 @@ def timed_read(self, command, timeout_s):
         detected.append(time.monotonic())     # the fault is detected here
         raise
 visa.VisaTransport._read = timed_read
-import drivers.amplifier.driver as amp
-_die = amp.SerialForceAmplifier._die
+import drivers.amplifier.stream as amp
+_die = amp.AmplifierStream.die
 def timed_die(self, *args, **kwargs):
     detected.append(time.monotonic())         # the amplifier's fault is detected here
     return _die(self, *args, **kwargs)
-amp.SerialForceAmplifier._die = timed_die
+amp.AmplifierStream.die = timed_die
 from app.rig import start_sim_rig
 from app.session import ExperimentSession
 from app.metadata import SessionMetadata

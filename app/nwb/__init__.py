@@ -4,6 +4,7 @@
 - :mod:`app.nwb.stream` – the force stream copied in chunks (never all in memory)
 - :mod:`app.nwb.tables` – trials, stimulus pulses, lost samples, summary and records
 - :mod:`app.nwb.comments` – the operator's comments (an events table)
+- :mod:`app.nwb.steps` – where each protocol step began (an events table)
 - :mod:`app.nwb.export` – :func:`export_session`, one session -> one ``.nwb`` file
 - :mod:`app.nwb.batch` – output names, overwrite rules, temp file + rename
 - :mod:`app.nwb.reader` – :func:`load_nwb` / :func:`nwb_info`, the NWB file read back
@@ -26,6 +27,7 @@ FLAGS = "amplifier_flags"
 AUX_PREFIX = "aux_"
 PULSES = "stimulus_pulses"
 COMMENTS = "operator_comments"
+STEPS = "protocol_steps"
 RECORD_MODULE = "session_record"
 ANALYSIS_MODULE = "analysis"
 DOCUMENTS = "documents"

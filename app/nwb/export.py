@@ -191,6 +191,7 @@ def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
     """The NWBFile in memory (the force still a lazy stream from the source)."""
     from app.nwb.comments import add_comments
     from app.nwb.record import analysis_module, record_module
+    from app.nwb.steps import add_steps
     from app.nwb.tables import add_invalid_times, add_pulses, add_trials
     from app.recorder.reader import session_info
 
@@ -203,6 +204,7 @@ def _build(sf: Any, rec: Any, result: Any, cfg: Any, report: ExportReport,
     add_invalid_times(nwbfile, gaps, rec.sample_rate_hz)
     add_pulses(nwbfile, rec)
     add_comments(nwbfile, sf.comments, rec.sample_rate_hz)
+    add_steps(nwbfile, sf.step_starts, rec.sample_rate_hz, rec.samples)
     add_trials(nwbfile, rec, result.trials, {r.index: r.wall_time_utc for r in sf.trial_records})
     analysis_module(nwbfile, cfg, result.summary, SOFTWARE)
     record_module(nwbfile, _records(sf, rec, session_info(sf.path), report, study), sf.audit,

@@ -63,6 +63,8 @@ def _read(path: Path) -> dict[str, Any]:
                              else np.zeros(0, np.int64))
             from app.nwb.comments import read_comments
             out["comments"] = read_comments(nwb, float(force.rate))
+            from app.nwb.steps import read_steps
+            out["step_starts"] = read_steps(nwb, float(force.rate))
             out["trials"] = nwb.trials.to_dataframe() if nwb.trials is not None else None
             out["invalid"] = (nwb.invalid_times.to_dataframe() if nwb.invalid_times is not None
                               else None)
@@ -163,6 +165,9 @@ def nwb_info(path: str | os.PathLike[str]) -> dict[str, Any]:
         "missing_samples_by_cause": by_cause, "audit_entries": d["audit_entries"],
         "metadata": d["session_metadata"], "rig": nest(d["rig_configuration"]),
         "comments": d["comments"],
+        # the steps table; an export written before it had one: the source's record of them
+        "step_starts": (d["step_starts"] if d["step_starts"] is not None
+                        else info.get("step_starts") or []),
         "devices": info.get("devices") or {}, "protocol": bool(d["protocol"]),
         "warnings": list(export.get("warnings") or []), "nwb_identifier": d["identifier"]})
     return info

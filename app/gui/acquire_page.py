@@ -5,7 +5,8 @@ This module wires widgets to the Qt-free :class:`~app.live.experiment.Experiment
 clicks become model calls (device I/O on worker threads), and the model's events (the
 protocol runner's, delivered on its worker thread) come back through ONE queued signal
 per event (:class:`~app.gui.bridge.EventBridge`), never one per sample. The results
-(table and plots, updated a frame apart) are :class:`~app.gui.live_results.LiveResults`.
+(table and plots, updated a frame apart) are :class:`~app.gui.live_results.LiveResults`;
+the run's progress, prompts and log lines :class:`~app.gui.run_feedback.RunFeedback`.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from app.gui.prompt_panel import PromptPanel
 from app.gui.protocol_panel import ProtocolPanel, default_protocol_path
 from app.gui.rig_panel import RigPanel
 from app.gui.run_controls import RunControls
+from app.gui.run_feedback import RunFeedback
 from app.gui.simulated_rig_restart import SimulatedRigRestart
 from app.gui.study_picker import StudyPicker
 from app.live.experiment import Experiment
@@ -70,8 +72,10 @@ class AcquirePage(QWidget):
         self.trial_overlay = self.results.overlay
         self.ff_plot = self.results.ff_plot
         self.results_table = self.results.table
-        self._handlers = self.handlers()    # the results' handlers are in the table
         self.log = EventLog()
+        self.feedback = RunFeedback(self.run_controls, self.protocol_panel, self.prompt_panel,
+                                    self.log, self.message.emit)
+        self._handlers = self.handlers()    # the results' and the feedback's handlers too
         self.sim_restart = SimulatedRigRestart(self.experiment, self.log, self.rig_panel.status,
                                                self.message.emit, self._after_connect,
                                                self._rig_failed)
@@ -284,15 +288,15 @@ class AcquirePage(QWidget):
     def handlers(self) -> dict[type, Any]:
         """Event type -> handler: dispatch by type, so renaming an event class cannot
         silently disconnect its handler (an unknown name fails at import)."""
+        fb = self.feedback                   # the run's reports (app/gui/run_feedback.py)
         return {RigConnected: self._on_connected, RigDisconnected: self._on_disconnected,
-                SessionEnded: self._on_session_ended, StopPressed: self._on_stop,
-                ExperimentError: self._on_model_error, rev.StateChanged: self._on_state_changed,
-                rev.StepStarted: self._on_step_started, rev.StepCompleted: self._on_step_completed,
-                rev.Progress: self._on_progress, rev.TrialRecorded: self.results.trial_recorded,
-                rev.TrialAnalysed: self.results.trial_analysed, rev.OperatorPrompt: self._on_operator_prompt,
-                rev.PromptAnswered: self._on_prompt_answered, rev.RunWarning: self._on_warning,
-                rev.FireHeld: self._on_fire_held,
-                rev.RunError: self._on_error, rev.Finished: self._on_finished}
+                SessionEnded: self._on_session_ended, StopPressed: fb.stop_pressed,
+                ExperimentError: fb.model_error, rev.StateChanged: fb.state_changed,
+                rev.StepStarted: self._on_step_started, rev.StepCompleted: fb.step_completed,
+                rev.Progress: fb.progress, rev.TrialRecorded: self.results.trial_recorded,
+                rev.TrialAnalysed: self.results.trial_analysed, rev.OperatorPrompt: fb.operator_prompt,
+                rev.PromptAnswered: fb.prompt_answered, rev.RunWarning: fb.warning,
+                rev.FireHeld: fb.fire_held, rev.RunError: fb.error, rev.Finished: self._on_finished}
 
     def on_event(self, ev: Any) -> None:
         table = self._handlers
@@ -333,74 +337,17 @@ class AcquirePage(QWidget):
         if self.rig_panel.live_button.isChecked() and self.experiment.connected:
             run_in_thread(self.experiment.start_monitor, on_error=self._device_error)
 
-    def _on_stop(self, ev: StopPressed) -> None:
-        self.log.log("STOP: stimulator output off", "warning")
-        self.message.emit("STOPPED — stimulator output off")
-
-    def _on_model_error(self, ev: ExperimentError) -> None:
-        self.log.log(ev.message, "error")
-        self.message.emit(ev.message)
-
-    def _on_state_changed(self, ev: Any) -> None:
-        new = getattr(ev.new, "value", ev.new)
-        self.run_controls.set_paused(new == "paused")
-        self.log.log(f"state: {getattr(ev.old, 'value', ev.old)} → {new}"
-                     + (f" ({ev.reason})" if getattr(ev, "reason", "") else ""))
-
     def _on_step_started(self, ev: Any) -> None:
         self.results.step_started(ev.index, ev.kind)
-        self.protocol_panel.highlight_step(ev.index)
-        self.run_controls.step_label.setText(f"Step {ev.index + 1}/{ev.count}: {ev.name} ({ev.kind})"
-                                             + (f"\n{ev.note}" if ev.note else ""))
-        self.run_controls.set_progress(ev.index / max(1, ev.count), f"step {ev.index + 1}/{ev.count} {ev.name}")
-        self.log.log(f"step {ev.index + 1}/{ev.count}: {ev.name} ({ev.kind})")
+        self.feedback.step_started(ev)
 
-    def _on_step_completed(self, ev: Any) -> None:
-        summary = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                            for k, v in (ev.result or {}).items() if not isinstance(v, (list, dict)))
-        self.log.log(f"step done: {ev.name}" + (f" — {summary}" if summary else ""))
-
-    def _on_progress(self, ev: Any) -> None:
-        within = (ev.done / ev.total) if ev.total else 0.0
-        frac = (ev.step_index + min(1.0, within)) / max(1, ev.step_count)
-        count = f"{ev.done}/{ev.total}" if ev.total else f"{ev.done}"
-        self.run_controls.set_progress(frac, f"step {ev.step_index + 1}/{ev.step_count} {ev.step}: {count}")
+    def _on_finished(self, ev: Any) -> None:
+        self.finished_status = ev.status
+        self.feedback.finished(ev)
 
     def flush_deferred(self) -> None:
         """Run all pending plot updates now (tests, screenshots)."""
         self.results.flush()
-
-    def _on_operator_prompt(self, ev: Any) -> None:
-        self.log.log(f"prompt: {ev.text}" + (" (auto)" if ev.auto else ""))
-        if ev.auto or self.run_controls.auto_continue.isChecked():
-            return
-        self.prompt_panel.show_prompt(ev.id, ev.text, ev.requested, ev.default, ev.blocking)
-
-    def _on_prompt_answered(self, ev: Any) -> None:
-        if self.prompt_panel.prompt_id == ev.id:
-            self.prompt_panel.dismiss()
-        self.log.log(f"answered {ev.id}: {ev.value!r}" + (" (auto)" if ev.auto else ""))
-
-    def _on_warning(self, ev: Any) -> None:
-        self.log.log(ev.message, "warning")
-        self.message.emit(f"Warning: {ev.message}")
-
-    def _on_fire_held(self, ev: Any) -> None:
-        """The next stimulus waits for the rig's rules (the rest after a train just before)."""
-        self.log.log(ev.message)
-        self.message.emit(ev.message)
-
-    def _on_error(self, ev: Any) -> None:
-        self.log.log(ev.message, "error")
-        self.message.emit(f"Error: {ev.message}")
-
-    def _on_finished(self, ev: Any) -> None:
-        self.finished_status = ev.status
-        done = ev.status == "completed"
-        if done:
-            self.run_controls.set_progress(1.0, "completed")
-        self.log.log(f"finished: {ev.status}" + (f" — {ev.message}" if ev.message else "")
-                     + f" ({ev.trials} trials)", "info" if done else "warning")
 
     # --- teardown ---
     def shutdown(self) -> None:

@@ -94,6 +94,10 @@ def test_demo_protocol_runs_end_to_end_on_the_sim_rig(tmp_path):
 
     # the analysis: Pt, TPT, 1/2RT and Po in the rat EDL's range (see sim_devices/muscle/presets.py)
     result = analyze_recording(recording)
+    # every contraction of a clean simulated run is measured; if one is not, say which and why
+    # (the potentiation check below depends on the first twitch after the tetanus)
+    unmeasured = [(t.index, t.step, t.error) for t in result.trials if not t.ok]
+    assert not unmeasured, f"trials not measured: {unmeasured}\n{proc.stdout[-4000:]}"
     by_index = {t.index: t for t in result.trials}
     twitches = [by_index[t.index] for t in recording.trials if t.step == "twitches"]
     tetani = [by_index[t.index] for t in recording.trials if t.step == "tetani"]

@@ -248,7 +248,7 @@ def test_prompts_are_answered_on_the_terminal(tmp_path):
     master, slave = pty.openpty()
     proc = subprocess.Popen(_command() + ["run", str(protocol), "--sim", "--sample-rate", "5000",
                                           "--out", str(out)],
-                            cwd=ROOT, stdin=slave, stdout=master, stderr=subprocess.PIPE)
+                            cwd=ROOT, stdin=slave, stdout=slave, stderr=subprocess.PIPE)
     os.close(slave)
     seen: list[str] = []
     try:
@@ -261,6 +261,46 @@ def test_prompts_are_answered_on_the_terminal(tmp_path):
         os.close(master)
     trial = load_recording(out).trials[0]
     assert trial.length_mm == 31.5 and trial.pulses == 1
+
+
+def test_a_line_typed_during_the_run_is_a_comment_at_the_current_sample(tmp_path):
+    """On a terminal (here with --yes: no prompt to answer) a typed line is the operator's
+    comment, said back; one the core refuses is said so, and nothing else is written."""
+    protocol = tmp_path / "notes.yaml"
+    protocol.write_text(
+        "name: notes\nwindows: {twitch_post_ms: 150}\nsteps:\n"
+        "  - {kind: twitch, count: 1, interval_s: 0.1, current_mA: 3}\n"
+        "  - {kind: rest, duration_s: 4}\n"
+        "  - {kind: twitch, count: 1, interval_s: 0.1, current_mA: 3}\n")
+    out = tmp_path / "notes.h5"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(_command() + ["run", str(protocol), "--sim", "--yes",
+                                          "--sample-rate", "5000", "--out", str(out)],
+                            cwd=ROOT, stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    seen: list[str] = []
+    try:
+        assert _read_until(master, "type a comment", 30, seen), "".join(seen)
+        assert _read_until(master, "(twitch)", 30, seen), "".join(seen)
+        os.write(master, b"re-tied tendon\n")
+        assert _read_until(master, "comment at", 10, seen), "".join(seen)
+        os.write(master, b"x" * 250 + b"\n")
+        assert _read_until(master, "comment not saved", 10, seen), "".join(seen)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    text = " ".join("".join(seen).split())      # the terminal wraps long lines
+    assert "comment at" in text and "re-tied tendon" in text
+    assert "comment not saved: comment is 250 characters long" in text, text[-600:]
+    with open_session(out) as sf:
+        comments = sf.comments
+    assert [c.text for c in comments] == ["re-tied tendon"]
+    trials = load_recording(out).trials
+    # at the stream's sample when it was typed: during the run, before the second twitch
+    assert 0 < comments[0].sample < trials[1].first_stim_sample
+    assert comments[0].source == "operator" and not comments[0].added_afterwards
 
 
 def test_ctrl_c_aborts_safely(tmp_path):

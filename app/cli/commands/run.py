@@ -5,7 +5,8 @@ file against the rig's limits, the rig file, the metadata, the output path, and
 whether the protocol needs answers that nobody can give (no terminal, no ``--yes``).
 Then the :class:`~app.session.ExperimentSession` connects, records and runs; this
 module only shows its events, answers prompts from the terminal and prints the
-per-trial results at the end.
+per-trial results at the end. On a terminal, a line typed while no prompt is open is
+the operator's comment at the current sample (as the GUI's comment box).
 
 ``--muscle`` names the muscle in the metadata and, on a simulated rig, picks the
 muscle model: ``EDL`` (or ``edl``, ``rat-edl``) -> ``rat-edl``, ``soleus`` ->
@@ -52,7 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run", help="run a protocol on a rig and record it",
         description="Run a protocol (YAML) on the simulated rig, a rig file's rig, or devices\n"
                     "given by address; record everything into a session file; print the\n"
-                    "per-trial results (Pt/Po, TPT, ½RT). Ctrl-C aborts safely.",
+                    "per-trial results (Pt/Po, TPT, ½RT). Ctrl-C aborts safely. On a\n"
+                    "terminal, a line typed while no question is open is saved as a\n"
+                    "comment at the current sample.",
         epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("protocol", help="protocol file (.yaml), e.g. protocols/library/protocol1.yaml")
     rig = p.add_argument_group("rig (choose one)")
@@ -173,6 +176,9 @@ def _start(args: argparse.Namespace, plan: CliRunPlan, guard: SafeInterrupts) ->
                  f"-> {printable(str(args.out))}")
     if plan.plan.muscle_note:
         display.line(f"myoforce run: {printable(plan.plan.muscle_note)}")
+    if stdin_is_terminal():
+        display.line("myoforce run: type a comment and press Enter to mark it at the current "
+                     "sample (e.g. 're-tied tendon')")
     return _run(args, plan, session, display, inbox, interactive, guard)
 
 
@@ -187,7 +193,7 @@ def _run(args, plan, session, display, inbox, interactive, guard) -> int:
     try:
         session.start()
         display.start()
-        if interactive:
+        if stdin_is_terminal():     # prompts' answers, and comments (also with --yes)
             threading.Thread(target=_stdin_reader, args=(inbox,), name="stdin", daemon=True).start()
         while finished is None:
             try:
@@ -219,6 +225,8 @@ def _run(args, plan, session, display, inbox, interactive, guard) -> int:
                 except (KeyError, ValueError) as exc:
                     display.line(f"  {exc}", "red")
                     show_prompt(display, prompt)
+            elif kind == "line":
+                _comment(session, display, item)
             elif kind == "eof" and open_prompts:
                 session.abort("stdin closed while a prompt was open")
     except KeyboardInterrupt:
@@ -235,6 +243,25 @@ def _run(args, plan, session, display, inbox, interactive, guard) -> int:
         status = session.close()
     return _summary(args, plan, session, display, finished, status, guard,
                     time.monotonic() - started)
+
+
+def _comment(session, display: RunDisplay, text: str) -> None:
+    """A line typed while no prompt is open: the operator's comment at the newest sample
+    (the rule and the writing are the core's, app.recorder.comments, as the GUI's comment
+    box). Said back with its time, or why it was not saved; a blank line is nothing."""
+    from app.errors import UserError
+    from app.recorder.comments import record_comment
+
+    if not text.strip():
+        return
+    try:
+        comment = record_comment(session.recorder, text)
+    except UserError as exc:
+        display.line(f"  comment not saved: {exc}", "red")
+        return
+    rate = getattr(getattr(getattr(session, "rig", None), "amplifier", None), "sample_rate_hz", None)
+    at = f"{comment.time_s(rate):.2f} s" if rate else f"sample {comment.sample}"
+    display.line(f"  comment at {at}: {comment.text}", "cyan")
 
 
 def _summary(args, plan, session, display, finished, status, guard, elapsed: float) -> int:

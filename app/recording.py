@@ -6,9 +6,12 @@ A myoforce HDF5 session, an Aurora DMC ``.ddf`` file and a CSV file all load int
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from app.recorder.exclusions import TrialExclusion
 
 TrialKind = Literal["twitch", "tetanus"]
 
@@ -65,6 +68,10 @@ class Recording:
     #: True when ``trials`` were grouped from the pulse markers (no trial table or
     #: protocol): the analysis may group them again with its own ``train_min_hz``
     trials_from_markers: bool = False
+    #: trials a researcher excluded from the session's numbers, by trial index (a
+    #: session file's 'trial-excluded' audit rows, ``app.recorder.exclusions``): measured,
+    #: flagged 'excluded', left out of the session summary
+    exclusions: dict[int, "TrialExclusion"] = field(default_factory=dict)
 
     @property
     def samples(self) -> int:

@@ -60,19 +60,27 @@ class Comment:
 def validate_comment(text: Any) -> str:
     """The comment as stored (surrounding blanks removed), or UserError saying what is
     wrong: not text, empty, more than one line, a control character, too long."""
+    return validate_line(text, "comment", "what happened (e.g. 're-tied tendon')")
+
+
+def validate_line(text: Any, what: str, hint: str, max_chars: int = MAX_COMMENT_CHARS) -> str:
+    """One line of a person's text (a comment, the reason a trial was excluded), as
+    stored: surrounding blanks removed; UserError naming ``what`` when it is not text,
+    empty (``hint`` says what to type), more than one line, has a control character or
+    is longer than ``max_chars``. One rule, so every note in a file reads alike."""
     if not isinstance(text, str):
-        raise UserError(f"comment must be text, not {type(text).__name__}")
+        raise UserError(f"{what} must be text, not {type(text).__name__}")
     stripped = text.strip()
     if not stripped:
-        raise UserError("comment is empty: type what happened (e.g. 're-tied tendon')")
+        raise UserError(f"{what} is empty: type {hint}")
     if any(c in stripped for c in "\r\n\u2028\u2029\x0b\x0c\x85"):
-        raise UserError("comment must be one line (it contains a line break)")
+        raise UserError(f"{what} must be one line (it contains a line break)")
     bad = next((c for c in stripped if unicodedata.category(c) == "Cc"), None)
     if bad is not None:
-        raise UserError(f"comment contains a control character ({bad!r}): type plain text")
-    if len(stripped) > MAX_COMMENT_CHARS:
-        raise UserError(f"comment is {len(stripped)} characters long; at most "
-                        f"{MAX_COMMENT_CHARS} are kept in one comment")
+        raise UserError(f"{what} contains a control character ({bad!r}): type plain text")
+    if len(stripped) > max_chars:
+        raise UserError(f"{what} is {len(stripped)} characters long; at most "
+                        f"{max_chars} are kept in one {what}")
     return stripped
 
 

@@ -20,7 +20,7 @@ from app.errors import FileFormatError
 from app.recorder import layout as L
 from app.recorder.h5open import H5_ERRORS, _one_line, _open_h5, _superblock_eof
 from app.recorder.session_file import SessionFile, _text
-from app.recording import Recording, trials_from_pulses
+from app.recording import Recording, Trial, trials_from_pulses
 from drivers.capabilities import Calibration
 
 
@@ -122,10 +122,7 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
         check_structure(sf)
         n = sf.samples
         stim = sf.pulse_samples
-        # the trial table decides; a file without one (crashed before the first trial
-        # row) falls back to pulses closer than 0.1 s forming a train
-        trials = sf.trials or trials_from_pulses(stim, sf.sample_rate_hz, n,
-                                                 max_train_gap_s=0.1)
+        trials = session_trials(sf)
         data = None if lazy else np.asarray(sf.force[:n], dtype=np.float32)
         force = CheckedForce(sf, data)
         if not lazy:
@@ -135,7 +132,8 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
                          sample_rate_hz=sf.sample_rate_hz, force_mN=force, stim_samples=stim,
                          trials=trials, metadata=sf.metadata, complete=sf.complete,
                          force_limits_mN=_full_scale_mN(sf.calibration, sf.rig), aux=aux,
-                         aux_units={c["name"]: c["unit"] for c in sf.aux_channels})
+                         aux_units={c["name"]: c["unit"] for c in sf.aux_channels},
+                         exclusions=sf.trial_exclusions)
     except FileFormatError:
         sf.close()
         raise
@@ -145,6 +143,14 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
     finally:
         if not lazy and sf.h5.id.valid:
             sf.close()
+
+
+def session_trials(sf: SessionFile) -> list[Trial]:
+    """The trials of a session file: the trial table decides; a file without one
+    (crashed before the first trial row) falls back to pulses closer than 0.1 s forming
+    a train. What the analysis measures, and what a trial exclusion may name."""
+    return sf.trials or trials_from_pulses(sf.pulse_samples, sf.sample_rate_hz, sf.samples,
+                                           max_train_gap_s=0.1)
 
 
 def _full_scale_mN(cal: Calibration, rig: dict | None = None) -> tuple[float, float]:
@@ -206,6 +212,7 @@ def _info(sf: SessionFile) -> dict[str, Any]:
         "metadata_revisions": sf.metadata_revisions,
         "comments": [c.to_dict(sf.sample_rate_hz) for c in sf.comments],
         "step_starts": [s.to_dict(sf.sample_rate_hz) for s in sf.step_starts],
+        "excluded_trials": [e.to_dict() for e in sf.trial_exclusions.values()],
         "devices": sf.devices,
         "rig": sf.rig,
         "calibration": {"scale_mN_per_count": sf.calibration.scale_mN_per_count,

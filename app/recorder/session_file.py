@@ -22,6 +22,7 @@ from drivers.capabilities import Calibration
 
 if TYPE_CHECKING:
     from app.recorder.comments import Comment
+    from app.recorder.exclusions import TrialExclusion
     from app.recorder.step_starts import StepStart
 
 
@@ -247,6 +248,13 @@ class SessionFile:
         """Where each protocol step began (``app.recorder.step_starts``), in stream order."""
         from app.recorder.step_starts import step_starts_from_audit
         return step_starts_from_audit(self.table(L.AUDIT))
+
+    @property
+    def trial_exclusions(self) -> dict[int, "TrialExclusion"]:
+        """Trials excluded from the session's numbers (``app.recorder.exclusions``), by
+        trial index in trial order: the latest audit row per trial decides."""
+        from app.recorder.exclusions import exclusions_from_audit
+        return exclusions_from_audit(self.table(L.AUDIT))
 
     @property
     def trial_records(self) -> list[TrialRecord]:

@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     for c in info.get("comments") or []:
         after = f" (added afterwards, {c['source'] or 'annotate'})" if c.get("added_afterwards") else ""
         lines.append(("comment", f"{_fmt_duration(c['time_s'])}  {c['text']}{after}"))
+    for e in info.get("excluded_trials") or []:
+        lines.append(("excluded trial", f"{e['trial']}: {e['reason']} ({e['time_utc']}"
+                                        f"{', ' + e['source'] if e.get('source') else ''})"))
     for w in info["warnings"]:
         lines.append(("warning", w))
     from app.cli.terminal import hanging, terminal_width

@@ -1,0 +1,159 @@
+"""Excluding a trial from a session's numbers, with a reason, as appended audit rows
+(app.recorder.exclusions, 'myoforce annotate --exclude-trial/--include-trial'): the
+latest row per trial decides, refusals are one line and write nothing, raw data is
+untouched, info and the loader see the exclusions."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from app.cli.main import main
+from app.errors import UserError
+from app.recorder.exclusions import (EXCLUDED_KIND, INCLUDED_KIND, MAX_REASON_CHARS,
+                                     read_exclusions, set_trial_exclusion)
+from app.recorder.reader import load_recording
+from tests.helpers_recording import open_recorder, ramp_blocks
+from tests.synthetic import SessionSpec, session_recording, write_h5
+
+#: trial 1 (the middle twitch) is made this much larger than the others: an artefact
+ODD_TWITCH_SCALE = 1.5
+
+
+def run(capsys, *argv):
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:          # argparse's usage errors (one line too)
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_session(path) -> None:
+    """Three twitches (trial 1 scaled up, so leaving it out moves the mean) and three
+    force-frequency tetani, with a trial table."""
+    rec, _ = session_recording(SessionSpec(fs=2_000.0, twitches=3, ff_freqs=(10, 50, 150),
+                                           noise_sd=0.05, with_trials=True))
+    t = rec.trials[1]
+    assert t.kind == "twitch"
+    force = np.asarray(rec.force_mN, dtype=np.float64).copy()
+    w = slice(t.start_sample, t.stop_sample)
+    base = float(np.median(force[t.start_sample:t.first_stim_sample]))
+    force[w] = base + (force[w] - base) * ODD_TWITCH_SCALE
+    rec.force_mN = force
+    write_h5(rec, path, subject_id="R1", muscle="EDL")
+
+
+@pytest.fixture
+def session(tmp_path):
+    path = tmp_path / "s.h5"
+    write_session(path)
+    return path
+
+
+def raw_digest(path) -> str:
+    with h5py.File(path, "r") as f:
+        h = hashlib.sha256()
+        for name in ("force", "flags", "pulses"):
+            h.update(np.asarray(f[name][:]).tobytes())
+        for c in sorted(f["trials"]):
+            h.update(repr(f["trials"][c][:].tolist()).encode())
+        return h.hexdigest()
+
+
+def test_exclude_then_include_as_audit_rows_raw_data_untouched(capsys, session):
+    before = raw_digest(session)
+    code, out, err = run(capsys, "annotate", session, "--exclude-trial", 1,
+                         "--reason", "  animal moved  ")
+    assert code == 0, err
+    assert "trial 1 excluded" in out and "animal moved" in out
+    assert raw_digest(session) == before
+    rec = load_recording(session, lazy=False)
+    assert list(rec.exclusions) == [1]
+    assert rec.exclusions[1].reason == "animal moved" and rec.exclusions[1].source == "annotate"
+    # the info text and JSON list it with the reason
+    code, out, _ = run(capsys, "info", session)
+    assert code == 0 and "excluded trial" in out and "1: animal moved" in out
+    code, out, _ = run(capsys, "info", session, "--json")
+    assert [(e["trial"], e["reason"]) for e in json.loads(out)["excluded_trials"]] == \
+        [(1, "animal moved")]
+    # excluding again replaces the reason; taking it back leaves none in force
+    set_trial_exclusion(session, 1, True, "electrode slipped", source="review")
+    assert read_exclusions(session)[1].reason == "electrode slipped"
+    code, out, err = run(capsys, "annotate", session, "--include-trial", 1)
+    assert code == 0, err and "included again" in out
+    assert read_exclusions(session) == {}
+    code, out, _ = run(capsys, "info", session, "--json")
+    assert json.loads(out)["excluded_trials"] == []
+    # the history stays in the file, in the order written
+    with h5py.File(session, "r") as f:
+        kinds = [k.decode() if isinstance(k, bytes) else k for k in f["audit"]["kind"][:]]
+    assert [k for k in kinds if k in (EXCLUDED_KIND, INCLUDED_KIND)] == \
+        [EXCLUDED_KIND, EXCLUDED_KIND, INCLUDED_KIND]
+    assert raw_digest(session) == before
+
+
+def test_the_core_function_returns_the_exclusions_in_force(session):
+    now = set_trial_exclusion(session, 4, True, "tendon slipped", source="gui")
+    assert list(now) == [4] and now[4].source == "gui"
+    now = set_trial_exclusion(session, 0, True, "first twitch: electrode settling")
+    assert list(now) == [0, 4]
+    now = set_trial_exclusion(session, 4, False)
+    assert list(now) == [0] and now[0].reason == "first twitch: electrode settling"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--exclude-trial", "1"], "--exclude-trial needs --reason"),
+    (["--exclude-trial", "1", "--reason", ""], "reason is empty"),
+    (["--exclude-trial", "1", "--reason", "   "], "reason is empty"),
+    (["--exclude-trial", "1", "--reason", "moved\nagain"], "reason must be one line"),
+    (["--exclude-trial", "1", "--reason", "moved\x07"], "control character"),
+    (["--exclude-trial", "1", "--reason", "x" * (MAX_REASON_CHARS + 1)],
+     f"at most {MAX_REASON_CHARS}"),
+    (["--exclude-trial", "99", "--reason", "moved"], "no trial 99 in this session"),
+    (["--exclude-trial", "-1", "--reason", "moved"], "no trial -1"),
+    (["--exclude-trial", "one", "--reason", "moved"], "invalid int value"),
+    (["--include-trial", "2"], "trial 2 is not excluded"),
+    (["--exclude-trial", "1", "--include-trial", "2", "--reason", "x"], "not both"),
+    (["--reason", "moved"], "give --exclude-trial N with it"),
+    (["muscle_mass_mg=150", "--exclude-trial", "1", "--reason", "moved"], "on its own"),
+])
+def test_bad_exclusions_are_one_line_and_write_nothing(capsys, session, argv, words):
+    before = hashlib.sha256(session.read_bytes()).hexdigest()
+    code, out, err = run(capsys, "annotate", session, *argv)
+    assert code != 0 and words in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert hashlib.sha256(session.read_bytes()).hexdigest() == before
+
+
+def test_a_trial_number_that_is_not_a_whole_number_is_refused(session):
+    for bad in (1.0, "1", True, None):
+        with pytest.raises(UserError, match="not a trial index"):
+            set_trial_exclusion(session, bad, True, "moved")   # type: ignore[arg-type]
+    assert read_exclusions(session) == {}
+
+
+def test_a_file_still_being_recorded_is_refused(tmp_path):
+    path = tmp_path / "open.h5"
+    rec = open_recorder(path, 1_000.0)
+    try:
+        for b in ramp_blocks(1000, 100, 1_000.0):
+            rec.put_block(b)
+        with pytest.raises(UserError, match="still being recorded"):
+            set_trial_exclusion(path, 0, True, "moved")
+    finally:
+        rec.close()
+    assert read_exclusions(path) == {}
+
+
+def test_a_csv_recording_is_refused_in_one_line(capsys, tmp_path):
+    from tests.synthetic import write_csv
+    rec, _ = session_recording(SessionSpec(fs=2_000.0, twitches=1, ff_freqs=(50,),
+                                           noise_sd=0.05))
+    path = tmp_path / "s.csv"
+    write_csv(rec, path)
+    code, out, err = run(capsys, "annotate", path, "--exclude-trial", 0, "--reason", "moved")
+    assert code != 0 and ".h5 sessions only" in err and len(err.strip().splitlines()) == 1

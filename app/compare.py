@@ -186,7 +186,8 @@ def flagged_outcomes(result: SessionResult) -> set[str]:
     pt_trials = s.get("pt_trials") or [s.get("pt_trial")]
     sources = {"pt": [trials.get(i) for i in pt_trials], "po": [trials.get(s.get("po_trial"))],
                "fatigue": [trials.get(i) for i in fatigue],
-               "ff": [t for t in result.trials if t.kind == "tetanus" and t.index not in fatigue]}
+               "ff": [t for t in result.trials if t.kind == "tetanus" and not t.left_out
+                      and t.index not in fatigue]}
     out = set()
     for key, (src, measure) in _SOURCES.items():
         if any(t is not None and measure in t.flagged_measures() for t in sources[src]):

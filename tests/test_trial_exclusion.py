@@ -157,3 +157,87 @@ def test_a_csv_recording_is_refused_in_one_line(capsys, tmp_path):
     write_csv(rec, path)
     code, out, err = run(capsys, "annotate", path, "--exclude-trial", 0, "--reason", "moved")
     assert code != 0 and ".h5 sessions only" in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ analysis
+def analyzed(path):
+    from app.analysis import AnalysisConfig, analyze_recording
+    rec = load_recording(path, lazy=False)
+    return analyze_recording(rec, AnalysisConfig())
+
+
+def test_an_excluded_twitch_is_measured_flagged_and_left_out_of_pt(session):
+    before = analyzed(session)
+    peaks = {t.index: t.peak_force_mN for t in before.trials if t.kind == "twitch"}
+    assert before.summary.pt_trials == [0, 1, 2]
+    assert before.summary.pt_mN == pytest.approx(np.mean(list(peaks.values())), rel=1e-9)
+    assert peaks[1] > 1.3 * peaks[0]               # the odd twitch pulls the mean up
+
+    set_trial_exclusion(session, 1, True, "animal moved")
+    after = analyzed(session)
+    s = after.summary
+    assert s.pt_trials == [0, 2] and s.pt_n == 2
+    assert s.pt_mN == pytest.approx((peaks[0] + peaks[2]) / 2, rel=1e-9)
+    t1 = next(t for t in after.trials if t.index == 1)
+    assert t1.ok and t1.peak_force_mN == pytest.approx(peaks[1], rel=1e-9)   # still measured
+    assert t1.flag_codes == ["excluded"] and "animal moved" in t1.flags[0].text
+    assert not t1.in_session
+    assert s.excluded_trials == [{"trial": 1, "kind": "twitch", "reason": "animal moved",
+                                  "source": "annotate",
+                                  "time_utc": read_exclusions(session)[1].time_utc}]
+    assert any("trial 1" in n and "animal moved" in n for n in s.notes)
+    # every other session number is the same without the twitch
+    assert s.po_mN == before.summary.po_mN and s.po_trial == before.summary.po_trial
+
+    set_trial_exclusion(session, 1, False)          # taken back: the numbers come back
+    again = analyzed(session)
+    assert again.summary.pt_trials == [0, 1, 2]
+    assert again.summary.pt_mN == pytest.approx(before.summary.pt_mN, rel=1e-12)
+    assert again.summary.excluded_trials == []
+    assert all("excluded" not in t.flag_codes for t in again.trials)
+
+
+def test_an_excluded_po_tetanus_gives_po_from_the_next_largest(session):
+    before = analyzed(session)
+    top = before.summary.po_trial
+    tetani = {t.index: t.peak_force_mN for t in before.trials if t.kind == "tetanus"}
+    set_trial_exclusion(session, top, True, "electrode slipped")
+    s = analyzed(session).summary
+    rest = {i: f for i, f in tetani.items() if i != top}
+    assert s.po_trial == max(rest, key=rest.get)
+    assert s.po_mN == pytest.approx(max(rest.values()), rel=1e-9)
+    assert s.pt_po_ratio == pytest.approx(s.pt_mN / s.po_mN, rel=1e-9)
+    ff = s.force_frequency or {}
+    assert len(ff["force_mN"]) == len(before.summary.force_frequency["force_mN"]) - 1
+
+
+def test_analyze_json_and_csv_show_the_exclusion(capsys, session, tmp_path):
+    import csv
+    set_trial_exclusion(session, 2, True, "artefact at 40 ms")
+    trials_csv, summary_csv = tmp_path / "t.csv", tmp_path / "s.csv"
+    code, out, err = run(capsys, "analyze", session, "--json", "--no-cache",
+                         "--csv", trials_csv, "--summary-csv", summary_csv)
+    assert code == 0, err
+    d = json.loads(out)
+    t2 = next(t for t in d["trials"] if t["index"] == 2)
+    assert {"code": "excluded", "text": t2["flags"][0]["text"]} in t2["flags"]
+    assert "artefact at 40 ms" in t2["flags"][0]["text"] and t2["peak_force_mN"] > 0
+    assert [e["trial"] for e in d["summary"]["excluded_trials"]] == [2]
+    assert 2 not in d["summary"]["pt_trials"]
+    rows = {int(r["index"]): r for r in csv.DictReader(open(trials_csv, encoding="utf-8"))}
+    assert rows[2]["flags"] == "excluded" and "artefact at 40 ms" in rows[2]["flag_texts"]
+    assert rows[0]["flags"] == ""
+    (srow,) = list(csv.DictReader(open(summary_csv, encoding="utf-8")))
+    assert srow["excluded_trials"] == "2"
+    code, out, err = run(capsys, "analyze", session, "--no-cache")
+    assert code == 0 and "excluded" in out and "artefact at 40 ms" in out
+
+
+def test_an_exclusion_naming_a_trial_the_analysis_lacks_is_noted(session):
+    from app.analysis import AnalysisConfig, analyze_recording
+    from app.recorder.exclusions import TrialExclusion
+    rec = load_recording(session, lazy=False)
+    rec.exclusions = {42: TrialExclusion(42, "moved", "2026-01-01T00:00:00Z", "annotate")}
+    res = analyze_recording(rec, AnalysisConfig())
+    assert res.summary.excluded_trials == []
+    assert any("trial 42" in n and "not applied" in n for n in res.summary.notes)

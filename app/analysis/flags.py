@@ -5,6 +5,10 @@ Every :class:`~app.analysis.results.TrialResult` has ``flags``, a list of
 this trial). A flag either marks measures that were kept (``how == "kept"``: the
 number is reported, but the rule below says why it may be off) or explains a
 refusal (``how == "refused"``: the trial's ``error`` is set and every measure is NaN).
+A rule with ``leaves_session`` also keeps the trial out of every session-level number
+(:attr:`TrialResult.in_session <app.analysis.results.TrialResult.in_session>`, the one
+place the session summary asks): a work loop's ``not-isometric``, a researcher's
+``excluded``.
 
 The catalogue below is the single place each code is defined; docs/analysis.md §11
 shows it as a table, and ``compare`` counts/excludes flagged measures through
@@ -36,11 +40,13 @@ class FlagRule:
     rule: str
     measures: tuple[str, ...]
     how: Literal["kept", "refused"]
+    #: the trial is left out of the session summary (its own numbers are still shown)
+    leaves_session: bool = False
 
 
 def _rule(code: str, rule: str, measures: tuple[str, ...],
-          how: Literal["kept", "refused"] = "kept") -> FlagRule:
-    return FlagRule(code, rule, measures, how)
+          how: Literal["kept", "refused"] = "kept", leaves_session: bool = False) -> FlagRule:
+    return FlagRule(code, rule, measures, how, leaves_session)
 
 
 #: the flag catalogue, by code (documented in docs/analysis.md §11)
@@ -83,7 +89,8 @@ FLAGS: dict[str, FlagRule] = {r.code: r for r in (
           "or a top quieter than the baseline noise)", ALL_MEASURES, "refused"),
     _rule("not-isometric",
           "the muscle length changes during the contraction (work loop): isometric "
-          "measures do not apply and the session gets no Po", ALL_MEASURES),
+          "measures do not apply and the session gets no Po", ALL_MEASURES,
+          leaves_session=True),
     _rule("gaps-filled",
           "lost samples (NaN) up to --fill-gaps-ms were interpolated", ALL_MEASURES),
     _rule("damaged",
@@ -97,6 +104,12 @@ FLAGS: dict[str, FlagRule] = {r.code: r for r in (
     _rule("aborted",
           "the trial was aborted during recording (stimulation stopped early)",
           ALL_MEASURES),
+    _rule("excluded",
+          "a researcher excluded the trial after the run, with a reason ('myoforce annotate "
+          "FILE --exclude-trial N --reason TEXT', an audit row in the file; the text gives "
+          "the reason): still measured and shown, but left out of every session-level "
+          "number (Pt, TPT, ½RT, potentiation, Po, force-frequency, fatigue, specific "
+          "force); the summary lists it", (), leaves_session=True),
 )}
 
 
@@ -126,5 +139,7 @@ def flag_table_markdown() -> str:
         measures = "all" if set(r.measures) == set(ALL_MEASURES) else (
             ", ".join(f"`{m}`" for m in r.measures) or "none")
         how = "NaN, trial error" if r.how == "refused" else "kept, flagged"
+        if r.leaves_session:
+            how += "; left out of the session summary"
         lines.append(f"| `{r.code}` | {r.rule} | {measures} | {how} |")
     return "\n".join(lines)

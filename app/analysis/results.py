@@ -102,6 +102,19 @@ class TrialResult:
         """True when the contraction was measured (individual measures may still be NaN)."""
         return self.error is None and math.isfinite(self.peak_force_mN)
 
+    @property
+    def left_out(self) -> bool:
+        """True when a flag on the trial leaves it out of the session summary
+        (``FlagRule.leaves_session``: a work loop's 'not-isometric', a trial a researcher
+        'excluded'), measured or not."""
+        return any(f.rule.leaves_session for f in self.flags)
+
+    @property
+    def in_session(self) -> bool:
+        """True when the trial counts towards the session summary (§5): measured and not
+        :attr:`left_out`. The one rule the summary asks."""
+        return self.ok and not self.left_out
+
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in TRIAL_KEYS}
         d["notes"] = list(self.notes)

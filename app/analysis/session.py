@@ -56,7 +56,11 @@ def analyze_recording(recording: Recording, config: AnalysisConfig | None = None
     if cfg.metadata_overrides:
         metadata.update(dict(cfg.metadata_overrides))
     results = [analyze_trial(recording, t, cfg) for t in trials]
+    from app.analysis.exclusions import flag_excluded
+    excluded, excluded_notes = flag_excluded(results, recording.exclusions)
     summary = summarize(results, metadata, cfg)
+    summary.excluded_trials = excluded
+    summary.notes.extend(excluded_notes)
     summary.notes.extend(unusable)
     if cfg.metadata_overrides:
         summary.notes.append("metadata given with --meta: " + ", ".join(
@@ -112,8 +116,9 @@ def find_fatigue_series(tetani: list[TrialResult], min_trains: int) -> list[Tria
 def summarize(results: list[TrialResult], metadata: dict[str, Any],
               cfg: AnalysisConfig) -> SessionSummary:
     """The per-session summary of already analysed trials (docs/analysis.md §5)."""
-    # a work loop's length changes: its contractions are not isometric (no Pt/Po)
-    ok = [r for r in results if r.ok and "not-isometric" not in r.flag_codes]
+    # a work loop's contractions are not isometric (no Pt/Po), a researcher's excluded
+    # trial must not count: measured, but left out of every session number
+    ok = [r for r in results if r.in_session]
     twitches = [r for r in ok if r.kind == "twitch"]
     tetani = [r for r in ok if r.kind == "tetanus"]
     s = SessionSummary(n_trials=len(results), n_twitches=len(twitches), n_tetani=len(tetani),

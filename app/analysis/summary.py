@@ -23,6 +23,9 @@ class SessionSummary:
     n_tetani: int = 0
     n_failed: int = 0
     n_flagged: int = 0                     # measured trials carrying at least one flag
+    #: trials a researcher excluded (``trial``, ``kind``, ``reason``, ``source``,
+    #: ``time_utc``): measured, flagged 'excluded', left out of every number below
+    excluded_trials: list[dict[str, Any]] = field(default_factory=list)
     # twitch (from the protocol's twitch step before the first tetanus, §5)
     pt_mN: float = NAN
     pt_sd_mN: float = NAN

@@ -110,7 +110,7 @@ SUMMARY_KEYS = ("n_trials", "n_twitches", "n_tetani", "n_failed", "n_flagged", "
                 "po_trial", "po_flags", "po_time_to_90pct_ms", "pt_po_ratio", "fmin_mN", "fmax_mN", "f50_hz",
                 "sigmoid_midpoint_hz", "hill_slope", "fatigue_index", "fatigue_time_to_50pct_s",
                 "specific_force_N_per_cm2", "csa_mm2", "muscle_mass_mg", "muscle_length_mm",
-                "error")
+                "excluded_trials", "error")
 
 
 def summary_row(res, excluded: str = "") -> dict[str, Any]:
@@ -120,6 +120,8 @@ def summary_row(res, excluded: str = "") -> dict[str, Any]:
            "subject_id": md.get("subject_id", ""), "muscle": md.get("muscle", "")}
     row.update({k: "" if s.get(k) is None else s.get(k) for k in SUMMARY_KEYS})
     row["po_flags"] = ";".join(s.get("po_flags") or [])
+    # trials a researcher excluded: their indices (the reasons: trial CSV flag_texts, JSON)
+    row["excluded_trials"] = ";".join(str(e["trial"]) for e in s.get("excluded_trials") or [])
     row["excluded"] = excluded
     return round_row(row)
 

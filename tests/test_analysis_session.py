@@ -40,7 +40,7 @@ def test_sigmoid_fit_needs_enough_frequencies():
 def test_session_summary_recovers_known_values():
     spec = SessionSpec(fs=5_000.0, twitches=3, fatigue_trains=16, noise_sd=0.2)
     rec, truth = session_recording(spec, muscle="EDL", muscle_mass_mg=150.0,
-                                   muscle_length_mm=35.0)
+                                   muscle_length_mm=35.0, species="rat")
     res = analyze_recording(rec)
     s = res.summary
     assert s["n_failed"] == 0 and s["n_twitches"] == 3
@@ -97,11 +97,11 @@ def test_specific_force_needs_a_ratio_for_unlisted_muscles():
 
 def test_missing_specific_force_inputs_name_the_annotate_command_for_each():
     spec = SessionSpec(fs=2_000.0, twitches=1, ff_freqs=(100,), noise_sd=0.0)
-    rec, _ = session_recording(spec, muscle="EDL")
+    rec, _ = session_recording(spec, muscle="EDL", species="rat")
     note = next(n for n in analyze_recording(rec).summary["notes"] if "specific force" in n)
     assert "missing muscle_mass_mg, muscle_length_mm" in note
     assert "add them with 'myoforce annotate FILE muscle_mass_mg=... muscle_length_mm=...'" in note
-    rec, _ = session_recording(spec, muscle="EDL", muscle_length_mm=30.0)
+    rec, _ = session_recording(spec, muscle="EDL", muscle_length_mm=30.0, species="rat")
     note = next(n for n in analyze_recording(rec).summary["notes"] if "specific force" in n)
     assert note.endswith("add it with 'myoforce annotate FILE muscle_mass_mg=...'")
 
@@ -120,7 +120,7 @@ def test_specific_force_formula_by_hand():
                                         ("quadriceps", None), (None, None)])
 def test_muscle_names(name, canon):
     assert canonical_muscle(name) == canon
-    assert (fibre_length_ratio(name) is None) == (canon is None)
+    assert (fibre_length_ratio(name, "rat") is None) == (canon is None)
 
 
 def test_trials_from_pulses_groups_trains_and_keeps_last_window():

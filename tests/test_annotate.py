@@ -24,7 +24,7 @@ def session(tmp_path):
                                                ff_freqs=(10, 30, 50, 100, 150),
                                                noise_sd=0.05, with_trials=True))
     path = tmp_path / "s.h5"
-    write_h5(rec, path, subject_id="R1", muscle="EDL", muscle_length_mm=35.0)
+    write_h5(rec, path, subject_id="R1", species="rat", muscle="EDL", muscle_length_mm=35.0)
     return path, truth
 
 
@@ -95,7 +95,7 @@ def test_csv_is_not_annotated_but_analyze_meta_works(capsys, tmp_path):
     rec, truth = session_recording(SessionSpec(fs=2_000.0, twitches=1,
                                                ff_freqs=(10, 30, 50, 100, 150), noise_sd=0.05))
     path = tmp_path / "x.csv"
-    write_csv(rec, path, muscle="EDL")
+    write_csv(rec, path, muscle="EDL", species="rat")
     code, _, err = run(capsys, "annotate", path, "muscle_mass_mg=160")
     assert code != 0 and "--meta" in err
     code, out, err = run(capsys, "analyze", path, "--json", "--no-cache", "--meta",

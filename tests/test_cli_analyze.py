@@ -87,7 +87,7 @@ def make_group_files(tmp_path, n_per_group=3):
             rec, _ = session_recording(spec)
             path = tmp_path / f"{group}_{i}.csv"
             write_csv(rec, path, group=group, muscle="EDL", muscle_mass_mg=150 + i,
-                      muscle_length_mm=35.0, subject_id=f"{group}{i}")
+                      muscle_length_mm=35.0, subject_id=f"{group}{i}", species="rat")
             files.append(path)
     return files
 

@@ -115,7 +115,7 @@ def test_h5_session_round_trip(tmp_path):
     rec, truth = session_recording(spec)
     path = tmp_path / "s.h5"
     write_h5(rec, path, group="treated", muscle="soleus", muscle_mass_mg=120.0,
-             muscle_length_mm=25.0)
+             muscle_length_mm=25.0, species="rat")
     loaded = load_recording(path)
     assert loaded.format == "myoforce-h5" and loaded.metadata["group"] == "treated"
     assert [t.step for t in loaded.trials] == [t.step for t in rec.trials]

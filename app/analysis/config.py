@@ -119,8 +119,8 @@ class AnalysisConfig:
         5, "a run of at least this many identical tetani in a row (or steps named "
            "'fatigue') is a fatigue series")
     fibre_length_ratio: float | None = _opt(
-        None, "fibre-to-muscle length ratio for specific force; overrides the per-muscle "
-              "table (needed for muscles not in the table)")
+        None, "fibre-to-muscle length ratio for specific force; overrides the species/muscle "
+              "table (needed for muscles or species not in it, or no species recorded)")
     fibre_length_ratios: str | None = _opt(
         None, "per-muscle Lf/Lo ratios, e.g. 'edl=0.40,soleus=0.68' (muscle names as in "
             "docs/analysis.md §5); override the table for those muscles")

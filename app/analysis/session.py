@@ -29,7 +29,7 @@ import numpy as np
 from app.analysis.config import AnalysisConfig
 from app.analysis.force_frequency import fit_force_frequency
 from app.analysis.muscles import (
-    canonical_muscle, fibre_length_ratio, specific_force_n_per_cm2,
+    canonical_muscle, fibre_length_ratio, missing_ratio_reason, specific_force_n_per_cm2,
 )
 from app.analysis.results import SessionResult, TrialResult
 from app.analysis.summary import SessionSummary
@@ -312,7 +312,7 @@ def _specific_force(s: SessionSummary, metadata: dict[str, Any], cfg: AnalysisCo
     elif per_muscle is not None:
         ratio, source = per_muscle, "given by the user for this muscle"
     else:
-        tab = fibre_length_ratio(muscle)
+        tab = fibre_length_ratio(muscle, metadata.get("species"))
         ratio, source = (tab.ratio, tab.source) if tab else (None, None)
     if mass and lo and ratio:
         sf, csa = specific_force_n_per_cm2(po, float(mass), float(lo), ratio,
@@ -328,10 +328,11 @@ def _specific_force(s: SessionSummary, metadata: dict[str, Any], cfg: AnalysisCo
         s.notes.append("specific force uses the cross-sectional area recorded in the file")
         return
     missing = [n for n, v in (("muscle_mass_mg", mass), ("muscle_length_mm", lo)) if not v]
+    known_later = list(missing)
     if not ratio:
-        missing.append(f"a fibre-length ratio for muscle {muscle!r} "
-                       f"(pass fibre_length_ratio)" if muscle else "muscle")
-    known_later = [n for n in ("muscle_mass_mg", "muscle_length_mm") if n in missing]
+        reason, field = missing_ratio_reason(muscle, metadata.get("species"))
+        missing.append(reason)
+        known_later += [field] if field else []
     s.notes.append("specific force not computed: missing " + ", ".join(missing)
                    + (f"; add {'them' if len(known_later) > 1 else 'it'} with 'myoforce "
                       f"annotate FILE {' '.join(n + '=...' for n in known_later)}'"

@@ -241,3 +241,42 @@ def test_an_exclusion_naming_a_trial_the_analysis_lacks_is_noted(session):
     res = analyze_recording(rec, AnalysisConfig())
     assert res.summary.excluded_trials == []
     assert any("trial 42" in n and "not applied" in n for n in res.summary.notes)
+
+
+# ------------------------------------------------------------------ NWB export
+def test_the_nwb_trials_table_carries_the_exclusion(session, tmp_path):
+    pynwb = pytest.importorskip("pynwb")
+    nwbinspector = pytest.importorskip("nwbinspector")
+    from app.nwb.export import export_session
+    from app.nwb.reader import load_nwb
+    set_trial_exclusion(session, 1, True, "animal moved")
+    out = tmp_path / "s.nwb"
+    export_session(session, out)
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        df = io.read().trials.to_dataframe()
+    assert df["excluded"].tolist() == [i == 1 for i in df.index]
+    assert df["exclusion_reason"].tolist() == ["animal moved" if i == 1 else "" for i in df.index]
+    assert "excluded" in df.loc[1, "flags_code"] and df.loc[1, "peak_force_mN"] > 0
+    # nwbinspector has nothing to say about the two columns (all-NaN columns of the
+    # synthetic recording, e.g. current_mA, are its own business)
+    findings = [f.message for f in nwbinspector.inspect_nwbfile(nwbfile_path=str(out))]
+    assert findings and not [m for m in findings if "exclu" in m], findings
+    # replay/analyze of the .nwb see the same exclusion and the same session Pt
+    rec = load_nwb(out, lazy=False)
+    assert {i: e.reason for i, e in rec.exclusions.items()} == {1: "animal moved"}
+    from app.analysis import AnalysisConfig, analyze_recording
+    assert analyze_recording(rec, AnalysisConfig()).summary.pt_trials == \
+        analyzed(session).summary.pt_trials == [0, 2]
+
+
+def test_a_session_without_exclusions_exports_the_columns_empty(session, tmp_path):
+    pynwb = pytest.importorskip("pynwb")
+    nwbinspector = pytest.importorskip("nwbinspector")
+    from app.nwb.export import export_session
+    out = tmp_path / "s.nwb"
+    export_session(session, out)
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        df = io.read().trials.to_dataframe()
+    assert not df["excluded"].any() and set(df["exclusion_reason"]) == {""}
+    findings = [f.message for f in nwbinspector.inspect_nwbfile(nwbfile_path=str(out))]
+    assert not [m for m in findings if "exclu" in m], findings

@@ -91,6 +91,18 @@ def _trials(df: Any, pulses: np.ndarray) -> list[Trial]:
     return out
 
 
+def _exclusions(df: Any) -> dict[int, Any]:
+    """The trials a researcher excluded, from the trials table's ``excluded`` and
+    ``exclusion_reason`` columns (an export written before them: none)."""
+    from app.recorder.exclusions import TrialExclusion
+    if df is None or "excluded" not in df.columns:
+        return {}
+    reasons = df["exclusion_reason"] if "exclusion_reason" in df.columns else None
+    return {int(tid): TrialExclusion(int(tid), "" if reasons is None else str(reasons[tid]),
+                                     source="NWB export")
+            for tid, flag in df["excluded"].items() if bool(flag)}
+
+
 def _metadata(d: dict[str, Any]) -> dict[str, Any]:
     """The session metadata as recorded, with the study's facts the export used laid
     over it as the export did (:func:`app.nwb.study_facts.merged_metadata`): an unblinded
@@ -123,6 +135,7 @@ def load_nwb(path: str | os.PathLike[str], *, lazy: bool = True) -> Recording:
         raise FileFormatError(f"{p}: damaged NWB file ({_first_line(exc)})") from None
     limits = d["export"].get("force_limits_mN")
     return Recording(source=str(p), format="nwb", sample_rate_hz=d["rate"], force_mN=force,
+                     exclusions=_exclusions(d["trials"]),
                      force_limits_mN=tuple(limits) if limits else None,
                      stim_samples=d["pulses"], trials=_trials(d["trials"], d["pulses"]),
                      metadata=_metadata(d),

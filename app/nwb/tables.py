@@ -32,6 +32,9 @@ TRIAL_RECORD_COLUMNS = (
     ("pulse_count", "number of stimulus pulses marked in the trial window"),
     ("length_mm", "muscle length in mm during the trial (NaN if unknown)"),
     ("wall_time_utc", "ISO 8601 UTC wall time the trial's stimulus was fired ('' if unknown)"),
+    ("excluded", "True when a researcher excluded the trial from the session's numbers after "
+                 "the run (still measured; left out of the session summary)"),
+    ("exclusion_reason", "why the trial was excluded ('' when it was not)"),
 )
 #: result fields that are the trial's identity, not a measure
 _SKIP_RESULT = {"index"}
@@ -185,13 +188,17 @@ def read_value_table(table: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ trials
-def _trial_record_values(t: Trial, wall_time: str) -> dict[str, Any]:
+def _trial_record_values(t: Trial, wall_time: str, exclusion: Any = None) -> dict[str, Any]:
+    """One trial's recording columns; ``exclusion``: the researcher's exclusion of it
+    (``Recording.exclusions``), or None."""
     return {"start_sample": int(t.start_sample), "stop_sample": int(t.stop_sample),
             "kind": t.kind, "step": t.step or "", "status": t.status,
             "current_mA": _none_to_nan(t.current_mA),
             "pulse_width_ms": _none_to_nan(t.pulse_width_ms),
             "frequency_hz": _none_to_nan(t.frequency_hz), "pulse_count": t.pulses,
-            "length_mm": _none_to_nan(t.length_mm), "wall_time_utc": wall_time}
+            "length_mm": _none_to_nan(t.length_mm), "wall_time_utc": wall_time,
+            "excluded": exclusion is not None,
+            "exclusion_reason": "" if exclusion is None else str(exclusion.reason)}
 
 
 def _ragged(name: str, text: str, values: list[Any]) -> list[tuple[str, str, list[Any]]]:
@@ -240,7 +247,8 @@ def add_trials(nwbfile: Any, recording: Recording, results: Sequence[Any],
         return
     fs = recording.sample_rate_hz
     by_index = {r.index: r for r in results}
-    rows = [_trial_record_values(t, wall_times.get(t.index, "")) for t in trials]
+    rows = [_trial_record_values(t, wall_times.get(t.index, ""),
+                                 recording.exclusions.get(t.index)) for t in trials]
     columns = [(name, text, [r[name] for r in rows]) for name, text in TRIAL_RECORD_COLUMNS]
     matched = [by_index.get(t.index) for t in trials]
     if all(m is not None for m in matched):

@@ -11,7 +11,9 @@ stored results, the least recently used entries beyond ``$MYOFORCE_CACHE_MAX_MB`
 Key: SHA-256 of (the file's content, the analysis settings, the code version). Why
 the content and not size + mtime + inode: a content key is never stale (an edit that
 keeps size and mtime, a file restored from backup, a copy on another disk all hash
-right) and survives renames and copies. It costs reading the file once (about 1 GB/s,
+right) and survives renames and copies; what is appended to a session afterwards (a
+metadata revision, a trial exclusion: audit rows) changes its content, so results from
+before it are never served. It costs reading the file once (about 1 GB/s,
 ~40 ms for a 15-minute session at 10 kHz); the digest is then remembered for the
 file's (device, inode, size, mtime, ctime) — a write changes the ctime even when it
 keeps size and mtime — so an unchanged file is not read again. A file modified in the

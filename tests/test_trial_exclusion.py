@@ -280,3 +280,28 @@ def test_a_session_without_exclusions_exports_the_columns_empty(session, tmp_pat
     assert not df["excluded"].any() and set(df["exclusion_reason"]) == {""}
     findings = [f.message for f in nwbinspector.inspect_nwbfile(nwbfile_path=str(out))]
     assert not [m for m in findings if "exclu" in m], findings
+
+
+# ------------------------------------------------------------------ result cache
+def test_the_result_cache_never_serves_results_from_before_an_exclusion(session, tmp_path,
+                                                                        monkeypatch):
+    """The key hashes the file's content, remembered per file state: an appended audit
+    row changes both, so the next analysis is fresh (also with the digest memo on)."""
+    import app.result_cache as rc
+    from app.analysis import AnalysisConfig
+    from app.batch import analyze_many
+    monkeypatch.setattr(rc, "SETTLE_S", 0.0)           # remember digests at once
+    cache, cfg = rc.ResultCache(tmp_path / "cache"), AnalysisConfig()
+
+    def pt_trials():
+        (o,) = list(analyze_many([session], cfg, jobs=1, cache=cache))
+        assert o.error is None
+        return o.cached, o.result.summary["pt_trials"]
+
+    assert pt_trials() == (False, [0, 1, 2])
+    assert pt_trials() == (True, [0, 1, 2])
+    set_trial_exclusion(session, 1, True, "animal moved")
+    assert pt_trials() == (False, [0, 2])
+    assert pt_trials() == (True, [0, 2])
+    set_trial_exclusion(session, 1, False)
+    assert pt_trials() == (False, [0, 1, 2])

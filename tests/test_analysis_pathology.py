@@ -208,6 +208,17 @@ def test_noisy_plateau_is_not_taken_for_clipping(seed):
     assert r.peak_force_mN == pytest.approx(tr.truth["po"], rel=0.01)
 
 
+# noisy broad twitch tops the quiet-top rule refused as a rail when its threshold was half
+# the baseline noise (found by a search over 20 000 seeds: the stretch within 4 SD of the
+# maximum is chosen by amplitude, which trims its noise); see docs/analysis.md, saturation
+@pytest.mark.parametrize("seed", [6774, 9492])
+def test_a_noisy_broad_twitch_top_is_not_taken_for_a_rail(seed):
+    tr = twitch_trace(GammaTwitch(0.020, 3.0), fs=10_000.0, pt=1000.0, noise_sd=2.5, seed=seed)
+    r = only(tr)
+    assert r.error is None, r.error
+    assert r.peak_force_mN == pytest.approx(tr.truth["pt"], rel=0.01)
+
+
 def test_h5_full_scale_from_the_calibration_refuses_clipped_force():
     tr = tetanus_trace(fs=10_000.0, freq=150, pulses=45, plateau=1000, noise_sd=1.0)
     rec = tr.recording()

@@ -32,7 +32,7 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def write_session(path) -> None:
+def write_session(path, subject_id: str = "R1") -> None:
     """Three twitches (trial 1 scaled up, so leaving it out moves the mean) and three
     force-frequency tetani, with a trial table."""
     rec, _ = session_recording(SessionSpec(fs=2_000.0, twitches=3, ff_freqs=(10, 50, 150),
@@ -44,7 +44,7 @@ def write_session(path) -> None:
     base = float(np.median(force[t.start_sample:t.first_stim_sample]))
     force[w] = base + (force[w] - base) * ODD_TWITCH_SCALE
     rec.force_mN = force
-    write_h5(rec, path, subject_id="R1", muscle="EDL")
+    write_h5(rec, path, subject_id=subject_id, muscle="EDL")
 
 
 @pytest.fixture
@@ -305,3 +305,25 @@ def test_the_result_cache_never_serves_results_from_before_an_exclusion(session,
     assert pt_trials() == (True, [0, 2])
     set_trial_exclusion(session, 1, False)
     assert pt_trials() == (False, [0, 1, 2])
+
+
+# ------------------------------------------------------------------ study report
+def test_the_study_report_leaves_the_trial_out_and_lists_it(tmp_path):
+    from app.study import load_study
+    from app.study.animals import validate_animal
+    from app.study.operations import add_animals, init_study, randomise
+    from app.study.report import build_report
+    s = init_study(tmp_path / "study", "exclusion study", ["baseline"])
+    add_animals(s, [validate_animal({"id": f"R{i:02d}", "sex": "male",
+                                     "body_mass": [{"date": "2026-10-01", "g": 300}]}, "t")
+                    for i in (1, 2)])
+    randomise(load_study(s.root), seed=1)
+    folder = s.root / "sessions" / "baseline"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_session(folder / "R01.h5", subject_id="R01")
+    set_trial_exclusion(folder / "R01.h5", 1, True, "electrode slipped")
+    out = build_report(load_study(s.root), tmp_path / "report.html", use_cache=False)
+    (ref, res), = out.results.sessions
+    assert res.summary.pt_trials == [0, 2]
+    html = out.html.read_text(encoding="utf-8")
+    assert "R01.h5: trial 1 (twitch) excluded: electrode slipped" in html

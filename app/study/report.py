@@ -72,6 +72,14 @@ def problems(res: StudyResults) -> list[str]:
     return out
 
 
+def excluded_trials(res: StudyResults) -> list[str]:
+    """Trials a researcher left out of an analysed session's numbers (``myoforce
+    annotate --exclude-trial``), with the reason: in the analysis as excluded, so listed."""
+    return [f"{ref.path.relative_to(res.study.root)}: trial {e['trial']} ({e['kind']}) "
+            f"excluded: {e['reason']}"
+            for ref, r in res.sessions for e in (r.summary.get("excluded_trials") or [])]
+
+
 def flow(res: StudyResults) -> list[dict[str, Any]]:
     """Per group (as operators see it): allocated, excluded with reasons, analysed."""
     s = res.study
@@ -149,7 +157,7 @@ def _fatigue_data(res: StudyResults, tp: str) -> tuple[dict, dict]:
         if force and force[0]:
             curves.setdefault(g, []).append([100.0 * f / force[0] for f in force])
         rec = [t for t in r.trials if t.kind == "twitch" and "recover" in (t.step or "")
-               and t.ok]
+               and t.in_session]
         pt = r.summary.get("pt_mN")
         if rec and isinstance(pt, float) and math.isfinite(pt) and pt > 0:
             recovery.setdefault(g, []).append(100.0 * rec[0].peak_force_mN / pt)
@@ -184,6 +192,7 @@ def build_context(res: StudyResults) -> dict[str, Any]:
         "change_figure": _img(figures.change_from_baseline(
             changes, s.design.timepoints, s.group_labels())),
         "methods": methods_paragraph(res), "problems": problems(res),
+        "excluded_trials": excluded_trials(res),
         "unblinding": s.unblinding, "stats": res.stats,
     }
 

@@ -261,6 +261,10 @@ def test_the_nwb_trials_table_carries_the_exclusion(session, tmp_path):
     # synthetic recording, e.g. current_mA, are its own business)
     findings = [f.message for f in nwbinspector.inspect_nwbfile(nwbfile_path=str(out))]
     assert findings and not [m for m in findings if "exclu" in m], findings
+    # info of the .nwb lists it as info of the session does
+    from app.cli.commands.info import file_info
+    assert [(e["trial"], e["reason"]) for e in file_info(str(out))["excluded_trials"]] == \
+        [(1, "animal moved")]
     # replay/analyze of the .nwb see the same exclusion and the same session Pt
     rec = load_nwb(out, lazy=False)
     assert {i: e.reason for i, e in rec.exclusions.items()} == {1: "animal moved"}
@@ -327,3 +331,14 @@ def test_the_study_report_leaves_the_trial_out_and_lists_it(tmp_path):
     assert res.summary.pt_trials == [0, 2]
     html = out.html.read_text(encoding="utf-8")
     assert "R01.h5: trial 1 (twitch) excluded: electrode slipped" in html
+
+
+def test_a_file_this_process_holds_open_is_refused_until_closed(session):
+    """A replay keeps its lazy Recording open; the core refuses in one line, and works
+    once the Recording is closed (what the GUI does before excluding)."""
+    rec = load_recording(session)                       # lazy: the file stays open
+    with pytest.raises(UserError, match="cannot open for writing") as info:
+        set_trial_exclusion(session, 1, True, "animal moved")
+    assert "\n" not in str(info.value)
+    rec.force_mN.file.close()
+    assert list(set_trial_exclusion(session, 1, True, "animal moved")) == [1]

@@ -112,6 +112,12 @@ def set_trial_exclusion(path: str | os.PathLike[str], trial: int, excluded: bool
     recorded, a trial index the session does not have, an empty/multi-line/too long
     reason, taking back a trial that is not excluded. Excluding an excluded trial again
     replaces its reason (both rows stay in the file).
+
+    The file is opened for writing: a lazy :class:`~app.recording.Recording` of it that
+    this process still holds open (a replay) must be closed first (HDF5 will not open
+    for writing a file the same process has open for reading: refused in one line).
+    Afterwards, set the replayed recording's ``exclusions`` to the returned dict (or
+    load it again) and analyse again.
     """
     from app.recorder import layout as L
     from app.recorder.reader import open_session, session_trials

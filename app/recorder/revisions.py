@@ -147,7 +147,7 @@ def append_audit_row(path: Path, row: Mapping[str, Any]) -> None:
         f = h5py.File(path, "r+")
     except OSError as exc:
         raise UserError(f"{path}: cannot open for writing ({exc}); is it still open in "
-                        f"another program?") from None
+                        f"another program, or replayed in this one?") from None
     with f:
         group = f[L.AUDIT]
         cols = L.TABLES[L.AUDIT]

@@ -168,6 +168,22 @@ def test_playback_feeds_at_speed_with_markers():
     np.testing.assert_array_equal(snap.force_mN, rec.force_mN)
 
 
+def test_playback_takes_comments_added_while_it_plays():
+    """A comment added afterwards in replay: behind the position it is on the trace at
+    once (no seek), ahead of it when playback gets there; twins both count, none twice."""
+    rec = _recording()
+    rb = RingBuffer(10_000, 1000.0)
+    pb = Playback(rec, rb, comments=[(500, "old")], prefill_s=5.0)   # a seek feeds from 0
+    pb.seek(2500)
+    assert [(m.sample, m.label) for m in rb.markers() if m.kind == "comment"] == [(500, "old")]
+    pb.set_comments([(500, "old"), (1200, "new"), (1200, "new"), (3500, "later")])
+    assert [(m.sample, m.label) for m in rb.markers() if m.kind == "comment"] == [
+        (500, "old"), (1200, "new"), (1200, "new")]
+    pb.seek(4000)                              # fed again from the start: each once
+    assert [(m.sample, m.label) for m in rb.markers() if m.kind == "comment"] == [
+        (500, "old"), (1200, "new"), (1200, "new"), (3500, "later")]
+
+
 def test_playback_seek_pause_and_catch_up_limit():
     rec = _recording()
     now = [0.0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from typing import Callable, Iterable
 
 import numpy as np
@@ -110,6 +111,18 @@ class Playback:
                 self.tick()
                 self._anchor_t, self._anchor_pos = self._clock(), self._pos
             self._speed = self._clamp(speed)
+
+    def set_comments(self, comments: Iterable[tuple[int, str]]) -> None:
+        """The file's comments changed (one added afterwards in replay): play these from
+        now on; one added behind the position is put on the trace already fed, so it
+        shows without a seek."""
+        new = sorted((int(s), str(text)) for s, text in comments)
+        with self._lock:
+            added = (Counter(new) - Counter(self._comments)).elements()   # twins count
+            self._comments = new
+            for s, text in added:
+                if s < self._pos:
+                    self.ring.add_marker(text, s, kind="comment")
 
     def seek(self, sample: int) -> None:
         """Jump to ``sample``; the ring restarts there (with ``prefill_s`` of history)."""

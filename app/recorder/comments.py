@@ -140,7 +140,6 @@ def comment_sample(path: str | os.PathLike[str], at_s: float) -> int:
     """The sample ``at_s`` seconds into a finished session: UserError for a time that
     is not a number or lies outside the recording, or a file still being recorded."""
     from app.recorder.reader import open_session
-    from app.recorder.revisions import check_finished
     try:
         at = float(at_s)
     except (TypeError, ValueError):
@@ -149,12 +148,21 @@ def comment_sample(path: str | os.PathLike[str], at_s: float) -> int:
     if not math.isfinite(at):
         raise UserError(f"--at {at_s}: give a finite time in seconds from the start")
     path = Path(path)
-    from app.importers import detect_format
-    if detect_format(path) != "myoforce-h5":
-        raise UserError(f"{path}: comments are added to myoforce .h5 sessions only")
-    check_finished(path)
+    check_commentable(path)
     with open_session(path) as sf:
         rate, samples = sf.sample_rate_hz, sf.samples
     if at < 0 or at > samples / rate:
         raise UserError(f"--at {at:g} s is outside the recording (0 to {samples / rate:.3f} s)")
     return min(int(round(at * rate)), max(0, samples - 1))
+
+
+def check_commentable(path: str | os.PathLike[str]) -> None:
+    """UserError unless comments can be added to ``path`` afterwards: a myoforce .h5
+    session no longer being recorded (an import, an NWB export or a running recording is
+    refused with the reason), so a program can say so before anyone types one."""
+    from app.importers import detect_format
+    from app.recorder.revisions import check_finished
+    path = Path(path)
+    if detect_format(path) != "myoforce-h5":
+        raise UserError(f"{path}: comments are added to myoforce .h5 sessions only")
+    check_finished(path)

@@ -38,7 +38,13 @@ class AuxTraces(QWidget):
         self.setVisible(False)
 
     def set_source(self, source: AuxSource | None, link_to: pg.PlotWidget | None = None) -> None:
-        """Show ``source``'s channels (all switched on); None or no channels hides the panel."""
+        """Show ``source``'s channels (all switched on); None or no channels hides the panel.
+        The same channels again (the file reopened, the rig reconnected) keep the panel
+        and its switches as the user set them."""
+        if source is not None and self.source is not None and self.boxes \
+                and source.channels == self.source.channels:
+            self.source = source
+            return
         for w in (*self.boxes, *self.plots):
             w.setParent(None)
             w.deleteLater()

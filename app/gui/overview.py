@@ -4,7 +4,8 @@ The overview is drawn from a min/max pyramid (``app.live.decimate``) built once 
 worker thread, so an hour at 10 kHz (36 M samples) costs two points per pixel column
 per redraw, each column the true envelope of its samples. Dragging the region, zooming
 the detail plot or resizing either plot re-queries the pyramid for just that span at
-the plot's pixel width; close enough in, the detail shows every raw sample.
+the plot's pixel width; close enough in, the detail shows every raw sample. A dotted
+cursor on the detail marks where a comment added in replay goes (``set_cursor``).
 """
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 from app.gui.bridge import run_in_thread
 from app.gui.comment_marks import CommentMarks
 from app.gui.step_marks import step_lines
-from app.gui.style import STIM, envelope_curve, pen, plot_columns
+from app.gui.style import COMMENT, STIM, envelope_curve, pen, plot_columns
 from app.live.decimate import MinMaxPyramid
 
 
 class OverviewPlot(QWidget):
     ready = Signal()
+    span_changed = Signal(float, float)    # the detail shows [t0, t1] s
+    detail_clicked = Signal(float)         # a left click on the detail plot, at t s
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -29,6 +32,7 @@ class OverviewPlot(QWidget):
         self.rate = 1.0
         self.stim = np.zeros(0, dtype=np.int64)
         self.queries = 0
+        self.building = False              # the pyramid is being built (reading the force)
         self._updating = False
 
         self.overview = pg.PlotWidget(title="Whole recording (drag the region)")
@@ -50,6 +54,11 @@ class OverviewPlot(QWidget):
         self.detail_comments = CommentMarks(self.detail.getPlotItem())
         self.over_steps = step_lines(self.overview.getPlotItem(), position=0.65)
         self.detail_steps = step_lines(self.detail.getPlotItem())
+        self.cursor = pg.InfiniteLine(angle=90, movable=False,
+                                      pen=pg.mkPen(COMMENT, width=1, style=Qt.DotLine))
+        self.cursor.setZValue(7)
+        self.cursor.hide()
+        self.detail.addItem(self.cursor)
         self.info = QLabel("")
 
         split = QSplitter(Qt.Vertical)
@@ -64,6 +73,7 @@ class OverviewPlot(QWidget):
         self.detail.getPlotItem().sigXRangeChanged.connect(self._detail_zoomed)
         self.overview.getPlotItem().getViewBox().sigResized.connect(self._draw_overview)
         self.detail.getPlotItem().getViewBox().sigResized.connect(self._redraw_detail)
+        self.detail.scene().sigMouseClicked.connect(self._detail_click)
         self._span: tuple[float, float] | None = None
 
     def set_data(self, force, sample_rate_hz: float, stim_samples=None, *, background: bool = True) -> None:
@@ -71,9 +81,10 @@ class OverviewPlot(QWidget):
         self.rate = float(sample_rate_hz)
         self.stim = np.asarray(stim_samples if stim_samples is not None else [], dtype=np.int64)
         self.info.setText("building overview…")
+        self.building = True
         if background:
             run_in_thread(lambda: MinMaxPyramid(force), self._pyramid_ready,
-                          lambda exc: self.info.setText(f"overview failed: {exc}"), name="myoforce-pyramid")
+                          self._pyramid_failed, name="myoforce-pyramid")
         else:
             self._pyramid_ready(MinMaxPyramid(force))
 
@@ -87,8 +98,41 @@ class OverviewPlot(QWidget):
         self.over_steps.set(times_s, names)
         self.detail_steps.set(times_s, names)
 
+    def add_under_detail(self, widget: QWidget) -> None:
+        """A row right under the detail plot (replay's comment entry)."""
+        self.layout().insertWidget(1, widget)
+
+    def set_cursor(self, t_s: float | None) -> None:
+        """A dotted line on the detail at ``t_s`` (where the next comment goes); None hides it."""
+        if t_s is None:
+            self.cursor.hide()
+        else:
+            self.cursor.setPos(float(t_s))
+            self.cursor.show()
+
+    def set_source(self, force) -> None:
+        """The same samples read through a new handle (the file was reopened): the
+        overview is kept, raw-sample queries read from ``force``. None: the file was
+        closed (the view too), nothing is drawn from it any more."""
+        if force is None:
+            self.pyramid = None
+        elif self.pyramid is not None:
+            self.pyramid.data = force
+            self._redraw_detail()
+
+    def _detail_click(self, event) -> None:
+        vb = self.detail.getPlotItem().getViewBox()
+        pos = event.scenePos()
+        if event.button() == Qt.LeftButton and vb.sceneBoundingRect().contains(pos):
+            self.detail_clicked.emit(float(vb.mapSceneToView(pos).x()))
+
+    def _pyramid_failed(self, exc: BaseException) -> None:
+        self.building = False
+        self.info.setText(f"overview failed: {exc}")
+
     def _pyramid_ready(self, pyramid: MinMaxPyramid) -> None:
         self.pyramid = pyramid
+        self.building = False
         n = pyramid.n
         self._draw_overview()
         self.overview.setXRange(0, n / self.rate, padding=0.01)
@@ -133,6 +177,7 @@ class OverviewPlot(QWidget):
         self._updating = True
         self.detail.setXRange(t0, t1, padding=0)
         self._updating = False
+        self.span_changed.emit(t0, t1)
 
     def _region_changed(self) -> None:
         if self._updating:

@@ -1,8 +1,9 @@
 """Replay mode: a recorded session opened again to look at, re-analyse and export.
 
 Session information and metadata, the trial list, each trial's plot and results, the
-whole recording (overview + detail), playback of the continuous stream through the same
-live view at 1x–50x, re-analysis with changed settings, export to CSV and PNG. Loading,
+whole recording (overview + detail) with comments added afterwards at a chosen time
+(:mod:`app.gui.replay_comment`), playback of the continuous stream through the same live
+view at 1x–50x, re-analysis with changed settings, export to CSV and PNG. Loading,
 analysis and overview building run on worker threads; the window stays responsive.
 """
 from __future__ import annotations
@@ -22,6 +23,8 @@ from app.gui.force_frequency_plot import ForceFrequencyPlot
 from app.gui.live_view import LiveView
 from app.gui.overview import OverviewPlot
 from app.gui.playback_controls import PlaybackControls
+from app.gui.replay_comment import (ReplayCommentBar, add_to_open_file, release_file,
+                                    reopen_file)
 from app.gui.results_tab import results_tab, summary_label
 from app.gui.results_table import ResultsTable
 from app.gui.session_info import fill_session_info
@@ -51,6 +54,7 @@ class ReplayView(QWidget):
         self.analysis_count = 0
         self.playback: Playback | None = None
         self.load_error: str | None = None
+        self.loading = self.analysing = False    # a worker thread reads the file
 
         # left: session information and the trial list
         self.info_tree = QTreeWidget()
@@ -82,8 +86,13 @@ class ReplayView(QWidget):
         tt.addWidget(self.trial_plot, 1)
         tt.addWidget(self.trial_text)
 
-        # recording tab
+        # recording tab, with the entry for comments added afterwards under the detail
         self.overview = OverviewPlot()
+        self.comment_bar = ReplayCommentBar()
+        self.comment_bar.attach(self.overview)
+        self.comment_bar.submitted.connect(self.add_comment)
+        self.comment_shortcut = self.comment_bar.install_shortcut(
+            self, lambda: self.tabs.setCurrentWidget(self.overview))
 
         # playback tab
         self.ring = RingBuffer(1, 1.0)
@@ -136,6 +145,7 @@ class ReplayView(QWidget):
         from app.live.sources import load_for_replay
         self.path = Path(path)
         self.message.emit(f"Opening {self.path} …")
+        self.loading = True
         if background:
             run_in_thread(lambda: load_for_replay(self.path), self._loaded, self._load_failed,
                           name="myoforce-load")
@@ -149,9 +159,11 @@ class ReplayView(QWidget):
 
     def _loaded(self, value: tuple[Recording, dict], background: bool = True) -> None:
         recording, info = value
-        self.show_recording(recording, info, background=background)
+        self.loading = False
+        self.show_recording(recording, info, background=background, path=self.path)
 
     def _load_failed(self, exc: BaseException) -> None:
+        self.loading = False
         text = str(exc) if str(self.path) in str(exc) else f"{self.path}: {exc}"
         self.load_error = str(exc)
         self.failed.emit(text)
@@ -160,7 +172,8 @@ class ReplayView(QWidget):
         self.message.emit(f"Could not open {self.path}: {exc}")
 
     def show_recording(self, recording: Recording, info: dict[str, Any] | None = None,
-                       background: bool = True) -> None:
+                       background: bool = True, path: Path | None = None) -> None:
+        """Show ``recording``; ``path`` is its file (comments can be added to it)."""
         self.pause_playback()
         self.recording = recording
         self.info = dict(info or {})
@@ -172,14 +185,13 @@ class ReplayView(QWidget):
         self.live_view.set_aux_source(RecordingAux(recording) if recording.aux else None)
         notes = self.info.get("comments") or []      # the session's comments (reader, NWB)
         starts = [(s["sample"], s["step"]) for s in self.info.get("step_starts") or []]
-        self.playback = Playback(recording, self.ring, prefill_s=2.0,
-                                 comments=[(c["sample"], c["text"]) for c in notes],
-                                 step_starts=starts)
-        self.overview.set_comments([c["time_s"] for c in notes], [c["text"] for c in notes])
+        self.playback = Playback(recording, self.ring, prefill_s=2.0, step_starts=starts)
+        self._show_comments(notes)
         steps = self.playback.step_marks           # as the live trace showed them
         self.overview.set_steps([at / recording.sample_rate_hz for at, _ in steps],
                                 [name for _, name in steps])
         self.controls.set_playback(self.playback)
+        self.comment_bar.set_file(path, recording.duration_s, recording.sample_rate_hz)
         self.overview.set_data(DisplayForce(recording.force_mN), recording.sample_rate_hz,
                                recording.stim_samples,
                                background=background)
@@ -193,6 +205,12 @@ class ReplayView(QWidget):
     def _fill_info(self) -> None:
         fill_session_info(self.info_tree, self.info, self.recording)
 
+    def _show_comments(self, notes: list[dict[str, Any]]) -> None:
+        """The session's comments (as ``session_info`` lists them) on both plots and in playback."""
+        self.overview.set_comments([c["time_s"] for c in notes], [c["text"] for c in notes])
+        if self.playback is not None:
+            self.playback.set_comments([(c["sample"], c["text"]) for c in notes])
+
     def _fill_trials(self, rows: list[dict] | None = None) -> None:
         rec = self.recording
         current = self.trial_list.currentRow()
@@ -204,6 +222,43 @@ class ReplayView(QWidget):
         self.trial_list.blockSignals(False)
         if 0 <= current < self.trial_list.count():
             self.trial_list.setCurrentRow(current)
+
+    # --- comments added afterwards ---
+    @property
+    def reading(self) -> str | None:
+        """What reads the file on a worker thread now (its handle must stay open), if anything."""
+        return ("the file is still being opened" if self.loading else
+                "the analysis is still reading the file" if self.analysing else
+                "the overview is still being built" if self.overview.building else None)
+
+    def add_comment(self, text: str, at_s: float) -> bool:
+        """Add ``text`` at ``at_s`` s to the file as 'myoforce annotate --comment --at' does,
+        then draw the file's comments read back; a refusal is said beside the entry."""
+        path, busy = self.comment_bar.path, self.reading
+        if path is None or self.recording is None or busy:
+            self.comment_bar.refused(f"wait: {busy}, then add it" if busy else "no file")
+            return False
+        try:
+            comment, now = add_to_open_file(path, text, at_s, lambda: release_file(self.recording),
+                                            self._reopen_file)
+        except Exception as exc:  # UserError: the core's reason; anything else: one line too
+            self.comment_bar.refused(str(exc))
+            return False
+        self.comment_bar.accepted(comment)
+        rate = self.recording.sample_rate_hz
+        self.message.emit(f"{path}: comment added at {comment.time_s(rate):g} s: {comment.text}")
+        if now is not None:                      # shown as the file has them now
+            self.info.update(now)
+            self._fill_info()
+            self._show_comments(self.info.get("comments") or [])
+        return True
+
+    def _reopen_file(self) -> None:
+        """The samples read through a new handle after the write; the view stays as it is."""
+        if not reopen_file(self.recording, self.comment_bar.path):
+            return self.open(self.comment_bar.path)   # as Reload: says what is wrong now
+        self.overview.set_source(DisplayForce(self.recording.force_mN))
+        self.live_view.set_aux_source(RecordingAux(self.recording) if self.recording.aux else None)
 
     # --- trials ---
     def result_for(self, index: int) -> dict[str, Any] | None:
@@ -238,6 +293,7 @@ class ReplayView(QWidget):
                 self.message.emit(f"Analysis settings: {exc}")
                 return False
         self.config = config
+        self.analysing = True
         self.reanalyse_button.setEnabled(False)
         self.summary.setText("analysing…")
 
@@ -256,6 +312,7 @@ class ReplayView(QWidget):
 
     def _analysed(self, result: Any) -> None:
         self.session_result = result
+        self.analysing = False
         self.analysis_count += 1
         rows = [t.to_dict() for t in result.trials]
         self.results_table.set_results(rows)
@@ -274,6 +331,7 @@ class ReplayView(QWidget):
         self.analysed.emit()
 
     def _analysis_failed(self, exc: BaseException) -> None:
+        self.analysing = False
         self.reanalyse_button.setEnabled(True)
         self.summary.setText(f"analysis failed: {exc}")
         self.message.emit(f"Analysis failed: {exc}")
@@ -344,3 +402,6 @@ class ReplayView(QWidget):
     def close_view(self) -> None:
         self.pause_playback()
         self.live_view.timer.stop()
+        if not self.reading:            # the file is free at once (a comment in another tab)
+            self.overview.set_source(None)
+            release_file(self.recording)

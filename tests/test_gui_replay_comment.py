@@ -283,5 +283,6 @@ def test_a_file_open_in_another_tab_is_refused_and_both_read_on(qtbot, view, ses
     for v in (view, other):                       # neither lost its file
         np.testing.assert_array_equal(v.recording.force_mN[100:200], written.force_mN[100:200])
     other.close_view()                            # the other tab closed: the file is free
+    other.close_view()                            # (twice is harmless)
     assert view.add_comment("re-tied tendon", 0.5)
     assert [c.text for c in _file_comments(path)[0]] == ["re-tied tendon"]

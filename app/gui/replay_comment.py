@@ -180,8 +180,11 @@ def add_to_open_file(path: Path, text: str, at_s: float, release: Callable[[], N
 
 def release_file(recording: Any) -> None:
     """Close the read handle a lazily read session holds (its force and aux read through
-    it); a recording in memory holds none."""
-    f = getattr(getattr(recording, "force_mN", None), "file", None)
+    it); a recording in memory holds none, one released already is left as it is."""
+    try:
+        f = getattr(getattr(recording, "force_mN", None), "file", None)
+    except ValueError:          # h5py: the dataset's file is closed already
+        return
     if f is not None:
         f.close()
 

@@ -19,3 +19,16 @@ def _run_log_in_tmp(tmp_path_factory):
     """``myoforce run``'s log file (app.run_log) lives in a temporary folder during the
     tests, for the commands they start too: never in the user's ~/.local/state."""
     os.environ.setdefault("MYOFORCE_LOG", str(tmp_path_factory.mktemp("myoforce-log") / "myoforce.log"))
+
+
+@pytest.fixture(autouse=True)
+def _delete_closed_widgets(request):
+    """After a Qt test, delete the widgets pytest-qt closed (it calls ``deleteLater``, but
+    ``processEvents`` never delivers deferred deletes): otherwise every closed window of
+    the session stays alive, hidden, with its timers running, until the end of the run."""
+    yield
+    if "qtbot" not in request.fixturenames:
+        return
+    from PySide6.QtCore import QCoreApplication, QEvent
+    if QCoreApplication.instance() is not None:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)

@@ -139,8 +139,13 @@ class VisaTransport:
 
     # ------------------------------------------------------------------ I/O
     def write(self, command: str) -> None:
-        """Send one command line (the LF is added here)."""
+        """Send one command line (the LF is added here). After a timeout the session is
+        resynchronised first (:meth:`_resync`), so a device clear can never discard this
+        command (e.g. an ``OUTP OFF``) from the instrument's input buffer."""
         with self._lock:
+            self._check_open()
+            if self._stale and not self._peer_closed():
+                self._resync()
             self._write(command)
 
     def query(self, command: str, timeout_s: float | None = None) -> str:
@@ -160,9 +165,14 @@ class VisaTransport:
 
         A socket session is reopened: whatever the instrument still sends on the old
         connection is gone with it, and the instrument keeps its state (output off stays
-        off). Other sessions drop what has arrived so far (a VISA buffer flush)."""
+        off). Other sessions (USB-TMC, GPIB, serial) get a device clear (``viClear``: the
+        instrument empties its output queue and abandons the reply it was still
+        preparing, so it cannot arrive later; IEEE 488.2 §5.8, USBTMC INITIATE_CLEAR),
+        then the VISA buffer is flushed of what had already arrived. Outputs keep their
+        state; a clear comes before the next command is sent, never after it."""
         self.resyncs += 1
         if self._reopen is None or self._socket() is None:
+            self._device_clear()
             self._discard_input()
             return
         old = self._res
@@ -239,6 +249,14 @@ class VisaTransport:
                 except Exception:  # the session died; the next call reports it
                     pass
         return reply.rstrip("\r\n")
+
+    def _device_clear(self) -> None:
+        """``viClear`` on a non-socket session; a failure is logged and left to the next
+        read to report (the instrument may be the reason for the timeout)."""
+        try:
+            self._res.clear()
+        except Exception as exc:
+            log.debug("%s: device clear after a timeout failed: %s", self._name, exc)
 
     def _discard_input(self) -> None:
         """Drop a late reply to a query that timed out, so replies stay paired with queries."""

@@ -159,6 +159,30 @@ def test_a_csv_recording_is_refused_in_one_line(capsys, tmp_path):
     assert code != 0 and ".h5 sessions only" in err and len(err.strip().splitlines()) == 1
 
 
+def test_check_excludable_says_what_set_trial_exclusion_would_refuse(session, tmp_path):
+    """The rule a program asks before offering the action (the GUI's replay): the same
+    one line set_trial_exclusion refuses with, for a CSV and a file still recorded."""
+    from app.recorder.exclusions import check_excludable
+    from tests.synthetic import write_csv
+    check_excludable(session)                                  # a finished .h5: fine
+    rec, _ = session_recording(SessionSpec(fs=2_000.0, twitches=1, ff_freqs=(50,)))
+    csv_path = tmp_path / "s.csv"
+    write_csv(rec, csv_path)
+    live = tmp_path / "open.h5"
+    writer = open_recorder(live, 1_000.0)
+    try:
+        for b in ramp_blocks(1000, 100, 1_000.0):
+            writer.put_block(b)
+        for path, words in ((csv_path, ".h5 sessions only"), (live, "still being recorded")):
+            with pytest.raises(UserError, match=words) as asked:
+                check_excludable(path)
+            with pytest.raises(UserError) as refused:
+                set_trial_exclusion(path, 0, True, "moved")
+            assert str(asked.value) == str(refused.value)
+    finally:
+        writer.close()
+
+
 # ------------------------------------------------------------------ analysis
 def analyzed(path):
     from app.analysis import AnalysisConfig, analyze_recording

@@ -100,6 +100,18 @@ def read_exclusions(path: str | os.PathLike[str]) -> dict[int, TrialExclusion]:
         return sf.trial_exclusions
 
 
+def check_excludable(path: str | os.PathLike[str]) -> None:
+    """UserError unless trials of ``path`` can be excluded (or included again): a
+    myoforce .h5 session no longer being recorded (an import, an NWB export or a running
+    recording is refused with the reason), so a program can say so before anyone asks."""
+    from app.importers import detect_format
+    from app.recorder.revisions import check_finished
+    path = Path(path)
+    if detect_format(path) != "myoforce-h5":
+        raise UserError(f"{path}: trials are excluded in myoforce .h5 sessions only")
+    check_finished(path)
+
+
 def set_trial_exclusion(path: str | os.PathLike[str], trial: int, excluded: bool = True,
                         reason: str = "", source: str = "annotate"
                         ) -> dict[int, TrialExclusion]:
@@ -121,14 +133,11 @@ def set_trial_exclusion(path: str | os.PathLike[str], trial: int, excluded: bool
     """
     from app.recorder import layout as L
     from app.recorder.reader import open_session, session_trials
-    from app.recorder.revisions import append_audit_row, check_finished
+    from app.recorder.revisions import append_audit_row
     n = validate_trial_number(trial)
     reason = validate_reason(reason, required=excluded)
     path = Path(path)
-    from app.importers import detect_format
-    if detect_format(path) != "myoforce-h5":
-        raise UserError(f"{path}: trials are excluded in myoforce .h5 sessions only")
-    check_finished(path)
+    check_excludable(path)
     with open_session(path) as sf:
         indices = [t.index for t in session_trials(sf)]
         current = sf.trial_exclusions

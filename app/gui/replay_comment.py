@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, Q
 
 from app.errors import UserError
 from app.gui.comment_box import SHORTCUT
+from app.gui.replay_file import TabFile
 from app.recorder.comments import (MAX_COMMENT_CHARS, Comment, add_comment_afterwards,
                                    check_commentable, comment_sample, validate_comment)
 
@@ -156,46 +157,9 @@ class ReplayCommentBar(QWidget):
             self.submitted.emit(self.edit.text(), self.at.value())
 
 
-def add_to_open_file(path: Path, text: str, at_s: float, release: Callable[[], None],
-                     reopen: Callable[[], None]) -> tuple[Comment, dict[str, Any] | None]:
-    """Add a comment afterwards to a file this window is reading; returns it and the
-    file's information read back (``session_info``: its comments, audit entries; None if
-    it cannot be read: Reload then says why). HDF5 opens a file for writing only when no
-    handle of this process still reads it, so: everything checked first (a refusal
-    releases and writes nothing), then the reader's handle released, the comment
-    written, and the file opened again whatever happened."""
-    from app.recorder.reader import session_info
-    validate_comment(text)
-    comment_sample(path, at_s)
-    release()
-    try:
-        comment = add_comment_afterwards(path, text, at_s, source=SOURCE)
-    finally:
-        reopen()
-    try:
-        return comment, session_info(path)
-    except Exception:  # noqa: BLE001 - it is written; the file changed since
-        return comment, None
-
-
-def release_file(recording: Any) -> None:
-    """Close the read handle a lazily read session holds (its force and aux read through
-    it); a recording in memory holds none, one released already is left as it is."""
-    try:
-        f = getattr(getattr(recording, "force_mN", None), "file", None)
-    except ValueError:          # h5py: the dataset's file is closed already
-        return
-    if f is not None:
-        f.close()
-
-
-def reopen_file(recording: Any, path: Path) -> bool:
-    """Give ``recording`` (its trials, metadata and everything drawn from them kept) the
-    force and aux of ``path`` read through a new handle; False if it cannot be read."""
-    from app.recorder.reader import load_recording
-    try:
-        fresh = load_recording(path)
-    except Exception:  # noqa: BLE001 - the caller opens it again to say what is wrong
-        return False
-    recording.force_mN, recording.aux = fresh.force_mN, fresh.aux
-    return True
+def add_to_tab_file(file: TabFile, text: str, at_s: float) -> Comment:
+    """Add a comment afterwards to the file a replay tab reads: text, time and file
+    checked first (a refusal writes nothing and keeps the tab's read handle), then
+    written with the handle released and the file read again (:class:`TabFile`)."""
+    return file.write(lambda path: add_comment_afterwards(path, text, at_s, source=SOURCE),
+                      check=lambda path: (validate_comment(text), comment_sample(path, at_s)))

@@ -2,9 +2,11 @@
 
 Session information and metadata, the trial list, each trial's plot and results, the
 whole recording (overview + detail) with comments added afterwards at a chosen time
-(:mod:`app.gui.replay_comment`), playback of the continuous stream through the same live
-view at 1x–50x, re-analysis with changed settings, export to CSV and PNG. Loading,
-analysis and overview building run on worker threads; the window stays responsive.
+(:mod:`app.gui.replay_comment`; written into the file the tab reads,
+:mod:`app.gui.replay_file`), playback of the continuous stream through the same
+live view at 1x–50x, re-analysis with changed settings, export to CSV, PNG and figures
+(:mod:`app.gui.replay_export`). Loading, analysis and overview building run on worker
+threads; the window stays responsive.
 """
 from __future__ import annotations
 
@@ -13,9 +15,8 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem,
-                               QPushButton, QSplitter, QTabWidget, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter,
+                               QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.gui.analysis_form import AnalysisForm
 from app.gui.bridge import run_in_thread
@@ -23,8 +24,9 @@ from app.gui.force_frequency_plot import ForceFrequencyPlot
 from app.gui.live_view import LiveView
 from app.gui.overview import OverviewPlot
 from app.gui.playback_controls import PlaybackControls
-from app.gui.replay_comment import (ReplayCommentBar, add_to_open_file, release_file,
-                                    reopen_file)
+from app.gui.replay_comment import ReplayCommentBar, add_to_tab_file
+from app.gui.replay_export import ReplayExports
+from app.gui.replay_file import TabFile
 from app.gui.results_tab import results_tab, summary_label
 from app.gui.results_table import ResultsTable
 from app.gui.session_info import fill_session_info
@@ -38,7 +40,7 @@ from app.recording import DisplayForce, Recording, display_samples
 PLAYBACK_RING_S = 120.0
 
 
-class ReplayView(QWidget):
+class ReplayView(QWidget, ReplayExports):
     message = Signal(str)
     loaded = Signal()
     failed = Signal(str)            # the file could not be opened: one line naming the problem
@@ -55,6 +57,7 @@ class ReplayView(QWidget):
         self.playback: Playback | None = None
         self.load_error: str | None = None
         self.loading = self.analysing = False    # a worker thread reads the file
+        self.file = TabFile(lambda: self.reading, self._reopened)
 
         # left: session information and the trial list
         self.info_tree = QTreeWidget()
@@ -111,19 +114,9 @@ class ReplayView(QWidget):
         self.analysis_form = AnalysisForm()
         self.reanalyse_button = QPushButton("Re-analyse")
         self.reanalyse_button.clicked.connect(lambda: self.reanalyse())
-        self.csv_button = QPushButton("Export CSV…")
-        self.csv_button.clicked.connect(self._export_csv_dialog)
-        self.png_button = QPushButton("Export PNG…")
-        self.png_button.setToolTip("Pictures of the plots as they are on screen")
-        self.png_button.clicked.connect(self._export_png_dialog)
-        self.fig_button = QPushButton("Export figures…")
-        self.fig_button.setToolTip("Publication figures into a folder, as 'myoforce plot' writes them: "
-                                   "each contraction, force–frequency, length–tension, fatigue")
-        self.fig_button.clicked.connect(self._export_figures_dialog)
         self.summary = summary_label()
         res_tab = results_tab(self.analysis_form, self.reanalyse_button, self.results_table,
-                              self.ff_plot, self.summary,
-                              [self.csv_button, self.png_button, self.fig_button])
+                              self.ff_plot, self.summary, self.export_buttons())
 
         self.tabs = QTabWidget()
         self.tabs.addTab(trial_tab, "Trial")
@@ -176,6 +169,7 @@ class ReplayView(QWidget):
         """Show ``recording``; ``path`` is its file (comments can be added to it)."""
         self.pause_playback()
         self.recording = recording
+        self.file.show(recording, path)
         self.info = dict(info or {})
         self.load_error = None
         self._fill_info()
@@ -223,7 +217,7 @@ class ReplayView(QWidget):
         if 0 <= current < self.trial_list.count():
             self.trial_list.setCurrentRow(current)
 
-    # --- comments added afterwards ---
+    # --- writing into the file: comments added afterwards ---
     @property
     def reading(self) -> str | None:
         """What reads the file on a worker thread now (its handle must stay open), if anything."""
@@ -234,39 +228,36 @@ class ReplayView(QWidget):
     def add_comment(self, text: str, at_s: float) -> bool:
         """Add ``text`` at ``at_s`` s to the file as 'myoforce annotate --comment --at' does,
         then draw the file's comments read back; a refusal is said beside the entry."""
-        path, busy = self.comment_bar.path, self.reading
-        if path is None or self.recording is None or busy:
-            self.comment_bar.refused(f"wait: {busy}, then add it" if busy else "no file")
-            return False
         try:
-            comment, now = add_to_open_file(path, text, at_s, lambda: release_file(self.recording),
-                                            self._reopen_file)
+            comment = add_to_tab_file(self.file, text, at_s)
         except Exception as exc:  # UserError: the core's reason; anything else: one line too
             self.comment_bar.refused(str(exc))
             return False
         self.comment_bar.accepted(comment)
         rate = self.recording.sample_rate_hz
-        self.message.emit(f"{path}: comment added at {comment.time_s(rate):g} s: {comment.text}")
-        if now is not None:                      # shown as the file has them now
-            self.info.update(now)
-            self._fill_info()
-            self._show_comments(self.info.get("comments") or [])
+        self.message.emit(f"{self.file.path}: comment added at {comment.time_s(rate):g} s: "
+                          f"{comment.text}")
+        self._read_info_again()
         return True
 
-    def _reopen_file(self) -> None:
-        """The samples read through a new handle after the write; the view stays as it is."""
-        if not reopen_file(self.recording, self.comment_bar.path):
-            return self.open(self.comment_bar.path)   # as Reload: says what is wrong now
+    def _read_info_again(self) -> None:
+        """The session information as the file has it now (a write appended an audit row)."""
+        from app.recorder.reader import session_info
+        try:
+            self.info.update(session_info(self.file.path))
+        except Exception:  # noqa: BLE001 - it is written; Reload says what is wrong now
+            pass
+        self._fill_info()
+        self._show_comments(self.info.get("comments") or [])
+
+    def _reopened(self, ok: bool) -> None:
+        """The samples read through a new handle after a write; the view stays as it is."""
+        if not ok:
+            return self.open(self.file.path)   # as Reload: says what is wrong now
         self.overview.set_source(DisplayForce(self.recording.force_mN))
         self.live_view.set_aux_source(RecordingAux(self.recording) if self.recording.aux else None)
 
     # --- trials ---
-    def result_for(self, index: int) -> dict[str, Any] | None:
-        for r in self.results_table.rows:
-            if r.get("index") == index:
-                return r
-        return None
-
     def select_trial(self, row: int) -> None:
         rec = self.recording
         if rec is None or not 0 <= row < len(rec.trials):
@@ -275,7 +266,7 @@ class ReplayView(QWidget):
         force = display_samples(rec.force_mN, t.start_sample, t.stop_sample)  # damaged: NaN
         zero = t.first_stim_sample
         t_ms = (np.arange(force.size) + t.start_sample - zero) * 1000.0 / rec.sample_rate_hz
-        r = self.result_for(t.index) or {"kind": t.kind}
+        r = self.results_table.row_for(t.index) or {"kind": t.kind}
         self.trial_plot.clear()
         self.trial_plot.add_trial(t_ms, force, r, f"trial {t.index}", rec.sample_rate_hz)
         self.trial_text.setText(trial_details(t, r))
@@ -336,56 +327,6 @@ class ReplayView(QWidget):
         self.summary.setText(f"analysis failed: {exc}")
         self.message.emit(f"Analysis failed: {exc}")
 
-    # --- export ---
-    def export_csv(self, path: str | Path) -> Path:
-        out = self.results_table.to_csv(path)
-        self.message.emit(f"Results written to {out}")
-        return out
-
-    def export_png(self, path: str | Path) -> list[Path]:
-        """``<stem>-trial.png``, ``<stem>-recording.png``, ``<stem>-force-frequency.png``."""
-        path = Path(path)
-        stem = path.with_suffix("")
-        written = []
-        for suffix, widget in (("trial", self.trial_plot.plot), ("recording", self.overview),
-                               ("force-frequency", self.ff_plot.plot)):
-            out = Path(f"{stem}-{suffix}.png")
-            if widget.width() < 50 or widget.height() < 50:
-                widget.resize(900, 500)
-            if not widget.grab().save(str(out)):
-                raise OSError(f"could not write {out}")
-            written.append(out)
-        self.message.emit(f"Plots written to {', '.join(str(w) for w in written)}")
-        return written
-
-    def export_figures(self, directory: str | Path) -> list[Path]:
-        """The notebook-ready figures of ``app.plots`` (the same as ``myoforce plot``)."""
-        if self.recording is None or self.session_result is None:
-            self.message.emit("Nothing to export yet: the analysis has not finished")
-            return []
-        from app.plots import plot_session
-        written = plot_session(self.recording, self.session_result, directory)
-        self.message.emit(f"{len(written)} figures written to {directory}")
-        return written
-
-    def _export_figures_dialog(self) -> None:
-        start = str(self.path.parent) if self.path else ""
-        path = QFileDialog.getExistingDirectory(self, "Folder for the figures", start)
-        if path:
-            self.export_figures(path)
-
-    def _export_csv_dialog(self) -> None:
-        start = str(self.path.with_suffix(".results.csv")) if self.path else ""
-        path, _ = QFileDialog.getSaveFileName(self, "Export results", start, "CSV (*.csv)")
-        if path:
-            self.export_csv(path)
-
-    def _export_png_dialog(self) -> None:
-        start = str(self.path.with_suffix(".png")) if self.path else ""
-        path, _ = QFileDialog.getSaveFileName(self, "Export plots", start, "PNG (*.png)")
-        if path:
-            self.export_png(path)
-
     # --- playback ---
     def _tick(self) -> None:
         if self.playback is not None:
@@ -402,6 +343,6 @@ class ReplayView(QWidget):
     def close_view(self) -> None:
         self.pause_playback()
         self.live_view.timer.stop()
-        if not self.reading:            # the file is free at once (a comment in another tab)
+        if not self.reading:            # the file is free at once (a write in another tab)
             self.overview.set_source(None)
-            release_file(self.recording)
+            self.file.close()

@@ -113,6 +113,10 @@ class ResultsTable(QTableView):
     def rows(self) -> list[dict[str, Any]]:
         return self.results.rows
 
+    def row_for(self, index: int) -> dict[str, Any] | None:
+        """The result row of trial ``index``, if analysed."""
+        return next((r for r in self.rows if r.get("index") == index), None)
+
     def add_result(self, row: Mapping[str, Any]) -> None:
         self.results.append(row)
         self.scrollToBottom()

@@ -46,3 +46,14 @@ def test_details_take_the_result_before_the_trials_own_value_and_leave_empties_o
     text = trial_details(t, {"kind": "twitch", "current_mA": 3.0, "error": None})
     assert "current <b>3.00 mA</b>" in text and "2.00 mA" not in text
     assert "error" not in text and "length" not in text
+
+
+def test_an_excluded_trial_says_so_with_its_reason_in_the_line_and_the_details():
+    t = _trial(kind="twitch")
+    assert trial_list_label(t, {"peak_force_mN": 80.0}, "animal moved") == \
+        "  7  twitch  80 mN  (excluded: animal moved)"
+    assert "excluded" not in trial_list_label(t, {"peak_force_mN": 80.0})
+    text = trial_details(t, {"kind": "twitch", "peak_force_mN": 80.0}, "moved <a lot> & slipped")
+    assert text.endswith("excluded from the session's numbers: moved &lt;a lot&gt; &amp; "
+                         "slipped</span>")
+    assert "excluded" not in trial_details(t, {"kind": "twitch"})

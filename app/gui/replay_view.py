@@ -2,8 +2,9 @@
 
 Session information and metadata, the trial list, each trial's plot and results, the
 whole recording (overview + detail) with comments added afterwards at a chosen time
-(:mod:`app.gui.replay_comment`; written into the file the tab reads,
-:mod:`app.gui.replay_file`), playback of the continuous stream through the same
+(:mod:`app.gui.replay_comment`), trials excluded from the session's numbers with a reason
+and included again (:mod:`app.gui.replay_exclusion`; both written into the file the tab
+reads, :mod:`app.gui.replay_file`), playback of the continuous stream through the same
 live view at 1x–50x, re-analysis with changed settings, export to CSV, PNG and figures
 (:mod:`app.gui.replay_export`). Loading, analysis and overview building run on worker
 threads; the window stays responsive.
@@ -25,6 +26,7 @@ from app.gui.live_view import LiveView
 from app.gui.overview import OverviewPlot
 from app.gui.playback_controls import PlaybackControls
 from app.gui.replay_comment import ReplayCommentBar, add_to_tab_file
+from app.gui.replay_exclusion import ExclusionBar, mark_item, summary_part, write_exclusion
 from app.gui.replay_export import ReplayExports
 from app.gui.replay_file import TabFile
 from app.gui.results_tab import results_tab, summary_label
@@ -57,6 +59,7 @@ class ReplayView(QWidget, ReplayExports):
         self.playback: Playback | None = None
         self.load_error: str | None = None
         self.loading = self.analysing = False    # a worker thread reads the file
+        self.background = True                   # analyse on a worker thread
         self.file = TabFile(lambda: self.reading, self._reopened)
 
         # left: session information and the trial list
@@ -68,6 +71,12 @@ class ReplayView(QWidget, ReplayExports):
         self.reload_button = QPushButton("Reload file")
         self.reload_button.setToolTip("Read the file again (a session still being written grows)")
         self.reload_button.clicked.connect(lambda: self.path and self.open(self.path))
+        self.exclusion_bar = ExclusionBar()
+        self.exclusion_bar.exclude_requested.connect(lambda i, why: self.set_exclusion(i, True, why))
+        self.exclusion_bar.include_requested.connect(lambda i: self.set_exclusion(i, False))
+        self.exclusion_bar.trial_chosen.connect(self._select_index)
+        self.exclusion_bar.install_menu(self.trial_list, lambda pos: self._index_at_row(
+            self.trial_list.indexAt(pos).row()))
         left = QSplitter(Qt.Vertical)
         left.addWidget(self.info_tree)
         tl = QWidget()
@@ -75,6 +84,7 @@ class ReplayView(QWidget, ReplayExports):
         tll.setContentsMargins(0, 0, 0, 0)
         tll.addWidget(QLabel("Trials"))
         tll.addWidget(self.trial_list, 1)
+        tll.addWidget(self.exclusion_bar)
         tll.addWidget(self.reload_button)
         left.addWidget(tl)
         left.setSizes([300, 400])
@@ -110,6 +120,7 @@ class ReplayView(QWidget, ReplayExports):
 
         # results tab
         self.results_table = ResultsTable()
+        self.exclusion_bar.install_menu(self.results_table, self.results_table.trial_at)
         self.ff_plot = ForceFrequencyPlot()
         self.analysis_form = AnalysisForm()
         self.reanalyse_button = QPushButton("Re-analyse")
@@ -166,10 +177,11 @@ class ReplayView(QWidget, ReplayExports):
 
     def show_recording(self, recording: Recording, info: dict[str, Any] | None = None,
                        background: bool = True, path: Path | None = None) -> None:
-        """Show ``recording``; ``path`` is its file (comments can be added to it)."""
+        """Show ``recording``; ``path`` is its file (comments and exclusions are written to it)."""
         self.pause_playback()
-        self.recording = recording
+        self.recording, self.background = recording, background
         self.file.show(recording, path)
+        self.exclusion_bar.set_file(path)
         self.info = dict(info or {})
         self.load_error = None
         self._fill_info()
@@ -211,13 +223,18 @@ class ReplayView(QWidget, ReplayExports):
         self.trial_list.blockSignals(True)
         self.trial_list.clear()
         by_index = {r.get("index"): r for r in rows or []}
+        excluded = rec.exclusions if rec else {}
+        self.exclusion_bar.set_exclusions(excluded)
         for t in rec.trials if rec else []:
-            QListWidgetItem(trial_list_label(t, by_index.get(t.index)), self.trial_list)
+            ex = excluded.get(t.index)
+            mark_item(QListWidgetItem(trial_list_label(t, by_index.get(t.index),
+                                                       ex.reason if ex else None),
+                                      self.trial_list), ex)
         self.trial_list.blockSignals(False)
         if 0 <= current < self.trial_list.count():
             self.trial_list.setCurrentRow(current)
 
-    # --- writing into the file: comments added afterwards ---
+    # --- writing into the file: comments added afterwards, exclusions ---
     @property
     def reading(self) -> str | None:
         """What reads the file on a worker thread now (its handle must stay open), if anything."""
@@ -240,6 +257,26 @@ class ReplayView(QWidget, ReplayExports):
         self._read_info_again()
         return True
 
+    def set_exclusion(self, index: int, excluded: bool, reason: str = "") -> bool:
+        """Exclude trial ``index`` with ``reason`` or include it again, as 'myoforce annotate
+        --exclude-trial N --reason TEXT' / '--include-trial N' do (source 'replay'); shown
+        at once (trial list, details, session panel) and analysed again with the settings
+        of the analysis shown. A refusal is one line under the control."""
+        try:
+            now = write_exclusion(self.file, index, excluded, reason)
+        except Exception as exc:  # UserError: the core's reason; anything else: one line too
+            self.exclusion_bar.refused(str(exc))
+            return False
+        self.recording.exclusions = now
+        what = (f"trial {index} excluded: {now[index].reason}" if excluded else
+                f"trial {index} included again")
+        self.exclusion_bar.done(what)
+        self.message.emit(f"{self.file.path}: {what}")
+        self._read_info_again()
+        self._fill_trials(self.results_table.rows)
+        self.reanalyse(self.config, background=self.background)
+        return True
+
     def _read_info_again(self) -> None:
         """The session information as the file has it now (a write appended an audit row)."""
         from app.recorder.reader import session_info
@@ -258,18 +295,29 @@ class ReplayView(QWidget, ReplayExports):
         self.live_view.set_aux_source(RecordingAux(self.recording) if self.recording.aux else None)
 
     # --- trials ---
+    def _index_at_row(self, row: int) -> int | None:
+        rows = [t.index for t in self.recording.trials] if self.recording else []
+        return rows[row] if 0 <= row < len(rows) else None
+
+    def _select_index(self, index: int) -> None:
+        rows = [t.index for t in self.recording.trials] if self.recording else []
+        if index in rows:
+            self.trial_list.setCurrentRow(rows.index(index))
+
     def select_trial(self, row: int) -> None:
         rec = self.recording
         if rec is None or not 0 <= row < len(rec.trials):
             return
         t = rec.trials[row]
+        ex = rec.exclusions.get(t.index)
+        self.exclusion_bar.set_trial(t.index)
         force = display_samples(rec.force_mN, t.start_sample, t.stop_sample)  # damaged: NaN
         zero = t.first_stim_sample
         t_ms = (np.arange(force.size) + t.start_sample - zero) * 1000.0 / rec.sample_rate_hz
         r = self.results_table.row_for(t.index) or {"kind": t.kind}
         self.trial_plot.clear()
         self.trial_plot.add_trial(t_ms, force, r, f"trial {t.index}", rec.sample_rate_hz)
-        self.trial_text.setText(trial_details(t, r))
+        self.trial_text.setText(trial_details(t, r, ex.reason if ex else None))
 
     # --- analysis ---
     def reanalyse(self, config: Any = None, background: bool = True) -> bool:
@@ -312,7 +360,7 @@ class ReplayView(QWidget, ReplayExports):
         ff = s.get("force_frequency") or {}
         self.ff_plot.set_points(ff.get("frequency_hz", []), ff.get("force_mN", []))
         from app.labels import summary_parts
-        bits = summary_parts(s)
+        bits = summary_parts(s) + summary_part(s)
         if s.get("error"):
             bits.append(f"<span style='color:#b00020'>{s['error']}</span>")
         self.summary.setText(f"<b>Session summary</b> (analysis #{self.analysis_count}): "

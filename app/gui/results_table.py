@@ -1,4 +1,8 @@
-"""The per-trial results table: fills in as trials are analysed; exports to CSV."""
+"""The per-trial results table: fills in as trials are analysed; exports to CSV.
+
+A trial excluded from the session's numbers (its ``excluded`` flag) is greyed, its
+numbers struck through, and the note column says why.
+"""
 from __future__ import annotations
 
 import csv
@@ -6,7 +10,8 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPoint, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from app.analysis.results import flag_codes
@@ -29,6 +34,17 @@ COLUMNS: list[tuple[str, str, str]] = [
 
 
 WIDTHS = {"index": 36, "step": 120, "kind": 62, "pulses": 52}
+#: an excluded trial's row: its text colour; its numbers struck through
+EXCLUDED_COLOUR = "#8a8a8a"
+
+
+def excluded_text(row: Mapping[str, Any]) -> str | None:
+    """The ``excluded`` flag's text (the reason, by what, when) if the row's trial is
+    excluded from the session's numbers (``app.analysis.exclusions``), else None."""
+    for f in row.get("flags") or []:
+        if isinstance(f, Mapping) and f.get("code") == "excluded":
+            return str(f.get("text") or "")
+    return None
 
 
 def format_value(value: Any, fmt: str) -> str:
@@ -59,11 +75,22 @@ class ResultsModel(QAbstractTableModel):
         if not index.isValid():
             return None
         key, _h, fmt = COLUMNS[index.column()]
-        value = self.rows[index.row()].get(key)
+        row = self.rows[index.row()]
+        value = row.get(key)
+        excluded = excluded_text(row)
+        if excluded is not None:
+            if role == Qt.ForegroundRole:
+                return QBrush(QColor(EXCLUDED_COLOUR))
+            if role == Qt.FontRole and key not in ("flags", "error"):
+                font = QFont()
+                font.setStrikeOut(True)
+                return font
+            if key == "error" and not value and role in (Qt.DisplayRole, Qt.ToolTipRole):
+                return f"excluded: {excluded}"
         if key == "flags":
             flags = [f for f in (value or []) if isinstance(f, Mapping)]
             if role == Qt.DisplayRole:
-                return " ".join(flag_codes(self.rows[index.row()]))
+                return " ".join(flag_codes(row))
             if role == Qt.ToolTipRole and flags:
                 return "\n".join(f"{f.get('code')}: {f.get('text')}" for f in flags)
             return None
@@ -116,6 +143,11 @@ class ResultsTable(QTableView):
     def row_for(self, index: int) -> dict[str, Any] | None:
         """The result row of trial ``index``, if analysed."""
         return next((r for r in self.rows if r.get("index") == index), None)
+
+    def trial_at(self, pos: QPoint) -> int | None:
+        """The trial index of the row at ``pos`` (viewport coordinates), if any."""
+        at = self.indexAt(pos)
+        return self.rows[at.row()].get("index") if at.isValid() else None
 
     def add_result(self, row: Mapping[str, Any]) -> None:
         self.results.append(row)

@@ -1,8 +1,9 @@
 """A recording's session information as a tree: labelled values with units.
 
 What the replay's left pane shows of a file: the file's own fields, each group of
-fields (rig, subject, …) under its name, the operator's comments with their times, and
-the recording's metadata when the file info does not already carry it.
+fields (rig, subject, …) under its name, the operator's comments with their times, the
+trials excluded from the session's numbers with their reasons, and the recording's
+metadata when the file info does not already carry it.
 """
 from __future__ import annotations
 
@@ -36,6 +37,10 @@ def fill_session_info(tree: QTreeWidget, info: dict[str, Any], rec: Recording | 
     for c in info.get("comments") or []:
         after = " (added afterwards)" if c.get("added_afterwards") else ""
         QTreeWidgetItem(notes, [f"{c['time_s']:.2f} s", c["text"] + after])
+    excluded = rec.exclusions if rec is not None else {}
+    node = QTreeWidgetItem(tree, ["excluded trials", ""]) if excluded else None
+    for index, ex in excluded.items():
+        QTreeWidgetItem(node, [f"trial {index}", ex.reason])
     if rec is not None and rec.metadata and "metadata" not in info:
         meta = QTreeWidgetItem(tree, ["metadata", ""])
         for k, v in rec.metadata.items():

@@ -50,7 +50,8 @@ class OverviewPlot(QWidget):
         self.detail.setMouseEnabled(x=True, y=False)
         self.detail_curve = envelope_curve(self.detail.getPlotItem())
         self.detail_stim = self.detail.plot(pen=pen(STIM), connect="pairs")
-        self.over_comments = CommentMarks(self.overview.getPlotItem(), position=0.85)
+        # the overview is short: its labels sit lower along the lines, comments over steps
+        self.over_comments = CommentMarks(self.overview.getPlotItem(), position=0.85, above=0.65)
         self.detail_comments = CommentMarks(self.detail.getPlotItem())
         self.over_steps = step_lines(self.overview.getPlotItem(), position=0.65)
         self.detail_steps = step_lines(self.detail.getPlotItem())

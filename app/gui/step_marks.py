@@ -14,17 +14,18 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
-from app.gui.comment_marks import CommentMarks
+from app.gui.comment_marks import STEP_AT, CommentMarks
 from app.gui.style import STEP, TRIAL_TICK, pen
 
 #: the top of the plot the trial ticks take (a fraction of its height)
 TICK_HEIGHT = 0.06
 
 
-def step_lines(plot_item: pg.PlotItem, position: float = 0.80) -> CommentMarks:
+def step_lines(plot_item: pg.PlotItem, position: float = STEP_AT) -> CommentMarks:
     """A pool of solid step-coloured lines labelled with the step's name (the comments'
-    labels sit higher, at 0.92, so the two do not cover each other)."""
-    return CommentMarks(plot_item, position=position, color=STEP, style=Qt.SolidLine)
+    labels sit higher, so the two do not cover each other); steps starting close
+    together stack their labels downwards, as far as the plot's bottom."""
+    return CommentMarks(plot_item, position=position, color=STEP, style=Qt.SolidLine, above=None)
 
 
 class TrialTicks:

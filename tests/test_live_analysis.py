@@ -26,10 +26,13 @@ steps:
 """
 
 
-def _json(args: list[str]) -> dict | None:
+def _json(args: list[str], *, must: bool = False) -> dict | None:
+    """The command's JSON; None if it failed (e.g. the file does not exist yet), unless
+    ``must``: then its error line fails the test."""
     out = subprocess.run(MYOFORCE + args, cwd=REPO, capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
-        return None          # e.g. the file does not exist yet
+        assert not must, f"myoforce {' '.join(args)}: {out.stderr.strip()}"
+        return None
     return json.loads(out.stdout.splitlines()[0])
 
 
@@ -47,7 +50,8 @@ def test_info_and_analysis_of_a_file_still_being_written(tmp_path):
             info = _json(["info", str(out), "--json"]) if out.exists() else None
             if info and not info["complete"] and info["trials"] >= 2:
                 analysis = _json(["analyze", str(out), "--json"])
-                if analysis and not _json(["info", str(out), "--json"])["complete"]:
+                # the file exists and is being written (or just finished): info must read it
+                if analysis and not _json(["info", str(out), "--json"], must=True)["complete"]:
                     live_views.append((info, analysis))
             time.sleep(0.3)
     finally:

@@ -12,11 +12,13 @@ import struct
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import h5py
 
 from app.errors import FileFormatError
+
+T = TypeVar("T")
 
 #: what h5py raises for damaged files (it uses RuntimeError for some HDF5 errors)
 H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
@@ -97,6 +99,43 @@ def swmr_driver() -> str | None:
             _swmr_driver = _register_swmr_driver()
             _swmr_registered = True
     return _swmr_driver
+
+
+#: a file being written changes under its readers (the writer flushing, or closing it at
+#: the end of a run): a read that fails while the file changed is tried again from a fresh
+#: open, up to this many times, this long apart (about half a second in all)
+CHANGED_FILE_RETRIES = 5
+CHANGED_FILE_WAIT_S = 0.1
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(size, modification time in ns) of ``path``, or None when it cannot be read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def read_settled(path: str | os.PathLike[str], read: Callable[[Path], T]) -> T:
+    """``read(path)``; when it fails (FileFormatError) and the file changed on disk
+    while it read, read it again from a fresh open.
+
+    A SWMR reader of a file being written can meet a state the writer is halfway through
+    (HDF5: "len not positive after adjustment for EOA" while the writer closes the file
+    at the end of a run), which is not damage. A file that does not change while it is
+    read and still fails is damaged, and says so at once."""
+    p = Path(path)
+    for attempt in range(CHANGED_FILE_RETRIES + 1):
+        before = _stamp(p)
+        try:
+            return read(p)
+        except FileFormatError:
+            after = _stamp(p)
+            if attempt == CHANGED_FILE_RETRIES or before is None or after == before:
+                raise
+        time.sleep(CHANGED_FILE_WAIT_S)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _open_h5(path: Path) -> h5py.File:

@@ -18,7 +18,8 @@ import numpy as np
 
 from app.errors import FileFormatError
 from app.recorder import layout as L
-from app.recorder.h5open import H5_ERRORS, _one_line, _open_h5, _superblock_eof
+from app.recorder.h5open import (H5_ERRORS, _one_line, _open_h5, _superblock_eof,
+                                  read_settled)
 from app.recorder.session_file import SessionFile, _text
 from app.recording import Recording, Trial, trials_from_pulses
 from drivers.capabilities import Calibration
@@ -112,8 +113,13 @@ def load_recording(path: str | os.PathLike[str], *, lazy: bool = True) -> Record
     until the Recording is dropped); otherwise it is loaded into memory (the checks
     still apply per read) and the file closed. Trials come from the trial table, or, if
     it has no rows, are grouped from the pulse markers
-    (:func:`app.recording.trials_from_pulses`).
+    (:func:`app.recording.trials_from_pulses`). A file that changes while it is opened
+    and checked (being written) is read again (:func:`~app.recorder.h5open.read_settled`).
     """
+    return read_settled(path, lambda _p: _load_recording(path, lazy))
+
+
+def _load_recording(path: str | os.PathLike[str], lazy: bool) -> Recording:
     from app.recorder.aux_integrity import checked_aux
     from app.recorder.checked_force import CheckedForce
     from app.recorder.integrity import check_structure
@@ -168,7 +174,12 @@ def _full_scale_mN(cal: Calibration, rig: dict | None = None) -> tuple[float, fl
 
 
 def session_info(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A JSON-able summary of a session file (what ``myoforce info --json`` prints)."""
+    """A JSON-able summary of a session file (what ``myoforce info --json`` prints); a
+    file that changes while it is read (being written) is read again (read_settled)."""
+    return read_settled(path, _session_info)
+
+
+def _session_info(path: Path) -> dict[str, Any]:
     with open_session(path) as sf:
         try:
             return _info(sf)

@@ -8,14 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from app.cli.main import main
 from tests.synthetic import SessionSpec, session_recording, write_csv, write_h5
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.helpers_cli import run_cli as run
 
 
 @pytest.fixture

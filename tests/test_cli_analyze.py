@@ -7,17 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.cli.main import main
 from tests.fixtures import make_fixtures as mf
 from tests.synthetic import SessionSpec, session_recording, write_csv
+from tests.helpers_cli import run_cli as run
 
 FIX = Path(mf.__file__).parent
-
-
-def run(capsys, *argv):
-    code = main(list(map(str, argv)))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_json_one_object_per_file_and_failures_reported(capsys, tmp_path):

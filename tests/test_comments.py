@@ -13,23 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from app.cli.main import main
 from app.errors import UserError
 from app.recorder.comments import (MAX_COMMENT_CHARS, Comment, add_comment_afterwards,
                                    read_comments, record_comment, validate_comment)
 from tests.helpers_recording import open_recorder, ramp_blocks
+from tests.helpers_cli import run_cli as run
 
 REPO = Path(__file__).resolve().parents[1]
 RATE = 1_000.0
-
-
-def run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:          # argparse's usage errors (one line too)
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("text, words", [

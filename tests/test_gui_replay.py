@@ -14,19 +14,9 @@ from app.gui.main_window import MainWindow
 from app.gui.replay_view import ReplayView
 from tests.helpers_recording import write_synthetic_session
 from tests.synthetic import SessionSpec, session_recording
+from tests.replay_fixtures import view_fixture  # noqa: F401  (provides the "view" fixture)
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def view(qtbot):
-    ensure_app()
-    v = ReplayView()
-    qtbot.addWidget(v)
-    v.resize(1400, 900)
-    v.show()
-    yield v
-    v.close_view()
 
 
 @pytest.fixture(scope="module")

@@ -20,20 +20,10 @@ from app.recorder.comments import MAX_COMMENT_CHARS, validate_comment
 from app.recorder.reader import open_session
 from tests.fixtures import make_fixtures as mf
 from tests.helpers_recording import open_recorder, ramp_blocks, write_synthetic_session
+from tests.replay_fixtures import view_fixture  # noqa: F401  (provides the "view" fixture)
 
 pytestmark = pytest.mark.gui
 FIX = mf.__file__.rsplit("/", 1)[0]
-
-
-@pytest.fixture
-def view(qtbot):
-    ensure_app()
-    v = ReplayView()
-    qtbot.addWidget(v)
-    v.resize(1400, 900)
-    v.show()
-    yield v
-    v.close_view()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.errors import UserError
-from app.gui.app import ensure_app
 from app.gui.replay_view import ReplayView
 from app.gui.results_table import COLUMNS
 from app.recorder.exclusions import MAX_REASON_CHARS, read_exclusions, validate_reason
@@ -23,21 +22,11 @@ from app.recorder.reader import load_recording
 from tests.fixtures import make_fixtures as mf
 from tests.helpers_recording import open_recorder, ramp_blocks
 from tests.test_trial_exclusion import write_session
+from tests.replay_fixtures import view_fixture  # noqa: F401  (provides the "view" fixture)
 
 pytestmark = pytest.mark.gui
 FIX = mf.__file__.rsplit("/", 1)[0]
 COL = {key: i for i, (key, _h, _f) in enumerate(COLUMNS)}
-
-
-@pytest.fixture
-def view(qtbot):
-    ensure_app()
-    v = ReplayView()
-    qtbot.addWidget(v)
-    v.resize(1400, 900)
-    v.show()
-    yield v
-    v.close_view()
 
 
 @pytest.fixture

@@ -11,25 +11,16 @@ import h5py
 import numpy as np
 import pytest
 
-from app.cli.main import main
 from app.errors import UserError
 from app.recorder.exclusions import (EXCLUDED_KIND, INCLUDED_KIND, MAX_REASON_CHARS,
                                      read_exclusions, set_trial_exclusion)
 from app.recorder.reader import load_recording
 from tests.helpers_recording import open_recorder, ramp_blocks
 from tests.synthetic import SessionSpec, session_recording, write_h5
+from tests.helpers_cli import run_cli as run
 
 #: trial 1 (the middle twitch) is made this much larger than the others: an artefact
 ODD_TWITCH_SCALE = 1.5
-
-
-def run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:          # argparse's usage errors (one line too)
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def write_session(path, subject_id: str = "R1") -> None:

@@ -259,9 +259,8 @@ def _comment(session, display: RunDisplay, text: str) -> None:
     except UserError as exc:
         display.line(f"  comment not saved: {exc}", "red")
         return
-    rate = getattr(getattr(getattr(session, "rig", None), "amplifier", None), "sample_rate_hz", None)
-    at = f"{comment.time_s(rate):.2f} s" if rate else f"sample {comment.sample}"
-    display.line(f"  comment at {at}: {comment.text}", "cyan")
+    rate = session.rig.amplifier.sample_rate_hz     # a comment was saved: the rig is connected
+    display.line(f"  comment at {comment.time_s(rate):.2f} s: {comment.text}", "cyan")
 
 
 def _summary(args, plan, session, display, finished, status, guard, elapsed: float) -> int:
